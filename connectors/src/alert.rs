@@ -1,0 +1,130 @@
+//! The normalised alert, schema `seliq.alert/v1`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+pub const ALERT_SCHEMA: &str = "seliq.alert/v1";
+
+/// Severity buckets shared by every vendor. Each vendor module documents its own table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Informational,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Informational,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Informational => "informational",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One version of one vendor alert, normalised. The gateway adds `workspace` and `integration`
+/// when it writes the line; everything else is decided here.
+#[derive(Debug, Clone, Serialize)]
+pub struct Alert {
+    pub event_id: String,
+    pub source: String,
+    pub vendor: &'static str,
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: String,
+    #[serde(serialize_with = "rfc3339")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "rfc3339")]
+    pub updated_at: DateTime<Utc>,
+    pub link: Option<String>,
+    /// The vendor's object exactly as received: never re-serialised from a parsed tree.
+    pub raw: Box<RawValue>,
+}
+
+/// The fields a vendor mapping decides. [`Alert::new`] derives the rest.
+pub struct AlertParts {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The vendor's own last-modified value, verbatim (CrowdStrike keeps 9 fractional digits).
+    /// It feeds `event_id`, so two versions that differ below a microsecond stay distinct.
+    pub version: String,
+    pub link: Option<String>,
+    pub raw: Box<RawValue>,
+}
+
+impl Alert {
+    pub fn new(source: &str, vendor: &'static str, parts: AlertParts) -> Alert {
+        Alert {
+            event_id: event_id(source, &parts.id, &parts.version),
+            source: source.to_owned(),
+            vendor,
+            id: parts.id,
+            title: parts.title,
+            severity: parts.severity,
+            status: parts.status,
+            created_at: parts.created_at,
+            updated_at: parts.updated_at,
+            link: parts.link,
+            raw: parts.raw,
+        }
+    }
+}
+
+/// Deterministic id of one alert version: the same (source, vendor id, vendor last-modified)
+/// always gives the same value, so a consumer can drop a repeat. Fields are length-prefixed so
+/// `("ab","c")` and `("a","bc")` cannot collide.
+pub fn event_id(source: &str, vendor_id: &str, version: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"seliq.alert/v1 event_id\0");
+    for part in [source, vendor_id, version] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    let digest = h.finalize();
+    hex::encode(&digest[..16])
+}
+
+fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_id_is_deterministic_and_version_sensitive() {
+        let a = event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456789Z");
+        assert_eq!(a, event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456789Z"));
+        assert_ne!(a, event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456788Z"));
+        assert_ne!(event_id("ab", "c", "v"), event_id("a", "bc", "v"));
+        assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn severity_serialises_lowercase() {
+        assert_eq!(serde_json::to_string(&Severity::Informational).unwrap(), "\"informational\"");
+        assert!(Severity::Critical > Severity::High);
+    }
+}

@@ -1,0 +1,25 @@
+#![forbid(unsafe_code)]
+//! The connector side of Seliq Gateway: the [`Connector`] trait every vendor implements, the
+//! normalised [`Alert`], canonical [`SourceId`]s for the binding guard, the one shared HTTP layer
+//! (timeouts, retry, rate limits, token cache) and the three vendor modules.
+//!
+//! This crate never touches the gateway's store or vault: it receives validated settings and a
+//! `SecretString`, and hands back alerts and an opaque cursor.
+
+pub mod alert;
+pub mod connector;
+pub mod crowdstrike;
+pub mod error;
+pub mod glob;
+pub mod http;
+pub mod registry;
+pub mod sentinel;
+pub mod source_id;
+pub mod splunk;
+pub mod settings;
+
+pub use alert::{ALERT_SCHEMA, Alert, Severity};
+pub use connector::{Batch, Budget, Connector, Cursor};
+pub use error::{ConnectorError, SettingsError};
+pub use registry::{Kind, Params, Settings, build};
+pub use source_id::SourceId;

@@ -1,1 +1,17 @@
 #![forbid(unsafe_code)]
+//! Seliq Gateway: per-workspace credential vault, binding guard, pull engine and audit log.
+//! See ARCHITECTURE.md for the map.
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod integrations;
+pub mod pull;
+pub mod rekey;
+pub mod slug;
+pub mod store;
+pub mod timespec;
+pub mod vault;
+pub mod workspaces;

@@ -36,10 +36,14 @@ pub fn parse_base_url(
         return Err(SettingsError::new(field, raw, "the URL has no host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
+        // Name the URL without its userinfo: the error is printed, the password must not be.
+        let mut shown = url.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
         return Err(SettingsError::new(
             field,
-            raw,
-            "credentials do not belong in a URL",
+            shown.as_str(),
+            "credentials do not belong in a URL (pass them with --secret-env/--secret-file)",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
@@ -65,7 +69,8 @@ mod tests {
 
     #[test]
     fn refuses_userinfo_query_and_other_schemes() {
-        assert!(parse_base_url("url", "https://u:p@h.example", false).is_err());
+        let err = parse_base_url("url", "https://u:hunter2@h.example", false).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(parse_base_url("url", "https://h.example/?a=b", false).is_err());
         assert!(parse_base_url("url", "ftp://h.example", false).is_err());
         assert!(parse_base_url("url", "not a url", false).is_err());

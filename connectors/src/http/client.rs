@@ -1,11 +1,15 @@
 //! `Http`: one per integration. Shares the process-wide `reqwest::Client` (connection pool) but
 //! owns its own limiter, retry state and stats.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
+use tokio::time::Instant;
 
+use super::limiter::{Limiter, lock};
+use super::retry::standard_retry_after;
 use super::{RateLimit, RetryPolicy, TokenCache};
 use crate::ConnectorError;
 
@@ -14,18 +18,83 @@ use crate::ConnectorError;
 pub struct HttpOptions {
     /// Shared connection pool. Built by [`HttpOptions::new`] with the connect timeout set.
     pub client: reqwest::Client,
-    /// Per-request read timeout (whole response).
+    /// Per-request read timeout (whole response); zero means none. A request that sets its own
+    /// timeout keeps it.
     pub read_timeout: Duration,
     pub retry: RetryPolicy,
     /// Overrides the vendor's default quota for this integration when set.
     pub rate_limit: Option<RateLimit>,
 }
 
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+static CRYPTO_PROVIDER: Once = Once::new();
+
+/// reqwest is built with `rustls-no-provider`: it asks rustls for the process default, which must
+/// be installed before the first client is built.
+pub fn install_crypto_provider() {
+    CRYPTO_PROVIDER.call_once(|| {
+        // Err means another part of the process installed one first; that one serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl HttpOptions {
     /// Installs the ring rustls provider once per process (we build ring-only), then builds the
-    /// shared client with `connect_timeout`.
+    /// shared client with `connect_timeout`. A zero timeout means none.
     pub fn new(connect_timeout: Duration, read_timeout: Duration) -> Result<Self, ConnectorError> {
-        todo!("http helper: {connect_timeout:?} {read_timeout:?}")
+        Self::build(connect_timeout, read_timeout, Some(POOL_IDLE_TIMEOUT))
+    }
+
+    /// No connect, read or pool timers at all: for tests on tokio's paused clock
+    /// (`start_paused = true`) against a real socket such as wiremock. The paused clock
+    /// auto-advances to the next pending timer whenever the runtime waits on I/O, so any timeout
+    /// armed while the request is in flight fires at once and fails the request.
+    pub fn without_timeouts() -> Result<Self, ConnectorError> {
+        Self::build(Duration::ZERO, Duration::ZERO, None)
+    }
+
+    fn build(
+        connect_timeout: Duration,
+        read_timeout: Duration,
+        pool_idle_timeout: Option<Duration>,
+    ) -> Result<Self, ConnectorError> {
+        install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .pool_idle_timeout(pool_idle_timeout)
+            .tcp_keepalive(Duration::from_secs(60))
+            .user_agent(concat!("seliq-gateway/", env!("CARGO_PKG_VERSION")));
+        if !connect_timeout.is_zero() {
+            builder = builder.connect_timeout(connect_timeout);
+        }
+        let client = builder.build().map_err(|e| ConnectorError::Transport {
+            vendor: "seliq",
+            endpoint: "http client".to_owned(),
+            reason: describe_error(e),
+        })?;
+        Ok(HttpOptions {
+            client,
+            read_timeout,
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+        })
+    }
+
+    /// Connect timeout 10 s, read timeout 60 s, the default retry policy, vendor quotas.
+    pub fn default_timeouts() -> Result<Self, ConnectorError> {
+        HttpOptions::new(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn with_rate_limit(mut self, rate_limit: RateLimit) -> Self {
+        self.rate_limit = Some(rate_limit);
+        self
     }
 }
 
@@ -38,10 +107,16 @@ pub trait VendorPolicy: Send + Sync + 'static {
     fn trace_id(&self, headers: &HeaderMap) -> Option<String>;
     /// How long to wait before retrying a 429/503 given its headers. The default reads the standard
     /// `Retry-After` (seconds or HTTP date).
-    fn retry_after(&self, headers: &HeaderMap) -> Option<Duration>;
+    fn retry_after(&self, headers: &HeaderMap) -> Option<Duration> {
+        standard_retry_after(headers)
+    }
     /// A pause to take *before the next request* when the headers say the quota runs low
     /// (CrowdStrike `X-Ratelimit-Remaining`, ARM `x-ms-ratelimit-remaining-subscription-reads`).
-    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration>;
+    /// The default never pauses.
+    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration> {
+        let _ = headers;
+        None
+    }
 }
 
 /// A fully read response.
@@ -53,19 +128,81 @@ pub struct Response {
     pub trace_id: Option<String>,
 }
 
+impl Response {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Counters of one `Http` since it was built.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpStats {
+    /// Requests sent (every attempt counts).
     pub requests: u64,
+    /// Attempts beyond the first of each logical request.
     pub retries: u64,
+    /// Times a request waited on the quota, a throttle-ahead pause or a shared `Retry-After`.
+    pub throttled_waits: u64,
+    /// The most requests started within any one window of the quota's period.
+    pub max_requests_in_period: u64,
 }
 
 pub struct Http {
-    _policy: Arc<dyn VendorPolicy>,
+    policy: Arc<dyn VendorPolicy>,
+    client: reqwest::Client,
+    read_timeout: Duration,
+    retry: RetryPolicy,
+    limiter: Limiter,
+    /// No request starts before this instant: set by `throttle_ahead` and by `Retry-After`, so
+    /// concurrent requests of the integration back off together.
+    paused_until: Mutex<Option<Instant>>,
+    retries: AtomicU64,
+    pauses: AtomicU64,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http")
+            .field("vendor", &self.policy.vendor())
+            .field("read_timeout", &self.read_timeout)
+            .field("retry", &self.retry)
+            .field("rate_limit", &self.limiter.limit())
+            .finish_non_exhaustive()
+    }
+}
+
+/// One attempt's outcome before the retry decision.
+enum Attempt {
+    Response(Response),
+    Failed(reqwest::Error),
 }
 
 impl Http {
-    pub fn new(policy: Arc<dyn VendorPolicy>, options: &HttpOptions, default_limit: RateLimit) -> Self {
-        todo!("http helper {options:?} {default_limit:?} {}", policy.vendor())
+    pub fn new(
+        policy: Arc<dyn VendorPolicy>,
+        options: &HttpOptions,
+        default_limit: RateLimit,
+    ) -> Self {
+        let limit = options.rate_limit.unwrap_or(default_limit);
+        Http {
+            policy,
+            client: options.client.clone(),
+            read_timeout: options.read_timeout,
+            retry: options.retry,
+            limiter: Limiter::new(limit),
+            paused_until: Mutex::new(None),
+            retries: AtomicU64::new(0),
+            pauses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn vendor(&self) -> &'static str {
+        self.policy.vendor()
+    }
+
+    /// The quota in force (the override from `HttpOptions` or the vendor default).
+    pub fn rate_limit(&self) -> RateLimit {
+        self.limiter.limit()
     }
 
     /// Send one logical request. `build` is called once per attempt. Waits on the limiter before
@@ -77,8 +214,109 @@ impl Http {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
-        let _ = (endpoint, &build);
-        todo!()
+        let max_attempts = self.retry.max_attempts.max(1);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let outcome = self.attempt(endpoint, &build).await?;
+            let retry_index = attempt - 1;
+            let wait = match outcome {
+                Attempt::Response(resp) => {
+                    if !self.retry.is_retryable_status(resp.status) {
+                        return Ok(resp);
+                    }
+                    let hinted = self.policy.retry_after(&resp.headers);
+                    if let Some(w) = hinted
+                        && w > self.retry.max_retry_after
+                    {
+                        tracing::warn!(
+                            vendor = self.vendor(),
+                            endpoint,
+                            status = resp.status,
+                            retry_after_ms = w.as_millis() as u64,
+                            trace_id = resp.trace_id.as_deref(),
+                            "not waiting for a Retry-After longer than allowed"
+                        );
+                        return Err(self.http_error(
+                            endpoint,
+                            &resp,
+                            format!(
+                                "asked to retry after {} s, more than the {} s allowed",
+                                w.as_secs(),
+                                self.retry.max_retry_after.as_secs()
+                            ),
+                        ));
+                    }
+                    if attempt >= max_attempts {
+                        tracing::warn!(
+                            vendor = self.vendor(),
+                            endpoint,
+                            status = resp.status,
+                            attempts = attempt,
+                            trace_id = resp.trace_id.as_deref(),
+                            "retry budget exhausted"
+                        );
+                        return Err(self.http_error(
+                            endpoint,
+                            &resp,
+                            format!("still failing after {attempt} attempts"),
+                        ));
+                    }
+                    let wait = match hinted {
+                        Some(w) => {
+                            // The vendor's quota is shared by the whole integration.
+                            self.pause_all_for(w);
+                            w
+                        }
+                        None => self.retry.backoff(retry_index),
+                    };
+                    tracing::debug!(
+                        vendor = self.vendor(),
+                        endpoint,
+                        status = resp.status,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        trace_id = resp.trace_id.as_deref(),
+                        "retrying after a retryable status"
+                    );
+                    wait
+                }
+                Attempt::Failed(err) => {
+                    let retryable = self.retry.is_retryable_error(&err);
+                    if !retryable || attempt >= max_attempts {
+                        let reason = describe_error(err);
+                        tracing::warn!(
+                            vendor = self.vendor(),
+                            endpoint,
+                            attempts = attempt,
+                            reason = %reason,
+                            "request failed"
+                        );
+                        return Err(ConnectorError::Transport {
+                            vendor: self.vendor(),
+                            endpoint: endpoint.to_owned(),
+                            reason: if retryable {
+                                format!("{reason} (after {attempt} attempts)")
+                            } else {
+                                reason
+                            },
+                        });
+                    }
+                    let wait = self.retry.backoff(retry_index);
+                    tracing::debug!(
+                        vendor = self.vendor(),
+                        endpoint,
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        reason = %describe_error(err),
+                        "retrying after a transport error"
+                    );
+                    wait
+                }
+            };
+            self.retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Like `send`, with `Authorization` from `tokens`. On a 401, mints once and retries once; a
@@ -92,11 +330,133 @@ impl Http {
     where
         F: Fn(&reqwest::Client, &secrecy::SecretString) -> reqwest::RequestBuilder + Send + Sync,
     {
-        let _ = (endpoint, tokens, &build);
-        todo!()
+        let token = tokens.get(self).await?;
+        let resp = self.send(endpoint, |c| build(c, &token)).await?;
+        if resp.status != 401 {
+            return Ok(resp);
+        }
+        tracing::debug!(
+            vendor = self.vendor(),
+            endpoint,
+            trace_id = resp.trace_id.as_deref(),
+            "401: minting a new token and retrying once"
+        );
+        tokens.invalidate(&token);
+        let token = tokens.get(self).await?;
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        self.send(endpoint, |c| build(c, &token)).await
     }
 
     pub fn stats(&self) -> HttpStats {
-        todo!()
+        let counts = self.limiter.counts();
+        HttpStats {
+            requests: counts.granted,
+            retries: self.retries.load(Ordering::Relaxed),
+            throttled_waits: counts.throttled_waits + self.pauses.load(Ordering::Relaxed),
+            max_requests_in_period: counts.max_in_period,
+        }
     }
+
+    /// The most requests this integration started within any one window of its quota's period;
+    /// never above `rate_limit().requests` (a benchmark asserts that).
+    pub fn max_requests_in_period(&self) -> u64 {
+        self.limiter.counts().max_in_period
+    }
+
+    /// One attempt: pauses, quota, send, read the whole body. `Err` only for a request that
+    /// cannot be built.
+    async fn attempt<F>(&self, endpoint: &str, build: &F) -> Result<Attempt, ConnectorError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        let mut request = build(&self.client)
+            .build()
+            .map_err(|e| ConnectorError::Transport {
+                vendor: self.vendor(),
+                endpoint: endpoint.to_owned(),
+                reason: format!("invalid request: {}", describe_error(e)),
+            })?;
+        // A vendor may ask for a longer timeout on a known-slow call; otherwise ours applies.
+        if request.timeout().is_none() && !self.read_timeout.is_zero() {
+            *request.timeout_mut() = Some(self.read_timeout);
+        }
+        self.wait_for_pause().await;
+        self.limiter.acquire().await;
+        let resp = match self.client.execute(request).await {
+            Ok(resp) => resp,
+            Err(e) => return Ok(Attempt::Failed(e)),
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let trace_id = self.policy.trace_id(&headers);
+        if let Some(pause) = self.policy.throttle_ahead(&headers) {
+            self.pause_all_for(pause.min(self.retry.max_retry_after));
+        }
+        let body = match resp.bytes().await {
+            Ok(body) => body,
+            Err(e) => return Ok(Attempt::Failed(e)),
+        };
+        Ok(Attempt::Response(Response {
+            status,
+            headers,
+            body,
+            trace_id,
+        }))
+    }
+
+    fn pause_all_for(&self, wait: Duration) {
+        if wait.is_zero() {
+            return;
+        }
+        let until = Instant::now() + wait;
+        let mut paused = lock(&self.paused_until);
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+
+    async fn wait_for_pause(&self) {
+        let until = *lock(&self.paused_until);
+        if let Some(until) = until
+            && until > Instant::now()
+        {
+            self.pauses.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
+    fn http_error(&self, endpoint: &str, resp: &Response, message: String) -> ConnectorError {
+        ConnectorError::Http {
+            vendor: self.vendor(),
+            endpoint: endpoint.to_owned(),
+            status: resp.status,
+            message,
+            trace_id: resp.trace_id.clone(),
+        }
+    }
+}
+
+/// A transport error as one line: its kind and cause chain, without the URL (query strings may
+/// carry tenant details and never belong in an error message).
+fn describe_error(err: reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_body() || err.is_decode() {
+        "response body broken off"
+    } else if err.is_builder() {
+        "bad request"
+    } else {
+        "request failed"
+    };
+    let err = err.without_url();
+    let mut out = kind.to_owned();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(&err);
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

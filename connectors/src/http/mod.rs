@@ -9,7 +9,12 @@ mod limiter;
 mod retry;
 mod token;
 
-pub use client::{Http, HttpOptions, HttpStats, Response, VendorPolicy};
+pub use client::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Http, HttpOptions, HttpStats, Response,
+    VendorPolicy, install_crypto_provider,
+};
 pub use limiter::RateLimit;
-pub use retry::RetryPolicy;
+pub use retry::{
+    MIN_EPOCH_RETRY_AFTER, RetryPolicy, epoch_retry_after, parse_retry_after, standard_retry_after,
+};
 pub use token::{Token, TokenCache, TokenMinter};

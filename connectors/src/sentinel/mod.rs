@@ -1,52 +1,23 @@
-//! PLACEHOLDER: replaced by the sentinel connector work.
+//! Microsoft Sentinel: incidents from the ARM `Microsoft.SecurityInsights` API.
+//!
+//! - [`settings`]: [`Params`] as typed, [`Settings`] validated; the source id is the cloud plus
+//!   the workspace's lowercased ARM id (the tenant is an access attribute, not identity).
+//! - [`auth`]: Entra ID v2 client-credentials grant, scope `<arm>/.default`.
+//! - [`client`]: the connector. `Incidents_List` with
+//!   `$filter=properties/lastModifiedTimeUtc ge <mark − look-back>`, ascending, `$top` ≤ 1000,
+//!   `nextLink` followed to the end and re-encoded.
+//! - [`mapping`]: incident JSON → `Alert` ([`map_incident`]).
+//! - [`cursor`]: the checkpoint (mark, half-walked chain, versions seen in the look-back window).
 
-use async_trait::async_trait;
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+mod auth;
+mod client;
+mod cursor;
+mod mapping;
+mod settings;
 
-use crate::http::HttpOptions;
-use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SettingsError, SourceId};
-
-#[derive(Debug, Clone, Default)]
-pub struct Params {}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Settings {}
-
-impl Settings {
-    pub fn validate(p: Params) -> Result<Settings, SettingsError> {
-        todo!("{p:?}")
-    }
-    pub fn source_id(&self) -> SourceId {
-        todo!()
-    }
-    pub fn with_client_id(&self, client_id: &str) -> Result<Settings, SettingsError> {
-        todo!("{client_id}")
-    }
-}
-
-pub struct Sentinel {}
-
-impl Sentinel {
-    pub fn new(settings: Settings, secret: SecretString, http: &HttpOptions) -> Result<Self, ConnectorError> {
-        let _ = (settings, secret, http);
-        todo!()
-    }
-}
-
-#[async_trait]
-impl Connector for Sentinel {
-    fn source_id(&self) -> &SourceId {
-        todo!()
-    }
-    async fn check(&self) -> Result<(), ConnectorError> {
-        todo!()
-    }
-    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget) -> Result<Batch, ConnectorError> {
-        let _ = (cursor, budget);
-        todo!()
-    }
-    fn retries(&self) -> u64 {
-        todo!()
-    }
-}
+pub use client::{ALERT_CALLS_PER_PULL, ArmPolicy, MAX_TOP, Sentinel};
+pub use mapping::{VENDOR, map_incident, severity};
+pub use settings::{
+    Cloud, DEFAULT_API_VERSION, DEFAULT_LOOK_BACK, DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_LOOK_BACK,
+    Params, Settings,
+};

@@ -1,35 +1,23 @@
-//! PLACEHOLDER: replaced by the splunk connector work.
+//! Splunk connector (one search scope per integration). Work in progress.
+
+mod cursor;
+mod mapping;
+mod settings;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
 
 use crate::http::HttpOptions;
-use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SettingsError, SourceId};
+use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
 
-#[derive(Debug, Clone, Default)]
-pub struct Params {}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Settings {}
-
-impl Settings {
-    pub fn validate(p: Params) -> Result<Settings, SettingsError> {
-        todo!("{p:?}")
-    }
-    pub fn source_id(&self) -> SourceId {
-        todo!()
-    }
-    pub fn with_client_id(&self, client_id: &str) -> Result<Settings, SettingsError> {
-        todo!("{client_id}")
-    }
-}
+pub use mapping::{IdMode, MappedRow, VENDOR, map_result, map_row};
+pub use settings::{AuthMode, DEFAULT_EARLIEST, DEFAULT_OWNER, DEFAULT_PORT, Params, Settings};
 
 pub struct Splunk {}
 
 impl Splunk {
     pub fn new(settings: Settings, secret: SecretString, http: &HttpOptions) -> Result<Self, ConnectorError> {
-        let _ = (settings, secret, http);
+        let _ = (settings, secret, http, cursor::State::start(0));
         todo!()
     }
 }

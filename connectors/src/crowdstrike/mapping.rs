@@ -1,0 +1,329 @@
+//! Falcon alert JSON → [`Alert`].
+//!
+//! Only the mapped fields are read, from the item's raw bytes, into borrowed strings; the rest of
+//! the object is skipped and `raw` keeps the bytes exactly as received (with their 9 fractional
+//! digits). [`map_alert`] is the whole per-alert cost, so a benchmark can call it directly.
+//!
+//! # Fields
+//! | Alert | Falcon |
+//! |---|---|
+//! | `id` | `composite_id` (the unique key; `id` alone repeats across CIDs) |
+//! | `title` | `display_name`, else `name`, else the `composite_id` |
+//! | `severity` | see below |
+//! | `status` | `status` verbatim (`new`, `in_progress`, `closed`, `reopened`), else `unknown` |
+//! | `created_at` | `created_timestamp`, else `timestamp`, else `updated_timestamp` |
+//! | `updated_at` | `updated_timestamp` (required; also the version fed to `event_id`, verbatim) |
+//! | `link` | `falcon_host_link` when present and not empty |
+//!
+//! # Severity
+//! `severity_name` wins when it is one of the Falcon UI buckets (any case):
+//! `Critical` → critical, `High` → high, `Medium` → medium, `Low` → low,
+//! `Informational`/`Info` → informational.
+//! Otherwise the numeric `severity` (1–100) is bucketed, consistent with the UI's labels
+//! (for example 79 is labelled High, 30 Low):
+//!
+//! | `severity` | bucket |
+//! |---|---|
+//! | 80–100 | critical |
+//! | 60–79 | high |
+//! | 40–59 | medium |
+//! | 20–39 | low |
+//! | below 20, or absent | informational |
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::cursor::Timestamp;
+use crate::alert::AlertParts;
+use crate::{Alert, ConnectorError, Severity};
+
+pub const VENDOR: &str = "crowdstrike";
+const ENDPOINT: &str = "/alerts/combined/alerts/v1";
+
+/// The mapped fields, borrowed from the raw item where the JSON has no escapes.
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow, default)]
+    composite_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    display_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default)]
+    severity: Option<f64>,
+    #[serde(borrow, default)]
+    severity_name: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    created_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    updated_timestamp: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    falcon_host_link: Option<Cow<'a, str>>,
+}
+
+/// One alert's key fields, read but not yet turned into an [`Alert`]: enough to decide whether
+/// this version was already emitted before paying for the rest.
+pub(crate) struct Parsed<'a> {
+    fields: Fields<'a>,
+    pub updated: Timestamp,
+}
+
+impl<'a> Parsed<'a> {
+    pub fn read(raw: &'a RawValue) -> Result<Parsed<'a>, ConnectorError> {
+        let fields: Fields<'a> = serde_json::from_str(raw.get())
+            .map_err(|e| malformed(format!("an alert is not a readable object ({e})")))?;
+        if fields.composite_id.as_deref().is_none_or(str::is_empty) {
+            return Err(malformed("an alert has no composite_id".to_owned()));
+        }
+        let updated_str = fields.updated_timestamp.as_deref().ok_or_else(|| {
+            malformed(format!(
+                "alert {} has no updated_timestamp",
+                fields.composite_id.as_deref().unwrap_or_default()
+            ))
+        })?;
+        let updated = Timestamp::parse(updated_str).ok_or_else(|| {
+            malformed(format!(
+                "alert {} has an unreadable updated_timestamp {updated_str:?}",
+                fields.composite_id.as_deref().unwrap_or_default()
+            ))
+        })?;
+        Ok(Parsed { fields, updated })
+    }
+
+    pub fn id(&self) -> &str {
+        self.fields.composite_id.as_deref().unwrap_or_default()
+    }
+
+    /// `updated_timestamp` verbatim.
+    pub fn version(&self) -> &str {
+        self.fields.updated_timestamp.as_deref().unwrap_or_default()
+    }
+
+    /// Everything [`Alert`] needs except the raw bytes, owned, so the borrow of `raw` can end.
+    pub fn into_parts(self) -> Result<Owned, ConnectorError> {
+        let f = self.fields;
+        let id = f.composite_id.map(Cow::into_owned).unwrap_or_default();
+        let created_at = match [&f.created_timestamp, &f.timestamp]
+            .into_iter()
+            .find_map(|t| t.as_deref())
+        {
+            Some(s) => Timestamp::parse(s)
+                .ok_or_else(|| {
+                    malformed(format!("alert {id} has an unreadable creation time {s:?}"))
+                })?
+                .to_datetime(),
+            None => self.updated.to_datetime(),
+        };
+        let title = [f.display_name, f.name]
+            .into_iter()
+            .flatten()
+            .find(|t| !t.is_empty())
+            .map(Cow::into_owned)
+            .unwrap_or_else(|| id.clone());
+        Ok(Owned {
+            severity: severity(f.severity_name.as_deref(), f.severity),
+            status: f
+                .status
+                .filter(|s| !s.is_empty())
+                .map_or_else(|| "unknown".to_owned(), Cow::into_owned),
+            link: f
+                .falcon_host_link
+                .filter(|l| !l.is_empty())
+                .map(Cow::into_owned),
+            version: f.updated_timestamp.map(Cow::into_owned).unwrap_or_default(),
+            updated_at: self.updated.to_datetime(),
+            created_at,
+            title,
+            id,
+        })
+    }
+}
+
+pub(crate) struct Owned {
+    id: String,
+    title: String,
+    severity: Severity,
+    status: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    version: String,
+    link: Option<String>,
+}
+
+impl Owned {
+    pub fn into_alert(self, source: &str, raw: Box<RawValue>) -> Alert {
+        Alert::new(
+            source,
+            VENDOR,
+            AlertParts {
+                id: self.id,
+                title: self.title,
+                severity: self.severity,
+                status: self.status,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+                link: self.link,
+                raw,
+            },
+        )
+    }
+}
+
+/// Maps one raw Falcon alert (an item of `resources` from `/alerts/combined/alerts/v1` or
+/// `/alerts/entities/alerts/v2`) to an [`Alert`] for the source `source` (its canonical form,
+/// `crowdstrike:<cid>`). `raw` ends up in the alert unchanged.
+pub fn map_alert(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
+    let parts = Parsed::read(&raw)?.into_parts()?;
+    Ok(parts.into_alert(source, raw))
+}
+
+/// The severity table of the module doc.
+pub fn severity(name: Option<&str>, score: Option<f64>) -> Severity {
+    if let Some(name) = name {
+        for (label, sev) in [
+            ("critical", Severity::Critical),
+            ("high", Severity::High),
+            ("medium", Severity::Medium),
+            ("low", Severity::Low),
+            ("informational", Severity::Informational),
+            ("info", Severity::Informational),
+        ] {
+            if name.trim().eq_ignore_ascii_case(label) {
+                return sev;
+            }
+        }
+    }
+    match score {
+        Some(s) if s >= 80.0 => Severity::Critical,
+        Some(s) if s >= 60.0 => Severity::High,
+        Some(s) if s >= 40.0 => Severity::Medium,
+        Some(s) if s >= 20.0 => Severity::Low,
+        _ => Severity::Informational,
+    }
+}
+
+fn malformed(reason: String) -> ConnectorError {
+    ConnectorError::Malformed {
+        vendor: VENDOR,
+        endpoint: ENDPOINT.to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "crowdstrike:92012896127c4a948236ba7601b886b0";
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    const EPP: &str = r#"{"agent_id":"2ce412d17b334ad4adc8c1c54dbfec4b","cid":"92012896127c4a948236ba7601b886b0","cmdline":"\"C:\\Users\\x\\setup.exe\"","composite_id":"92012896127c4a948236ba7601b886b0:ind:2ce412d17b334ad4adc8c1c54dbfec4b:399748687993-5761-42627600","created_timestamp":"2023-11-03T18:01:23.995794943Z","device":{"hostname":"ABC709-1175","platform_name":"Windows"},"falcon_host_link":"https://falcon.us-2.crowdstrike.com/activity-v2/detections/x","name":"PrewittPupAdwareSensorDetect-Lowest","severity":30,"status":"new","timestamp":"2023-11-03T18:00:22.328Z","updated_timestamp":"2023-11-03T19:00:23.985007341Z"}"#;
+
+    #[test]
+    fn maps_the_documented_fields_and_keeps_raw_verbatim() {
+        let a = map_alert(SOURCE, raw(EPP)).unwrap();
+        assert_eq!(
+            a.id,
+            "92012896127c4a948236ba7601b886b0:ind:2ce412d17b334ad4adc8c1c54dbfec4b:399748687993-5761-42627600"
+        );
+        assert_eq!(a.title, "PrewittPupAdwareSensorDetect-Lowest");
+        assert_eq!(a.severity, Severity::Low);
+        assert_eq!(a.status, "new");
+        assert_eq!(
+            a.created_at,
+            chrono::DateTime::parse_from_rfc3339("2023-11-03T18:01:23.995794943Z").unwrap()
+        );
+        assert_eq!(
+            a.updated_at,
+            chrono::DateTime::parse_from_rfc3339("2023-11-03T19:00:23.985007341Z").unwrap()
+        );
+        assert_eq!(
+            a.link.as_deref(),
+            Some("https://falcon.us-2.crowdstrike.com/activity-v2/detections/x")
+        );
+        assert_eq!(a.raw.get(), EPP);
+        assert_eq!(a.vendor, "crowdstrike");
+        assert_eq!(
+            a.event_id,
+            crate::alert::event_id(SOURCE, &a.id, "2023-11-03T19:00:23.985007341Z")
+        );
+    }
+
+    #[test]
+    fn display_name_wins_over_name_and_severity_name_over_the_score() {
+        let a = map_alert(
+            SOURCE,
+            raw(r#"{"composite_id":"c:ind:a:1","display_name":"Identity verification denied","name":"IdpPolicyIdentityVerificationDenied","severity":79,"severity_name":"Critical","updated_timestamp":"2024-08-19T18:49:02.798344752Z"}"#),
+        )
+        .unwrap();
+        assert_eq!(a.title, "Identity verification denied");
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.status, "unknown");
+        assert_eq!(a.link, None);
+        // No created_timestamp nor timestamp: creation falls back to the update time.
+        assert_eq!(a.created_at, a.updated_at);
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let a = map_alert(
+            SOURCE,
+            raw(r#"{"composite_id":"c:ind:a:\u0031","display_name":"Quote \" and \\ slash","updated_timestamp":"2024-08-19T18:49:02Z"}"#),
+        )
+        .unwrap();
+        assert_eq!(a.id, "c:ind:a:1");
+        assert_eq!(a.title, "Quote \" and \\ slash");
+    }
+
+    #[test]
+    fn severity_table() {
+        use Severity::*;
+        for (name, score, want) in [
+            (Some("High"), Some(10.0), High),
+            (Some("MEDIUM"), None, Medium),
+            (Some("Informational"), Some(99.0), Informational),
+            (Some("Info"), None, Informational),
+            (Some("unheard-of"), Some(85.0), Critical),
+            (None, Some(100.0), Critical),
+            (None, Some(80.0), Critical),
+            (None, Some(79.0), High),
+            (None, Some(60.0), High),
+            (None, Some(59.0), Medium),
+            (None, Some(40.0), Medium),
+            (None, Some(39.0), Low),
+            (None, Some(20.0), Low),
+            (None, Some(19.0), Informational),
+            (None, Some(1.0), Informational),
+            (None, None, Informational),
+        ] {
+            assert_eq!(severity(name, score), want, "{name:?} {score:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_alerts_without_key_or_version() {
+        for bad in [
+            r#"{"updated_timestamp":"2024-08-19T18:49:02Z"}"#,
+            r#"{"composite_id":"","updated_timestamp":"2024-08-19T18:49:02Z"}"#,
+            r#"{"composite_id":"c:ind:a:1"}"#,
+            r#"{"composite_id":"c:ind:a:1","updated_timestamp":"last tuesday"}"#,
+            r#"{"composite_id":"c:ind:a:1","updated_timestamp":"2024-08-19T18:49:02Z","created_timestamp":"x"}"#,
+            r#"["not","an","object"]"#,
+        ] {
+            assert!(
+                matches!(map_alert(SOURCE, raw(bad)), Err(ConnectorError::Malformed { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,652 @@
+//! The Sentinel connector: ARM `Incidents_List`, paged through `nextLink`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use url::Url;
+
+use super::auth::ClientCredentials;
+use super::cursor::{Chain, State};
+use super::mapping::{self, VENDOR};
+use super::settings::Settings;
+use crate::http::{Http, HttpOptions, RateLimit, Response, TokenCache, VendorPolicy};
+use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, SettingsError, SourceId};
+
+/// The most `Incidents_List` accepts.
+pub const MAX_TOP: usize = 1000;
+
+/// Pages read by one `fetch` before it hands back what it has (keeps one call's latency bounded
+/// when a long chain holds only versions already emitted).
+const MAX_PAGES_PER_FETCH: u32 = 100;
+
+/// `POST …/alerts` calls one connector instance (one pull) may make with `with_alerts`. ARM
+/// counts POSTs against the much smaller write quota (1,200/h per principal and subscription).
+pub const ALERT_CALLS_PER_PULL: u32 = 200;
+
+/// Tokens are replaced this long before they expire.
+const REFRESH_BEFORE: Duration = Duration::from_secs(120);
+
+const LIST: &str = "GET incidents";
+const ALERTS: &str = "POST incidents/alerts";
+
+pub struct Sentinel {
+    settings: Settings,
+    source: SourceId,
+    canonical: String,
+    http: Http,
+    tokens: TokenCache,
+    /// `<management>/subscriptions/…/providers/Microsoft.SecurityInsights/incidents`.
+    incidents: Url,
+    alert_calls_left: AtomicU32,
+}
+
+impl std::fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sentinel")
+            .field("source", &self.canonical)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sentinel {
+    pub fn new(
+        settings: Settings,
+        secret: SecretString,
+        http: &HttpOptions,
+    ) -> Result<Self, ConnectorError> {
+        let source = settings.source_id();
+        let canonical = source.canonical();
+        let incidents = incidents_url(&settings)?;
+        let minter = ClientCredentials {
+            token_url: settings.token_url(),
+            tenant_id: settings.tenant_id().to_owned(),
+            client_id: settings.client_id().to_owned(),
+            scope: settings.cloud().arm_scope(),
+            secret,
+        };
+        let http = Http::new(
+            Arc::new(ArmPolicy),
+            http,
+            RateLimit::per_minute(settings.rate_limit_per_minute()),
+        );
+        Ok(Sentinel {
+            tokens: TokenCache::new(Box::new(minter), REFRESH_BEFORE),
+            settings,
+            source,
+            canonical,
+            http,
+            incidents,
+            alert_calls_left: AtomicU32::new(ALERT_CALLS_PER_PULL),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The first page of a chain.
+    fn list_url(&self, low: DateTime<Utc>, top: usize) -> Url {
+        let filter = format!(
+            "properties/lastModifiedTimeUtc ge {}",
+            // Whole seconds, rounded down: only widens the window, and `seen` drops repeats.
+            low.format("%Y-%m-%dT%H:%M:%SZ")
+        );
+        let top = top.to_string();
+        let mut url = self.incidents.clone();
+        url.set_query(Some(&encode_query([
+            ("api-version", self.settings.api_version()),
+            ("$filter", filter.as_str()),
+            ("$orderby", "properties/lastModifiedTimeUtc asc"),
+            ("$top", top.as_str()),
+        ])));
+        url
+    }
+
+    /// Follow only links into this workspace's incidents on the management host: the bearer
+    /// token must never be sent anywhere else.
+    fn checked_link(&self, raw: &str) -> Result<Url, String> {
+        let url = reencode_link(raw)?;
+        let same_origin = url.scheme() == self.incidents.scheme()
+            && url.host_str() == self.incidents.host_str()
+            && url.port_or_known_default() == self.incidents.port_or_known_default();
+        let same_path = url
+            .path()
+            .to_ascii_lowercase()
+            .starts_with(&self.incidents.path().to_ascii_lowercase());
+        if same_origin && same_path {
+            Ok(url)
+        } else {
+            Err(format!(
+                "nextLink {}://{}{} is outside {}; not following it",
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.path(),
+                self.incidents
+            ))
+        }
+    }
+
+    async fn get_page(&self, url: &Url) -> Result<Response, ConnectorError> {
+        let resp = self
+            .http
+            .send_authed(LIST, &self.tokens, |c, token| {
+                c.get(url.clone())
+                    .bearer_auth(token.expose_secret())
+                    .header(ACCEPT, "application/json")
+            })
+            .await?;
+        if resp.is_success() {
+            Ok(resp)
+        } else {
+            Err(self.arm_error(LIST, &resp))
+        }
+    }
+
+    /// Merge the incident's alerts into its raw JSON as a top-level `alerts` array.
+    async fn with_alerts(&self, name: &str, raw: Box<RawValue>) -> Result<Box<RawValue>, ConnectorError> {
+        let left = self
+            .alert_calls_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if left.is_err() {
+            return Ok(raw);
+        }
+        if left == Ok(1) {
+            tracing::warn!(
+                vendor = VENDOR,
+                source = %self.canonical,
+                budget = ALERT_CALLS_PER_PULL,
+                "alert budget of this pull used up; later incidents come without their alerts"
+            );
+        }
+        let mut url = self.incidents.clone();
+        url.path_segments_mut()
+            .map_err(|()| self.bad_base())?
+            .push(name)
+            .push("alerts");
+        url.set_query(Some(&encode_query([(
+            "api-version",
+            self.settings.api_version(),
+        )])));
+        let resp = self
+            .http
+            .send_authed(ALERTS, &self.tokens, |c, token| {
+                c.post(url.clone())
+                    .bearer_auth(token.expose_secret())
+                    .header(ACCEPT, "application/json")
+                    .header(CONTENT_LENGTH, 0)
+            })
+            .await?;
+        if !resp.is_success() {
+            return Err(self.arm_error(ALERTS, &resp));
+        }
+        #[derive(Deserialize)]
+        struct AlertList<'a> {
+            #[serde(borrow)]
+            value: Option<&'a RawValue>,
+        }
+        let list: AlertList<'_> = serde_json::from_slice(&resp.body)
+            .map_err(|e| self.malformed(ALERTS, format!("alerts of incident {name}: {e}")))?;
+        let alerts = list.value.map_or("[]", RawValue::get);
+        let text = raw.get();
+        // The incident's bytes stay as received; the alerts are spliced in before its closing
+        // brace.
+        let Some(body) = text.trim_end().strip_suffix('}') else {
+            return Ok(raw);
+        };
+        let sep = if body.trim_end().ends_with('{') { "" } else { "," };
+        let merged = format!("{body}{sep}\"alerts\":{alerts}}}");
+        RawValue::from_string(merged)
+            .map_err(|e| self.malformed(ALERTS, format!("merging alerts of {name}: {e}")))
+    }
+
+    fn arm_error(&self, endpoint: &str, resp: &Response) -> ConnectorError {
+        let cloud = cloud_error(&resp.body);
+        tracing::warn!(
+            vendor = VENDOR,
+            source = %self.canonical,
+            endpoint,
+            status = resp.status,
+            trace_id = resp.trace_id.as_deref(),
+            error = %cloud,
+            "ARM refused the request"
+        );
+        match resp.status {
+            401 => ConnectorError::CredentialRejected {
+                vendor: VENDOR,
+                message: format!(
+                    "ARM refused the token ({cloud}); check that tenant {} is the workspace's \
+                     tenant or manages it through Azure Lighthouse, and that --cloud {} is right",
+                    self.settings.tenant_id(),
+                    self.settings.cloud()
+                ),
+            },
+            403 => ConnectorError::PermissionDenied {
+                vendor: VENDOR,
+                endpoint: endpoint.to_owned(),
+                message: format!(
+                    "{cloud}; grant app {} the Microsoft Sentinel Reader role on workspace {}",
+                    self.settings.client_id(),
+                    self.settings.workspace_name()
+                ),
+            },
+            404 => ConnectorError::Http {
+                vendor: VENDOR,
+                endpoint: endpoint.to_owned(),
+                status: 404,
+                message: format!(
+                    "{cloud}; check --subscription-id, --resource-group and --workspace-name, and \
+                     that Microsoft Sentinel is enabled on the workspace"
+                ),
+                trace_id: resp.trace_id.clone(),
+            },
+            status => ConnectorError::Http {
+                vendor: VENDOR,
+                endpoint: endpoint.to_owned(),
+                status,
+                message: cloud,
+                trace_id: resp.trace_id.clone(),
+            },
+        }
+    }
+
+    fn malformed(&self, endpoint: &str, reason: String) -> ConnectorError {
+        ConnectorError::Malformed {
+            vendor: VENDOR,
+            endpoint: endpoint.to_owned(),
+            reason,
+        }
+    }
+
+    fn bad_base(&self) -> ConnectorError {
+        ConnectorError::Settings(SettingsError::new(
+            "management URL",
+            self.settings.management_url(),
+            "cannot carry a path",
+        ))
+    }
+}
+
+#[async_trait]
+impl Connector for Sentinel {
+    fn source_id(&self) -> &SourceId {
+        &self.source
+    }
+
+    /// A token, then one incident: proves the secret, the tenant, the role assignment and the
+    /// workspace path with the smallest read.
+    async fn check(&self) -> Result<(), ConnectorError> {
+        let mut url = self.incidents.clone();
+        url.set_query(Some(&encode_query([
+            ("api-version", self.settings.api_version()),
+            ("$top", "1"),
+        ])));
+        let resp = self.get_page(&url).await?;
+        parse_page(&resp.body).map_err(|e| self.malformed(LIST, e))?;
+        Ok(())
+    }
+
+    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget) -> Result<Batch, ConnectorError> {
+        let max = budget.max_alerts.max(1);
+        let look_back = self.settings.look_back();
+        let mut state = match cursor {
+            Some(c) => State::decode(c)?,
+            None => State::first_run(budget.since),
+        };
+        let mut alerts: Vec<Alert> = Vec::new();
+        let mut pages = 0u32;
+        loop {
+            let link = match &state.chain {
+                Some(chain) => match self.checked_link(&chain.link) {
+                    Ok(url) => url,
+                    Err(reason) => {
+                        // The management URL changed since this cursor was written. The mark
+                        // has not moved during the chain, so starting over loses nothing.
+                        tracing::warn!(vendor = VENDOR, source = %self.canonical, %reason,
+                            "restarting the incident chain");
+                        state.chain = None;
+                        continue;
+                    }
+                },
+                None => {
+                    let url = self.list_url(state.low_bound(look_back), max.min(MAX_TOP));
+                    state.chain = Some(Chain {
+                        link: url.to_string(),
+                        max: None,
+                    });
+                    url
+                }
+            };
+            let resp = self.get_page(&link).await?;
+            pages += 1;
+            let page = parse_page(&resp.body).map_err(|e| self.malformed(LIST, e))?;
+
+            let mut page_floor: Option<DateTime<Utc>> = None;
+            let mut full_inside_page = false;
+            for raw in page.value {
+                let parsed = mapping::parse(&raw).map_err(|e| self.malformed(LIST, e))?;
+                let modified = parsed.modified;
+                page_floor = Some(page_floor.map_or(modified, |f| f.min(modified)));
+                let name = parsed.fields.name.as_ref();
+                if state.is_seen(name, modified) {
+                    continue;
+                }
+                if alerts.len() >= max {
+                    full_inside_page = true;
+                    break;
+                }
+                state.saw(name, modified);
+                let parts = parsed.to_parts().map_err(|e| self.malformed(LIST, e))?;
+                let name = name.to_owned();
+                drop(parsed);
+                let raw = if self.settings.with_alerts() {
+                    self.with_alerts(&name, raw).await?
+                } else {
+                    raw
+                };
+                alerts.push(parts.into_alert(&self.canonical, raw));
+            }
+
+            if full_inside_page {
+                // `chain.link` still names this page: the next fetch reads it again and `seen`
+                // drops what this batch already holds.
+                state.prune_mid_chain(page_floor, look_back);
+                return Ok(Batch {
+                    alerts,
+                    cursor: state.encode()?,
+                    caught_up: false,
+                    pages,
+                });
+            }
+            match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {
+                None => {
+                    state.complete_chain(look_back);
+                    return Ok(Batch {
+                        alerts,
+                        cursor: state.encode()?,
+                        caught_up: true,
+                        pages,
+                    });
+                }
+                Some(next) => {
+                    let next = self.checked_link(next).map_err(|e| self.malformed(LIST, e))?;
+                    if next == link {
+                        return Err(self.malformed(LIST, "nextLink points at the same page".into()));
+                    }
+                    if let Some(chain) = state.chain.as_mut() {
+                        chain.link = next.to_string();
+                    }
+                    if alerts.len() >= max || pages >= MAX_PAGES_PER_FETCH {
+                        state.prune_mid_chain(page_floor, look_back);
+                        return Ok(Batch {
+                            alerts,
+                            cursor: state.encode()?,
+                            caught_up: false,
+                            pages,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn retries(&self) -> u64 {
+        self.http.stats().retries
+    }
+}
+
+/// ARM's throttling and trace headers.
+#[derive(Debug)]
+pub struct ArmPolicy;
+
+/// Below this many remaining reads, pause before the next request...
+const LOW_REMAINING: u64 = 50;
+/// ...for this long per read below the threshold (5 s at zero).
+const PAUSE_PER_MISSING_READ: Duration = Duration::from_millis(100);
+
+impl VendorPolicy for ArmPolicy {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn trace_id(&self, headers: &HeaderMap) -> Option<String> {
+        ["x-ms-request-id", "x-ms-correlation-request-id"]
+            .iter()
+            .find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_owned))
+    }
+
+    /// The lowest of ARM's remaining-read counters (subscription, tenant, and the 2024 model's
+    /// global ones): ARM throttles on whichever runs out first.
+    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration> {
+        let remaining = headers
+            .iter()
+            .filter(|(name, _)| {
+                let n = name.as_str();
+                n.starts_with("x-ms-ratelimit-remaining-")
+                    && (n.ends_with("-reads") || n.ends_with("-resource-requests"))
+            })
+            .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .min()?;
+        let missing = LOW_REMAINING.checked_sub(remaining).filter(|m| *m > 0)?;
+        Some(PAUSE_PER_MISSING_READ * u32::try_from(missing).unwrap_or(u32::MAX))
+    }
+}
+
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(default)]
+    value: Vec<Box<RawValue>>,
+    #[serde(default, rename = "nextLink", borrow)]
+    next_link: Option<Cow<'a, str>>,
+}
+
+fn parse_page(body: &[u8]) -> Result<Page<'_>, String> {
+    serde_json::from_slice(body).map_err(|e| format!("incident list: {e}"))
+}
+
+/// `code: message` from ARM's CloudError envelope, or the start of a body that is not one.
+fn cloud_error(body: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    match serde_json::from_slice::<Envelope>(body) {
+        Ok(e) if !e.error.message.is_empty() => format!("{}: {}", e.error.code, e.error.message),
+        Ok(e) => e.error.code,
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let short: String = text.chars().take(200).collect();
+            if short.trim().is_empty() {
+                "no error details".to_owned()
+            } else {
+                short
+            }
+        }
+    }
+}
+
+fn incidents_url(settings: &Settings) -> Result<Url, ConnectorError> {
+    let base = settings.management_url();
+    let bad = |reason: &str| {
+        ConnectorError::Settings(SettingsError::new("management URL", base.clone(), reason))
+    };
+    let mut url = Url::parse(&base).map_err(|e| bad(&e.to_string()))?;
+    url.path_segments_mut()
+        .map_err(|()| bad("cannot carry a path"))?
+        .pop_if_empty()
+        .extend([
+            "subscriptions",
+            settings.subscription_id(),
+            "resourceGroups",
+            settings.resource_group(),
+            "providers",
+            "Microsoft.OperationalInsights",
+            "workspaces",
+            settings.workspace_name(),
+            "providers",
+            "Microsoft.SecurityInsights",
+            "incidents",
+        ]);
+    Ok(url)
+}
+
+/// Re-encode a `nextLink`. ARM returns it with its query unescaped (raw spaces from `$filter`),
+/// so each parameter is percent-decoded and encoded again. `+` is kept literal: a raw link means
+/// it literally, and a `$skipToken` may contain one.
+pub(crate) fn reencode_link(raw: &str) -> Result<Url, String> {
+    let raw = raw.trim();
+    let (base, query) = match raw.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (raw, None),
+    };
+    let mut url = Url::parse(base).map_err(|e| format!("nextLink is not a URL ({e})"))?;
+    if let Some(q) = query {
+        let pairs: Vec<(String, String)> = q
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (percent_decode(k), percent_decode(v))
+            })
+            .collect();
+        url.set_query(Some(&encode_query(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )));
+    }
+    Ok(url)
+}
+
+/// Percent-encode query parameters. Keeps the characters OData and ARM links use verbatim
+/// (`$ / : , ' ( )`); encodes space as `%20`, and `+ & = # %` so they stay data.
+pub(crate) fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut out = String::new();
+    for (k, v) in pairs {
+        if !out.is_empty() {
+            out.push('&');
+        }
+        encode_into(&mut out, k);
+        out.push('=');
+        encode_into(&mut out, v);
+    }
+    out
+}
+
+fn encode_into(out: &mut String, s: &str) {
+    for b in s.bytes() {
+        let keep = b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'$' | b'/' | b':' | b',' | b'\'' | b'(' | b')' | b'@' | b'!' | b'*' | b';');
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Lenient: a `%` not followed by two hex digits is kept as is.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                b.get(i + 1).and_then(|c| char::from(*c).to_digit(16)),
+                b.get(i + 2).and_then(|c| char::from(*c).to_digit(16)),
+            )
+        {
+            // Two hex digits make at most 0xff.
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reencodes_a_raw_next_link_with_spaces() {
+        let raw = "https://management.azure.com/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws/providers/Microsoft.SecurityInsights/incidents?api-version=2024-03-01&$filter=properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z&$orderby=properties/lastModifiedTimeUtc asc&$top=1000&$skipToken=ab+c/d==";
+        let url = reencode_link(raw).unwrap();
+        assert_eq!(
+            url.query(),
+            Some(
+                "api-version=2024-03-01&$filter=properties/lastModifiedTimeUtc%20ge%202024-01-01T00:00:00Z&$orderby=properties/lastModifiedTimeUtc%20asc&$top=1000&$skipToken=ab%2Bc/d%3D%3D"
+            )
+        );
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(pairs[1].1, "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z");
+        assert_eq!(pairs[4].1, "ab+c/d==");
+    }
+
+    #[test]
+    fn an_already_encoded_link_is_unchanged() {
+        let raw = "https://h/x?api-version=1&$filter=a%20ge%20b&$skipToken=x%2By";
+        assert_eq!(reencode_link(raw).unwrap().as_str(), raw);
+    }
+
+    #[test]
+    fn percent_decoding_is_lenient() {
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn cloud_error_names_code_and_message() {
+        assert_eq!(
+            cloud_error(br#"{"error":{"code":"BadRequest","message":"$top must be <= 1000"}}"#),
+            "BadRequest: $top must be <= 1000"
+        );
+        assert_eq!(cloud_error(b"<html>oops</html>"), "<html>oops</html>");
+        assert_eq!(cloud_error(b""), "no error details");
+    }
+
+    #[test]
+    fn throttles_ahead_only_when_the_lowest_counter_runs_low() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-ratelimit-remaining-subscription-reads", "11999".parse().unwrap());
+        assert_eq!(ArmPolicy.throttle_ahead(&h), None);
+        h.insert("x-ms-ratelimit-remaining-tenant-reads", "40".parse().unwrap());
+        assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(1)));
+        h.insert("x-ms-ratelimit-remaining-subscription-global-reads", "0".parse().unwrap());
+        assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(5)));
+        let mut w = HeaderMap::new();
+        w.insert("x-ms-ratelimit-remaining-subscription-writes", "0".parse().unwrap());
+        assert_eq!(ArmPolicy.throttle_ahead(&w), None);
+    }
+
+    #[test]
+    fn trace_id_prefers_the_request_id() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-correlation-request-id", "corr".parse().unwrap());
+        assert_eq!(ArmPolicy.trace_id(&h).as_deref(), Some("corr"));
+        h.insert("x-ms-request-id", "req".parse().unwrap());
+        assert_eq!(ArmPolicy.trace_id(&h).as_deref(), Some("req"));
+    }
+}

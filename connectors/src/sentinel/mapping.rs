@@ -1,0 +1,237 @@
+//! Sentinel incident JSON → [`Alert`].
+//!
+//! | Alert field  | incident field                        |
+//! |--------------|---------------------------------------|
+//! | `id`         | `name` (the incident GUID)            |
+//! | `title`      | `properties.title`                    |
+//! | `severity`   | `properties.severity`: High, Medium, Low, Informational (any case); any other value → `informational` |
+//! | `status`     | `properties.status`, lowercased (`new`, `active`, `closed`, or whatever else the service sends) |
+//! | `created_at` | `properties.createdTimeUtc` (falls back to the last-modified time) |
+//! | `updated_at` | `properties.lastModifiedTimeUtc`; its verbatim string is the version in `event_id` |
+//! | `link`       | `properties.incidentUrl`              |
+//!
+//! `raw` is the incident exactly as received. Only the mapped fields are parsed, borrowed from
+//! the raw text; everything else is skipped.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::alert::AlertParts;
+use crate::{Alert, ConnectorError, Severity};
+
+pub const VENDOR: &str = "sentinel";
+
+/// The few fields of an incident the connector reads, borrowed from the raw JSON.
+#[derive(Deserialize)]
+pub(crate) struct IncidentFields<'a> {
+    #[serde(borrow)]
+    pub name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub properties: PropertyFields<'a>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PropertyFields<'a> {
+    #[serde(borrow, default)]
+    pub title: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub severity: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub status: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub created_time_utc: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub last_modified_time_utc: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub incident_url: Option<Cow<'a, str>>,
+}
+
+/// One parsed incident: what dedup needs (`name`, `modified`) plus the mapped fields.
+pub(crate) struct Parsed<'a> {
+    pub fields: IncidentFields<'a>,
+    pub modified: DateTime<Utc>,
+}
+
+pub(crate) fn parse(raw: &RawValue) -> Result<Parsed<'_>, String> {
+    let fields: IncidentFields<'_> =
+        serde_json::from_str(raw.get()).map_err(|e| format!("incident: {e}"))?;
+    let modified = parse_time(&fields.properties.last_modified_time_utc)
+        .map_err(|e| format!("incident {}: lastModifiedTimeUtc {e}", fields.name))?;
+    Ok(Parsed { fields, modified })
+}
+
+impl Parsed<'_> {
+    pub(crate) fn to_parts(&self) -> Result<PartsWithoutRaw, String> {
+        let p = &self.fields.properties;
+        let created_at = match p.created_time_utc.as_deref() {
+            Some(c) => parse_time(c)
+                .map_err(|e| format!("incident {}: createdTimeUtc {e}", self.fields.name))?,
+            None => self.modified,
+        };
+        Ok(PartsWithoutRaw {
+            id: self.fields.name.clone().into_owned(),
+            title: p.title.clone().into_owned(),
+            severity: severity(&p.severity),
+            status: status(&p.status),
+            created_at,
+            updated_at: self.modified,
+            version: p.last_modified_time_utc.clone().into_owned(),
+            link: p.incident_url.as_ref().map(|u| u.clone().into_owned()),
+        })
+    }
+}
+
+/// [`AlertParts`] before `raw` is moved in: `Parsed` borrows from the raw text, so the owned
+/// fields are taken out first.
+pub(crate) struct PartsWithoutRaw {
+    id: String,
+    title: String,
+    severity: Severity,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: String,
+    link: Option<String>,
+}
+
+impl PartsWithoutRaw {
+    pub(crate) fn into_alert(self, source: &str, raw: Box<RawValue>) -> Alert {
+        Alert::new(
+            source,
+            VENDOR,
+            AlertParts {
+                id: self.id,
+                title: self.title,
+                severity: self.severity,
+                status: self.status,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+                link: self.link,
+                raw,
+            },
+        )
+    }
+}
+
+/// Map one incident, as received, to an [`Alert`]. `source` is the canonical source id.
+/// Public for the mapping benchmark; the connector uses the same code path.
+pub fn map_incident(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
+    let malformed = |reason: String| ConnectorError::Malformed {
+        vendor: VENDOR,
+        endpoint: "incidents".into(),
+        reason,
+    };
+    let parts = parse(&raw).and_then(|p| p.to_parts()).map_err(malformed)?;
+    Ok(parts.into_alert(source, raw))
+}
+
+/// Documented values only (case-insensitively). The enum is `modelAsString`, so anything else
+/// can arrive; it becomes `informational` and `raw` keeps the vendor's value.
+pub fn severity(s: &str) -> Severity {
+    if s.eq_ignore_ascii_case("High") {
+        Severity::High
+    } else if s.eq_ignore_ascii_case("Medium") {
+        Severity::Medium
+    } else if s.eq_ignore_ascii_case("Low") {
+        Severity::Low
+    } else {
+        Severity::Informational
+    }
+}
+
+fn status(s: &str) -> String {
+    // The three documented values are by far the most common: avoid building a new string
+    // for each.
+    for known in ["New", "Active", "Closed"] {
+        if s == known {
+            return known.to_ascii_lowercase();
+        }
+    }
+    s.to_lowercase()
+}
+
+/// ARM timestamps carry up to 7 fractional digits and a `Z`; some services omit the zone.
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .map(|n| n.and_utc())
+        .map_err(|_| format!("{s:?} is not an ISO-8601 time"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INCIDENT: &str = r#"{"id":"/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws/providers/Microsoft.SecurityInsights/Incidents/73e01a99-5cd7-4139-a149-9f2736ff2ab5","name":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","etag":"\"0300bf09-0000-0000-0000-5c37296e0000\"","type":"Microsoft.SecurityInsights/Incidents","properties":{"title":"Suspicious sign-in \u2014 \"admin\"","severity":"High","status":"Active","createdTimeUtc":"2024-01-01T10:00:00.1234567Z","lastModifiedTimeUtc":"2024-01-02T11:30:00.7654321Z","incidentNumber":3177,"incidentUrl":"https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/x","labels":[],"additionalData":{"alertsCount":2,"tactics":["InitialAccess"]}}}"#;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn maps_documented_fields_and_keeps_raw_verbatim() {
+        let a = map_incident("sentinel:public:/x", raw(INCIDENT)).unwrap();
+        assert_eq!(a.id, "73e01a99-5cd7-4139-a149-9f2736ff2ab5");
+        assert_eq!(a.title, "Suspicious sign-in \u{2014} \"admin\"");
+        assert_eq!(a.severity, Severity::High);
+        assert_eq!(a.status, "active");
+        assert_eq!(a.created_at.to_rfc3339(), "2024-01-01T10:00:00.123456700+00:00");
+        assert_eq!(a.updated_at.to_rfc3339(), "2024-01-02T11:30:00.765432100+00:00");
+        assert_eq!(
+            a.link.as_deref(),
+            Some("https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/x")
+        );
+        assert_eq!(a.raw.get(), INCIDENT);
+        assert_eq!(
+            a.event_id,
+            crate::alert::event_id(
+                "sentinel:public:/x",
+                "73e01a99-5cd7-4139-a149-9f2736ff2ab5",
+                "2024-01-02T11:30:00.7654321Z"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_enum_values_become_informational_and_stay_in_raw() {
+        let odd = INCIDENT
+            .replace("\"High\"", "\"Critical\"")
+            .replace("\"Active\"", "\"InProgress\"");
+        let a = map_incident("s", raw(&odd)).unwrap();
+        assert_eq!(a.severity, Severity::Informational);
+        assert_eq!(a.status, "inprogress");
+        assert!(a.raw.get().contains("\"Critical\""));
+        assert_eq!(severity("medium"), Severity::Medium);
+        assert_eq!(severity("LOW"), Severity::Low);
+        assert_eq!(severity(""), Severity::Informational);
+    }
+
+    #[test]
+    fn a_new_last_modified_time_is_a_new_event_id() {
+        let a = map_incident("s", raw(INCIDENT)).unwrap();
+        let b = map_incident(
+            "s",
+            raw(&INCIDENT.replace("2024-01-02T11:30:00.7654321Z", "2024-01-02T11:35:00Z")),
+        )
+        .unwrap();
+        assert_eq!(a.id, b.id);
+        assert_ne!(a.event_id, b.event_id);
+    }
+
+    #[test]
+    fn missing_last_modified_time_is_malformed() {
+        let bad = r#"{"name":"n","properties":{"title":"t","severity":"Low","status":"New"}}"#;
+        let err = map_incident("s", raw(bad)).unwrap_err();
+        assert!(matches!(err, ConnectorError::Malformed { .. }), "{err}");
+        let created_only = r#"{"name":"n","properties":{"lastModifiedTimeUtc":"2024-01-01T00:00:00"}}"#;
+        let a = map_incident("s", raw(created_only)).unwrap();
+        assert_eq!(a.created_at, a.updated_at);
+    }
+}

@@ -1,0 +1,308 @@
+//! One Splunk result row to one [`Alert`].
+//!
+//! | Alert        | from                                                            |
+//! |--------------|-----------------------------------------------------------------|
+//! | `id`         | `event_id` (ES notables), else a hash of `_cd`, `index`, `_time`, `_indextime`, `_raw` |
+//! | version      | `_indextime` verbatim (an index-time fetch never sees edits)   |
+//! | `severity`   | `urgency`, else `severity`: critical/high/medium/low/informational (`info`); anything else informational |
+//! | `title`      | `rule_title`, else `rule_name`, else `search_name`, else "Splunk event" |
+//! | `status`     | `status_label`, else ES's numeric `status`, else "new"          |
+//! | `created_at` | `_time` (ISO 8601 with offset, or epoch)                        |
+//! | `updated_at` | `_indextime` (epoch seconds)                                    |
+//! | `raw`        | the result row as received                                      |
+//!
+//! Splunk renders every field as a string, a multivalue field as an array of strings; numbers
+//! are accepted too, since other Splunk-compatible servers emit them.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+
+use crate::alert::AlertParts;
+use crate::{Alert, ConnectorError, Severity};
+
+pub const VENDOR: &str = "splunk";
+
+/// Which field identifies a row across searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdMode {
+    /// ES notables: `event_id` when the row has one (the `notable` macro adds it), else the hash.
+    Notable,
+    /// Raw events: always the hash. An `event_id` field on raw events (e.g. Windows event codes)
+    /// is not unique and must not be trusted.
+    Events,
+}
+
+/// A mapped row plus its index time, which orders rows for the cursor.
+#[derive(Debug)]
+pub struct MappedRow {
+    pub indextime: i64,
+    pub alert: Alert,
+}
+
+/// Maps one result row with the notable rules (`event_id` when present). Used by benchmarks.
+pub fn map_result(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
+    map_row(source, raw, IdMode::Notable).map(|m| m.alert)
+}
+
+#[derive(Deserialize)]
+struct Fields<'a> {
+    #[serde(borrow, default)]
+    event_id: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    _cd: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    index: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    _time: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    _indextime: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    _raw: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    urgency: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    severity: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    rule_title: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    rule_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    search_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status_label: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    status: Option<&'a RawValue>,
+}
+
+pub fn map_row(source: &str, raw: Box<RawValue>, mode: IdMode) -> Result<MappedRow, ConnectorError> {
+    let (parts, indextime) = {
+        let f: Fields<'_> = serde_json::from_str(raw.get()).map_err(|e| malformed(format!("result row: {e}")))?;
+        let indextime_text = text(f._indextime).ok_or_else(|| {
+            malformed(
+                "a result row has no _indextime; the base search must return events, not a \
+                 transforming command's table"
+                    .to_owned(),
+            )
+        })?;
+        let indextime = parse_epoch_seconds(&indextime_text)
+            .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is not an epoch")))?;
+        let updated_at = Utc
+            .timestamp_opt(indextime, 0)
+            .single()
+            .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is out of range")))?;
+        let time_text = text(f._time);
+        let created_at = time_text.as_deref().and_then(parse_time).unwrap_or(updated_at);
+
+        let id = match (mode, text(f.event_id)) {
+            (IdMode::Notable, Some(id)) if !id.is_empty() => id.into_owned(),
+            _ => row_hash(&f, time_text.as_deref(), &indextime_text, raw.get()),
+        };
+        let severity = text(f.urgency)
+            .and_then(|u| severity(&u))
+            .or_else(|| text(f.severity).and_then(|s| severity(&s)))
+            .unwrap_or(Severity::Informational);
+        let title = text(f.rule_title)
+            .filter(|s| !s.is_empty())
+            .or_else(|| text(f.rule_name).filter(|s| !s.is_empty()))
+            .or_else(|| text(f.search_name).filter(|s| !s.is_empty()))
+            .map_or_else(|| "Splunk event".to_owned(), Cow::into_owned);
+        let status = text(f.status_label)
+            .filter(|s| !s.is_empty())
+            .map(Cow::into_owned)
+            .or_else(|| text(f.status).and_then(|s| status_name(&s)).map(str::to_owned))
+            .unwrap_or_else(|| "new".to_owned());
+        (
+            (id, title, severity, status, created_at, updated_at, indextime_text.into_owned()),
+            indextime,
+        )
+    };
+    let (id, title, severity, status, created_at, updated_at, version) = parts;
+    let alert = Alert::new(
+        source,
+        VENDOR,
+        AlertParts {
+            id,
+            title,
+            severity,
+            status,
+            created_at,
+            updated_at,
+            version,
+            link: None,
+            raw,
+        },
+    );
+    Ok(MappedRow { indextime, alert })
+}
+
+/// The dedup key of a raw event (SplunkPy's recipe). Missing `_raw` (a server that drops it)
+/// adds the whole row, so distinct rows never share a key.
+fn row_hash(f: &Fields<'_>, time: Option<&str>, indextime: &str, row: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"splunk row\0");
+    let cd = text(f._cd);
+    let index = text(f.index);
+    let raw = text(f._raw);
+    for part in [cd.as_deref(), index.as_deref(), time, Some(indextime), raw.as_deref()] {
+        match part {
+            Some(p) => {
+                h.update([1u8]);
+                h.update((p.len() as u64).to_be_bytes());
+                h.update(p.as_bytes());
+            }
+            None => h.update([0u8]),
+        }
+    }
+    if raw.is_none() {
+        h.update(row.as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// A field as text: a string (unescaped), the first value of a multivalue field, or a number's
+/// literal. `null` and absent are `None`.
+fn text<'a>(v: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+    let s = v?.get();
+    match s.as_bytes().first()? {
+        b'"' => match serde_json::from_str::<&str>(s) {
+            Ok(b) => Some(Cow::Borrowed(b)),
+            Err(_) => serde_json::from_str::<String>(s).ok().map(Cow::Owned),
+        },
+        b'[' => serde_json::from_str::<Vec<String>>(s)
+            .ok()
+            .and_then(|v| v.into_iter().next())
+            .map(Cow::Owned),
+        b'n' => None,
+        _ => Some(Cow::Borrowed(s)),
+    }
+}
+
+fn parse_epoch_seconds(s: &str) -> Option<i64> {
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(i);
+    }
+    let f = s.parse::<f64>().ok()?;
+    // Bounded: chrono rejects anything this large anyway.
+    (f.is_finite() && f.abs() < 1e15).then(|| f.floor() as i64)
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    let f = s.parse::<f64>().ok().filter(|f| f.is_finite() && f.abs() < 1e15)?;
+    let secs = f.floor();
+    let nanos = ((f - secs) * 1e9).round().clamp(0.0, 999_999_999.0) as u32;
+    Utc.timestamp_opt(secs as i64, nanos).single()
+}
+
+fn severity(s: &str) -> Option<Severity> {
+    Some(match s.trim().to_ascii_lowercase().as_str() {
+        "critical" => Severity::Critical,
+        "high" => Severity::High,
+        "medium" => Severity::Medium,
+        "low" => Severity::Low,
+        "informational" | "info" => Severity::Informational,
+        _ => return None,
+    })
+}
+
+/// ES's numeric notable status, for rows without `status_label`.
+fn status_name(s: &str) -> Option<&'static str> {
+    Some(match s.trim() {
+        "0" => "unassigned",
+        "1" => "new",
+        "2" => "in progress",
+        "3" => "pending",
+        "4" => "resolved",
+        "5" => "closed",
+        _ => return None,
+    })
+}
+
+fn malformed(reason: String) -> ConnectorError {
+    ConnectorError::Malformed {
+        vendor: VENDOR,
+        endpoint: "search results".to_owned(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    const NOTABLE: &str = r#"{"_time":"2026-11-27T10:00:00.000+00:00","_indextime":"1764237605","_cd":"12:345","index":"notable","_raw":"x","event_id":"GUID@@notable@@abc","rule_title":"Brute force on $dest$","rule_name":"Brute Force","urgency":"high","severity":"low","status":"1","status_label":"New"}"#;
+
+    #[test]
+    fn maps_a_notable_with_event_id_and_urgency() {
+        let a = map_result("splunk:x", raw(NOTABLE)).unwrap();
+        assert_eq!(a.id, "GUID@@notable@@abc");
+        assert_eq!(a.severity, Severity::High);
+        assert_eq!(a.title, "Brute force on $dest$");
+        assert_eq!(a.status, "New");
+        assert_eq!(a.created_at.to_rfc3339(), "2026-11-27T10:00:00+00:00");
+        assert_eq!(a.updated_at.timestamp(), 1_764_237_605);
+        assert_eq!(a.raw.get(), NOTABLE, "raw is the row as received");
+    }
+
+    #[test]
+    fn raw_events_use_the_row_hash_even_with_an_event_id_field() {
+        let m = map_row("s", raw(NOTABLE), IdMode::Events).unwrap();
+        assert_eq!(m.alert.id.len(), 32);
+        assert_ne!(m.alert.id, "GUID@@notable@@abc");
+        assert_eq!(m.indextime, 1_764_237_605);
+        let again = map_row("s", raw(NOTABLE), IdMode::Events).unwrap();
+        assert_eq!(m.alert.event_id, again.alert.event_id, "stable across searches");
+    }
+
+    #[test]
+    fn row_hash_changes_with_each_identity_field() {
+        let base = r#"{"_cd":"1:2","index":"a","_time":"1700000000.000","_indextime":"1700000001","_raw":"r"}"#;
+        let id = |s: &str| map_row("s", raw(s), IdMode::Events).unwrap().alert.id;
+        let b = id(base);
+        for (from, to) in [("1:2", "1:3"), ("\"a\"", "\"b\""), ("000.000", "000.001"), ("0001\"", "0002\""), ("\"r\"", "\"q\"")] {
+            assert_ne!(b, id(&base.replace(from, to)), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn falls_back_through_title_and_severity_fields() {
+        let a = map_result(
+            "s",
+            raw(r#"{"_indextime":"10","search_name":"Saved","severity":"critical","status":"5"}"#),
+        )
+        .unwrap();
+        assert_eq!(a.title, "Saved");
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.status, "closed");
+        assert_eq!(a.created_at.timestamp(), 10, "no _time: index time");
+        let b = map_result("s", raw(r#"{"_indextime":10,"urgency":"unknown","rule_name":["R1","R2"]}"#)).unwrap();
+        assert_eq!(b.title, "R1");
+        assert_eq!(b.severity, Severity::Informational);
+        assert_eq!(b.status, "new");
+    }
+
+    #[test]
+    fn epoch_time_with_fraction_parses() {
+        let a = map_result("s", raw(r#"{"_indextime":"1700000000","_time":"1700000000.250"}"#)).unwrap();
+        assert_eq!(a.created_at.timestamp_subsec_millis(), 250);
+    }
+
+    #[test]
+    fn a_row_without_indextime_is_malformed() {
+        let e = map_result("s", raw(r#"{"count":"3"}"#)).unwrap_err();
+        assert!(e.to_string().contains("_indextime"), "{e}");
+    }
+}

@@ -1,0 +1,169 @@
+//! The hash chain: one per workspace, `hash = SHA-256(domain tag ‖ canonical JSON)` where the
+//! canonical JSON covers every field, `seq` and `prev_hash` included.
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::store::{AuditRow, Tx};
+
+const ENTRY_TAG: &[u8] = b"seliq.audit.entry.v1\0";
+const GENESIS_TAG: &[u8] = b"seliq.audit.genesis.v1\0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Success,
+    Denied,
+    Failure,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Denied => "denied",
+            Outcome::Failure => "failure",
+        }
+    }
+}
+
+/// Who acts, and the id that ties together every entry one command produces.
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    pub actor: String,
+    pub request_id: Uuid,
+}
+
+/// One thing to record. `details` must never hold a secret: callers pass ids, names and counts.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub action: &'static str,
+    pub target: String,
+    pub outcome: Outcome,
+    pub details: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(action: &'static str, target: impl Into<String>, outcome: Outcome) -> Event {
+        Event {
+            action,
+            target: target.into(),
+            outcome,
+            details: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn details(mut self, details: serde_json::Value) -> Event {
+        self.details = details;
+        self
+    }
+}
+
+/// The `prev_hash` of seq 1: commits the chain to its workspace, so a chain cannot be replayed
+/// into another workspace.
+pub fn genesis_hash(workspace_id: Uuid) -> String {
+    let mut h = Sha256::new();
+    h.update(GENESIS_TAG);
+    h.update(workspace_id.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The canonical encoding that is hashed: a JSON object with sorted keys and no whitespace.
+/// (`serde_json::Map` is a BTreeMap here: the `preserve_order` feature is not enabled.)
+pub fn entry_hash(row: &AuditRow) -> String {
+    let details: serde_json::Value =
+        serde_json::from_str(&row.details).unwrap_or(serde_json::Value::String(row.details.clone()));
+    let canonical = serde_json::json!({
+        "workspace": row.workspace_id.to_string(),
+        "seq": row.seq,
+        "request_id": row.request_id,
+        "at": row.at,
+        "actor": row.actor,
+        "action": row.action,
+        "target": row.target,
+        "outcome": row.outcome,
+        "details": details,
+        "prev_hash": row.prev_hash,
+    });
+    let mut h = Sha256::new();
+    h.update(ENTRY_TAG);
+    h.update(canonical.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+pub fn now_millis() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Append one entry to a workspace's chain inside the caller's transaction. If this fails, the
+/// caller's change fails with it (fail closed).
+pub fn append(
+    tx: &Tx<'_>,
+    workspace_id: Uuid,
+    who: &Attribution,
+    event: Event,
+) -> Result<AuditRow, crate::store::StoreError> {
+    let head = tx.audit_head(workspace_id)?;
+    let (seq, prev_hash) = match head {
+        Some(h) => (h.seq + 1, h.hash),
+        None => match tx.audit_segments(workspace_id)?.last() {
+            // Everything stored was pruned: continue from the last sealed segment.
+            Some(m) => (m.last_seq + 1, m.last_hash.clone()),
+            None => (1, genesis_hash(workspace_id)),
+        },
+    };
+    let mut row = AuditRow {
+        workspace_id,
+        seq,
+        request_id: who.request_id.to_string(),
+        at: now_millis(),
+        actor: who.actor.clone(),
+        action: event.action.to_owned(),
+        target: event.target,
+        outcome: event.outcome.as_str().to_owned(),
+        details: event.details.to_string(),
+        prev_hash,
+        hash: String::new(),
+    };
+    row.hash = entry_hash(&row);
+    tx.insert_audit(&row)?;
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    #[test]
+    fn chains_entries_from_a_workspace_specific_genesis() {
+        let (_d, mut store) = test_store();
+        let ws = Uuid::new_v4();
+        let who = Attribution {
+            actor: "alice".into(),
+            request_id: Uuid::new_v4(),
+        };
+        let (a, b) = store
+            .write(|tx| {
+                tx.insert_workspace(&crate::store::WorkspaceRow {
+                    id: ws,
+                    slug: crate::slug::Slug::parse("acme-corp").unwrap(),
+                    description: String::new(),
+                    plan: crate::store::Plan::Pro,
+                    created_at: Utc::now(),
+                    deleted_at: None,
+                })?;
+                let a = append(tx, ws, &who, Event::new("workspace.created", "acme-corp", Outcome::Success))?;
+                let b = append(tx, ws, &who, Event::new("integration.connected", "falcon", Outcome::Success))?;
+                Ok::<_, crate::store::StoreError>((a, b))
+            })
+            .unwrap();
+        assert_eq!((a.seq, b.seq), (1, 2));
+        assert_eq!(a.prev_hash, genesis_hash(ws));
+        assert_ne!(genesis_hash(ws), genesis_hash(Uuid::new_v4()));
+        assert_eq!(b.prev_hash, a.hash);
+        assert_eq!(entry_hash(&b), b.hash);
+    }
+}

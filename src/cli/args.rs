@@ -1,0 +1,308 @@
+//! The command line (DESIGN.md §4). Secrets are never values on it: only `--secret-env VAR`,
+//! `--secret-file PATH` or `--secret-stdin`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seliq-gateway",
+    version,
+    about = "Per-workspace connector gateway for MSSPs: Sentinel, Splunk and CrowdStrike alerts in one NDJSON stream",
+    after_help = "Example:\n  SELIQ_DATA_DIR=/var/lib/seliq seliq-gateway init\n\nExit codes: 0 ok, 1 runtime failure, 2 invalid input, 3 conflict, 4 not found, 5 credential rejected by the vendor, 6 partial pull."
+)]
+pub struct Cli {
+    /// Data directory (database, master key).
+    #[arg(long, global = true, env = "SELIQ_DATA_DIR", default_value = "./seliq-data")]
+    pub data_dir: PathBuf,
+    /// Database URL; default: SQLite in the data directory.
+    #[arg(long, global = true, env = "SELIQ_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Who is acting, for the audit log; default: the OS user.
+    #[arg(long, global = true, env = "SELIQ_ACTOR")]
+    pub actor: Option<String>,
+    /// Log format on stderr (level from RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the data directory, database and master key.
+    #[command(after_help = "Example:\n  SELIQ_DATA_DIR=/var/lib/seliq seliq-gateway init")]
+    Init,
+    /// Create, list, show and delete workspaces (one per client).
+    #[command(subcommand)]
+    Workspace(WorkspaceCmd),
+    /// Connect, list, test and remove integrations of a workspace.
+    #[command(subcommand)]
+    Integration(Box<IntegrationCmd>),
+    /// Rotate or roll back an integration's credential.
+    #[command(subcommand)]
+    Credentials(CredentialsCmd),
+    /// Pull new alerts of a workspace as NDJSON.
+    #[command(after_help = "Example:\n  seliq-gateway pull acme-corp --since 24h --output alerts.ndjson")]
+    Pull(PullArgs),
+    /// Export, verify and prune a workspace's audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Master-key operations.
+    #[command(subcommand)]
+    Vault(VaultCmd),
+    /// Run the whole product against embedded mock vendors in a temporary data dir.
+    #[command(after_help = "Example:\n  seliq-gateway demo")]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCmd {
+    /// Create a workspace. Its slug can never change.
+    #[command(after_help = "Example:\n  seliq-gateway workspace create acme-corp --description \"Critical 15m/4h\" --plan enterprise")]
+    Create {
+        slug: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long, default_value = "pro", value_parser = ["starter", "pro", "enterprise"])]
+        plan: String,
+    },
+    /// List workspaces.
+    #[command(after_help = "Example:\n  seliq-gateway workspace list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one workspace.
+    #[command(after_help = "Example:\n  seliq-gateway workspace show acme-corp --json")]
+    Show {
+        slug: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a workspace and destroy its keys and credentials (its audit log stays).
+    #[command(after_help = "Example:\n  seliq-gateway workspace delete acme-corp --confirm acme-corp")]
+    Delete {
+        slug: String,
+        #[arg(long)]
+        confirm: String,
+    },
+}
+
+/// Where a secret comes from. Exactly one is required.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub struct SecretArgs {
+    /// Read the secret from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub secret_env: Option<String>,
+    /// Read the secret from this file (trailing newline dropped).
+    #[arg(long, value_name = "PATH")]
+    pub secret_file: Option<PathBuf>,
+    /// Read the secret from standard input.
+    #[arg(long)]
+    pub secret_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KindArg {
+    Crowdstrike,
+    Sentinel,
+    Splunk,
+}
+
+/// Vendor settings; which ones apply depends on `--kind`.
+#[derive(Debug, Clone, Args, Default)]
+pub struct KindArgs {
+    /// OAuth client id (CrowdStrike, Sentinel).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// CrowdStrike CID or CCID.
+    #[arg(long)]
+    pub cid: Option<String>,
+    /// The CID is the API client's own (no `member_cid`); default: an MSSP child CID.
+    #[arg(long)]
+    pub own_cid: bool,
+    /// Cloud: us-1|us-2|us-3|eu-1|us-gov-1|us-gov-2 (CrowdStrike) or public|usgov|china (Sentinel).
+    #[arg(long)]
+    pub cloud: Option<String>,
+    /// CrowdStrike API base URL override.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    #[arg(long)]
+    pub tenant_id: Option<String>,
+    #[arg(long)]
+    pub subscription_id: Option<String>,
+    #[arg(long)]
+    pub resource_group: Option<String>,
+    #[arg(long)]
+    pub workspace_name: Option<String>,
+    #[arg(long)]
+    pub authority_url: Option<String>,
+    #[arg(long)]
+    pub management_url: Option<String>,
+    /// Sentinel: also fetch each new incident's alerts.
+    #[arg(long)]
+    pub with_alerts: bool,
+    /// Splunk management URL (port 8089 by default).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long)]
+    pub app: Option<String>,
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Splunk indexes, comma-separated; `*` wildcards allowed.
+    #[arg(long, value_delimiter = ',')]
+    pub index: Vec<String>,
+    /// Splunk scope restriction FIELD=GLOB, e.g. orig_index=acme*.
+    #[arg(long)]
+    pub scope_filter: Option<String>,
+    /// Splunk user name (password auth); without it the secret is a token.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Look-back for late events, e.g. 2m (vendor default otherwise).
+    #[arg(long)]
+    pub look_back: Option<String>,
+    /// Requests per minute for this integration (vendor default otherwise).
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// First-run window for this integration's pulls, e.g. 24h (default 24h).
+    #[arg(long)]
+    pub first_window: Option<String>,
+    /// Allow plain http vendor URLs (local mocks only).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationCmd {
+    /// Connect a source to a workspace; refused if another workspace holds it.
+    #[command(after_help = "Example:\n  FALCON_SECRET=... seliq-gateway integration add acme-corp falcon --kind crowdstrike \\\n    --client-id 0123abcd --cid 0123456789abcdef0123456789abcdef-3f --secret-env FALCON_SECRET")]
+    Add {
+        workspace: String,
+        name: String,
+        #[arg(long, value_enum)]
+        kind: KindArg,
+        #[command(flatten)]
+        settings: KindArgs,
+        #[command(flatten)]
+        secret: SecretArgs,
+        /// Store without calling the vendor to check the credential.
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// List a workspace's integrations.
+    #[command(after_help = "Example:\n  seliq-gateway integration list acme-corp --json")]
+    List {
+        workspace: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check an integration's stored credential against its vendor.
+    #[command(after_help = "Example:\n  seliq-gateway integration test acme-corp falcon")]
+    Test { workspace: String, name: String },
+    /// Remove an integration: its credential is destroyed and its source released.
+    #[command(after_help = "Example:\n  seliq-gateway integration remove acme-corp falcon")]
+    Remove { workspace: String, name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCmd {
+    /// Store a new credential version, verify it, then make it current.
+    #[command(after_help = "Example:\n  seliq-gateway credentials rotate acme-corp falcon --secret-file /run/secrets/falcon")]
+    Rotate {
+        workspace: String,
+        name: String,
+        #[command(flatten)]
+        secret: SecretArgs,
+        /// New client id (or Splunk user name) that goes with the new secret.
+        #[arg(long)]
+        client_id: Option<String>,
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Make the previous credential version current again.
+    #[command(after_help = "Example:\n  seliq-gateway credentials rollback acme-corp falcon")]
+    Rollback { workspace: String, name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    pub workspace: String,
+    /// Pull only this integration.
+    #[arg(long)]
+    pub integration: Option<String>,
+    /// First-run window start: RFC 3339 or a span back from now (90m, 24h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Stop cleanly after this many alerts.
+    #[arg(long)]
+    pub max: Option<u64>,
+    /// Append NDJSON to this file (exactly once across crashes) instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Integrations pulled at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCmd {
+    /// Export a workspace's audit log.
+    #[command(after_help = "Example:\n  seliq-gateway audit export acme-corp --format csv")]
+    Export {
+        workspace: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Default: <slug>-audit-<YYYYMMDD>.<ext> in the current directory.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+    },
+    /// Verify a workspace's chain (or an exported .jsonl file).
+    #[command(after_help = "Example:\n  seliq-gateway audit verify acme-corp --file acme-corp-audit-20261128.jsonl")]
+    Verify {
+        workspace: String,
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Delete sealed segments older than each workspace's plan retention.
+    #[command(after_help = "Example:\n  seliq-gateway audit prune acme-corp")]
+    Prune { workspace: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VaultCmd {
+    /// Rewrap every workspace data key under a new master key, in one transaction.
+    #[command(after_help = "Example:\n  seliq-gateway vault rotate-master-key --new-key-file /secure/new-master.key")]
+    RotateMasterKey {
+        #[arg(long, value_name = "VAR", conflicts_with = "new_key_file", required_unless_present = "new_key_file")]
+        new_key_env: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's data here instead of a temporary directory.
+    #[arg(long = "demo-dir")]
+    pub dir: Option<PathBuf>,
+}

@@ -1,0 +1,238 @@
+//! The `seliq-gateway` command line: parse, dispatch, print data on stdout, one-sentence errors on
+//! stderr, exit codes per DESIGN.md §4.
+
+pub mod args;
+mod params;
+mod secret;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use seliq_connectors::Settings;
+use seliq_connectors::http::HttpOptions;
+use serde_json::json;
+
+use crate::app::{self, App, Config, InitOutcome};
+use crate::error::{Error, Result};
+use crate::slug::{IntegrationName, Slug};
+use crate::store::Plan;
+use crate::timespec::parse_span;
+use crate::{audit, demo, integrations, pull, workspaces};
+use args::{AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, VaultCmd, WorkspaceCmd};
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn config(cli: &Cli) -> Config {
+    Config {
+        data_dir: cli.data_dir.clone(),
+        database_url: cli.database_url.clone(),
+        actor: cli.actor.clone().unwrap_or_else(app::default_actor),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
+}
+
+fn http() -> Result<HttpOptions> {
+    Ok(HttpOptions::default_timeouts()?)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v).map_err(|e| Error::Runtime(e.to_string()))?;
+    writeln!(out).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let cfg = config(&cli);
+    match cli.command {
+        Command::Init => {
+            match app::init(&cfg)? {
+                InitOutcome::Created { key_file } => {
+                    println!("initialised {}", cfg.data_dir.display());
+                    match key_file {
+                        Some(k) => println!("master key written to {} (mode 0600); back it up, it cannot be recovered", k.display()),
+                        None => println!("master key taken from {}", app::MASTER_KEY_ENV),
+                    }
+                }
+                InitOutcome::AlreadyInitialised => {
+                    println!("{} is already initialised; nothing changed", cfg.data_dir.display());
+                }
+            }
+            Ok(0)
+        }
+        Command::Demo(args) => demo::run(args.dir),
+        Command::Workspace(cmd) => workspace(App::open(cfg)?, cmd),
+        Command::Integration(cmd) => integration(App::open(cfg)?, *cmd),
+        Command::Credentials(cmd) => credentials(App::open(cfg)?, cmd),
+        Command::Pull(args) => {
+            let mut app = App::open(cfg)?;
+            let summary = runtime()?.block_on(pull::run_cli(&mut app, &http()?, args))?;
+            Ok(summary)
+        }
+        Command::Audit(cmd) => audit_cmd(App::open(cfg)?, cmd),
+        Command::Vault(cmd) => vault_cmd(App::open(cfg)?, cmd),
+    }
+}
+
+fn workspace(mut app: App, cmd: WorkspaceCmd) -> Result<u8> {
+    match cmd {
+        WorkspaceCmd::Create { slug, description, plan } => {
+            let slug = Slug::parse(&slug)?;
+            let plan: Plan = plan.parse().map_err(Error::Invalid)?;
+            let w = workspaces::create(&mut app, &slug, &description, plan)?;
+            println!("created workspace {} ({})", w.slug, w.id);
+        }
+        WorkspaceCmd::List { json } => {
+            let list = workspaces::list(&mut app)?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for w in list {
+                    println!("{:<32} {:<10} {}", w.slug, w.plan, w.description.lines().next().unwrap_or(""));
+                }
+            }
+        }
+        WorkspaceCmd::Show { slug, json } => {
+            let w = workspaces::show(&mut app, &Slug::parse(&slug)?)?;
+            if json {
+                print_json(&w)?;
+            } else {
+                println!("slug:        {}\nid:          {}\nplan:        {}\ncreated_at:  {}\ndescription: {}", w.slug, w.id, w.plan, w.created_at.to_rfc3339(), w.description);
+            }
+        }
+        WorkspaceCmd::Delete { slug, confirm } => {
+            let slug = Slug::parse(&slug)?;
+            workspaces::delete(&mut app, &slug, &confirm)?;
+            println!("deleted workspace {slug}: its keys and credentials are destroyed; its audit log remains");
+        }
+    }
+    Ok(0)
+}
+
+fn names(workspace: &str, name: &str) -> Result<(Slug, IntegrationName)> {
+    Ok((Slug::parse(workspace)?, IntegrationName::parse(name)?))
+}
+
+fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
+    match cmd {
+        IntegrationCmd::Add { workspace, name, kind, settings, secret, no_verify } => {
+            let (slug, name) = names(&workspace, &name)?;
+            let first_window = match &settings.first_window {
+                Some(s) => parse_span("--first-window", s)?,
+                None => pull::DEFAULT_FIRST_WINDOW,
+            };
+            let validated = Settings::validate(params::build(kind, &settings)?)?;
+            let secret = secret::read(&secret)?;
+            let req = integrations::NewIntegration {
+                workspace: slug.clone(),
+                name,
+                settings: validated,
+                secret,
+                verify: !no_verify,
+                first_window,
+            };
+            let row = runtime()?.block_on(integrations::add(&mut app, &http()?, req))?;
+            println!("connected {} to workspace {slug} (source {})", row.name, row.source);
+        }
+        IntegrationCmd::List { workspace, json } => {
+            let rows = integrations::list(&mut app, &Slug::parse(&workspace)?)?;
+            if json {
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|r| json!({"id": r.id, "name": r.name, "kind": r.kind, "source": r.source, "settings": r.settings, "created_at": r.created_at}))
+                    .collect();
+                print_json(&v)?;
+            } else {
+                for r in rows {
+                    println!("{:<24} {:<12} {}", r.name, r.kind, r.source);
+                }
+            }
+        }
+        IntegrationCmd::Test { workspace, name } => {
+            let (slug, name) = names(&workspace, &name)?;
+            runtime()?.block_on(integrations::test(&mut app, &http()?, &slug, &name))?;
+            println!("{name} in {slug}: credential accepted");
+        }
+        IntegrationCmd::Remove { workspace, name } => {
+            let (slug, name) = names(&workspace, &name)?;
+            integrations::remove(&mut app, &slug, &name)?;
+            println!("removed {name} from {slug}: credential destroyed, source released");
+        }
+    }
+    Ok(0)
+}
+
+fn credentials(mut app: App, cmd: CredentialsCmd) -> Result<u8> {
+    match cmd {
+        CredentialsCmd::Rotate { workspace, name, secret, client_id, no_verify } => {
+            let (slug, name) = names(&workspace, &name)?;
+            let secret = secret::read(&secret)?;
+            let v = runtime()?.block_on(integrations::rotate(
+                &mut app,
+                &http()?,
+                &slug,
+                &name,
+                secret,
+                client_id.as_deref(),
+                !no_verify,
+            ))?;
+            println!("rotated {name} in {slug}: version {v} is current");
+        }
+        CredentialsCmd::Rollback { workspace, name } => {
+            let (slug, name) = names(&workspace, &name)?;
+            let v = integrations::rollback(&mut app, &slug, &name)?;
+            println!("rolled back {name} in {slug}: version {v} is current");
+        }
+    }
+    Ok(0)
+}
+
+fn audit_cmd(mut app: App, cmd: AuditCmd) -> Result<u8> {
+    audit::commands::run(&mut app, cmd)
+}
+
+fn vault_cmd(mut app: App, cmd: VaultCmd) -> Result<u8> {
+    match cmd {
+        VaultCmd::RotateMasterKey { new_key_env, new_key_file } => {
+            let new = match (new_key_env, new_key_file) {
+                (Some(var), _) => {
+                    let v = std::env::var(&var).map_err(|_| {
+                        Error::Invalid(format!("environment variable {var} (from --new-key-env) is not set"))
+                    })?;
+                    crate::vault::MasterKey::from_base64(&secrecy::SecretString::from(v), &var)?
+                }
+                (None, Some(path)) => crate::vault::MasterKey::read_file(&path)?,
+                (None, None) => return Err(Error::Invalid("pass --new-key-env VAR or --new-key-file PATH".to_owned())),
+            };
+            let n = crate::rekey::rotate_master_key(&mut app, &new, None)?;
+            println!("rewrapped {n} data keys under master key {}; use the new key from now on", new.id());
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,359 @@
+//! Integration management: the binding guard, credential storage through the workspace's vault
+//! handle, verification against the vendor, rotation and rollback.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use seliq_connectors::http::HttpOptions;
+use seliq_connectors::{Settings, SourceId, registry};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::audit::{self, Event, Outcome};
+use crate::error::{Error, Result};
+use crate::slug::{IntegrationName, Slug};
+use crate::store::{CredentialRow, CredentialState, IntegrationRow, Tx, WorkspaceRow};
+use crate::vault::{CredentialContext, Vault};
+use crate::workspaces;
+
+pub struct NewIntegration {
+    pub workspace: Slug,
+    pub name: IntegrationName,
+    pub settings: Settings,
+    pub secret: SecretString,
+    pub verify: bool,
+    pub first_window: Duration,
+}
+
+/// The integration `name` of workspace `slug`, or exit 4 naming what is missing.
+pub fn require(tx: &Tx<'_>, slug: &Slug, name: &IntegrationName) -> Result<(WorkspaceRow, IntegrationRow)> {
+    let ws = workspaces::require(tx, slug)?;
+    let integ = tx.integration_by_name(ws.id, name)?.ok_or_else(|| {
+        Error::NotFound(format!("integration {name:?} does not exist in workspace {slug:?}"))
+    })?;
+    Ok((ws, integ))
+}
+
+/// Open an integration's current credential through its workspace's vault handle.
+pub fn open_current(tx: &Tx<'_>, vault: &Vault, integ: &IntegrationRow) -> Result<SecretString> {
+    let row = tx
+        .credential(integ.id, CredentialState::Current)?
+        .ok_or_else(|| Error::Runtime(format!("integration {:?} has no current credential", integ.name.as_str())))?;
+    let wv = vault.workspace(tx, integ.workspace_id)?;
+    Ok(wv.open(&ctx(integ, row.version), &row.blob)?)
+}
+
+fn ctx(integ: &IntegrationRow, version: u32) -> CredentialContext<'_> {
+    CredentialContext {
+        integration_id: integ.id,
+        source: &integ.source,
+        version,
+    }
+}
+
+/// Why a bind is refused: the first bound source that can read a common alert.
+fn find_conflict(tx: &Tx<'_>, source: &SourceId) -> Result<Option<String>> {
+    for b in tx.bindings_with_key(&source.binding_key())? {
+        if b.source.conflicts_with(source) {
+            let holder = tx
+                .workspace_by_id(b.workspace_id)?
+                .map(|w| w.slug.to_string())
+                .unwrap_or_else(|| b.workspace_id.to_string());
+            return Ok(Some(format!(
+                "source {} is already bound to workspace {holder}",
+                b.source.canonical()
+            )));
+        }
+    }
+    Ok(None)
+}
+
+pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Result<IntegrationRow> {
+    let source = req.settings.source_id();
+    let canonical = source.canonical();
+    let ws = app.store.read(|tx| workspaces::require(tx, &req.workspace))?;
+    let who = app.who.clone();
+
+    // Cheap refusal before calling the vendor; the authoritative check is repeated in the write
+    // transaction below, which is what makes concurrent binds safe.
+    let early = app.store.read(|tx| find_conflict(tx, &source))?;
+    if let Some(conflict) = early {
+        return Err(refuse_bind(app, &ws, &req.name, &canonical, conflict));
+    }
+    if req.verify {
+        let connector = registry::build(&req.settings, req.secret.clone(), http)?;
+        if let Err(e) = connector.check().await {
+            let reason = e.to_string();
+            let _ = app.store.write(|tx| {
+                audit::append(
+                    tx,
+                    ws.id,
+                    &who,
+                    Event::new("integration.connected", req.name.as_str(), Outcome::Failure)
+                        .details(json!({"source": canonical, "reason": reason})),
+                )
+            });
+            return Err(e.into());
+        }
+    }
+
+    let row = IntegrationRow {
+        id: Uuid::new_v4(),
+        workspace_id: ws.id,
+        name: req.name.clone(),
+        kind: req.settings.kind(),
+        settings: req.settings.clone(),
+        source: canonical.clone(),
+        first_window_secs: req.first_window.as_secs(),
+        created_at: Utc::now(),
+    };
+    let vault = app.vault.clone();
+    let result = app.store.write(|tx| {
+        // The workspace may have been deleted since the read above.
+        workspaces::require(tx, &req.workspace)?;
+        if let Some(conflict) = find_conflict(tx, &source)? {
+            return Err(Error::Conflict(conflict));
+        }
+        tx.insert_integration(&row)?;
+        tx.insert_binding(&source, ws.id, row.id)?;
+        let mut wv = vault.workspace(tx, ws.id)?;
+        let blob = wv.seal(tx, &ctx(&row, 1), &req.secret)?;
+        tx.insert_credential(&CredentialRow {
+            integration_id: row.id,
+            version: 1,
+            state: CredentialState::Current,
+            blob,
+            created_at: Utc::now(),
+        })?;
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("integration.connected", row.name.as_str(), Outcome::Success).details(json!({
+                "integration_id": row.id,
+                "kind": row.kind,
+                "source": canonical,
+                "verified": req.verify,
+                "credential_version": 1,
+            })),
+        )?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => Ok(row),
+        Err(Error::Conflict(msg)) if msg.starts_with("source ") => {
+            Err(refuse_bind(app, &ws, &req.name, &canonical, msg))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Record a refused bind in the asking workspace's audit log, then return the conflict.
+fn refuse_bind(app: &mut App, ws: &WorkspaceRow, name: &IntegrationName, canonical: &str, msg: String) -> Error {
+    let who = app.who.clone();
+    let recorded = app.store.write(|tx| {
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("integration.binding_rejected", name.as_str(), Outcome::Denied)
+                .details(json!({"source": canonical, "reason": msg})),
+        )
+    });
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, "could not record the refused bind in the audit log");
+    }
+    Error::Conflict(msg)
+}
+
+pub fn list(app: &mut App, slug: &Slug) -> Result<Vec<IntegrationRow>> {
+    app.store.read(|tx| {
+        let ws = workspaces::require(tx, slug)?;
+        Ok(tx.integrations(ws.id)?)
+    })
+}
+
+pub async fn test(app: &mut App, http: &HttpOptions, slug: &Slug, name: &IntegrationName) -> Result<()> {
+    let vault = app.vault.clone();
+    let (ws, integ, secret) = app.store.read(|tx| {
+        let (ws, integ) = require(tx, slug, name)?;
+        let secret = open_current(tx, &vault, &integ)?;
+        Ok::<_, Error>((ws, integ, secret))
+    })?;
+    let outcome = match registry::build(&integ.settings, secret, http) {
+        Ok(c) => c.check().await,
+        Err(e) => Err(e),
+    };
+    let who = app.who.clone();
+    let (result, reason) = match &outcome {
+        Ok(()) => (Outcome::Success, None),
+        Err(e) => (Outcome::Failure, Some(e.to_string())),
+    };
+    app.store.write(|tx| {
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("integration.tested", name.as_str(), result)
+                .details(json!({"source": integ.source, "reason": reason})),
+        )
+    })?;
+    Ok(outcome?)
+}
+
+pub fn remove(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<()> {
+    let who = app.who.clone();
+    app.store.write(|tx| {
+        let (ws, integ) = require(tx, slug, name)?;
+        // Cascades: credential rows, the binding and the checkpoint go in this transaction.
+        tx.delete_integration(integ.id)?;
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("integration.disconnected", name.as_str(), Outcome::Success)
+                .details(json!({"integration_id": integ.id, "source": integ.source})),
+        )?;
+        Ok(())
+    })
+}
+
+/// A pending version older than this is taken to be left over from a crashed rotation.
+const STALE_PENDING: chrono::Duration = chrono::Duration::minutes(15);
+
+/// pending → check → current, with compare-and-set on the current version. Returns the new
+/// version.
+pub async fn rotate(
+    app: &mut App,
+    http: &HttpOptions,
+    slug: &Slug,
+    name: &IntegrationName,
+    secret: SecretString,
+    client_id: Option<&str>,
+    verify: bool,
+) -> Result<u32> {
+    let vault = app.vault.clone();
+    let who = app.who.clone();
+    // Step 1: seal and store the new version as pending, for this integration alone.
+    let (ws, integ, current, new_settings) = app.store.write(|tx| {
+        let (ws, integ) = require(tx, slug, name)?;
+        let current = tx
+            .credential(integ.id, CredentialState::Current)?
+            .ok_or_else(|| Error::Runtime(format!("integration {name:?} has no current credential")))?;
+        let new_settings = match client_id {
+            Some(id) => integ.settings.with_client_id(id)?,
+            None => integ.settings.clone(),
+        };
+        if let Some(p) = tx.credential(integ.id, CredentialState::Pending)? {
+            if Utc::now() - p.created_at < STALE_PENDING {
+                return Err(Error::Conflict(format!(
+                    "another credential rotation of integration {name:?} is in progress"
+                )));
+            }
+            tx.delete_credential(integ.id, p.version)?;
+        }
+        let version = tx.credentials(integ.id)?.iter().map(|c| c.version).max().unwrap_or(0) + 1;
+        let mut wv = vault.workspace(tx, ws.id)?;
+        let blob = wv.seal(tx, &ctx(&integ, version), &secret)?;
+        tx.insert_credential(&CredentialRow {
+            integration_id: integ.id,
+            version,
+            state: CredentialState::Pending,
+            blob,
+            created_at: Utc::now(),
+        })?;
+        Ok::<_, Error>((ws, integ, current, new_settings))
+    })?;
+    let pending = current.version + 1;
+    let pending = app
+        .store
+        .read(|tx| Ok::<_, Error>(tx.credential(integ.id, CredentialState::Pending)?.map(|c| c.version)))?
+        .unwrap_or(pending);
+
+    // Step 2: verify with the vendor. A failure leaves the current credential in place.
+    if verify {
+        let check = match registry::build(&new_settings, secret, http) {
+            Ok(c) => c.check().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = check {
+            let reason = e.to_string();
+            app.store.write(|tx| {
+                tx.delete_credential(integ.id, pending)?;
+                audit::append(
+                    tx,
+                    ws.id,
+                    &who,
+                    Event::new("credential.rotation_failed", name.as_str(), Outcome::Failure).details(json!({
+                        "integration_id": integ.id,
+                        "attempted_version": pending,
+                        "current_version": current.version,
+                        "reason": reason,
+                    })),
+                )?;
+                Ok::<_, Error>(())
+            })?;
+            return Err(e.into());
+        }
+    }
+
+    // Step 3: compare-and-set promotion, audited in the same transaction (fail closed).
+    let promoted = app.store.write(|tx| {
+        tx.promote_credential(integ.id, current.version, pending)?;
+        if new_settings != integ.settings {
+            tx.update_integration_settings(integ.id, &new_settings)?;
+        }
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("credential.rotated", name.as_str(), Outcome::Success).details(json!({
+                "integration_id": integ.id,
+                "version": pending,
+                "previous_version": current.version,
+                "verified": verify,
+                "client_id_changed": client_id.is_some(),
+            })),
+        )?;
+        Ok::<_, Error>(())
+    });
+    if let Err(e) = promoted {
+        // Best effort: do not leave our pending version to block the next rotation.
+        let _ = app.store.write(|tx| {
+            if tx.credential(integ.id, CredentialState::Pending)?.is_some_and(|c| c.version == pending) {
+                tx.delete_credential(integ.id, pending)?;
+            }
+            Ok::<_, Error>(())
+        });
+        return Err(e);
+    }
+    Ok(pending)
+}
+
+/// Make the previous version current again; the rolled-back version is destroyed.
+pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<u32> {
+    let who = app.who.clone();
+    app.store.write(|tx| {
+        let (ws, integ) = require(tx, slug, name)?;
+        let current = tx
+            .credential(integ.id, CredentialState::Current)?
+            .ok_or_else(|| Error::Runtime(format!("integration {name:?} has no current credential")))?;
+        let previous = tx.credential(integ.id, CredentialState::Previous)?.ok_or_else(|| {
+            Error::NotFound(format!("integration {name:?} has no previous credential to roll back to"))
+        })?;
+        tx.rollback_credential(integ.id, current.version, previous.version)?;
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("credential.rolled_back", name.as_str(), Outcome::Success).details(json!({
+                "integration_id": integ.id,
+                "version": previous.version,
+                "discarded_version": current.version,
+            })),
+        )?;
+        Ok(previous.version)
+    })
+}

@@ -1,0 +1,412 @@
+//! The pull engine: every alert, once (DESIGN.md §3).
+//!
+//! Integrations fetch concurrently (bounded). Their batches go to one committer that, for each
+//! batch in turn, writes the NDJSON lines, makes them durable (flush, fsync for a file), and only
+//! then commits the integration's new checkpoint — together with the file's new committed length.
+//! So at any moment at most one batch is written but uncommitted: after a crash, a file is
+//! truncated back to the committed length and stdout repeats at most that batch, with the same
+//! `event_id`s.
+
+mod fault;
+mod progress;
+mod sink;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use seliq_connectors::http::HttpOptions;
+use seliq_connectors::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, registry};
+use serde_json::json;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::audit::{self, Event, Outcome};
+use crate::cli::args::PullArgs;
+use crate::error::{Error, Result};
+use crate::integrations;
+use crate::slug::{IntegrationName, Slug};
+use crate::store::{CheckpointRow, IntegrationRow};
+use crate::timespec::parse_time;
+use crate::workspaces;
+
+pub use sink::Sink;
+
+/// First-run window when neither `--since` nor the integration says otherwise.
+pub const DEFAULT_FIRST_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// Alerts per batch: the unit of commit, and the most stdout can repeat after a crash.
+pub const DEFAULT_BATCH: usize = 2000;
+
+pub struct PullRequest {
+    pub workspace: Slug,
+    pub integration: Option<IntegrationName>,
+    pub since: Option<DateTime<Utc>>,
+    pub max: Option<u64>,
+    pub concurrency: usize,
+    pub batch_size: usize,
+}
+
+/// What happened to one integration.
+#[derive(Debug, Clone, Default)]
+pub struct IntegrationReport {
+    pub name: String,
+    pub alerts: u64,
+    pub pages: u64,
+    pub retries: u64,
+    pub error: Option<String>,
+    pub credential_rejected: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PullReport {
+    pub integrations: Vec<IntegrationReport>,
+}
+
+impl PullReport {
+    pub fn alerts(&self) -> u64 {
+        self.integrations.iter().map(|r| r.alerts).sum()
+    }
+
+    /// 0 all good; 6 some failed; 5 all failed on rejected credentials; 1 all failed otherwise.
+    pub fn exit_code(&self) -> u8 {
+        let failed: Vec<_> = self.integrations.iter().filter(|r| r.error.is_some()).collect();
+        if failed.is_empty() {
+            0
+        } else if failed.len() < self.integrations.len() {
+            6
+        } else if failed.iter().all(|r| r.credential_rejected) {
+            5
+        } else {
+            1
+        }
+    }
+}
+
+/// One integration ready to pull.
+struct Job {
+    integ: IntegrationRow,
+    connector: Box<dyn Connector>,
+    cursor: Option<Cursor>,
+    since: DateTime<Utc>,
+}
+
+/// A batch on its way to the committer; the ack says whether it was committed.
+struct Delivery {
+    index: usize,
+    integration_id: Uuid,
+    batch: Batch,
+    ack: oneshot::Sender<Result<(), String>>,
+}
+
+pub async fn run_cli(app: &mut App, http: &HttpOptions, args: PullArgs) -> Result<u8> {
+    let req = PullRequest {
+        workspace: Slug::parse(&args.workspace)?,
+        integration: args.integration.as_deref().map(IntegrationName::parse).transpose()?,
+        since: args.since.as_deref().map(|s| parse_time("--since", s, Utc::now())).transpose()?,
+        max: args.max,
+        concurrency: args.concurrency.max(1),
+        batch_size: DEFAULT_BATCH,
+    };
+    if req.max == Some(0) {
+        return Err(Error::Invalid("--max 0 would pull nothing; give a positive number".to_owned()));
+    }
+    // Open the sink first: an unwritable --output fails before any vendor is called.
+    let mut sink = match &args.output {
+        Some(p) => Sink::open_file(p, &mut app.store)?,
+        None => Sink::stdout(),
+    };
+    let report = run(app, http, &req, &mut sink).await?;
+    print_summary(&req.workspace, &report);
+    Ok(report.exit_code())
+}
+
+fn print_summary(ws: &Slug, report: &PullReport) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "pull {ws}: {} alerts", report.alerts());
+    for r in &report.integrations {
+        let status = match &r.error {
+            None => "ok".to_owned(),
+            Some(e) => format!("FAILED: {e}"),
+        };
+        let _ = writeln!(
+            err,
+            "  {:<24} alerts {:>8}  pages {:>6}  retries {:>4}  {status}",
+            r.name, r.alerts, r.pages, r.retries
+        );
+    }
+}
+
+/// Resolve the integrations, open credentials and checkpoints, and build the connectors.
+fn prepare(app: &mut App, http: &HttpOptions, req: &PullRequest) -> Result<(Uuid, Vec<Job>, Vec<IntegrationReport>)> {
+    let vault = app.vault.clone();
+    let now = Utc::now();
+    let (ws, rows) = app.store.read(|tx| {
+        let ws = workspaces::require(tx, &req.workspace)?;
+        let rows = match &req.integration {
+            Some(name) => vec![integrations::require(tx, &req.workspace, name)?.1],
+            None => tx.integrations(ws.id)?,
+        };
+        let mut out = Vec::new();
+        for integ in rows {
+            let secret = integrations::open_current(tx, &vault, &integ);
+            let checkpoint = tx.checkpoint(integ.id)?;
+            out.push((integ, secret, checkpoint));
+        }
+        Ok::<_, Error>((ws, out))
+    })?;
+    let mut jobs = Vec::new();
+    let mut failed = Vec::new();
+    for (integ, secret, checkpoint) in rows {
+        let since = req.since.unwrap_or_else(|| {
+            now - chrono::Duration::seconds(integ.first_window_secs.min(i64::MAX as u64) as i64)
+        });
+        let built = secret.and_then(|s| Ok(registry::build(&integ.settings, s, http)?));
+        match built {
+            Ok(connector) => jobs.push(Job {
+                cursor: checkpoint.map(|c| c.cursor),
+                integ,
+                connector,
+                since,
+            }),
+            Err(e) => failed.push(IntegrationReport {
+                name: integ.name.to_string(),
+                credential_rejected: matches!(&e, Error::Connector(c) if c.is_credential_rejected()),
+                error: Some(e.to_string()),
+                ..Default::default()
+            }),
+        }
+    }
+    Ok((ws.id, jobs, failed))
+}
+
+/// Pull every selected integration of one workspace into `sink`.
+pub async fn run(app: &mut App, http: &HttpOptions, req: &PullRequest, sink: &mut Sink) -> Result<PullReport> {
+    let (workspace_id, jobs, mut failed) = prepare(app, http, req)?;
+    let names: Vec<String> = jobs.iter().map(|j| j.integ.name.to_string()).collect();
+    let mut reports: Vec<IntegrationReport> = names
+        .iter()
+        .map(|n| IntegrationReport { name: n.clone(), ..Default::default() })
+        .collect();
+    let progress = progress::Progress::new(&names);
+
+    let (tx, mut rx) = mpsc::channel::<Delivery>(req.concurrency.max(1));
+    let gate = Arc::new(Semaphore::new(req.concurrency.max(1)));
+    // `--max`: alerts reserved by in-flight fetches, so concurrent fetches never overshoot.
+    let remaining = Arc::new(AtomicU64::new(req.max.unwrap_or(u64::MAX)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, job) in jobs.into_iter().enumerate() {
+        let tx = tx.clone();
+        let gate = gate.clone();
+        let remaining = remaining.clone();
+        let batch_size = req.batch_size;
+        tasks.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            let outcome = pull_one(index, job, batch_size, remaining, tx).await;
+            (index, outcome)
+        });
+    }
+    drop(tx);
+
+    let slug = req.workspace.to_string();
+    let mut batch_no = 0u64;
+    let mut buf = Vec::with_capacity(1 << 20);
+    while let Some(d) = rx.recv().await {
+        batch_no += 1;
+        let integ_name = &names[d.index];
+        let result = commit_batch(app, sink, &slug, integ_name, &d, batch_no, &mut buf);
+        match &result {
+            Ok(()) => {
+                let r = &mut reports[d.index];
+                r.alerts += d.batch.alerts.len() as u64;
+                r.pages += u64::from(d.batch.pages);
+                progress.update(d.index, r.alerts);
+            }
+            Err(e) => tracing::error!(integration = %integ_name, error = %e, "batch not committed"),
+        }
+        let _ = d.ack.send(result.map_err(|e| e.to_string()));
+    }
+    progress.finish();
+    while let Some(joined) = tasks.join_next().await {
+        let (index, outcome) = joined.map_err(|e| Error::Runtime(format!("pull task failed: {e}")))?;
+        let r = &mut reports[index];
+        r.retries = outcome.retries;
+        if let Some(e) = outcome.error {
+            r.credential_rejected = e.1;
+            r.error = Some(e.0);
+        }
+    }
+    reports.append(&mut failed);
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    record(app, workspace_id, &reports)?;
+    Ok(PullReport { integrations: reports })
+}
+
+/// Write one batch durably, then commit its checkpoint (and the sink length) in one transaction.
+fn commit_batch(
+    app: &mut App,
+    sink: &mut Sink,
+    workspace: &str,
+    integration: &str,
+    d: &Delivery,
+    batch_no: u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
+    for alert in &d.batch.alerts {
+        encode_line(buf, workspace, integration, alert)?;
+    }
+    if fault::armed(fault::Point::PartialWrite, batch_no) {
+        let _ = sink.write_batch(&buf[..buf.len() / 2]);
+        fault::crash();
+    }
+    let offset = sink.write_batch(buf)?;
+    if fault::armed(fault::Point::AfterWrite, batch_no) {
+        fault::crash();
+    }
+    let key = sink.key().map(str::to_owned);
+    let row = CheckpointRow {
+        integration_id: d.integration_id,
+        cursor: d.batch.cursor.clone(),
+        sink: key.clone(),
+        sink_offset: key.as_ref().map(|_| offset),
+        updated_at: Utc::now(),
+    };
+    app.store.write(|tx| {
+        tx.save_checkpoint(&row)?;
+        if let Some(k) = &key {
+            tx.set_sink_offset(k, offset)?;
+        }
+        Ok::<_, Error>(())
+    })
+}
+
+/// One NDJSON line: the envelope fields, then the alert's own fields, in one object.
+pub fn encode_line(buf: &mut Vec<u8>, workspace: &str, integration: &str, alert: &Alert) -> Result<()> {
+    buf.extend_from_slice(b"{\"schema\":\"");
+    buf.extend_from_slice(seliq_connectors::ALERT_SCHEMA.as_bytes());
+    buf.extend_from_slice(b"\",\"workspace\":");
+    serde_json::to_writer(&mut *buf, workspace).map_err(|e| Error::Runtime(e.to_string()))?;
+    buf.extend_from_slice(b",\"integration\":");
+    serde_json::to_writer(&mut *buf, integration).map_err(|e| Error::Runtime(e.to_string()))?;
+    buf.push(b',');
+    let start = buf.len();
+    serde_json::to_writer(&mut *buf, alert).map_err(|e| Error::Runtime(e.to_string()))?;
+    // Drop the alert object's own opening brace: its fields continue ours.
+    buf.remove(start);
+    buf.push(b'\n');
+    Ok(())
+}
+
+struct TaskOutcome {
+    retries: u64,
+    error: Option<(String, bool)>,
+}
+
+async fn pull_one(
+    index: usize,
+    job: Job,
+    batch_size: usize,
+    remaining: Arc<AtomicU64>,
+    tx: mpsc::Sender<Delivery>,
+) -> TaskOutcome {
+    let Job { integ, connector, mut cursor, since } = job;
+    let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
+        retries: c.retries(),
+        error: Some((e, rejected)),
+    };
+    loop {
+        let want = reserve(&remaining, batch_size as u64);
+        if want == 0 {
+            break;
+        }
+        let budget = Budget { max_alerts: want as usize, since };
+        let batch = match connector.fetch(cursor.as_ref(), budget).await {
+            Ok(b) => b,
+            Err(e) => {
+                remaining.fetch_add(want, Ordering::SeqCst);
+                return fail(describe(&e), e.is_credential_rejected(), connector.as_ref());
+            }
+        };
+        let got = batch.alerts.len() as u64;
+        if got > want {
+            return fail(
+                format!("connector returned {got} alerts for a budget of {want}"),
+                false,
+                connector.as_ref(),
+            );
+        }
+        remaining.fetch_add(want - got, Ordering::SeqCst);
+        let caught_up = batch.caught_up;
+        let next = batch.cursor.clone();
+        if got > 0 || cursor.as_ref() != Some(&next) {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            let delivery = Delivery { index, integration_id: integ.id, batch, ack: ack_tx };
+            if tx.send(delivery).await.is_err() {
+                return fail("the committer stopped".to_owned(), false, connector.as_ref());
+            }
+            match ack_rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return fail(e, false, connector.as_ref()),
+                Err(_) => return fail("the committer stopped".to_owned(), false, connector.as_ref()),
+            }
+        }
+        cursor = Some(next);
+        if caught_up {
+            break;
+        }
+    }
+    TaskOutcome { retries: connector.retries(), error: None }
+}
+
+fn describe(e: &ConnectorError) -> String {
+    e.to_string()
+}
+
+/// Take up to `want` from the shared `--max` budget.
+fn reserve(remaining: &AtomicU64, want: u64) -> u64 {
+    let mut cur = remaining.load(Ordering::SeqCst);
+    loop {
+        let take = cur.min(want);
+        if take == 0 {
+            return 0;
+        }
+        match remaining.compare_exchange(cur, cur - take, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return take,
+            Err(actual) => cur = actual,
+        }
+    }
+}
+
+/// One `pull.completed` entry per integration, in one transaction.
+fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> Result<()> {
+    let who = app.who.clone();
+    let totals: BTreeMap<&str, u64> = reports.iter().map(|r| (r.name.as_str(), r.alerts)).collect();
+    app.store.write(|tx| {
+        for r in reports {
+            let outcome = if r.error.is_some() { Outcome::Failure } else { Outcome::Success };
+            audit::append(
+                tx,
+                workspace_id,
+                &who,
+                Event::new("pull.completed", r.name.as_str(), outcome).details(json!({
+                    "alerts": r.alerts,
+                    "pages": r.pages,
+                    "retries": r.retries,
+                    "error": r.error,
+                })),
+            )?;
+        }
+        let _ = &totals;
+        Ok::<_, Error>(())
+    })
+}
+
+/// Elapsed-time helper for progress.
+pub(crate) fn rate(count: u64, since: Instant) -> f64 {
+    let secs = since.elapsed().as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}

@@ -1,0 +1,80 @@
+//! Where alerts go: stdout, or a file appended with exactly-once recovery.
+//!
+//! A file sink's committed length lives in the store and moves in the same transaction as the
+//! checkpoint of each batch. On open, anything beyond it is an uncommitted (possibly torn) batch
+//! from a crashed run, and is truncated before the same batch is fetched and written again.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+pub enum Sink {
+    Stdout(std::io::Stdout),
+    File { file: File, path: PathBuf, key: String, len: u64 },
+}
+
+impl Sink {
+    pub fn stdout() -> Sink {
+        Sink::Stdout(std::io::stdout())
+    }
+
+    /// Open (or create) `path` for appending, recovering from a crash between write and commit.
+    /// Fails before any vendor is called if the file cannot be written.
+    pub fn open_file(path: &Path, store: &mut Store) -> Result<Sink> {
+        let io = |e: std::io::Error| Error::Runtime(format!("cannot write output file {}: {e}", path.display()));
+        let mut file = OpenOptions::new().create(true).read(true).write(true).open(path).map_err(io)?;
+        let key = std::fs::canonicalize(path).map_err(io)?.display().to_string();
+        let len = file.metadata().map_err(io)?.len();
+        let committed = store.read(|tx| Ok::<_, Error>(tx.sink_offset(&key)?))?;
+        let len = match committed {
+            Some(c) if len > c => {
+                tracing::warn!(file = %key, committed = c, found = len, "truncating an uncommitted batch left by an interrupted pull");
+                file.set_len(c).map_err(io)?;
+                file.sync_all().map_err(io)?;
+                c
+            }
+            Some(c) if len < c => {
+                tracing::warn!(file = %key, committed = c, found = len, "output file is shorter than committed; it was rotated or truncated outside the gateway");
+                len
+            }
+            _ => len,
+        };
+        // Record the starting length before the first write, so even the first batch of a new
+        // file is recoverable.
+        store.write(|tx| Ok::<_, Error>(tx.set_sink_offset(&key, len)?))?;
+        file.seek(SeekFrom::Start(len)).map_err(io)?;
+        Ok(Sink::File { file, path: path.to_owned(), key, len })
+    }
+
+    /// Write one batch and make it durable (flush; fsync for a file). Returns the file length
+    /// after the batch (0 for stdout).
+    pub fn write_batch(&mut self, bytes: &[u8]) -> Result<u64> {
+        match self {
+            Sink::Stdout(out) => {
+                let mut lock = out.lock();
+                lock.write_all(bytes)
+                    .and_then(|()| lock.flush())
+                    .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
+                Ok(0)
+            }
+            Sink::File { file, path, len, .. } => {
+                file.write_all(bytes)
+                    .and_then(|()| file.sync_data())
+                    .map_err(|e| Error::Runtime(format!("cannot write output file {}: {e}", path.display())))?;
+                *len += bytes.len() as u64;
+                Ok(*len)
+            }
+        }
+    }
+
+    /// The store key of a file sink.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Sink::Stdout(_) => None,
+            Sink::File { key, .. } => Some(key),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Raw audit storage: entries, signed checkpoints and pruned-segment manifests. The chain logic
+//! (hashing, verification) lives in `crate::audit`; this file only moves rows.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Result, Tx, corrupt};
+
+/// One stored audit entry, exactly as hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRow {
+    pub workspace_id: Uuid,
+    pub seq: u64,
+    pub request_id: String,
+    /// RFC 3339 UTC with milliseconds, as hashed.
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    /// Canonical JSON text, as hashed.
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A signed statement of the chain head `{workspace, seq, hash, at}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredCheckpoint {
+    pub workspace_id: Uuid,
+    pub seq: u64,
+    pub hash: String,
+    pub at: String,
+    pub signature: String,
+}
+
+/// What remains of a pruned range: enough to re-anchor verification after the gap.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SegmentManifest {
+    pub workspace_id: Uuid,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub last_hash: String,
+    /// The signed checkpoint (JSON) that covered `last_seq` when the segment was sealed.
+    pub checkpoint: String,
+    pub pruned_at: String,
+}
+
+const COLUMNS: &str =
+    "workspace_id, seq, request_id, at, actor, action, target, outcome, details, prev_hash, hash";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+    let ws: String = r.get(0)?;
+    Ok(AuditRow {
+        workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
+        seq: r.get::<_, i64>(1)? as u64,
+        request_id: r.get(2)?,
+        at: r.get(3)?,
+        actor: r.get(4)?,
+        action: r.get(5)?,
+        target: r.get(6)?,
+        outcome: r.get(7)?,
+        details: r.get(8)?,
+        prev_hash: r.get(9)?,
+        hash: r.get(10)?,
+    })
+}
+
+impl Tx<'_> {
+    pub fn insert_audit(&self, e: &AuditRow) -> Result<()> {
+        self.tx.execute(
+            &format!("INSERT INTO audit_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                e.workspace_id.to_string(),
+                e.seq as i64,
+                e.request_id,
+                e.at,
+                e.actor,
+                e.action,
+                e.target,
+                e.outcome,
+                e.details,
+                e.prev_hash,
+                e.hash
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The newest entry of a workspace's chain, if any is still stored.
+    pub fn audit_head(&self, workspace_id: Uuid) -> Result<Option<AuditRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM audit_entries WHERE workspace_id = ?1 ORDER BY seq DESC LIMIT 1"),
+                [workspace_id.to_string()],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    /// Stored entries in `seq` order (physical order is irrelevant: verification follows seq).
+    pub fn audit_entries(&self, workspace_id: Uuid) -> Result<Vec<AuditRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM audit_entries WHERE workspace_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn insert_audit_checkpoint(&self, c: &StoredCheckpoint) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO audit_checkpoints (workspace_id, seq, hash, at, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.signature],
+        )?;
+        Ok(())
+    }
+
+    pub fn audit_checkpoints(&self, workspace_id: Uuid) -> Result<Vec<StoredCheckpoint>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT seq, hash, at, signature FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([workspace_id.to_string()], |r| {
+            Ok(StoredCheckpoint {
+                workspace_id,
+                seq: r.get::<_, i64>(0)? as u64,
+                hash: r.get(1)?,
+                at: r.get(2)?,
+                signature: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Record the manifest, then delete the range it covers (the trigger allows nothing else).
+    pub fn prune_audit_segment(&self, m: &SegmentManifest) -> Result<usize> {
+        self.tx.execute(
+            "INSERT INTO audit_segments (workspace_id, first_seq, last_seq, last_hash, checkpoint, pruned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64, m.last_hash, m.checkpoint, m.pruned_at],
+        )?;
+        Ok(self.tx.execute(
+            "DELETE FROM audit_entries WHERE workspace_id = ?1 AND seq BETWEEN ?2 AND ?3",
+            params![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64],
+        )?)
+    }
+
+    pub fn audit_segments(&self, workspace_id: Uuid) -> Result<Vec<SegmentManifest>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT first_seq, last_seq, last_hash, checkpoint, pruned_at FROM audit_segments WHERE workspace_id = ?1 ORDER BY first_seq",
+        )?;
+        let rows = stmt.query_map([workspace_id.to_string()], |r| {
+            Ok(SegmentManifest {
+                workspace_id,
+                first_seq: r.get::<_, i64>(0)? as u64,
+                last_seq: r.get::<_, i64>(1)? as u64,
+                last_hash: r.get(2)?,
+                checkpoint: r.get(3)?,
+                pruned_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

@@ -1,0 +1,76 @@
+//! Durable pull checkpoints, one per integration.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use seliq_connectors::Cursor;
+use uuid::Uuid;
+
+use super::{Result, Tx, corrupt};
+
+#[derive(Debug, Clone)]
+pub struct CheckpointRow {
+    pub integration_id: Uuid,
+    pub cursor: Cursor,
+    /// The file sink this checkpoint was committed against, and its length after the batch.
+    pub sink: Option<String>,
+    pub sink_offset: Option<u64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Tx<'_> {
+    pub fn checkpoint(&self, integration_id: Uuid) -> Result<Option<CheckpointRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT cursor, sink, sink_offset, updated_at FROM checkpoints WHERE integration_id = ?1",
+                [integration_id.to_string()],
+                |r| {
+                    let cursor: String = r.get(0)?;
+                    Ok(CheckpointRow {
+                        integration_id,
+                        cursor: Cursor::from_json(
+                            serde_json::from_str(&cursor).map_err(|e| corrupt("cursor", e))?,
+                        ),
+                        sink: r.get(1)?,
+                        sink_offset: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                        updated_at: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    pub fn save_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO checkpoints (integration_id, cursor, sink, sink_offset, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (integration_id) DO UPDATE SET cursor = excluded.cursor, sink = excluded.sink,
+                 sink_offset = excluded.sink_offset, updated_at = excluded.updated_at",
+            params![
+                c.integration_id.to_string(),
+                c.cursor.as_json().to_string(),
+                c.sink,
+                c.sink_offset.map(|v| v as i64),
+                c.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The committed length of a file sink, if the gateway has written to it before.
+    pub fn sink_offset(&self, path: &str) -> Result<Option<u64>> {
+        let v: Option<i64> = self
+            .tx
+            .query_row("SELECT committed_offset FROM sinks WHERE path = ?1", [path], |r| r.get(0))
+            .optional()?;
+        Ok(v.map(|v| v as u64))
+    }
+
+    pub fn set_sink_offset(&self, path: &str, offset: u64) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO sinks (path, committed_offset) VALUES (?1, ?2)
+             ON CONFLICT (path) DO UPDATE SET committed_offset = excluded.committed_offset",
+            params![path, offset as i64],
+        )?;
+        Ok(())
+    }
+}

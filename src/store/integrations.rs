@@ -1,0 +1,141 @@
+//! Integrations and their source bindings.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use seliq_connectors::{Kind, Settings, SourceId};
+use uuid::Uuid;
+
+use super::{Result, StoreError, Tx, corrupt, unique_or};
+use crate::slug::IntegrationName;
+
+#[derive(Debug, Clone)]
+pub struct IntegrationRow {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: IntegrationName,
+    pub kind: Kind,
+    pub settings: Settings,
+    /// Canonical source identity.
+    pub source: String,
+    pub first_window_secs: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A bound source, with the workspace that holds it.
+#[derive(Debug, Clone)]
+pub struct BindingRow {
+    pub source: SourceId,
+    pub workspace_id: Uuid,
+    pub integration_id: Uuid,
+}
+
+const COLUMNS: &str = "id, workspace_id, name, kind, settings, source, first_window_secs, created_at";
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
+    let id: String = r.get(0)?;
+    let ws: String = r.get(1)?;
+    let name: String = r.get(2)?;
+    let settings: String = r.get(4)?;
+    let settings: Settings =
+        serde_json::from_str(&settings).map_err(|e| corrupt("integration settings", e))?;
+    Ok(IntegrationRow {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("integration id", e))?,
+        workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
+        name: IntegrationName::parse(&name).map_err(|e| corrupt("integration name", e))?,
+        kind: settings.kind(),
+        settings,
+        source: r.get(5)?,
+        first_window_secs: r.get::<_, i64>(6)? as u64,
+        created_at: r.get(7)?,
+    })
+}
+
+impl Tx<'_> {
+    pub fn insert_integration(&self, i: &IntegrationRow) -> Result<()> {
+        let settings = serde_json::to_string(&i.settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
+        self.tx
+            .execute(
+                "INSERT INTO integrations (id, workspace_id, name, kind, settings, source, first_window_secs, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at],
+            )
+            .map_err(|e| unique_or(e, || format!("an integration named {:?} already exists in this workspace", i.name.as_str())))?;
+        Ok(())
+    }
+
+    pub fn update_integration_settings(&self, id: Uuid, settings: &Settings) -> Result<()> {
+        let settings = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
+        self.tx.execute(
+            "UPDATE integrations SET settings = ?2 WHERE id = ?1",
+            params![id.to_string(), settings],
+        )?;
+        Ok(())
+    }
+
+    pub fn integration_by_name(&self, workspace_id: Uuid, name: &IntegrationName) -> Result<Option<IntegrationRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 AND name = ?2"),
+                params![workspace_id.to_string(), name.as_str()],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn integrations(&self, workspace_id: Uuid) -> Result<Vec<IntegrationRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 ORDER BY name"
+        ))?;
+        let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Deletes the integration; its credentials, binding and checkpoint go with it (cascade).
+    pub fn delete_integration(&self, id: Uuid) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM integrations WHERE id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
+    pub fn delete_integrations_of(&self, workspace_id: Uuid) -> Result<usize> {
+        Ok(self.tx.execute(
+            "DELETE FROM integrations WHERE workspace_id = ?1",
+            [workspace_id.to_string()],
+        )?)
+    }
+
+    /// Bound sources that share `key` (see `SourceId::binding_key`).
+    pub fn bindings_with_key(&self, key: &str) -> Result<Vec<BindingRow>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT source_json, workspace_id, integration_id FROM bindings WHERE binding_key = ?1",
+        )?;
+        let rows = stmt.query_map([key], |r| {
+            let json: String = r.get(0)?;
+            let ws: String = r.get(1)?;
+            let integ: String = r.get(2)?;
+            Ok(BindingRow {
+                source: serde_json::from_str(&json).map_err(|e| corrupt("binding source", e))?,
+                workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
+                integration_id: Uuid::parse_str(&integ).map_err(|e| corrupt("integration id", e))?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Claim a source. The primary key refuses an exact duplicate even if a caller skipped the
+    /// overlap check; `Conflict` then names nothing secret.
+    pub fn insert_binding(&self, source: &SourceId, workspace_id: Uuid, integration_id: Uuid) -> Result<()> {
+        let json = serde_json::to_string(source)
+            .map_err(|e| StoreError::Corrupt(format!("source does not encode: {e}")))?;
+        let canonical = source.canonical();
+        self.tx
+            .execute(
+                "INSERT INTO bindings (source, binding_key, source_json, workspace_id, integration_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![canonical, source.binding_key(), json, workspace_id.to_string(), integration_id.to_string()],
+            )
+            .map_err(|e| unique_or(e, || format!("source {canonical} is already bound")))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,89 @@
+//! Wrapped data keys (DEKs), one row per workspace and version.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{Result, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DekRow {
+    pub workspace_id: Uuid,
+    pub version: u32,
+    pub kek_id: String,
+    /// nonce || ciphertext || tag of the DEK under the master key.
+    pub wrapped: Vec<u8>,
+    pub seals: u64,
+    pub created_at: DateTime<Utc>,
+}
+
+fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DekRow> {
+    let ws: String = r.get(0)?;
+    Ok(DekRow {
+        workspace_id: Uuid::parse_str(&ws).map_err(|e| super::corrupt("workspace id", e))?,
+        version: r.get(1)?,
+        kek_id: r.get(2)?,
+        wrapped: r.get(3)?,
+        seals: r.get::<_, i64>(4)? as u64,
+        created_at: r.get(5)?,
+    })
+}
+
+const COLUMNS: &str = "workspace_id, version, kek_id, wrapped, seals, created_at";
+
+impl Tx<'_> {
+    pub fn insert_dek(&self, d: &DekRow) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO workspace_keys (workspace_id, version, kek_id, wrapped, seals, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![d.workspace_id.to_string(), d.version, d.kek_id, d.wrapped, d.seals as i64, d.created_at],
+        )?;
+        Ok(())
+    }
+
+    /// Every DEK version of one workspace, oldest first.
+    pub fn deks(&self, workspace_id: Uuid) -> Result<Vec<DekRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM workspace_keys WHERE workspace_id = ?1 ORDER BY version"
+        ))?;
+        let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Every DEK of every workspace (master-key rotation only).
+    pub fn all_deks(&self) -> Result<Vec<DekRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM workspace_keys ORDER BY workspace_id, version"
+        ))?;
+        let rows = stmt.query_map([], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Count one seal against a DEK version; returns the new count.
+    pub fn count_seal(&self, workspace_id: Uuid, version: u32) -> Result<u64> {
+        let n: Option<i64> = self
+            .tx
+            .query_row(
+                "UPDATE workspace_keys SET seals = seals + 1 WHERE workspace_id = ?1 AND version = ?2 RETURNING seals",
+                params![workspace_id.to_string(), version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    pub fn rewrap_dek(&self, workspace_id: Uuid, version: u32, kek_id: &str, wrapped: &[u8]) -> Result<()> {
+        self.tx.execute(
+            "UPDATE workspace_keys SET kek_id = ?3, wrapped = ?4 WHERE workspace_id = ?1 AND version = ?2",
+            params![workspace_id.to_string(), version, kek_id, wrapped],
+        )?;
+        Ok(())
+    }
+
+    /// Crypto-shredding: without its DEKs no credential of the workspace can ever be opened.
+    pub fn destroy_deks(&self, workspace_id: Uuid) -> Result<usize> {
+        Ok(self.tx.execute(
+            "DELETE FROM workspace_keys WHERE workspace_id = ?1",
+            [workspace_id.to_string()],
+        )?)
+    }
+}

@@ -1,0 +1,141 @@
+//! Workspace rows.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Result, StoreError, Tx, corrupt, unique_or};
+use crate::slug::Slug;
+
+/// The plan tier sets the audit retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Starter,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Starter => "starter",
+            Plan::Pro => "pro",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Plan {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "starter" => Ok(Plan::Starter),
+            "pro" => Ok(Plan::Pro),
+            "enterprise" => Ok(Plan::Enterprise),
+            other => Err(format!(
+                "plan {other:?} is unknown; use starter, pro or enterprise"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkspaceRow {
+    pub id: Uuid,
+    pub slug: Slug,
+    pub description: String,
+    pub plan: Plan,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+const COLUMNS: &str = "id, slug, description, plan, created_at, deleted_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
+    let id: String = r.get(0)?;
+    let slug: String = r.get(1)?;
+    let plan: String = r.get(3)?;
+    Ok(WorkspaceRow {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("workspace id", e))?,
+        slug: Slug::parse(&slug).map_err(|e| corrupt("workspace slug", e))?,
+        description: r.get(2)?,
+        plan: plan.parse().map_err(|e: String| corrupt("plan", e))?,
+        created_at: r.get(4)?,
+        deleted_at: r.get(5)?,
+    })
+}
+
+impl Tx<'_> {
+    pub fn insert_workspace(&self, w: &WorkspaceRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![w.id.to_string(), w.slug.as_str(), w.description, w.plan.as_str(), w.created_at],
+            )
+            .map_err(|e| unique_or(e, || format!("workspace slug {:?} is already taken", w.slug.as_str())))?;
+        Ok(())
+    }
+
+    /// Any workspace with this slug, tombstoned ones included.
+    pub fn workspace_by_slug_any(&self, slug: &Slug) -> Result<Option<WorkspaceRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM workspaces WHERE slug = ?1"),
+                [slug.as_str()],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    /// The live workspace with this slug.
+    pub fn workspace_by_slug(&self, slug: &Slug) -> Result<Option<WorkspaceRow>> {
+        Ok(self
+            .workspace_by_slug_any(slug)?
+            .filter(|w| w.deleted_at.is_none()))
+    }
+
+    pub fn workspace_by_id(&self, id: Uuid) -> Result<Option<WorkspaceRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1"),
+                [id.to_string()],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn list_workspaces(&self, include_deleted: bool) -> Result<Vec<WorkspaceRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM workspaces WHERE ?1 OR deleted_at IS NULL ORDER BY slug"
+        ))?;
+        let rows = stmt.query_map([include_deleted], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    pub fn tombstone_workspace(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+        let n = self.tx.execute(
+            "UPDATE workspaces SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            params![id.to_string(), at],
+        )?;
+        if n != 1 {
+            return Err(StoreError::Conflict(format!(
+                "workspace {id} is already deleted"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,68 @@
+//! `TIME` arguments: an RFC 3339 timestamp or a span back from now (`90m`, `24h`, `7d`).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+
+/// Parse a span such as `30s`, `90m`, `24h` or `7d`.
+pub fn parse_span(flag: &str, raw: &str) -> Result<Duration> {
+    let bad = || {
+        Error::Invalid(format!(
+            "{flag} {raw:?} is not a span; use a number followed by s, m, h or d (e.g. 90m, 24h, 7d)"
+        ))
+    };
+    let raw_t = raw.trim();
+    let (num, unit) = raw_t.split_at(raw_t.len().saturating_sub(1));
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60).ok_or_else(bad)?,
+        "h" => n.checked_mul(3600).ok_or_else(bad)?,
+        "d" => n.checked_mul(86_400).ok_or_else(bad)?,
+        _ => return Err(bad()),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+/// Parse a `TIME`: RFC 3339, or a span back from `now`.
+pub fn parse_time(flag: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let span = parse_span(flag, raw).map_err(|_| {
+        Error::Invalid(format!(
+            "{flag} {raw:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a span back from now (90m, 24h, 7d)"
+        ))
+    })?;
+    let span = chrono::Duration::from_std(span)
+        .map_err(|_| Error::Invalid(format!("{flag} {raw:?} is too far back")))?;
+    now.checked_sub_signed(span)
+        .ok_or_else(|| Error::Invalid(format!("{flag} {raw:?} is too far back")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_spans_and_timestamps() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(parse_time("--since", "90m", now).unwrap().to_rfc3339(), "2026-11-28T10:30:00+00:00");
+        assert_eq!(parse_time("--since", "7d", now).unwrap().to_rfc3339(), "2026-11-21T12:00:00+00:00");
+        assert_eq!(
+            parse_time("--since", "2026-11-01T00:00:00Z", now).unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+    }
+
+    #[test]
+    fn names_the_value_it_cannot_parse() {
+        let now = Utc::now();
+        for bad in ["yesterday", "5x", "", "-3h", "2026-13-01"] {
+            let err = parse_time("--since", bad, now).unwrap_err().to_string();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+}

@@ -20,7 +20,16 @@ pub fn build(kind: KindArg, a: &KindArgs) -> Result<Params> {
         .map(|s| parse_span("--look-back", s))
         .transpose()?;
     Ok(match kind {
-        KindArg::Crowdstrike => return Err(Error::Invalid(format!("pending {look_back:?}"))),
+        KindArg::Crowdstrike => Params::Crowdstrike(crowdstrike::Params {
+            client_id: required("crowdstrike", "client-id", &a.client_id)?,
+            cid: required("crowdstrike", "cid", &a.cid)?,
+            cloud: a.cloud.clone(),
+            base_url: a.base_url.clone(),
+            own_cid: a.own_cid,
+            allow_insecure_http: a.allow_insecure_http,
+            look_back,
+            rate_limit_per_minute: a.rate_limit,
+        }),
         KindArg::Sentinel => Params::Sentinel(sentinel::Params {
             tenant_id: required("sentinel", "tenant-id", &a.tenant_id)?,
             client_id: required("sentinel", "client-id", &a.client_id)?,

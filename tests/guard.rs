@@ -1,0 +1,240 @@
+//! The binding guard: one source, one workspace — against spelling tricks and concurrency.
+
+mod common;
+
+use common::{Env, code, stderr};
+
+const CID: &str = "0123456789abcdef0123456789abcdef";
+
+fn add_crowdstrike(env: &Env, ws: &str, name: &str, cid: &str) -> std::process::Output {
+    env.run_env(
+        &[
+            "integration", "add", ws, name, "--kind", "crowdstrike", "--client-id", "parent-client",
+            "--cid", cid, "--base-url", "http://127.0.0.1:9", "--allow-insecure-http",
+            "--secret-env", "FALCON_SECRET", "--no-verify",
+        ],
+        &[("FALCON_SECRET", "s3cret-value")],
+    )
+}
+
+fn add_sentinel(env: &Env, ws: &str, name: &str, tenant: &str, sub: &str, rg: &str, wsname: &str) -> std::process::Output {
+    env.run_env(
+        &[
+            "integration", "add", ws, name, "--kind", "sentinel", "--tenant-id", tenant,
+            "--client-id", "11111111-2222-3333-4444-555555555555", "--subscription-id", sub,
+            "--resource-group", rg, "--workspace-name", wsname, "--secret-env", "AZ_SECRET",
+            "--no-verify",
+        ],
+        &[("AZ_SECRET", "az-secret-value")],
+    )
+}
+
+fn add_splunk(env: &Env, ws: &str, name: &str, url: &str, indexes: &str, filter: Option<&str>) -> std::process::Output {
+    let mut args = vec![
+        "integration", "add", ws, name, "--kind", "splunk", "--url", url, "--app", "search",
+        "--index", indexes, "--secret-env", "SPLUNK_TOKEN", "--no-verify",
+    ];
+    if let Some(f) = filter {
+        args.extend(["--scope-filter", f]);
+    }
+    env.run_env(&args, &[("SPLUNK_TOKEN", "splunk-token-value")])
+}
+
+fn bindings(env: &Env) -> i64 {
+    env.db().query_row("SELECT count(*) FROM bindings", [], |r| r.get(0)).unwrap()
+}
+
+#[test]
+fn rejects_crowdstrike_cid_bound_to_another_workspace_in_any_spelling() {
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    env.ok(&["workspace", "create", "globex-prod"]);
+    let first = add_crowdstrike(&env, "acme-corp", "falcon", CID);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    for spelling in [
+        CID.to_owned(),
+        CID.to_uppercase(),
+        format!("{CID}-3F"),
+        format!("{}-3f", CID.to_uppercase()),
+        format!("  {CID}  "),
+    ] {
+        let out = add_crowdstrike(&env, "globex-prod", "falcon", &spelling);
+        assert_eq!(code(&out), 3, "{spelling}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is already bound to workspace acme-corp"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(bindings(&env), 1);
+    // Each refusal is recorded in the asking workspace's audit log.
+    let refused: i64 = env
+        .db()
+        .query_row(
+            "SELECT count(*) FROM audit_entries a JOIN workspaces w ON w.id = a.workspace_id
+             WHERE w.slug = 'globex-prod' AND a.action = 'integration.binding_rejected' AND a.outcome = 'denied'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(refused, 5);
+}
+
+#[test]
+fn rejects_sentinel_workspace_in_other_case_or_through_another_tenant() {
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    env.ok(&["workspace", "create", "globex-prod"]);
+    let sub = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+    let ok = add_sentinel(&env, "acme-corp", "sentinel", "10000000-0000-0000-0000-000000000001", sub, "rg-soc", "acme-law");
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    let braced = format!("{{{}}}", sub.to_uppercase());
+    for (tenant, sub, rg, name) in [
+        ("10000000-0000-0000-0000-000000000001", sub, "RG-SOC", "ACME-LAW"),
+        ("20000000-0000-0000-0000-000000000002", sub, "rg-soc", "acme-law"),
+        ("10000000-0000-0000-0000-000000000001", braced.as_str(), "rg-soc", "acme-law"),
+    ] {
+        let out = add_sentinel(&env, "globex-prod", "sentinel", tenant, sub, rg, name);
+        assert_eq!(code(&out), 3, "{}", stderr(&out));
+    }
+    assert_eq!(bindings(&env), 1);
+}
+
+#[test]
+fn rejects_overlapping_splunk_scopes_and_allows_disjoint_ones() {
+    let env = Env::new();
+    for ws in ["acme-corp", "globex-prod", "initech-ent"] {
+        env.ok(&["workspace", "create", ws]);
+    }
+    let ok = add_splunk(&env, "acme-corp", "splunk", "https://splunk.mssp.example", "acme*", None);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    for (url, idx) in [
+        ("https://splunk.mssp.example:8089", "acme_prod"),
+        ("https://SPLUNK.mssp.example/", "ACME_PROD"),
+        ("https://splunk.mssp.example", "globex,acme_dev"),
+    ] {
+        let out = add_splunk(&env, "globex-prod", "splunk", url, idx, None);
+        assert_eq!(code(&out), 3, "{url} {idx}: {}", stderr(&out));
+    }
+    // Shared notable index, told apart by a field: disjoint globs coexist, overlapping ones do not.
+    let a = add_splunk(&env, "globex-prod", "notables", "https://es.mssp.example", "notable", Some("orig_index=globex*"));
+    assert_eq!(code(&a), 0, "{}", stderr(&a));
+    let b = add_splunk(&env, "initech-ent", "notables", "https://es.mssp.example", "notable", Some("orig_index=initech*"));
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    let c = add_splunk(&env, "acme-corp", "notables", "https://es.mssp.example", "notable", Some("orig_index=g*"));
+    assert_eq!(code(&c), 3, "{}", stderr(&c));
+    let d = add_splunk(&env, "acme-corp", "notables-all", "https://es.mssp.example", "notable", None);
+    assert_eq!(code(&d), 3, "{}", stderr(&d));
+    assert_eq!(bindings(&env), 3);
+}
+
+#[test]
+fn remove_releases_the_binding() {
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    env.ok(&["workspace", "create", "globex-prod"]);
+    assert_eq!(code(&add_crowdstrike(&env, "acme-corp", "falcon", CID)), 0);
+    env.ok(&["integration", "remove", "acme-corp", "falcon"]);
+    let creds: i64 = env.db().query_row("SELECT count(*) FROM credentials", [], |r| r.get(0)).unwrap();
+    assert_eq!(creds, 0);
+    let out = add_crowdstrike(&env, "globex-prod", "falcon", &CID.to_uppercase());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn lets_exactly_one_of_fifty_concurrent_processes_bind_a_cid() {
+    let env = Env::new();
+    let slugs: Vec<String> = (0..50).map(|i| format!("client-{i:02}")).collect();
+    for s in &slugs {
+        env.ok(&["workspace", "create", s]);
+    }
+    let children: Vec<_> = slugs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            // Mixed spellings of one CID, all at once.
+            let cid = if i % 2 == 0 { CID.to_owned() } else { format!("{}-A7", CID.to_uppercase()) };
+            let mut c = env.cmd();
+            c.args([
+                "integration", "add", s, "falcon", "--kind", "crowdstrike", "--client-id", "parent",
+                "--cid", &cid, "--base-url", "http://127.0.0.1:9", "--allow-insecure-http",
+                "--secret-env", "FALCON_SECRET", "--no-verify",
+            ])
+            .env("FALCON_SECRET", "s3cret-value")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+            c.spawn().expect("spawn")
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait").status.code().unwrap_or(-1))
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 3).count(), 49, "{codes:?}");
+    assert_eq!(bindings(&env), 1);
+    let (integrations, credentials): (i64, i64) = env
+        .db()
+        .query_row(
+            "SELECT (SELECT count(*) FROM integrations), (SELECT count(*) FROM credentials)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((integrations, credentials), (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lets_exactly_one_of_fifty_concurrent_tasks_bind_a_cid() {
+    use seliq_connectors::{Params, Settings, crowdstrike};
+    use seliq_gateway::app::{App, Config};
+    use seliq_gateway::integrations::{NewIntegration, add};
+    use seliq_gateway::slug::{IntegrationName, Slug};
+
+    let env = Env::new();
+    for i in 0..50 {
+        env.ok(&["workspace", "create", &format!("client-{i:02}")]);
+    }
+    let config = Config {
+        data_dir: env.data_dir(),
+        database_url: None,
+        actor: "test".into(),
+    };
+    let http = seliq_connectors::http::HttpOptions::default_timeouts().unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let config = config.clone();
+        let http = http.clone();
+        tasks.spawn(async move {
+            let mut app = App::open(config).expect("open");
+            let settings = Settings::validate(Params::Crowdstrike(crowdstrike::Params {
+                client_id: "parent".into(),
+                cid: if i % 2 == 0 { CID.to_owned() } else { format!("{}-A7", CID.to_uppercase()) },
+                base_url: Some("http://127.0.0.1:9".into()),
+                allow_insecure_http: true,
+                ..Default::default()
+            }))
+            .expect("settings");
+            let req = NewIntegration {
+                workspace: Slug::parse(&format!("client-{i:02}")).unwrap(),
+                name: IntegrationName::parse("falcon").unwrap(),
+                settings,
+                secret: secrecy::SecretString::from("s3cret-value"),
+                verify: false,
+                first_window: std::time::Duration::from_secs(3600),
+            };
+            add(&mut app, &http, req).await.map(|_| ()).map_err(|e| e.exit_code())
+        });
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            Ok(()) => ok += 1,
+            Err(3) => conflicts += 1,
+            Err(other) => panic!("unexpected exit code {other}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (1, 49));
+    assert_eq!(bindings(&env), 1);
+}

@@ -84,6 +84,7 @@ impl App {
         let who = Attribution {
             actor: config.actor.clone(),
             request_id: Uuid::new_v4(),
+            signer: crate::audit::CheckpointSigner::new(&master),
         };
         Ok(App {
             config,

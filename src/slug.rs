@@ -83,15 +83,16 @@ fn validate(what: &'static str, raw: &str) -> Result<(), SlugError> {
     Ok(())
 }
 
+// `pad`, not `write_str`: tables align slugs with `{:<18}`.
 impl fmt::Display for Slug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 
 impl fmt::Display for IntegrationName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

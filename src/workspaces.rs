@@ -48,7 +48,7 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
             Event::new("workspace.created", slug.as_str(), Outcome::Success).details(json!({
                 "workspace_id": row.id,
                 "plan": plan,
-                "description_bytes": description.len(),
+                "description": description,
             })),
         )?;
         Ok(())

@@ -1,12 +1,13 @@
 //! The hash chain: one per workspace, `hash = SHA-256(domain tag ‖ canonical JSON)` where the
 //! canonical JSON covers every field, `seq` and `prev_hash` included.
 
-use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::store::{AuditRow, Tx};
+use super::checkpoint::{CHECKPOINT_INTERVAL, Checkpoint, CheckpointSigner};
+use super::clock;
+use crate::store::{AuditRow, StoreError, StoredCheckpoint, Tx};
 
 const ENTRY_TAG: &[u8] = b"seliq.audit.entry.v1\0";
 const GENESIS_TAG: &[u8] = b"seliq.audit.genesis.v1\0";
@@ -29,11 +30,13 @@ impl Outcome {
     }
 }
 
-/// Who acts, and the id that ties together every entry one command produces.
+/// Who acts, the id that ties together every entry one command produces, and the checkpoint
+/// signer (derived from the master key) that anchors the chain every few entries.
 #[derive(Debug, Clone)]
 pub struct Attribution {
     pub actor: String,
     pub request_id: Uuid,
+    pub signer: CheckpointSigner,
 }
 
 /// One thing to record. `details` must never hold a secret: callers pass ids, names and counts.
@@ -94,7 +97,7 @@ pub fn entry_hash(row: &AuditRow) -> String {
 }
 
 pub fn now_millis() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    clock::format(clock::now())
 }
 
 /// Append one entry to a workspace's chain inside the caller's transaction. If this fails, the
@@ -129,22 +132,66 @@ pub fn append(
     };
     row.hash = entry_hash(&row);
     tx.insert_audit(&row)?;
+    // Anchor every N entries, and at once when the newest checkpoint was made under another
+    // master key (a rotation): from then on the new key vouches for everything before it.
+    let rekeyed = || -> Result<bool, StoreError> {
+        Ok(tx
+            .audit_last_checkpoint(workspace_id)?
+            .is_some_and(|c| c.key_id != who.signer.key_id()))
+    };
+    if row.seq % CHECKPOINT_INTERVAL == 0 || rekeyed()? {
+        let c = who.signer.sign(workspace_id, row.seq, &row.hash, &row.at);
+        tx.insert_audit_checkpoint(&StoredCheckpoint::from(&c))?;
+    }
     Ok(row)
 }
 
+/// Sign the current head of a workspace's chain (export, prune), inside the caller's
+/// transaction, and return the stored checkpoint at that seq. `None` for an empty chain.
+pub fn checkpoint_head(
+    tx: &Tx<'_>,
+    workspace_id: Uuid,
+    signer: &CheckpointSigner,
+) -> Result<Option<Checkpoint>, StoreError> {
+    match tx.audit_head(workspace_id)? {
+        Some(head) => checkpoint_at(tx, &head, signer).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Sign `row` (unless a checkpoint already exists at its seq) and return the stored one.
+pub fn checkpoint_at(tx: &Tx<'_>, row: &AuditRow, signer: &CheckpointSigner) -> Result<Checkpoint, StoreError> {
+    if let Some(existing) = tx.audit_checkpoint_at(row.workspace_id, row.seq)?
+        && existing.key_id == signer.key_id()
+        && existing.hash == row.hash
+    {
+        return Ok(existing.into());
+    }
+    let c = signer.sign(row.workspace_id, row.seq, &row.hash, &now_millis());
+    tx.insert_audit_checkpoint(&StoredCheckpoint::from(&c))?;
+    // INSERT OR IGNORE keeps an older checkpoint at the same seq; the fresh one is still a valid
+    // signature of the same head, so hand it out.
+    Ok(c)
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::test_store;
+
+    pub(crate) fn test_who() -> Attribution {
+        Attribution {
+            actor: "alice".into(),
+            request_id: Uuid::new_v4(),
+            signer: CheckpointSigner::new(&crate::vault::MasterKey::generate().unwrap()),
+        }
+    }
 
     #[test]
     fn chains_entries_from_a_workspace_specific_genesis() {
         let (_d, mut store) = test_store();
         let ws = Uuid::new_v4();
-        let who = Attribution {
-            actor: "alice".into(),
-            request_id: Uuid::new_v4(),
-        };
+        let who = test_who();
         let (a, b) = store
             .write(|tx| {
                 tx.insert_workspace(&crate::store::WorkspaceRow {
@@ -152,7 +199,7 @@ mod tests {
                     slug: crate::slug::Slug::parse("acme-corp").unwrap(),
                     description: String::new(),
                     plan: crate::store::Plan::Pro,
-                    created_at: Utc::now(),
+                    created_at: chrono::Utc::now(),
                     deleted_at: None,
                 })?;
                 let a = append(tx, ws, &who, Event::new("workspace.created", "acme-corp", Outcome::Success))?;

@@ -1,7 +1,25 @@
 //! The immutable, tamper-evident audit log: one hash chain per workspace (DESIGN.md §4,
-//! issue 9). Only append and read exist; the store refuses UPDATE and DELETE on audit rows.
+//! issue 9). Only append and read exist; the store refuses UPDATE and DELETE on audit rows,
+//! except retention pruning of a range a sealed segment manifest covers.
+//!
+//! - `chain`: entries, hashing, append (fail closed, in the caller's transaction).
+//! - `checkpoint`: HMAC-signed chain heads (every 64 entries, every export, every prune).
+//! - `verify`: the checks, for the stored chain and for an exported `.jsonl` file.
+//! - `export`, `csv`, `bundle`: CSV / JSON presentation, JSON Lines as the verifiable form.
+//! - `prune`: retention by plan tier, whole calendar months, manifests kept forever.
 
+mod bundle;
 mod chain;
+pub mod checkpoint;
+pub mod clock;
 pub mod commands;
+mod csv;
+pub mod export;
+pub mod prune;
+pub mod verify;
 
-pub use chain::{Attribution, Event, Outcome, append, entry_hash, genesis_hash, now_millis};
+pub use bundle::{Bundle, Header, parse as parse_bundle};
+pub use chain::{
+    Attribution, Event, Outcome, append, checkpoint_at, checkpoint_head, entry_hash, genesis_hash, now_millis,
+};
+pub use checkpoint::{CHECKPOINT_INTERVAL, Checkpoint, CheckpointSigner};

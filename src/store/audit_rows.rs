@@ -32,6 +32,9 @@ pub struct StoredCheckpoint {
     pub seq: u64,
     pub hash: String,
     pub at: String,
+    /// Id of the master key the signing key was derived from (a public fingerprint), so a
+    /// checkpoint made before a master-key rotation is recognised as such.
+    pub key_id: String,
     pub signature: String,
 }
 
@@ -64,6 +67,19 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
         details: r.get(8)?,
         prev_hash: r.get(9)?,
         hash: r.get(10)?,
+    })
+}
+
+const CHECKPOINT_COLUMNS: &str = "seq, hash, at, key_id, signature";
+
+fn checkpoint_from_row(workspace_id: Uuid, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+    Ok(StoredCheckpoint {
+        workspace_id,
+        seq: r.get::<_, i64>(0)? as u64,
+        hash: r.get(1)?,
+        at: r.get(2)?,
+        key_id: r.get(3)?,
+        signature: r.get(4)?,
     })
 }
 
@@ -111,26 +127,46 @@ impl Tx<'_> {
 
     pub fn insert_audit_checkpoint(&self, c: &StoredCheckpoint) -> Result<()> {
         self.tx.execute(
-            "INSERT OR IGNORE INTO audit_checkpoints (workspace_id, seq, hash, at, signature) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.signature],
+            "INSERT OR IGNORE INTO audit_checkpoints (workspace_id, seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.key_id, c.signature],
         )?;
         Ok(())
     }
 
     pub fn audit_checkpoints(&self, workspace_id: Uuid) -> Result<Vec<StoredCheckpoint>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT seq, hash, at, signature FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map([workspace_id.to_string()], |r| {
-            Ok(StoredCheckpoint {
-                workspace_id,
-                seq: r.get::<_, i64>(0)? as u64,
-                hash: r.get(1)?,
-                at: r.get(2)?,
-                signature: r.get(3)?,
-            })
-        })?;
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([workspace_id.to_string()], |r| checkpoint_from_row(workspace_id, r))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The newest checkpoint of a workspace (highest seq), if any.
+    pub fn audit_last_checkpoint(&self, workspace_id: Uuid) -> Result<Option<StoredCheckpoint>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq DESC LIMIT 1"
+                ),
+                [workspace_id.to_string()],
+                |r| checkpoint_from_row(workspace_id, r),
+            )
+            .optional()?)
+    }
+
+    /// The checkpoint at exactly `seq`, if one was signed there.
+    pub fn audit_checkpoint_at(&self, workspace_id: Uuid, seq: u64) -> Result<Option<StoredCheckpoint>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!(
+                    "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 AND seq = ?2"
+                ),
+                params![workspace_id.to_string(), seq as i64],
+                |r| checkpoint_from_row(workspace_id, r),
+            )
+            .optional()?)
     }
 
     /// Record the manifest, then delete the range it covers (the trigger allows nothing else).

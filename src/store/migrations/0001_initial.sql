@@ -115,6 +115,7 @@ CREATE TABLE audit_checkpoints (
     seq          INTEGER NOT NULL,
     hash         TEXT NOT NULL,
     at           TEXT NOT NULL,
+    key_id       TEXT NOT NULL,
     signature    TEXT NOT NULL,
     PRIMARY KEY (workspace_id, seq)
 ) STRICT;

@@ -1,0 +1,574 @@
+//! Verification of a chain, stored or exported: every hash recomputed, `seq` gapless, every
+//! `prev_hash` link, every checkpoint signature, the tail against the newest checkpoint, and the
+//! pruned-segment manifests that stand in for removed ranges. The first break wins: the one with
+//! the lowest `seq`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use uuid::Uuid;
+
+use super::bundle::Bundle;
+use super::checkpoint::{Checkpoint, CheckpointSigner};
+use super::chain::{entry_hash, genesis_hash};
+use crate::store::{AuditRow, SegmentManifest, Tx};
+
+/// Where verification failed. `seq` is absent for file-level problems (header, missing
+/// checkpoint) that belong to no single entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Break {
+    pub seq: Option<u64>,
+    pub reason: String,
+}
+
+impl Break {
+    fn at(seq: u64, reason: impl Into<String>) -> Break {
+        Break {
+            seq: Some(seq),
+            reason: reason.into(),
+        }
+    }
+
+    fn file(reason: impl Into<String>) -> Break {
+        Break {
+            seq: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Break {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.seq {
+            Some(seq) => write!(f, "seq {seq}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// A range removed by retention, as its manifest describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gap {
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub pruned_at: String,
+}
+
+/// What a passing verification covered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    pub entries: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Signatures checked under the current master key.
+    pub checkpoints: usize,
+    /// Checkpoints made under a master key since rotated away (the chain records the rotation):
+    /// their head hashes are checked, their signatures cannot be.
+    pub retired_key_checkpoints: usize,
+    pub pruned: Vec<Gap>,
+    /// Newest checkpointed seq, when entries follow it: those are protected by the chain alone.
+    pub unanchored_after: Option<u64>,
+    /// A filtered export: links before this seq are outside the file.
+    pub starts_at: Option<u64>,
+}
+
+impl Report {
+    /// One line for the operator.
+    pub fn summary(&self, what: &str) -> String {
+        let mut s = match (self.first_seq, self.last_seq) {
+            (Some(a), Some(b)) => format!("OK: {what}: {} entries verified (seq {a}–{b})", self.entries),
+            _ => format!("OK: {what}: 0 entries stored"),
+        };
+        s.push_str(&match self.checkpoints {
+            1 => "; 1 checkpoint signature checked".to_owned(),
+            n => format!("; {n} checkpoint signatures checked"),
+        });
+        if self.retired_key_checkpoints > 0 {
+            s.push_str(&format!(
+                "; {} checkpoints were signed under a rotated-away master key (hashes checked, signatures not checkable)",
+                self.retired_key_checkpoints
+            ));
+        }
+        for g in &self.pruned {
+            s.push_str(&format!(
+                "; gap: seq {}–{} pruned by retention on {} (manifest verified)",
+                g.first_seq, g.last_seq, g.pruned_at
+            ));
+        }
+        if let Some(a) = self.starts_at {
+            s.push_str(&format!("; filtered export: the chain before seq {a} is not in the file"));
+        }
+        if let (Some(after), Some(first), Some(last)) = (self.unanchored_after, self.first_seq, self.last_seq) {
+            let from = (after + 1).max(first);
+            let range = if from == last { format!("seq {last} is") } else { format!("seq {from}–{last} are") };
+            s.push_str(&if after < first {
+                format!("; no checkpoint covers them yet: {range} protected by the hash chain alone until the next export or checkpoint")
+            } else {
+                format!("; {range} newer than the last checkpoint (seq {after}) and protected by the hash chain alone")
+            });
+        }
+        s
+    }
+}
+
+/// Everything a verification looks at.
+pub struct Chain<'a> {
+    pub workspace_id: Uuid,
+    pub entries: &'a [AuditRow],
+    pub checkpoints: &'a [Checkpoint],
+    pub manifests: &'a [SegmentManifest],
+    /// An export's signed start `(first_seq, prev_hash)`; `None` for the stored chain.
+    pub start: Option<(u64, String)>,
+}
+
+/// Keeps the lowest-seq break seen.
+#[derive(Default)]
+struct Breaks(Option<Break>);
+
+impl Breaks {
+    fn add(&mut self, b: Break) {
+        let replace = match (&self.0, b.seq) {
+            (None, _) => true,
+            (Some(cur), Some(s)) => cur.seq.is_some_and(|c| s < c),
+            (Some(_), None) => false,
+        };
+        if replace {
+            self.0 = Some(b);
+        }
+    }
+}
+
+/// Master keys the chain itself says were rotated away (`vault.master_key_rotated`).
+fn retired_keys(entries: &[AuditRow]) -> BTreeSet<String> {
+    entries
+        .iter()
+        .filter(|e| e.action == "vault.master_key_rotated" && e.outcome == "success")
+        .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
+        .filter_map(|d| d.get("old_key_id").and_then(|v| v.as_str()).map(str::to_owned))
+        .collect()
+}
+
+enum Signed {
+    Current,
+    Retired,
+}
+
+fn check_signature(
+    c: &Checkpoint,
+    signer: &CheckpointSigner,
+    retired: &BTreeSet<String>,
+    what: &str,
+) -> Result<Signed, String> {
+    if c.key_id == signer.key_id() {
+        return if signer.verifies(c) {
+            Ok(Signed::Current)
+        } else {
+            Err(format!("the signature of the {what} does not verify (the checkpoint was forged or altered)"))
+        };
+    }
+    if retired.contains(&c.key_id) {
+        return Ok(Signed::Retired);
+    }
+    Err(format!(
+        "the {what} is signed under master key {}, which is neither this data dir's key ({}) nor one the chain records as rotated away",
+        c.key_id,
+        signer.key_id()
+    ))
+}
+
+pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Break> {
+    let ws = chain.workspace_id;
+    let retired = retired_keys(chain.entries);
+    let mut breaks = Breaks::default();
+    let mut report = Report::default();
+
+    // 1. Pruned segments: contiguous from seq 1, each sealed by a signed checkpoint.
+    let mut expect = 1u64;
+    let mut prev = genesis_hash(ws);
+    for m in chain.manifests {
+        let range = format!("pruned segment seq {}–{}", m.first_seq, m.last_seq);
+        if m.first_seq != expect || m.last_seq < m.first_seq {
+            breaks.add(Break::at(
+                expect,
+                format!("the {range} does not continue the chain at seq {expect} (manifests overlap or leave a hole)"),
+            ));
+            break;
+        }
+        let sealed: Result<Checkpoint, _> = serde_json::from_str(&m.checkpoint);
+        let problem = match sealed {
+            Err(_) => Some("its manifest's checkpoint is unreadable".to_owned()),
+            Ok(c) if c.workspace != ws || c.seq != m.last_seq || c.hash != m.last_hash => {
+                Some("its manifest does not match the checkpoint that sealed it".to_owned())
+            }
+            Ok(c) => match check_signature(&c, signer, &retired, "manifest's checkpoint") {
+                Ok(Signed::Current) => None,
+                Ok(Signed::Retired) => {
+                    report.retired_key_checkpoints += 1;
+                    None
+                }
+                Err(e) => Some(e),
+            },
+        };
+        if let Some(p) = problem {
+            breaks.add(Break::at(m.first_seq, format!("{range}: {p}")));
+            break;
+        }
+        report.pruned.push(Gap {
+            first_seq: m.first_seq,
+            last_seq: m.last_seq,
+            pruned_at: m.pruned_at.clone(),
+        });
+        expect = m.last_seq + 1;
+        prev = m.last_hash.clone();
+    }
+
+    // 2. Where the entries start: right after the manifests, or at an export's signed start.
+    if let Some((first, first_prev)) = &chain.start {
+        if *first < expect {
+            breaks.add(Break::at(*first, "the export starts inside a range its manifests say was pruned"));
+        } else if *first == expect {
+            if *first_prev != prev {
+                breaks.add(Break::at(
+                    *first,
+                    "prev_hash does not match the hash the chain had before it (genesis or the pruned segment's last hash)",
+                ));
+            }
+        } else {
+            report.starts_at = Some(*first);
+            expect = *first;
+            prev = first_prev.clone();
+        }
+    }
+
+    // 3. The walk: gapless seq, links, recomputed hashes. Stops at the first break.
+    let mut walked = 0u64;
+    for e in chain.entries {
+        if e.workspace_id != ws {
+            breaks.add(Break::at(e.seq, "the entry belongs to another workspace's chain"));
+            break;
+        }
+        if e.seq != expect {
+            let reason = if e.seq > expect {
+                format!(
+                    "the entry is missing (the chain jumps from seq {} to seq {}): entries were deleted or reordered",
+                    expect.saturating_sub(1),
+                    e.seq
+                )
+            } else {
+                format!("seq {} appears out of order (expected seq {expect})", e.seq)
+            };
+            breaks.add(Break::at(expect.min(e.seq), reason));
+            break;
+        }
+        if e.prev_hash != prev {
+            breaks.add(Break::at(
+                e.seq,
+                format!(
+                    "prev_hash does not match the hash of seq {}: entries were inserted, removed or reordered here",
+                    e.seq.saturating_sub(1)
+                ),
+            ));
+            break;
+        }
+        if entry_hash(e) != e.hash {
+            breaks.add(Break::at(e.seq, "the hash does not match the entry's contents: it was changed after it was written"));
+            break;
+        }
+        prev = e.hash.clone();
+        expect += 1;
+        walked += 1;
+    }
+    let head = expect - 1;
+
+    if chain.start.is_none() && chain.entries.is_empty() && chain.manifests.is_empty() {
+        breaks.add(Break::at(1, "the chain is empty, yet every workspace's chain starts with workspace.created"));
+    }
+
+    // 4. Checkpoints: each signature, each head hash, and none beyond the end of the chain.
+    let by_seq: BTreeMap<u64, &AuditRow> = chain.entries.iter().map(|e| (e.seq, e)).collect();
+    let pruned_to = chain.manifests.last().map_or(0, |m| m.last_seq);
+    let mut newest_anchor: Option<u64> = None;
+    for c in chain.checkpoints {
+        if c.workspace != ws {
+            breaks.add(Break::at(c.seq, "a checkpoint of another workspace is mixed into this chain"));
+            continue;
+        }
+        if c.seq <= pruned_to {
+            continue; // Its entries are gone; the segment manifest stands in for it.
+        }
+        if let Some((first, _)) = &chain.start
+            && c.seq < *first
+        {
+            continue; // Outside a filtered export.
+        }
+        match check_signature(c, signer, &retired, &format!("checkpoint at seq {}", c.seq)) {
+            Ok(Signed::Current) => report.checkpoints += 1,
+            Ok(Signed::Retired) => report.retired_key_checkpoints += 1,
+            Err(e) => {
+                breaks.add(Break::at(c.seq, e));
+                continue;
+            }
+        }
+        match by_seq.get(&c.seq) {
+            Some(e) if e.hash == c.hash => newest_anchor = newest_anchor.max(Some(c.seq)),
+            Some(_) => breaks.add(Break::at(
+                c.seq,
+                format!("the entry differs from the checkpoint signed at {}", c.at),
+            )),
+            None if c.seq > head => breaks.add(Break::at(
+                head + 1,
+                format!(
+                    "the chain ends at seq {head}, but a checkpoint signed at {} covers seq {}: seq {}–{} were cut off",
+                    c.at,
+                    c.seq,
+                    head + 1,
+                    c.seq
+                ),
+            )),
+            None => breaks.add(Break::at(c.seq, "the entry a checkpoint covers is missing")),
+        }
+    }
+
+    if let Some(b) = breaks.0 {
+        return Err(b);
+    }
+    report.entries = walked;
+    if walked > 0 {
+        report.first_seq = Some(head + 1 - walked);
+        report.last_seq = Some(head);
+    }
+    // The highest seq a signature vouches for; entries after it rest on the hash chain alone.
+    let anchored = newest_anchor.max(chain.manifests.last().map(|m| m.last_seq));
+    if walked > 0 && anchored.is_none_or(|a| a < head) {
+        report.unanchored_after = Some(anchored.unwrap_or(head - walked));
+    }
+    Ok(report)
+}
+
+/// Verify a workspace's stored chain, inside a read transaction.
+pub fn verify_stored(tx: &Tx<'_>, workspace_id: Uuid, signer: &CheckpointSigner) -> crate::error::Result<Result<Report, Break>> {
+    let entries = tx.audit_entries(workspace_id)?;
+    let checkpoints: Vec<Checkpoint> = tx.audit_checkpoints(workspace_id)?.into_iter().map(Into::into).collect();
+    let manifests = tx.audit_segments(workspace_id)?;
+    Ok(verify(
+        &Chain {
+            workspace_id,
+            entries: &entries,
+            checkpoints: &checkpoints,
+            manifests: &manifests,
+            start: None,
+        },
+        signer,
+    ))
+}
+
+/// Verify an exported `.jsonl` file offline. The header and the final checkpoint must be signed
+/// by this data dir's master key: without them nothing in the file is authenticated.
+pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Break> {
+    let Some(h) = &b.header else {
+        return Err(Break::file("the file has no header"));
+    };
+    if h.schema != super::bundle::SCHEMA {
+        return Err(Break::file(format!("the header's schema {:?} is not {}", h.schema, super::bundle::SCHEMA)));
+    }
+    if h.key_id != signer.key_id() {
+        return Err(Break::file(format!(
+            "the export was signed under master key {}, but this data dir's key is {}; verify it where that key is available",
+            h.key_id,
+            signer.key_id()
+        )));
+    }
+    if !h.verifies(signer) {
+        return Err(Break::file("the header's signature does not verify: the header was altered"));
+    }
+    let count = b.entries.len() as u64;
+    let start = match (h.first_seq, &h.first_prev_hash) {
+        (Some(s), Some(p)) => Some((s, p.clone())),
+        _ => None,
+    };
+    let report = match &start {
+        None if count == 0 && h.entries == 0 => Report::default(),
+        None => return Err(Break::file("the header lists no exported range, yet the file holds entries")),
+        Some(_) => {
+            let chain = Chain {
+                workspace_id: h.workspace_id,
+                entries: &b.entries,
+                checkpoints: &b.checkpoints,
+                manifests: &b.manifests,
+                start: start.clone(),
+            };
+            // An export's entries must start where its signed header says; anything else is a
+            // deletion at the front of the file.
+            if let (Some((first, _)), Some(e)) = (&start, b.entries.first())
+                && e.seq != *first
+            {
+                return Err(Break::at(*first, "the export's first entry is missing"));
+            }
+            verify(&chain, signer)?
+        }
+    };
+    if let Some(last) = h.last_seq {
+        let end = report.last_seq.unwrap_or(0);
+        if end < last {
+            return Err(Break::at(end + 1, format!("the file ends at seq {end}, but its header says the export runs to seq {last}: the tail was cut off")));
+        }
+        if end > last {
+            return Err(Break::at(last + 1, format!("the file holds entries after seq {last}, where its header says the export ends")));
+        }
+        if !b.checkpoints.iter().any(|c| c.seq == last && signer.verifies(c)) {
+            return Err(Break::at(last, "the file carries no checkpoint signed by this data dir's key for its last entry"));
+        }
+    }
+    if count != h.entries {
+        return Err(Break::file(format!("the header says {} entries, the file holds {count}", h.entries)));
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::checkpoint::CHECKPOINT_INTERVAL;
+    use crate::audit::chain::{Event, Outcome, append, tests::test_who};
+    use crate::store::{Plan, Store, WorkspaceRow, test_store};
+
+    fn seeded(n: usize) -> (tempfile::TempDir, Store, Uuid, crate::audit::Attribution) {
+        let (d, mut store) = test_store();
+        let ws = Uuid::new_v4();
+        let who = test_who();
+        store
+            .write(|tx| {
+                tx.insert_workspace(&WorkspaceRow {
+                    id: ws,
+                    slug: crate::slug::Slug::parse("acme-corp").unwrap(),
+                    description: String::new(),
+                    plan: Plan::Pro,
+                    created_at: chrono::Utc::now(),
+                    deleted_at: None,
+                })?;
+                append(tx, ws, &who, Event::new("workspace.created", "acme-corp", Outcome::Success))?;
+                for i in 1..n {
+                    append(
+                        tx,
+                        ws,
+                        &who,
+                        Event::new("integration.tested", format!("i{i}"), Outcome::Success)
+                            .details(serde_json::json!({"i": i})),
+                    )?;
+                }
+                Ok::<_, crate::store::StoreError>(())
+            })
+            .unwrap();
+        (d, store, ws, who)
+    }
+
+    fn check(store: &mut Store, ws: Uuid, who: &crate::audit::Attribution) -> Result<Report, Break> {
+        store.read(|tx| verify_stored(tx, ws, &who.signer)).unwrap()
+    }
+
+    fn load(store: &mut Store, ws: Uuid) -> (Vec<AuditRow>, Vec<Checkpoint>) {
+        store
+            .read(|tx| {
+                Ok::<_, crate::store::StoreError>((
+                    tx.audit_entries(ws)?,
+                    tx.audit_checkpoints(ws)?.into_iter().map(Into::into).collect(),
+                ))
+            })
+            .unwrap()
+    }
+
+    fn run(ws: Uuid, e: &[AuditRow], c: &[Checkpoint], who: &crate::audit::Attribution) -> Result<Report, Break> {
+        verify(
+            &Chain {
+                workspace_id: ws,
+                entries: e,
+                checkpoints: c,
+                manifests: &[],
+                start: None,
+            },
+            &who.signer,
+        )
+    }
+
+    #[test]
+    fn an_intact_chain_passes_and_counts_its_checkpoints() {
+        let n = CHECKPOINT_INTERVAL as usize + 3;
+        let (_d, mut store, ws, who) = seeded(n);
+        let r = check(&mut store, ws, &who).unwrap();
+        assert_eq!((r.entries, r.first_seq, r.last_seq), (n as u64, Some(1), Some(n as u64)));
+        assert_eq!(r.checkpoints, 1);
+        assert_eq!(r.unanchored_after, Some(CHECKPOINT_INTERVAL));
+        assert!(r.summary("acme-corp").starts_with("OK: acme-corp: 67 entries"), "{}", r.summary("x"));
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_reported_at_its_seq() {
+        let (_d, mut store, ws, who) = seeded(CHECKPOINT_INTERVAL as usize + 2);
+        let (entries, cps) = load(&mut store, ws);
+
+        let mut changed = entries.clone();
+        changed[4].details = r#"{"i":400}"#.into();
+        let b = run(ws, &changed, &cps, &who).unwrap_err();
+        assert_eq!(b.seq, Some(5));
+        assert!(b.reason.contains("changed"), "{b}");
+
+        let mut deleted = entries.clone();
+        deleted.remove(6);
+        let b = run(ws, &deleted, &cps, &who).unwrap_err();
+        assert_eq!(b.seq, Some(7), "{b}");
+
+        let mut swapped = entries.clone();
+        swapped.swap(2, 3);
+        let (s2, s3) = (swapped[2].seq, swapped[3].seq);
+        swapped[2].seq = s3;
+        swapped[3].seq = s2;
+        let b = run(ws, &swapped, &cps, &who).unwrap_err();
+        assert_eq!(b.seq, Some(3), "{b}");
+
+        let cut = &entries[..60];
+        let b = run(ws, cut, &cps, &who).unwrap_err();
+        assert_eq!(b.seq, Some(61), "{b}");
+        assert!(b.reason.contains("cut off"), "{b}");
+
+        let mut forged = entries.clone();
+        let mut f = forged.last().unwrap().clone();
+        f.seq += 1;
+        f.prev_hash = "00".repeat(32);
+        f.hash = entry_hash(&f);
+        forged.push(f);
+        let b = run(ws, &forged, &cps, &who).unwrap_err();
+        assert_eq!(b.seq, Some(CHECKPOINT_INTERVAL + 3), "{b}");
+
+        let mut bad_sig = cps.clone();
+        bad_sig[0].signature = "00".repeat(32);
+        let b = run(ws, &entries, &bad_sig, &who).unwrap_err();
+        assert_eq!(b.seq, Some(CHECKPOINT_INTERVAL), "{b}");
+    }
+
+    #[test]
+    fn a_checkpoint_under_an_unknown_key_fails_but_a_recorded_rotation_is_accepted() {
+        let (_d, mut store, ws, who) = seeded(3);
+        let (mut entries, _) = load(&mut store, ws);
+        let old = test_who();
+        let cp = old.signer.sign(ws, 2, &entries[1].hash, "t");
+        let b = run(ws, &entries, std::slice::from_ref(&cp), &who).unwrap_err();
+        assert!(b.reason.contains("neither"), "{b}");
+
+        let mut rot = entries[2].clone();
+        rot.seq = 4;
+        rot.action = "vault.master_key_rotated".into();
+        rot.details = serde_json::json!({"old_key_id": old.signer.key_id()}).to_string();
+        rot.prev_hash = entries[2].hash.clone();
+        rot.hash = entry_hash(&rot);
+        entries.push(rot);
+        let r = run(ws, &entries, &[cp], &who).unwrap();
+        assert_eq!(r.retired_key_checkpoints, 1);
+    }
+
+    #[test]
+    fn an_emptied_chain_fails() {
+        let who = test_who();
+        let b = run(Uuid::new_v4(), &[], &[], &who).unwrap_err();
+        assert_eq!(b.seq, Some(1));
+    }
+}

@@ -208,16 +208,47 @@ pub fn parse(text: &str) -> Result<Bundle, String> {
         if raw.trim().is_empty() {
             continue;
         }
-        let bad = |e: serde_json::Error| format!("line {n} is not a valid audit export record: {e}");
+        let bad =
+            |e: serde_json::Error| format!("line {n} is not a valid audit export record: {e}");
         let kind: Kind = serde_json::from_str(raw).map_err(bad)?;
+        // The exporter writes one canonical form; any other spelling of a record (renamed or
+        // extra keys, reordering, spacing) means the file was edited, even where the meaning
+        // survived.
+        let canonical = |rewritten: String| {
+            if rewritten.trim_end() == raw.trim_end() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "line {n} is not in the form the exporter writes: the file was edited"
+                ))
+            }
+        };
         match kind.kind.as_str() {
-            "header" if b.header.is_none() && n == 1 => b.header = Some(serde_json::from_str(raw).map_err(bad)?),
-            "header" => return Err(format!("line {n}: the header must be the first line, and only once")),
-            "manifest" => b
-                .manifests
-                .push(serde_json::from_str::<ManifestRecord>(raw).map_err(bad)?.into_stored()),
-            "entry" => b.entries.push(serde_json::from_str::<EntryRecord>(raw).map_err(bad)?.into_row()),
-            "checkpoint" => b.checkpoints.push(serde_json::from_str(raw).map_err(bad)?),
+            "header" if b.header.is_none() && n == 1 => {
+                let h: Header = serde_json::from_str(raw).map_err(bad)?;
+                canonical(line("header", &h))?;
+                b.header = Some(h);
+            }
+            "header" => {
+                return Err(format!(
+                    "line {n}: the header must be the first line, and only once"
+                ));
+            }
+            "manifest" => {
+                let m: ManifestRecord = serde_json::from_str(raw).map_err(bad)?;
+                canonical(line("manifest", &m))?;
+                b.manifests.push(m.into_stored());
+            }
+            "entry" => {
+                let e: EntryRecord = serde_json::from_str(raw).map_err(bad)?;
+                canonical(line("entry", &e))?;
+                b.entries.push(e.into_row());
+            }
+            "checkpoint" => {
+                let c: Checkpoint = serde_json::from_str(raw).map_err(bad)?;
+                canonical(line("checkpoint", &c))?;
+                b.checkpoints.push(c);
+            }
             other => return Err(format!("line {n} has an unknown record type {other:?}")),
         }
     }
@@ -276,10 +307,40 @@ mod tests {
 
     #[test]
     fn rejects_unknown_records_and_a_missing_header() {
-        assert!(parse("{\"type\":\"entry\"}\n").unwrap_err().contains("line 1"));
+        assert!(
+            parse("{\"type\":\"entry\"}\n")
+                .unwrap_err()
+                .contains("line 1")
+        );
         assert!(parse("").unwrap_err().contains("no header"));
         let h = r#"{"type":"header"}"#;
         assert!(parse(&format!("{h}\n{{\"type\":\"bogus\"}}")).is_err());
+    }
+
+    #[test]
+    fn a_record_in_another_spelling_is_refused() {
+        let c = Checkpoint {
+            workspace: Uuid::nil(),
+            seq: 1,
+            hash: "h".into(),
+            at: "t".into(),
+            key_id: "k".into(),
+            signature: "s".into(),
+        };
+        let h = r#"{"type":"header","schema":"s","workspace":"w","workspace_id":"00000000-0000-0000-0000-000000000000","exported_at":"t","exported_by":"a","since":null,"until":null,"first_seq":null,"last_seq":null,"first_prev_hash":null,"entries":0,"key_id":"k","signature":"s"}"#;
+        let ok = format!("{h}\n{}", line("checkpoint", &c));
+        assert!(parse(&ok).is_ok(), "{:?}", parse(&ok));
+        // Same meaning, other bytes: a renamed optional key, extra spacing.
+        assert!(
+            parse(&ok.replace("\"since\":null,", "\"sinc\":null,"))
+                .unwrap_err()
+                .contains("line 1")
+        );
+        assert!(
+            parse(&ok.replace("\"seq\":1", "\"seq\": 1"))
+                .unwrap_err()
+                .contains("line 2")
+        );
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub fn genesis_hash(workspace_id: Uuid) -> String {
 /// The canonical encoding that is hashed: a JSON object with sorted keys and no whitespace.
 /// (`serde_json::Map` is a BTreeMap here: the `preserve_order` feature is not enabled.)
 pub fn entry_hash(row: &AuditRow) -> String {
-    let details: serde_json::Value =
-        serde_json::from_str(&row.details).unwrap_or(serde_json::Value::String(row.details.clone()));
+    let details: serde_json::Value = serde_json::from_str(&row.details)
+        .unwrap_or(serde_json::Value::String(row.details.clone()));
     let canonical = serde_json::json!({
         "workspace": row.workspace_id.to_string(),
         "seq": row.seq,
@@ -139,7 +139,7 @@ pub fn append(
             .audit_last_checkpoint(workspace_id)?
             .is_some_and(|c| c.key_id != who.signer.key_id()))
     };
-    if row.seq % CHECKPOINT_INTERVAL == 0 || rekeyed()? {
+    if row.seq.is_multiple_of(CHECKPOINT_INTERVAL) || rekeyed()? {
         let c = who.signer.sign(workspace_id, row.seq, &row.hash, &row.at);
         tx.insert_audit_checkpoint(&StoredCheckpoint::from(&c))?;
     }
@@ -160,7 +160,11 @@ pub fn checkpoint_head(
 }
 
 /// Sign `row` (unless a checkpoint already exists at its seq) and return the stored one.
-pub fn checkpoint_at(tx: &Tx<'_>, row: &AuditRow, signer: &CheckpointSigner) -> Result<Checkpoint, StoreError> {
+pub fn checkpoint_at(
+    tx: &Tx<'_>,
+    row: &AuditRow,
+    signer: &CheckpointSigner,
+) -> Result<Checkpoint, StoreError> {
     if let Some(existing) = tx.audit_checkpoint_at(row.workspace_id, row.seq)?
         && existing.key_id == signer.key_id()
         && existing.hash == row.hash
@@ -202,8 +206,18 @@ pub(crate) mod tests {
                     created_at: chrono::Utc::now(),
                     deleted_at: None,
                 })?;
-                let a = append(tx, ws, &who, Event::new("workspace.created", "acme-corp", Outcome::Success))?;
-                let b = append(tx, ws, &who, Event::new("integration.connected", "falcon", Outcome::Success))?;
+                let a = append(
+                    tx,
+                    ws,
+                    &who,
+                    Event::new("workspace.created", "acme-corp", Outcome::Success),
+                )?;
+                let b = append(
+                    tx,
+                    ws,
+                    &who,
+                    Event::new("integration.connected", "falcon", Outcome::Success),
+                )?;
                 Ok::<_, crate::store::StoreError>((a, b))
             })
             .unwrap();

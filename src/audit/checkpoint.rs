@@ -130,7 +130,10 @@ impl CheckpointSigner {
     /// `true` when this signer made `c`. A checkpoint of another key id is never accepted here.
     pub fn verifies(&self, c: &Checkpoint) -> bool {
         c.key_id == self.key_id
-            && self.check(&checkpoint_message(c.workspace, c.seq, &c.hash, &c.at), &c.signature)
+            && self.check(
+                &checkpoint_message(c.workspace, c.seq, &c.hash, &c.at),
+                &c.signature,
+            )
     }
 
     /// MAC of an export header's canonical text (see `bundle.rs`).
@@ -156,11 +159,26 @@ mod tests {
         assert!(a.verifies(&c));
         assert!(!b.verifies(&c));
         for tampered in [
-            Checkpoint { seq: 65, ..c.clone() },
-            Checkpoint { hash: "ab13".into(), ..c.clone() },
-            Checkpoint { at: "2026-11-28T12:00:00.001Z".into(), ..c.clone() },
-            Checkpoint { workspace: Uuid::new_v4(), ..c.clone() },
-            Checkpoint { signature: "zz".into(), ..c.clone() },
+            Checkpoint {
+                seq: 65,
+                ..c.clone()
+            },
+            Checkpoint {
+                hash: "ab13".into(),
+                ..c.clone()
+            },
+            Checkpoint {
+                at: "2026-11-28T12:00:00.001Z".into(),
+                ..c.clone()
+            },
+            Checkpoint {
+                workspace: Uuid::new_v4(),
+                ..c.clone()
+            },
+            Checkpoint {
+                signature: "zz".into(),
+                ..c.clone()
+            },
         ] {
             assert!(!a.verifies(&tampered), "{tampered:?}");
         }

@@ -55,10 +55,11 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
             };
             let done = export::export(app, &req)?;
             let range = match (done.first_seq, done.last_seq) {
+                (Some(a), Some(b)) if a == b => format!(" (seq {a})"),
                 (Some(a), Some(b)) => format!(" (seq {a}–{b})"),
                 _ => String::new(),
             };
-            let what = format!("exported {} audit entries{range} of {}", done.entries, req.slug);
+            let what = format!("exported {}{range} of {}", entries(done.entries), req.slug);
             match &done.path {
                 Some(p) => println!("{what} to {}", p.display()),
                 // stdout carries the export itself.
@@ -72,19 +73,24 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
             match file {
                 None => {
                     let outcome = app.store.read(|tx| {
-                        let ws = tx
-                            .workspace_by_slug_any(&slug)?
-                            .ok_or_else(|| Error::NotFound(format!("workspace {:?} does not exist", slug.as_str())))?;
+                        let ws = tx.workspace_by_slug_any(&slug)?.ok_or_else(|| {
+                            Error::NotFound(format!("workspace {:?} does not exist", slug.as_str()))
+                        })?;
                         verify_stored(tx, ws.id, &signer)
                     })?;
                     let report = outcome.map_err(|b| {
-                        Error::Runtime(format!("the audit chain of {slug} fails verification at {b}"))
+                        Error::Runtime(format!(
+                            "the audit chain of {slug} fails verification at {b}"
+                        ))
                     })?;
                     println!("{}", report.summary(&format!("audit chain of {slug}")));
                 }
                 Some(path) => {
                     let report = verify_file(&path, &slug, &signer)?;
-                    println!("{}", report.summary(&format!("export {} of {slug}", path.display())));
+                    println!(
+                        "{}",
+                        report.summary(&format!("export {} of {slug}", path.display()))
+                    );
                 }
             }
             Ok(0)
@@ -93,7 +99,13 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
             let only = workspace.as_deref().map(Slug::parse).transpose()?;
             let retention = Retention::from_env()?;
             let who = app.who.clone();
-            let results = prune::prune(&mut app.store, &who, &retention, only.as_ref(), clock::now())?;
+            let results = prune::prune(
+                &mut app.store,
+                &who,
+                &retention,
+                only.as_ref(),
+                clock::now(),
+            )?;
             let mut refused = Vec::new();
             for r in &results {
                 if let Some(why) = &r.refused {
@@ -105,11 +117,20 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
                     );
                 } else {
                     let months: Vec<&str> = r.segments.iter().map(|s| s.month.as_str()).collect();
-                    let (a, b) = (r.segments[0].first_seq, r.segments[r.segments.len() - 1].last_seq);
+                    let (a, b) = (
+                        r.segments[0].first_seq,
+                        r.segments[r.segments.len() - 1].last_seq,
+                    );
+                    let seqs = if a == b {
+                        format!("seq {a}")
+                    } else {
+                        format!("seq {a}–{b}")
+                    };
+                    let month_word = if months.len() == 1 { "month" } else { "months" };
                     println!(
-                        "{}: pruned {} entries (seq {a}–{b}, months {}) older than the retention of plan {} ({} days); manifests kept",
+                        "{}: pruned {} ({seqs}, {month_word} {}) older than the retention of plan {} ({} days); manifests kept",
                         r.slug,
-                        r.entries,
+                        entries(r.entries),
                         months.join(", "),
                         r.plan,
                         r.retention_days
@@ -119,9 +140,20 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
             if refused.is_empty() {
                 Ok(0)
             } else {
-                Err(Error::Runtime(format!("refused to prune {}", refused.join("; "))))
+                Err(Error::Runtime(format!(
+                    "refused to prune {}",
+                    refused.join("; ")
+                )))
             }
         }
+    }
+}
+
+fn entries(n: u64) -> String {
+    if n == 1 {
+        "1 audit entry".to_owned()
+    } else {
+        format!("{n} audit entries")
     }
 }
 
@@ -130,10 +162,19 @@ fn time_arg(flag: &str, raw: Option<&str>, now: DateTime<Utc>) -> Result<Option<
 }
 
 /// Verify an exported `.jsonl` file against this data dir's master key.
-fn verify_file(path: &Path, slug: &Slug, signer: &super::CheckpointSigner) -> Result<verify::Report> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Invalid(format!("cannot read the export file {}: {e}", path.display())))?;
-    let b = bundle::parse(&text).map_err(|e| Error::Runtime(format!("{} fails verification: {e}", path.display())))?;
+fn verify_file(
+    path: &Path,
+    slug: &Slug,
+    signer: &super::CheckpointSigner,
+) -> Result<verify::Report> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot read the export file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let b = bundle::parse(&text)
+        .map_err(|e| Error::Runtime(format!("{} fails verification: {e}", path.display())))?;
     if let Some(h) = &b.header
         && h.workspace != slug.as_str()
     {

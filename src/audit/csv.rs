@@ -29,7 +29,10 @@ mod tests {
 
     #[test]
     fn formula_triggers_get_a_leading_quote() {
-        assert_eq!(cell("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        assert_eq!(
+            cell("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
         assert_eq!(cell("=1+2"), "'=1+2");
         assert_eq!(cell("+1"), "'+1");
         assert_eq!(cell("-1"), "'-1");
@@ -47,6 +50,9 @@ mod tests {
         assert_eq!(cell("a,b"), "\"a,b\"");
         assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(cell("two\nlines"), "\"two\nlines\"");
-        assert_eq!(record(["a", "b,c", "{\"k\":1}"]), "a,\"b,c\",\"{\"\"k\"\":1}\"\r\n");
+        assert_eq!(
+            record(["a", "b,c", "{\"k\":1}"]),
+            "a,\"b,c\",\"{\"\"k\"\":1}\"\r\n"
+        );
     }
 }

@@ -91,14 +91,21 @@ pub const CSV_COLUMNS: [&str; 11] = [
 ];
 
 /// The range `[first, last]` of entries between `since` (inclusive) and `until` (exclusive).
-fn select<'a>(entries: &'a [AuditRow], since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> &'a [AuditRow] {
+fn select(
+    entries: &[AuditRow],
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+) -> &[AuditRow] {
     let inside = |e: &AuditRow| {
         let Some(at) = clock::parse(&e.at) else {
             return false;
         };
         since.is_none_or(|s| at >= s) && until.is_none_or(|u| at < u)
     };
-    match (entries.iter().position(inside), entries.iter().rposition(inside)) {
+    match (
+        entries.iter().position(inside),
+        entries.iter().rposition(inside),
+    ) {
         (Some(a), Some(b)) => &entries[a..=b],
         _ => &[],
     }
@@ -202,7 +209,9 @@ pub fn export(app: &mut App, req: &ExportRequest) -> Result<Exported> {
         Target::File(p) => Some(p.clone()),
         Target::Stdout => None,
     };
-    let file_label = path.as_ref().map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+    let file_label = path
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), |p| p.display().to_string());
     let who = app.who.clone();
     let mut wrote: Option<PathBuf> = None;
     let result = app.store.write(|tx| {
@@ -301,17 +310,30 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::fs::{File, OpenOptions};
     use std::os::unix::fs::OpenOptionsExt;
 
-    let fail = |e: std::io::Error| Error::Runtime(format!("cannot write the audit export {}: {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        Error::Runtime(format!(
+            "cannot write the audit export {}: {e}",
+            path.display()
+        ))
+    };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("--output {} does not name a file", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), uuid::Uuid::new_v4()));
+    let name = path.file_name().ok_or_else(|| {
+        Error::Invalid(format!("--output {} does not name a file", path.display()))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4()
+    ));
     let written = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -357,7 +379,11 @@ mod tests {
             row(4, "2026-03-01T00:00:00.000Z"),
             row(5, "2026-04-01T00:00:00.000Z"),
         ];
-        let sel = select(&rows, Some(t("2026-02-01T00:00:00Z")), Some(t("2026-04-01T00:00:00Z")));
+        let sel = select(
+            &rows,
+            Some(t("2026-02-01T00:00:00Z")),
+            Some(t("2026-04-01T00:00:00Z")),
+        );
         assert_eq!(sel.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![2, 3, 4]);
         assert_eq!(select(&rows, None, None).len(), 5);
         assert!(select(&rows, Some(t("2027-01-01T00:00:00Z")), None).is_empty());
@@ -380,8 +406,14 @@ mod tests {
             "workspace,seq,at,actor,action,target,outcome,details,prev_hash,hash,request_id"
         );
         let data = lines.next().unwrap();
-        assert!(data.starts_with("acme-corp,1,2026-01-01T00:00:00.000Z,'=cmd|' /C calc'!A0,"), "{data}");
-        assert!(data.contains(r#""{""description"":""=HYPERLINK(\""http://evil\"",\""x\"")""}""#), "{data}");
+        assert!(
+            data.starts_with("acme-corp,1,2026-01-01T00:00:00.000Z,'=cmd|' /C calc'!A0,"),
+            "{data}"
+        );
+        assert!(
+            data.contains(r#""{""description"":""=HYPERLINK(\""http://evil\"",\""x\"")""}""#),
+            "{data}"
+        );
     }
 
     #[test]

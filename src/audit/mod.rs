@@ -20,6 +20,7 @@ pub mod verify;
 
 pub use bundle::{Bundle, Header, parse as parse_bundle};
 pub use chain::{
-    Attribution, Event, Outcome, append, checkpoint_at, checkpoint_head, entry_hash, genesis_hash, now_millis,
+    Attribution, Event, Outcome, append, checkpoint_at, checkpoint_head, entry_hash, genesis_hash,
+    now_millis,
 };
 pub use checkpoint::{CHECKPOINT_INTERVAL, Checkpoint, CheckpointSigner};

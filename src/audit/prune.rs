@@ -43,7 +43,10 @@ impl Default for Retention {
 }
 
 fn env_var(plan: Plan) -> String {
-    format!("SELIQ_RETENTION_DAYS_{}", plan.as_str().to_ascii_uppercase())
+    format!(
+        "SELIQ_RETENTION_DAYS_{}",
+        plan.as_str().to_ascii_uppercase()
+    )
 }
 
 impl Retention {
@@ -60,9 +63,13 @@ impl Retention {
         let mut r = Retention::default();
         for plan in [Plan::Starter, Plan::Pro, Plan::Enterprise] {
             let var = env_var(plan);
-            let Ok(raw) = std::env::var(&var) else { continue };
+            let Ok(raw) = std::env::var(&var) else {
+                continue;
+            };
             let days: u32 = raw.trim().parse().ok().filter(|d| *d >= 1).ok_or_else(|| {
-                Error::Invalid(format!("{var}={raw:?} is not a number of days (a whole number, at least 1)"))
+                Error::Invalid(format!(
+                    "{var}={raw:?} is not a number of days (a whole number, at least 1)"
+                ))
             })?;
             match plan {
                 Plan::Starter => r.starter = days,
@@ -102,8 +109,16 @@ fn month_key(t: DateTime<Utc>) -> (i32, u32) {
 
 /// The first instant of the month after `t`'s month.
 fn next_month_start(t: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let (y, m) = if t.month() == 12 { (t.year() + 1, 1) } else { (t.year(), t.month() + 1) };
-    Some(NaiveDate::from_ymd_opt(y, m, 1)?.and_hms_opt(0, 0, 0)?.and_utc())
+    let (y, m) = if t.month() == 12 {
+        (t.year() + 1, 1)
+    } else {
+        (t.year(), t.month() + 1)
+    };
+    Some(
+        NaiveDate::from_ymd_opt(y, m, 1)?
+            .and_hms_opt(0, 0, 0)?
+            .and_utc(),
+    )
 }
 
 /// The expired prefix of a chain, split into month segments. An entry is expired when its
@@ -148,7 +163,9 @@ pub fn prune(
         Some(slug) => tx
             .workspace_by_slug_any(slug)?
             .map(|w| vec![w])
-            .ok_or_else(|| Error::NotFound(format!("workspace {:?} does not exist", slug.as_str()))),
+            .ok_or_else(|| {
+                Error::NotFound(format!("workspace {:?} does not exist", slug.as_str()))
+            }),
         None => Ok(tx.list_workspaces(true)?),
     })?;
     let mut out = Vec::with_capacity(workspaces.len());
@@ -258,7 +275,9 @@ mod tests {
         let cutoff = clock::parse("2024-03-01T00:00:00Z").unwrap();
         let segs = expired_segments(&rows, cutoff);
         assert_eq!(
-            segs.iter().map(|s| (s.month.as_str(), s.first_seq, s.last_seq)).collect::<Vec<_>>(),
+            segs.iter()
+                .map(|s| (s.month.as_str(), s.first_seq, s.last_seq))
+                .collect::<Vec<_>>(),
             vec![("2024-01", 1, 2), ("2024-02", 3, 3)]
         );
         assert_eq!(segs[1].last_hash, "h3");
@@ -280,10 +299,89 @@ mod tests {
         assert_eq!(segs[0].last_seq, 1);
     }
 
+    /// Writes a chain whose entries carry the given timestamps, as `append` would have.
+    fn backdated_chain(store: &mut Store, ws: uuid::Uuid, ats: &[&str]) {
+        store
+            .write(|tx| {
+                tx.insert_workspace(&WorkspaceRow {
+                    id: ws,
+                    slug: Slug::parse("acme-corp").unwrap(),
+                    description: String::new(),
+                    plan: Plan::Pro,
+                    created_at: chrono::Utc::now(),
+                    deleted_at: None,
+                })?;
+                let mut prev = chain::genesis_hash(ws);
+                for (i, at) in ats.iter().enumerate() {
+                    let mut r = row(i as u64 + 1, at);
+                    r.workspace_id = ws;
+                    r.prev_hash = prev;
+                    r.hash = chain::entry_hash(&r);
+                    prev = r.hash.clone();
+                    tx.insert_audit(&r)?;
+                }
+                Ok::<_, crate::store::StoreError>(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_takes_the_clock_as_a_parameter_and_verify_names_the_gaps() {
+        let (_d, mut store) = crate::store::test_store();
+        let who = chain::tests::test_who();
+        let ws = uuid::Uuid::new_v4();
+        backdated_chain(
+            &mut store,
+            ws,
+            &[
+                "2024-01-05T00:00:00.000Z",
+                "2024-01-06T00:00:00.000Z",
+                "2024-02-01T00:00:00.000Z",
+                "2026-05-01T00:00:00.000Z",
+            ],
+        );
+        let now = clock::parse("2026-06-01T00:00:00Z").unwrap();
+        let done = prune(&mut store, &who, &Retention::default(), None, now).unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].entries, 3);
+        assert_eq!(
+            done[0]
+                .segments
+                .iter()
+                .map(|s| (s.month.as_str(), s.first_seq, s.last_seq))
+                .collect::<Vec<_>>(),
+            vec![("2024-01", 1, 2), ("2024-02", 3, 3)]
+        );
+        let report = store
+            .read(|tx| verify_stored(tx, ws, &who.signer))
+            .unwrap()
+            .unwrap();
+        assert_eq!((report.first_seq, report.last_seq), (Some(4), Some(5)));
+        assert_eq!(report.pruned.len(), 2);
+        assert!(
+            report
+                .summary("x")
+                .contains("gap: seq 1–2 pruned by retention on 2026-06-01T00:00:00.000Z")
+        );
+        let last = store.read(|tx| tx.audit_head(ws)).unwrap().unwrap();
+        assert_eq!(last.action, "audit.pruned");
+
+        // A second run at the same time finds nothing more to do.
+        let again = prune(&mut store, &who, &Retention::default(), None, now).unwrap();
+        assert!(again[0].segments.is_empty());
+    }
+
     #[test]
     fn retention_defaults_by_plan() {
         let r = Retention::default();
-        assert_eq!((r.days(Plan::Starter), r.days(Plan::Pro), r.days(Plan::Enterprise)), (90, 365, 2555));
+        assert_eq!(
+            (
+                r.days(Plan::Starter),
+                r.days(Plan::Pro),
+                r.days(Plan::Enterprise)
+            ),
+            (90, 365, 2555)
+        );
         assert_eq!(env_var(Plan::Enterprise), "SELIQ_RETENTION_DAYS_ENTERPRISE");
     }
 }

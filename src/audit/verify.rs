@@ -9,8 +9,8 @@ use std::fmt;
 use uuid::Uuid;
 
 use super::bundle::Bundle;
-use super::checkpoint::{Checkpoint, CheckpointSigner};
 use super::chain::{entry_hash, genesis_hash};
+use super::checkpoint::{Checkpoint, CheckpointSigner};
 use crate::store::{AuditRow, SegmentManifest, Tx};
 
 /// Where verification failed. `seq` is absent for file-level problems (header, missing
@@ -76,7 +76,11 @@ impl Report {
     /// One line for the operator.
     pub fn summary(&self, what: &str) -> String {
         let mut s = match (self.first_seq, self.last_seq) {
-            (Some(a), Some(b)) => format!("OK: {what}: {} entries verified (seq {a}–{b})", self.entries),
+            (Some(a), Some(b)) if a == b => format!("OK: {what}: 1 entry verified (seq {a})"),
+            (Some(a), Some(b)) => format!(
+                "OK: {what}: {} entries verified (seq {a}–{b})",
+                self.entries
+            ),
             _ => format!("OK: {what}: 0 entries stored"),
         };
         s.push_str(&match self.checkpoints {
@@ -96,11 +100,19 @@ impl Report {
             ));
         }
         if let Some(a) = self.starts_at {
-            s.push_str(&format!("; filtered export: the chain before seq {a} is not in the file"));
+            s.push_str(&format!(
+                "; filtered export: the chain before seq {a} is not in the file"
+            ));
         }
-        if let (Some(after), Some(first), Some(last)) = (self.unanchored_after, self.first_seq, self.last_seq) {
+        if let (Some(after), Some(first), Some(last)) =
+            (self.unanchored_after, self.first_seq, self.last_seq)
+        {
             let from = (after + 1).max(first);
-            let range = if from == last { format!("seq {last} is") } else { format!("seq {from}–{last} are") };
+            let range = if from == last {
+                format!("seq {last} is")
+            } else {
+                format!("seq {from}–{last} are")
+            };
             s.push_str(&if after < first {
                 format!("; no checkpoint covers them yet: {range} protected by the hash chain alone until the next export or checkpoint")
             } else {
@@ -144,7 +156,11 @@ fn retired_keys(entries: &[AuditRow]) -> BTreeSet<String> {
         .iter()
         .filter(|e| e.action == "vault.master_key_rotated" && e.outcome == "success")
         .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
-        .filter_map(|d| d.get("old_key_id").and_then(|v| v.as_str()).map(str::to_owned))
+        .filter_map(|d| {
+            d.get("old_key_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -163,7 +179,9 @@ fn check_signature(
         return if signer.verifies(c) {
             Ok(Signed::Current)
         } else {
-            Err(format!("the signature of the {what} does not verify (the checkpoint was forged or altered)"))
+            Err(format!(
+                "the signature of the {what} does not verify (the checkpoint was forged or altered)"
+            ))
         };
     }
     if retired.contains(&c.key_id) {
@@ -225,7 +243,10 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
     // 2. Where the entries start: right after the manifests, or at an export's signed start.
     if let Some((first, first_prev)) = &chain.start {
         if *first < expect {
-            breaks.add(Break::at(*first, "the export starts inside a range its manifests say was pruned"));
+            breaks.add(Break::at(
+                *first,
+                "the export starts inside a range its manifests say was pruned",
+            ));
         } else if *first == expect {
             if *first_prev != prev {
                 breaks.add(Break::at(
@@ -244,15 +265,21 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
     let mut walked = 0u64;
     for e in chain.entries {
         if e.workspace_id != ws {
-            breaks.add(Break::at(e.seq, "the entry belongs to another workspace's chain"));
+            breaks.add(Break::at(
+                e.seq,
+                "the entry belongs to another workspace's chain",
+            ));
             break;
         }
         if e.seq != expect {
             let reason = if e.seq > expect {
+                let gone = if e.seq - 1 == expect {
+                    format!("seq {expect} is")
+                } else {
+                    format!("seq {expect}–{} are", e.seq - 1)
+                };
                 format!(
-                    "the entry is missing (the chain jumps from seq {} to seq {}): entries were deleted or reordered",
-                    expect.saturating_sub(1),
-                    e.seq
+                    "the entry is missing: {gone} gone from the chain and no pruned-segment manifest accounts for them (deleted or reordered)"
                 )
             } else {
                 format!("seq {} appears out of order (expected seq {expect})", e.seq)
@@ -271,7 +298,10 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
             break;
         }
         if entry_hash(e) != e.hash {
-            breaks.add(Break::at(e.seq, "the hash does not match the entry's contents: it was changed after it was written"));
+            breaks.add(Break::at(
+                e.seq,
+                "the hash does not match the entry's contents: it was changed after it was written",
+            ));
             break;
         }
         prev = e.hash.clone();
@@ -281,7 +311,10 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
     let head = expect - 1;
 
     if chain.start.is_none() && chain.entries.is_empty() && chain.manifests.is_empty() {
-        breaks.add(Break::at(1, "the chain is empty, yet every workspace's chain starts with workspace.created"));
+        breaks.add(Break::at(
+            1,
+            "the chain is empty, yet every workspace's chain starts with workspace.created",
+        ));
     }
 
     // 4. Checkpoints: each signature, each head hash, and none beyond the end of the chain.
@@ -290,7 +323,10 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
     let mut newest_anchor: Option<u64> = None;
     for c in chain.checkpoints {
         if c.workspace != ws {
-            breaks.add(Break::at(c.seq, "a checkpoint of another workspace is mixed into this chain"));
+            breaks.add(Break::at(
+                c.seq,
+                "a checkpoint of another workspace is mixed into this chain",
+            ));
             continue;
         }
         if c.seq <= pruned_to {
@@ -346,9 +382,17 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
 }
 
 /// Verify a workspace's stored chain, inside a read transaction.
-pub fn verify_stored(tx: &Tx<'_>, workspace_id: Uuid, signer: &CheckpointSigner) -> crate::error::Result<Result<Report, Break>> {
+pub fn verify_stored(
+    tx: &Tx<'_>,
+    workspace_id: Uuid,
+    signer: &CheckpointSigner,
+) -> crate::error::Result<Result<Report, Break>> {
     let entries = tx.audit_entries(workspace_id)?;
-    let checkpoints: Vec<Checkpoint> = tx.audit_checkpoints(workspace_id)?.into_iter().map(Into::into).collect();
+    let checkpoints: Vec<Checkpoint> = tx
+        .audit_checkpoints(workspace_id)?
+        .into_iter()
+        .map(Into::into)
+        .collect();
     let manifests = tx.audit_segments(workspace_id)?;
     Ok(verify(
         &Chain {
@@ -369,7 +413,11 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
         return Err(Break::file("the file has no header"));
     };
     if h.schema != super::bundle::SCHEMA {
-        return Err(Break::file(format!("the header's schema {:?} is not {}", h.schema, super::bundle::SCHEMA)));
+        return Err(Break::file(format!(
+            "the header's schema {:?} is not {}",
+            h.schema,
+            super::bundle::SCHEMA
+        )));
     }
     if h.key_id != signer.key_id() {
         return Err(Break::file(format!(
@@ -379,7 +427,9 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
         )));
     }
     if !h.verifies(signer) {
-        return Err(Break::file("the header's signature does not verify: the header was altered"));
+        return Err(Break::file(
+            "the header's signature does not verify: the header was altered",
+        ));
     }
     let count = b.entries.len() as u64;
     let start = match (h.first_seq, &h.first_prev_hash) {
@@ -388,7 +438,11 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
     };
     let report = match &start {
         None if count == 0 && h.entries == 0 => Report::default(),
-        None => return Err(Break::file("the header lists no exported range, yet the file holds entries")),
+        None => {
+            return Err(Break::file(
+                "the header lists no exported range, yet the file holds entries",
+            ));
+        }
         Some(_) => {
             let chain = Chain {
                 workspace_id: h.workspace_id,
@@ -410,17 +464,37 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
     if let Some(last) = h.last_seq {
         let end = report.last_seq.unwrap_or(0);
         if end < last {
-            return Err(Break::at(end + 1, format!("the file ends at seq {end}, but its header says the export runs to seq {last}: the tail was cut off")));
+            return Err(Break::at(
+                end + 1,
+                format!(
+                    "the file ends at seq {end}, but its header says the export runs to seq {last}: the tail was cut off"
+                ),
+            ));
         }
         if end > last {
-            return Err(Break::at(last + 1, format!("the file holds entries after seq {last}, where its header says the export ends")));
+            return Err(Break::at(
+                last + 1,
+                format!(
+                    "the file holds entries after seq {last}, where its header says the export ends"
+                ),
+            ));
         }
-        if !b.checkpoints.iter().any(|c| c.seq == last && signer.verifies(c)) {
-            return Err(Break::at(last, "the file carries no checkpoint signed by this data dir's key for its last entry"));
+        if !b
+            .checkpoints
+            .iter()
+            .any(|c| c.seq == last && signer.verifies(c))
+        {
+            return Err(Break::at(
+                last,
+                "the file carries no checkpoint signed by this data dir's key for its last entry",
+            ));
         }
     }
     if count != h.entries {
-        return Err(Break::file(format!("the header says {} entries, the file holds {count}", h.entries)));
+        return Err(Break::file(format!(
+            "the header says {} entries, the file holds {count}",
+            h.entries
+        )));
     }
     Ok(report)
 }
@@ -428,8 +502,8 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::checkpoint::CHECKPOINT_INTERVAL;
     use crate::audit::chain::{Event, Outcome, append, tests::test_who};
+    use crate::audit::checkpoint::CHECKPOINT_INTERVAL;
     use crate::store::{Plan, Store, WorkspaceRow, test_store};
 
     fn seeded(n: usize) -> (tempfile::TempDir, Store, Uuid, crate::audit::Attribution) {
@@ -446,7 +520,12 @@ mod tests {
                     created_at: chrono::Utc::now(),
                     deleted_at: None,
                 })?;
-                append(tx, ws, &who, Event::new("workspace.created", "acme-corp", Outcome::Success))?;
+                append(
+                    tx,
+                    ws,
+                    &who,
+                    Event::new("workspace.created", "acme-corp", Outcome::Success),
+                )?;
                 for i in 1..n {
                     append(
                         tx,
@@ -462,7 +541,11 @@ mod tests {
         (d, store, ws, who)
     }
 
-    fn check(store: &mut Store, ws: Uuid, who: &crate::audit::Attribution) -> Result<Report, Break> {
+    fn check(
+        store: &mut Store,
+        ws: Uuid,
+        who: &crate::audit::Attribution,
+    ) -> Result<Report, Break> {
         store.read(|tx| verify_stored(tx, ws, &who.signer)).unwrap()
     }
 
@@ -471,13 +554,21 @@ mod tests {
             .read(|tx| {
                 Ok::<_, crate::store::StoreError>((
                     tx.audit_entries(ws)?,
-                    tx.audit_checkpoints(ws)?.into_iter().map(Into::into).collect(),
+                    tx.audit_checkpoints(ws)?
+                        .into_iter()
+                        .map(Into::into)
+                        .collect(),
                 ))
             })
             .unwrap()
     }
 
-    fn run(ws: Uuid, e: &[AuditRow], c: &[Checkpoint], who: &crate::audit::Attribution) -> Result<Report, Break> {
+    fn run(
+        ws: Uuid,
+        e: &[AuditRow],
+        c: &[Checkpoint],
+        who: &crate::audit::Attribution,
+    ) -> Result<Report, Break> {
         verify(
             &Chain {
                 workspace_id: ws,
@@ -495,10 +586,18 @@ mod tests {
         let n = CHECKPOINT_INTERVAL as usize + 3;
         let (_d, mut store, ws, who) = seeded(n);
         let r = check(&mut store, ws, &who).unwrap();
-        assert_eq!((r.entries, r.first_seq, r.last_seq), (n as u64, Some(1), Some(n as u64)));
+        assert_eq!(
+            (r.entries, r.first_seq, r.last_seq),
+            (n as u64, Some(1), Some(n as u64))
+        );
         assert_eq!(r.checkpoints, 1);
         assert_eq!(r.unanchored_after, Some(CHECKPOINT_INTERVAL));
-        assert!(r.summary("acme-corp").starts_with("OK: acme-corp: 67 entries"), "{}", r.summary("x"));
+        assert!(
+            r.summary("acme-corp")
+                .starts_with("OK: acme-corp: 67 entries"),
+            "{}",
+            r.summary("x")
+        );
     }
 
     #[test]

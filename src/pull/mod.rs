@@ -11,7 +11,6 @@ mod fault;
 mod progress;
 mod sink;
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use seliq_connectors::http::HttpOptions;
-use seliq_connectors::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, registry};
+use seliq_connectors::{Alert, Batch, Budget, Connector, Cursor, registry};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
@@ -328,7 +327,7 @@ async fn pull_one(
             Ok(b) => b,
             Err(e) => {
                 remaining.fetch_add(want, Ordering::SeqCst);
-                return fail(describe(&e), e.is_credential_rejected(), connector.as_ref());
+                return fail(e.to_string(), e.is_credential_rejected(), connector.as_ref());
             }
         };
         let got = batch.alerts.len() as u64;
@@ -362,10 +361,6 @@ async fn pull_one(
     TaskOutcome { retries: connector.retries(), error: None }
 }
 
-fn describe(e: &ConnectorError) -> String {
-    e.to_string()
-}
-
 /// Take up to `want` from the shared `--max` budget.
 fn reserve(remaining: &AtomicU64, want: u64) -> u64 {
     let mut cur = remaining.load(Ordering::SeqCst);
@@ -384,7 +379,6 @@ fn reserve(remaining: &AtomicU64, want: u64) -> u64 {
 /// One `pull.completed` entry per integration, in one transaction.
 fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> Result<()> {
     let who = app.who.clone();
-    let totals: BTreeMap<&str, u64> = reports.iter().map(|r| (r.name.as_str(), r.alerts)).collect();
     app.store.write(|tx| {
         for r in reports {
             let outcome = if r.error.is_some() { Outcome::Failure } else { Outcome::Success };
@@ -400,7 +394,6 @@ fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> R
                 })),
             )?;
         }
-        let _ = &totals;
         Ok::<_, Error>(())
     })
 }

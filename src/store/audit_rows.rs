@@ -72,7 +72,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 
 const CHECKPOINT_COLUMNS: &str = "seq, hash, at, key_id, signature";
 
-fn checkpoint_from_row(workspace_id: Uuid, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCheckpoint> {
+fn checkpoint_from_row(
+    workspace_id: Uuid,
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<StoredCheckpoint> {
     Ok(StoredCheckpoint {
         workspace_id,
         seq: r.get::<_, i64>(0)? as u64,
@@ -137,7 +140,9 @@ impl Tx<'_> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq"
         ))?;
-        let rows = stmt.query_map([workspace_id.to_string()], |r| checkpoint_from_row(workspace_id, r))?;
+        let rows = stmt.query_map([workspace_id.to_string()], |r| {
+            checkpoint_from_row(workspace_id, r)
+        })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
@@ -156,7 +161,11 @@ impl Tx<'_> {
     }
 
     /// The checkpoint at exactly `seq`, if one was signed there.
-    pub fn audit_checkpoint_at(&self, workspace_id: Uuid, seq: u64) -> Result<Option<StoredCheckpoint>> {
+    pub fn audit_checkpoint_at(
+        &self,
+        workspace_id: Uuid,
+        seq: u64,
+    ) -> Result<Option<StoredCheckpoint>> {
         Ok(self
             .tx
             .query_row(
@@ -177,7 +186,11 @@ impl Tx<'_> {
         )?;
         Ok(self.tx.execute(
             "DELETE FROM audit_entries WHERE workspace_id = ?1 AND seq BETWEEN ?2 AND ?3",
-            params![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64],
+            params![
+                m.workspace_id.to_string(),
+                m.first_seq as i64,
+                m.last_seq as i64
+            ],
         )?)
     }
 

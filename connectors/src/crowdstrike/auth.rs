@@ -17,7 +17,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{ACCEPT, HeaderMap};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
@@ -44,7 +44,10 @@ impl ApiBase {
     }
 
     pub fn get(&self) -> Url {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn set(&self, url: Url) {
@@ -159,14 +162,18 @@ impl FalconMinter {
     async fn request(&self, http: &Http, base: &Url) -> Result<Response, ConnectorError> {
         let url = join(base, TOKEN_PATH);
         http.send(TOKEN_PATH, |c| {
-            let mut form: Vec<(&str, &str)> = vec![
-                ("client_id", self.client_id.as_str()),
-                ("client_secret", self.secret.expose_secret()),
-            ];
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("client_id", &self.client_id)
+                .append_pair("client_secret", self.secret.expose_secret());
             if let Some(cid) = &self.member_cid {
-                form.push(("member_cid", cid.as_str()));
+                form.append_pair("member_cid", cid);
             }
-            c.post(&url).header(ACCEPT, "application/json").form(&form)
+            // A streaming body cannot be replayed: even an HTTP client that follows redirects
+            // hands a 307/308 back to us instead of re-posting the secret to its `Location`.
+            c.post(&url)
+                .header(ACCEPT, "application/json")
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(reqwest::Body::wrap(form.finish()))
         })
         .await
     }
@@ -190,7 +197,10 @@ impl FalconMinter {
                 let expires_in = body
                     .expires_in
                     .map_or(DEFAULT_EXPIRES_IN, Duration::from_secs);
-                Ok(Token::new(SecretString::from(body.access_token), expires_in))
+                Ok(Token::new(
+                    SecretString::from(body.access_token),
+                    expires_in,
+                ))
             }
             status @ (400 | 401 | 403) => {
                 let vendor_message = first_error_message(&resp.body);
@@ -225,7 +235,11 @@ impl FalconMinter {
                         "HTTP 400 from the token endpoint: the request for client id {} was \
                          refused; check the client id{}{said}",
                         self.client_id,
-                        if self.member_cid.is_some() { " and the CID" } else { "" }
+                        if self.member_cid.is_some() {
+                            " and the CID"
+                        } else {
+                            ""
+                        }
                     ),
                 };
                 Err(ConnectorError::CredentialRejected {
@@ -310,17 +324,29 @@ mod tests {
     fn joins_paths_whatever_the_trailing_slash() {
         let a = Url::parse("https://api.crowdstrike.com").unwrap();
         let b = Url::parse("http://127.0.0.1:8080/proxy/").unwrap();
-        assert_eq!(join(&a, TOKEN_PATH), "https://api.crowdstrike.com/oauth2/token");
-        assert_eq!(join(&b, TOKEN_PATH), "http://127.0.0.1:8080/proxy/oauth2/token");
+        assert_eq!(
+            join(&a, TOKEN_PATH),
+            "https://api.crowdstrike.com/oauth2/token"
+        );
+        assert_eq!(
+            join(&b, TOKEN_PATH),
+            "http://127.0.0.1:8080/proxy/oauth2/token"
+        );
     }
 
     #[test]
     fn region_allow_list_defaults_to_the_falcon_hosts() {
         let r = RegionHosts::default();
-        assert_eq!(r.url(Cloud::Us2).as_str(), "https://api.us-2.crowdstrike.com/");
+        assert_eq!(
+            r.url(Cloud::Us2).as_str(),
+            "https://api.us-2.crowdstrike.com/"
+        );
         let mock = Url::parse("http://127.0.0.1:9").unwrap();
         r.replace(Cloud::Us2, mock.clone());
         assert_eq!(r.url(Cloud::Us2), mock);
-        assert_eq!(r.url(Cloud::Eu1).as_str(), "https://api.eu-1.crowdstrike.com/");
+        assert_eq!(
+            r.url(Cloud::Eu1).as_str(),
+            "https://api.eu-1.crowdstrike.com/"
+        );
     }
 }

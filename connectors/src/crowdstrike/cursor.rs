@@ -107,11 +107,9 @@ impl Timestamp {
             _ => return None,
         };
         let days = days_from_civil(year, month, day);
-        let secs = days * 86_400
-            + i64::from(hour) * 3600
-            + i64::from(minute) * 60
-            + i64::from(second)
-            - offset_secs;
+        let secs =
+            days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
+                - offset_secs;
         Some(Timestamp { secs, nanos })
     }
 
@@ -311,10 +309,13 @@ impl CursorState {
         self.insert_seen(id.to_owned(), updated, verbatim.to_owned());
     }
 
-    /// Moves the window to `mark − look_back` (never backwards) and forgets versions before it.
-    pub fn advance(&mut self, look_back: Duration) {
+    /// Moves the window to `min(mark, now) − look_back` (never backwards) and forgets versions
+    /// before it. `now` guards against a vendor timestamp in the future: trusted as the mark, it
+    /// would move the window past every alert stamped correctly until then.
+    pub fn advance(&mut self, look_back: Duration, now: Timestamp) {
         if let Some((mark, _)) = &self.mark {
-            let start = mark.saturating_sub(look_back).floor_millis();
+            let anchor = (*mark).min(now);
+            let start = anchor.saturating_sub(look_back).floor_millis();
             if start > self.window_start {
                 self.window_start = start;
             }
@@ -359,7 +360,10 @@ mod tests {
 
     #[test]
     fn compares_instants_not_strings() {
-        assert_eq!(ts("2024-08-19T18:44:01.1Z"), ts("2024-08-19T18:44:01.100000000Z"));
+        assert_eq!(
+            ts("2024-08-19T18:44:01.1Z"),
+            ts("2024-08-19T18:44:01.100000000Z")
+        );
         assert_eq!(ts("2024-08-19T18:44:01Z"), ts("2024-08-19T18:44:01.000Z"));
         assert!(ts("2024-08-19T18:44:01.000000002Z") > ts("2024-08-19T18:44:01.000000001Z"));
         // As strings "…01Z" > "…01.5Z"; as instants it is the other way round.
@@ -405,30 +409,46 @@ mod tests {
     fn subtracts_and_floors_across_second_boundaries() {
         let t = ts("2026-01-01T00:00:00.000000500Z");
         assert_eq!(
-            t.saturating_sub(Duration::from_nanos(501)).to_rfc3339_nanos(),
+            t.saturating_sub(Duration::from_nanos(501))
+                .to_rfc3339_nanos(),
             "2025-12-31T23:59:59.999999999Z"
         );
         assert_eq!(
-            ts("2026-01-01T00:00:00.123456789Z").floor_millis().to_rfc3339_nanos(),
+            ts("2026-01-01T00:00:00.123456789Z")
+                .floor_millis()
+                .to_rfc3339_nanos(),
             "2026-01-01T00:00:00.123000000Z"
         );
     }
 
     fn since() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-27T00:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-27T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
     fn round_trips_through_json_with_nanosecond_mark() {
         let mut s = CursorState::first_run(since());
-        s.record("a:ind:1", ts("2026-11-27T10:00:00.000000001Z"), "2026-11-27T10:00:00.000000001Z");
-        s.record("a:ind:2", ts("2026-11-27T10:00:00.000000002Z"), "2026-11-27T10:00:00.000000002Z");
-        s.advance(Duration::from_secs(120));
+        s.record(
+            "a:ind:1",
+            ts("2026-11-27T10:00:00.000000001Z"),
+            "2026-11-27T10:00:00.000000001Z",
+        );
+        s.record(
+            "a:ind:2",
+            ts("2026-11-27T10:00:00.000000002Z"),
+            "2026-11-27T10:00:00.000000002Z",
+        );
+        s.advance(Duration::from_secs(120), far_future());
         let c = s.encode().unwrap();
         let back = CursorState::decode(&c).unwrap();
         assert_eq!(back, s);
         assert_eq!(back.mark(), Some("2026-11-27T10:00:00.000000002Z"));
-        assert_eq!(back.window_start().to_rfc3339_nanos(), "2026-11-27T09:58:00.000000000Z");
+        assert_eq!(
+            back.window_start().to_rfc3339_nanos(),
+            "2026-11-27T09:58:00.000000000Z"
+        );
         assert_eq!(back.encode().unwrap(), c);
     }
 
@@ -451,11 +471,27 @@ mod tests {
             let t = ts("2026-11-27T10:00:00Z").saturating_sub(Duration::from_secs(60 * (9 - i)));
             s.record(&format!("a:ind:{i}"), t, &t.to_rfc3339_nanos());
         }
-        s.advance(Duration::from_secs(120));
+        s.advance(Duration::from_secs(120), far_future());
         // Marks at 10:00; window opens 09:58; versions at 09:58, 09:59 and 10:00 remain.
         assert_eq!(s.seen_len(), 3);
         assert!(s.is_seen("a:ind:7", ts("2026-11-27T09:58:00Z")));
         assert!(!s.is_seen("a:ind:6", ts("2026-11-27T09:57:00Z")));
+    }
+
+    fn far_future() -> Timestamp {
+        ts("2100-01-01T00:00:00Z")
+    }
+
+    #[test]
+    fn a_mark_in_the_future_does_not_drag_the_window_past_now() {
+        let mut s = CursorState::first_run(since());
+        let future = ts("2026-11-27T12:00:00Z");
+        s.record("a:ind:1", future, "2026-11-27T12:00:00Z");
+        s.advance(Duration::from_secs(120), ts("2026-11-27T10:00:00Z"));
+        assert_eq!(s.window_start(), ts("2026-11-27T09:58:00Z"));
+        // The future version is still remembered, so it is not emitted twice.
+        assert!(s.is_seen("a:ind:1", future));
+        assert_eq!(s.mark(), Some("2026-11-27T12:00:00Z"));
     }
 
     #[test]
@@ -463,17 +499,27 @@ mod tests {
         let mut s = CursorState::first_run(since());
         let t = ts("2026-11-27T10:00:00Z");
         s.record("a:ind:1", t, "2026-11-27T10:00:00Z");
-        s.advance(Duration::from_secs(60));
+        s.advance(Duration::from_secs(60), far_future());
         let start = s.window_start();
-        s.advance(Duration::from_secs(3600));
+        s.advance(Duration::from_secs(3600), far_future());
         assert_eq!(s.window_start(), start);
     }
 
     #[test]
     fn refuses_a_cursor_of_another_connector() {
-        let c = Cursor::from_json(serde_json::json!({"vendor":"splunk","v":1,"window_start":"2026-01-01T00:00:00Z"}));
-        assert!(matches!(CursorState::decode(&c), Err(ConnectorError::Cursor(_))));
-        let c = Cursor::from_json(serde_json::json!({"vendor":"crowdstrike","v":1,"window_start":"yesterday"}));
-        assert!(matches!(CursorState::decode(&c), Err(ConnectorError::Cursor(_))));
+        let c = Cursor::from_json(
+            serde_json::json!({"vendor":"splunk","v":1,"window_start":"2026-01-01T00:00:00Z"}),
+        );
+        assert!(matches!(
+            CursorState::decode(&c),
+            Err(ConnectorError::Cursor(_))
+        ));
+        let c = Cursor::from_json(
+            serde_json::json!({"vendor":"crowdstrike","v":1,"window_start":"yesterday"}),
+        );
+        assert!(matches!(
+            CursorState::decode(&c),
+            Err(ConnectorError::Cursor(_))
+        ));
     }
 }

@@ -32,7 +32,11 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::cursor::Timestamp;
@@ -42,29 +46,134 @@ use crate::{Alert, ConnectorError, Severity};
 pub const VENDOR: &str = "crowdstrike";
 const ENDPOINT: &str = "/alerts/combined/alerts/v1";
 
-/// The mapped fields, borrowed from the raw item where the JSON has no escapes.
+/// The mapped fields, borrowed from the raw item where the JSON has no escapes. Every field is
+/// read leniently: a value of an unexpected type counts as absent instead of failing the alert
+/// (and with it the whole pull); only a missing key or version is an error.
 #[derive(Deserialize)]
 struct Fields<'a> {
     #[serde(borrow, default)]
-    composite_id: Option<Cow<'a, str>>,
+    composite_id: Text<'a>,
     #[serde(borrow, default)]
-    display_name: Option<Cow<'a, str>>,
+    display_name: Text<'a>,
     #[serde(borrow, default)]
-    name: Option<Cow<'a, str>>,
+    name: Text<'a>,
     #[serde(default)]
-    severity: Option<f64>,
+    severity: Score,
     #[serde(borrow, default)]
-    severity_name: Option<Cow<'a, str>>,
+    severity_name: Text<'a>,
     #[serde(borrow, default)]
-    status: Option<Cow<'a, str>>,
+    status: Text<'a>,
     #[serde(borrow, default)]
-    created_timestamp: Option<Cow<'a, str>>,
+    created_timestamp: Text<'a>,
     #[serde(borrow, default)]
-    timestamp: Option<Cow<'a, str>>,
+    timestamp: Text<'a>,
     #[serde(borrow, default)]
-    updated_timestamp: Option<Cow<'a, str>>,
+    updated_timestamp: Text<'a>,
     #[serde(borrow, default)]
-    falcon_host_link: Option<Cow<'a, str>>,
+    falcon_host_link: Text<'a>,
+}
+
+/// A string field, borrowed when it has no escapes; any other JSON value reads as `None`.
+#[derive(Default)]
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Text<'a>, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Text<'a>, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Text(None))
+            }
+        }
+        d.deserialize_any(V(PhantomData))
+    }
+}
+
+impl<'a> Text<'a> {
+    fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The value when present and not empty.
+    fn non_empty(self) -> Option<Cow<'a, str>> {
+        self.0.filter(|s| !s.is_empty())
+    }
+}
+
+/// The numeric `severity`: a number, or a string holding one; anything else reads as `None`.
+#[derive(Default)]
+struct Score(Option<f64>);
+
+impl<'de> Deserialize<'de> for Score {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Score;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Score, E> {
+                Ok(Score(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Score, E> {
+                Ok(Score(Some(v as f64)))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Score, E> {
+                Ok(Score(Some(v as f64)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Score, E> {
+                Ok(Score(v.trim().parse().ok()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Score, E> {
+                Ok(Score(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Score, E> {
+                Ok(Score(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Score, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Score(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Score, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Score(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// One alert's key fields, read but not yet turned into an [`Alert`]: enough to decide whether
@@ -106,42 +215,37 @@ impl<'a> Parsed<'a> {
     }
 
     /// Everything [`Alert`] needs except the raw bytes, owned, so the borrow of `raw` can end.
-    pub fn into_parts(self) -> Result<Owned, ConnectorError> {
+    pub fn into_parts(self) -> Owned {
         let f = self.fields;
-        let id = f.composite_id.map(Cow::into_owned).unwrap_or_default();
-        let created_at = match [&f.created_timestamp, &f.timestamp]
+        let id = f.composite_id.0.map(Cow::into_owned).unwrap_or_default();
+        // An unreadable creation time is not worth failing the pull over: fall back.
+        let created_at = [&f.created_timestamp, &f.timestamp]
             .into_iter()
-            .find_map(|t| t.as_deref())
-        {
-            Some(s) => Timestamp::parse(s)
-                .ok_or_else(|| {
-                    malformed(format!("alert {id} has an unreadable creation time {s:?}"))
-                })?
-                .to_datetime(),
-            None => self.updated.to_datetime(),
-        };
+            .find_map(|t| t.as_deref().and_then(Timestamp::parse))
+            .unwrap_or(self.updated)
+            .to_datetime();
         let title = [f.display_name, f.name]
             .into_iter()
-            .flatten()
-            .find(|t| !t.is_empty())
+            .find_map(Text::non_empty)
             .map(Cow::into_owned)
             .unwrap_or_else(|| id.clone());
-        Ok(Owned {
-            severity: severity(f.severity_name.as_deref(), f.severity),
+        Owned {
+            severity: severity(f.severity_name.as_deref(), f.severity.0),
             status: f
                 .status
-                .filter(|s| !s.is_empty())
+                .non_empty()
                 .map_or_else(|| "unknown".to_owned(), Cow::into_owned),
-            link: f
-                .falcon_host_link
-                .filter(|l| !l.is_empty())
-                .map(Cow::into_owned),
-            version: f.updated_timestamp.map(Cow::into_owned).unwrap_or_default(),
+            link: f.falcon_host_link.non_empty().map(Cow::into_owned),
+            version: f
+                .updated_timestamp
+                .0
+                .map(Cow::into_owned)
+                .unwrap_or_default(),
             updated_at: self.updated.to_datetime(),
             created_at,
             title,
             id,
-        })
+        }
     }
 }
 
@@ -180,7 +284,7 @@ impl Owned {
 /// `/alerts/entities/alerts/v2`) to an [`Alert`] for the source `source` (its canonical form,
 /// `crowdstrike:<cid>`). `raw` ends up in the alert unchanged.
 pub fn map_alert(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
-    let parts = Parsed::read(&raw)?.into_parts()?;
+    let parts = Parsed::read(&raw)?.into_parts();
     Ok(parts.into_alert(source, raw))
 }
 
@@ -286,6 +390,23 @@ mod tests {
     }
 
     #[test]
+    fn odd_types_in_optional_fields_read_as_absent_instead_of_failing() {
+        let a = map_alert(
+            SOURCE,
+            raw(r#"{"composite_id":"c:ind:a:1","display_name":{"x":[1,2]},"name":"Fallback","severity":"85","severity_name":null,"status":3,"created_timestamp":"soon","timestamp":"2024-08-19T18:40:00.1Z","falcon_host_link":false,"updated_timestamp":"2024-08-19T18:49:02Z"}"#),
+        )
+        .unwrap();
+        assert_eq!(a.title, "Fallback");
+        assert_eq!(a.severity, Severity::Critical);
+        assert_eq!(a.status, "unknown");
+        assert_eq!(a.link, None);
+        assert_eq!(
+            a.created_at,
+            chrono::DateTime::parse_from_rfc3339("2024-08-19T18:40:00.1Z").unwrap()
+        );
+    }
+
+    #[test]
     fn severity_table() {
         use Severity::*;
         for (name, score, want) in [
@@ -317,11 +438,15 @@ mod tests {
             r#"{"composite_id":"","updated_timestamp":"2024-08-19T18:49:02Z"}"#,
             r#"{"composite_id":"c:ind:a:1"}"#,
             r#"{"composite_id":"c:ind:a:1","updated_timestamp":"last tuesday"}"#,
-            r#"{"composite_id":"c:ind:a:1","updated_timestamp":"2024-08-19T18:49:02Z","created_timestamp":"x"}"#,
+            r#"{"composite_id":7,"updated_timestamp":"2024-08-19T18:49:02Z"}"#,
+            r#"{"composite_id":"c:ind:a:1","updated_timestamp":1724093342}"#,
             r#"["not","an","object"]"#,
         ] {
             assert!(
-                matches!(map_alert(SOURCE, raw(bad)), Err(ConnectorError::Malformed { .. })),
+                matches!(
+                    map_alert(SOURCE, raw(bad)),
+                    Err(ConnectorError::Malformed { .. })
+                ),
                 "{bad}"
             );
         }

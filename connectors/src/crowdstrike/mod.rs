@@ -1,52 +1,24 @@
-//! PLACEHOLDER: replaced by the crowdstrike connector work.
+//! CrowdStrike Falcon: one integration per CID.
+//!
+//! - [`settings`]: client id, CID (normalised from a CCID), cloud or base URL, the `member_cid`
+//!   rule (an MSSP child CID gets `member_cid`; the API client's own CID does not), look-back and
+//!   quota.
+//! - [`auth`]: `POST /oauth2/token` (201), the allow-listed region redirect, 401/403 refusals.
+//! - [`client`]: `POST /alerts/combined/alerts/v1` with `after` paging, `errors[]` on 2xx, the
+//!   rate-limit headers, and the [`CrowdStrike`] connector.
+//! - [`mapping`]: alert JSON → `Alert`, the severity table; [`map_alert`] for benchmarks.
+//! - [`cursor`]: high-water mark at nanosecond precision, look-back window, seen set.
 
-use async_trait::async_trait;
-use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+mod auth;
+pub mod client;
+pub mod cursor;
+pub mod mapping;
+pub mod settings;
 
-use crate::http::HttpOptions;
-use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SettingsError, SourceId};
-
-#[derive(Debug, Clone, Default)]
-pub struct Params {}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Settings {}
-
-impl Settings {
-    pub fn validate(p: Params) -> Result<Settings, SettingsError> {
-        todo!("{p:?}")
-    }
-    pub fn source_id(&self) -> SourceId {
-        todo!()
-    }
-    pub fn with_client_id(&self, client_id: &str) -> Result<Settings, SettingsError> {
-        todo!("{client_id}")
-    }
-}
-
-pub struct CrowdStrike {}
-
-impl CrowdStrike {
-    pub fn new(settings: Settings, secret: SecretString, http: &HttpOptions) -> Result<Self, ConnectorError> {
-        let _ = (settings, secret, http);
-        todo!()
-    }
-}
-
-#[async_trait]
-impl Connector for CrowdStrike {
-    fn source_id(&self) -> &SourceId {
-        todo!()
-    }
-    async fn check(&self) -> Result<(), ConnectorError> {
-        todo!()
-    }
-    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget) -> Result<Batch, ConnectorError> {
-        let _ = (cursor, budget);
-        todo!()
-    }
-    fn retries(&self) -> u64 {
-        todo!()
-    }
-}
+pub use client::{CrowdStrike, PAGE_MAX};
+pub use cursor::Timestamp;
+pub use mapping::{map_alert, severity};
+pub use settings::{
+    Cloud, DEFAULT_LOOK_BACK, DEFAULT_RATE_LIMIT_PER_MINUTE, Params, Settings,
+    VENDOR_RATE_LIMIT_PER_MINUTE,
+};

@@ -93,7 +93,6 @@ impl Cloud {
     }
 
     pub fn api_url(self) -> Url {
-        #[allow(clippy::expect_used)]
         // Proven invariant: the table above holds valid absolute URLs, and the
         // `every_cloud_has_a_valid_https_host` test parses every one of them.
         Url::parse(self.api_base()).expect("the cloud table holds valid URLs")
@@ -197,7 +196,12 @@ impl Settings {
                 )
             })?),
         };
-        let base_url = match p.base_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        let base_url = match p
+            .base_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
             None => None,
             Some(raw) => {
                 let mut url = parse_base_url("base URL", raw, p.allow_insecure_http)?;
@@ -425,18 +429,59 @@ mod tests {
     #[test]
     fn errors_name_the_field_and_value() {
         let cases: [(Params, &str, &str); 7] = [
-            (Params { cid: "acme".into(), ..params() }, "CID", "acme"),
-            (Params { cid: format!("{CID}-zz"), ..params() }, "CID", "-zz"),
-            (Params { client_id: " ".into(), ..params() }, "client id", " "),
-            (Params { client_id: "a b".into(), ..params() }, "client id", "a b"),
-            (Params { cloud: Some("mars-1".into()), ..params() }, "cloud", "mars-1"),
             (
-                Params { base_url: Some("http://127.0.0.1:9".into()), ..params() },
+                Params {
+                    cid: "acme".into(),
+                    ..params()
+                },
+                "CID",
+                "acme",
+            ),
+            (
+                Params {
+                    cid: format!("{CID}-zz"),
+                    ..params()
+                },
+                "CID",
+                "-zz",
+            ),
+            (
+                Params {
+                    client_id: " ".into(),
+                    ..params()
+                },
+                "client id",
+                " ",
+            ),
+            (
+                Params {
+                    client_id: "a b".into(),
+                    ..params()
+                },
+                "client id",
+                "a b",
+            ),
+            (
+                Params {
+                    cloud: Some("mars-1".into()),
+                    ..params()
+                },
+                "cloud",
+                "mars-1",
+            ),
+            (
+                Params {
+                    base_url: Some("http://127.0.0.1:9".into()),
+                    ..params()
+                },
                 "base URL",
                 "http://127.0.0.1:9",
             ),
             (
-                Params { rate_limit_per_minute: Some(6001), ..params() },
+                Params {
+                    rate_limit_per_minute: Some(6001),
+                    ..params()
+                },
                 "rate limit per minute",
                 "6001",
             ),
@@ -475,9 +520,20 @@ mod tests {
     }
 
     #[test]
+    fn round_trips_inside_the_registry_enum() {
+        let s = crate::Settings::Crowdstrike(Settings::validate(params()).unwrap());
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""kind":"crowdstrike""#), "{json}");
+        let back: crate::Settings = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
     fn rotation_changes_the_client_id_only() {
         let s = Settings::validate(params()).unwrap();
-        let r = s.with_client_id("fedcba9876543210fedcba9876543210").unwrap();
+        let r = s
+            .with_client_id("fedcba9876543210fedcba9876543210")
+            .unwrap();
         assert_eq!(r.client_id(), "fedcba9876543210fedcba9876543210");
         assert_eq!(r.source_id(), s.source_id());
         assert!(s.with_client_id("").is_err());

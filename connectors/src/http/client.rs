@@ -65,6 +65,10 @@ impl HttpOptions {
         let mut builder = reqwest::Client::builder()
             .pool_idle_timeout(pool_idle_timeout)
             .tcp_keepalive(Duration::from_secs(60))
+            // Never follow redirects: a followed 308 would re-send a token form (with its
+            // secret) to whatever host `Location` names. Vendors handle redirects themselves
+            // against an allow-list (CrowdStrike's `X-Cs-Region`).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("seliq-gateway/", env!("CARGO_PKG_VERSION")));
         if !connect_timeout.is_zero() {
             builder = builder.connect_timeout(connect_timeout);

@@ -53,7 +53,10 @@ impl TokenMinter for ClientCredentials {
             .expires_in
             .and_then(|e| e.seconds())
             .map_or(DEFAULT_LIFETIME, Duration::from_secs);
-        Ok(Token::new(SecretString::from(body.access_token), expires_in))
+        Ok(Token::new(
+            SecretString::from(body.access_token),
+            expires_in,
+        ))
     }
 }
 
@@ -111,12 +114,13 @@ impl ClientCredentials {
             Some("AADSTS90002") | Some("AADSTS900023") => format!(
                 "tenant {tenant} was not found: check --tenant-id, and --cloud for a national cloud"
             ),
-            Some("AADSTS70011") | Some("AADSTS500011") => format!(
-                "the scope {} was refused: check --cloud",
-                self.scope
-            ),
+            Some("AADSTS70011") | Some("AADSTS500011") => {
+                format!("the scope {} was refused: check --cloud", self.scope)
+            }
             Some("AADSTS7000112") | Some("AADSTS700025") => {
-                format!("app {client} is disabled or not allowed to use a secret in tenant {tenant}")
+                format!(
+                    "app {client} is disabled or not allowed to use a secret in tenant {tenant}"
+                )
             }
             _ => match err.error.as_deref() {
                 Some("invalid_client") => format!(

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::auth::ClientCredentials;
-use super::cursor::{Chain, State};
+use super::cursor::State;
 use super::mapping::{self, VENDOR};
 use super::settings::Settings;
 use crate::http::{Http, HttpOptions, RateLimit, Response, TokenCache, VendorPolicy};
@@ -97,7 +97,7 @@ impl Sentinel {
     fn list_url(&self, low: DateTime<Utc>, top: usize) -> Url {
         let filter = format!(
             "properties/lastModifiedTimeUtc ge {}",
-            // Whole seconds, rounded down: only widens the window, and `seen` drops repeats.
+            // `low` is in whole seconds (see `State::begin`).
             low.format("%Y-%m-%dT%H:%M:%SZ")
         );
         let top = top.to_string();
@@ -114,7 +114,7 @@ impl Sentinel {
     /// Follow only links into this workspace's incidents on the management host: the bearer
     /// token must never be sent anywhere else.
     fn checked_link(&self, raw: &str) -> Result<Url, String> {
-        let url = reencode_link(raw)?;
+        let url = reencode_link(raw, &self.incidents)?;
         let same_origin = url.scheme() == self.incidents.scheme()
             && url.host_str() == self.incidents.host_str()
             && url.port_or_known_default() == self.incidents.port_or_known_default();
@@ -152,7 +152,11 @@ impl Sentinel {
     }
 
     /// Merge the incident's alerts into its raw JSON as a top-level `alerts` array.
-    async fn with_alerts(&self, name: &str, raw: Box<RawValue>) -> Result<Box<RawValue>, ConnectorError> {
+    async fn with_alerts(
+        &self,
+        name: &str,
+        raw: Box<RawValue>,
+    ) -> Result<Box<RawValue>, ConnectorError> {
         let left = self
             .alert_calls_left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -202,7 +206,11 @@ impl Sentinel {
         let Some(body) = text.trim_end().strip_suffix('}') else {
             return Ok(raw);
         };
-        let sep = if body.trim_end().ends_with('{') { "" } else { "," };
+        let sep = if body.trim_end().ends_with('{') {
+            ""
+        } else {
+            ","
+        };
         let merged = format!("{body}{sep}\"alerts\":{alerts}}}");
         RawValue::from_string(merged)
             .map_err(|e| self.malformed(ALERTS, format!("merging alerts of {name}: {e}")))
@@ -294,7 +302,11 @@ impl Connector for Sentinel {
         Ok(())
     }
 
-    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget) -> Result<Batch, ConnectorError> {
+    async fn fetch(
+        &self,
+        cursor: Option<&Cursor>,
+        budget: Budget,
+    ) -> Result<Batch, ConnectorError> {
         let max = budget.max_alerts.max(1);
         let look_back = self.settings.look_back();
         let mut state = match cursor {
@@ -303,46 +315,27 @@ impl Connector for Sentinel {
         };
         let mut alerts: Vec<Alert> = Vec::new();
         let mut pages = 0u32;
+        let mut link = self.list_url(state.begin(look_back), max.min(MAX_TOP));
         loop {
-            let link = match &state.chain {
-                Some(chain) => match self.checked_link(&chain.link) {
-                    Ok(url) => url,
-                    Err(reason) => {
-                        // The management URL changed since this cursor was written. The mark
-                        // has not moved during the chain, so starting over loses nothing.
-                        tracing::warn!(vendor = VENDOR, source = %self.canonical, %reason,
-                            "restarting the incident chain");
-                        state.chain = None;
-                        continue;
-                    }
-                },
-                None => {
-                    let url = self.list_url(state.low_bound(look_back), max.min(MAX_TOP));
-                    state.chain = Some(Chain {
-                        link: url.to_string(),
-                        max: None,
-                    });
-                    url
-                }
-            };
             let resp = self.get_page(&link).await?;
             pages += 1;
+            state.set_server_time(server_date(&resp.headers));
             let page = parse_page(&resp.body).map_err(|e| self.malformed(LIST, e))?;
 
-            let mut page_floor: Option<DateTime<Utc>> = None;
-            let mut full_inside_page = false;
+            let mut full = false;
             for raw in page.value {
                 let parsed = mapping::parse(&raw).map_err(|e| self.malformed(LIST, e))?;
                 let modified = parsed.modified;
-                page_floor = Some(page_floor.map_or(modified, |f| f.min(modified)));
                 let name = parsed.fields.name.as_ref();
                 if state.is_seen(name, modified) {
+                    state.processed(modified);
                     continue;
                 }
                 if alerts.len() >= max {
-                    full_inside_page = true;
+                    full = true;
                     break;
                 }
+                state.processed(modified);
                 state.saw(name, modified);
                 let parts = parsed.to_parts().map_err(|e| self.malformed(LIST, e))?;
                 let name = name.to_owned();
@@ -355,19 +348,8 @@ impl Connector for Sentinel {
                 alerts.push(parts.into_alert(&self.canonical, raw));
             }
 
-            if full_inside_page {
-                // `chain.link` still names this page: the next fetch reads it again and `seen`
-                // drops what this batch already holds.
-                state.prune_mid_chain(page_floor, look_back);
-                return Ok(Batch {
-                    alerts,
-                    cursor: state.encode()?,
-                    caught_up: false,
-                    pages,
-                });
-            }
-            match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {
-                None => {
+            let next = match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {
+                None if !full => {
                     state.complete_chain(look_back);
                     return Ok(Batch {
                         alerts,
@@ -376,23 +358,32 @@ impl Connector for Sentinel {
                         pages,
                     });
                 }
-                Some(next) => {
-                    let next = self.checked_link(next).map_err(|e| self.malformed(LIST, e))?;
+                None => None,
+                Some(next) => Some(
+                    self.checked_link(next)
+                        .map_err(|e| self.malformed(LIST, e))?,
+                ),
+            };
+            // Stop at the budget, or after many pages once something is in hand (a fetch that
+            // has emitted nothing keeps going, so every fetch makes progress).
+            let stop =
+                full || alerts.len() >= max || (pages >= MAX_PAGES_PER_FETCH && !alerts.is_empty());
+            match next {
+                Some(next) if !stop => {
                     if next == link {
                         return Err(self.malformed(LIST, "nextLink points at the same page".into()));
                     }
-                    if let Some(chain) = state.chain.as_mut() {
-                        chain.link = next.to_string();
-                    }
-                    if alerts.len() >= max || pages >= MAX_PAGES_PER_FETCH {
-                        state.prune_mid_chain(page_floor, look_back);
-                        return Ok(Batch {
-                            alerts,
-                            cursor: state.encode()?,
-                            caught_up: false,
-                            pages,
-                        });
-                    }
+                    link = next;
+                }
+                _ => {
+                    // The next fetch resumes with a fresh query from the last time processed.
+                    state.prune_mid_chain(look_back);
+                    return Ok(Batch {
+                        alerts,
+                        cursor: state.encode()?,
+                        caught_up: false,
+                        pages,
+                    });
                 }
             }
         }
@@ -446,6 +437,12 @@ struct Page<'a> {
     value: Vec<Box<RawValue>>,
     #[serde(default, rename = "nextLink", borrow)]
     next_link: Option<Cow<'a, str>>,
+}
+
+/// The `Date` header: the service's clock.
+fn server_date(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    let v = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    httpdate::parse_http_date(v).ok().map(DateTime::<Utc>::from)
 }
 
 fn parse_page(body: &[u8]) -> Result<Page<'_>, String> {
@@ -507,14 +504,18 @@ fn incidents_url(settings: &Settings) -> Result<Url, ConnectorError> {
 
 /// Re-encode a `nextLink`. ARM returns it with its query unescaped (raw spaces from `$filter`),
 /// so each parameter is percent-decoded and encoded again. `+` is kept literal: a raw link means
-/// it literally, and a `$skipToken` may contain one.
-pub(crate) fn reencode_link(raw: &str) -> Result<Url, String> {
+/// it literally, and a `$skipToken` may contain one. A relative link is resolved against `base`.
+pub(crate) fn reencode_link(raw: &str, base: &Url) -> Result<Url, String> {
     let raw = raw.trim();
-    let (base, query) = match raw.split_once('?') {
+    let (path, query) = match raw.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (raw, None),
     };
-    let mut url = Url::parse(base).map_err(|e| format!("nextLink is not a URL ({e})"))?;
+    let mut url = match Url::parse(path) {
+        Err(url::ParseError::RelativeUrlWithoutBase) => base.join(path),
+        other => other,
+    }
+    .map_err(|e| format!("nextLink is not a URL ({e})"))?;
     if let Some(q) = query {
         let pairs: Vec<(String, String)> = q
             .split('&')
@@ -549,7 +550,23 @@ pub(crate) fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str
 fn encode_into(out: &mut String, s: &str) {
     for b in s.bytes() {
         let keep = b.is_ascii_alphanumeric()
-            || matches!(b, b'-' | b'.' | b'_' | b'~' | b'$' | b'/' | b':' | b',' | b'\'' | b'(' | b')' | b'@' | b'!' | b'*' | b';');
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'$'
+                    | b'/'
+                    | b':'
+                    | b','
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'@'
+                    | b'!'
+                    | b'*'
+                    | b';'
+            );
         if keep {
             out.push(char::from(b));
         } else {
@@ -589,10 +606,14 @@ fn percent_decode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    fn base() -> Url {
+        Url::parse("https://management.azure.com/subscriptions/s/incidents").unwrap()
+    }
+
     #[test]
     fn reencodes_a_raw_next_link_with_spaces() {
         let raw = "https://management.azure.com/subscriptions/s/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws/providers/Microsoft.SecurityInsights/incidents?api-version=2024-03-01&$filter=properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z&$orderby=properties/lastModifiedTimeUtc asc&$top=1000&$skipToken=ab+c/d==";
-        let url = reencode_link(raw).unwrap();
+        let url = reencode_link(raw, &base()).unwrap();
         assert_eq!(
             url.query(),
             Some(
@@ -600,14 +621,26 @@ mod tests {
             )
         );
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        assert_eq!(pairs[1].1, "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z");
+        assert_eq!(
+            pairs[1].1,
+            "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z"
+        );
         assert_eq!(pairs[4].1, "ab+c/d==");
     }
 
     #[test]
     fn an_already_encoded_link_is_unchanged() {
         let raw = "https://h/x?api-version=1&$filter=a%20ge%20b&$skipToken=x%2By";
-        assert_eq!(reencode_link(raw).unwrap().as_str(), raw);
+        assert_eq!(reencode_link(raw, &base()).unwrap().as_str(), raw);
+    }
+
+    #[test]
+    fn a_relative_link_resolves_against_the_management_host() {
+        let url = reencode_link("/subscriptions/s/x?$skipToken=a b", &base()).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://management.azure.com/subscriptions/s/x?$skipToken=a%20b"
+        );
     }
 
     #[test]
@@ -630,14 +663,26 @@ mod tests {
     #[test]
     fn throttles_ahead_only_when_the_lowest_counter_runs_low() {
         let mut h = HeaderMap::new();
-        h.insert("x-ms-ratelimit-remaining-subscription-reads", "11999".parse().unwrap());
+        h.insert(
+            "x-ms-ratelimit-remaining-subscription-reads",
+            "11999".parse().unwrap(),
+        );
         assert_eq!(ArmPolicy.throttle_ahead(&h), None);
-        h.insert("x-ms-ratelimit-remaining-tenant-reads", "40".parse().unwrap());
+        h.insert(
+            "x-ms-ratelimit-remaining-tenant-reads",
+            "40".parse().unwrap(),
+        );
         assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(1)));
-        h.insert("x-ms-ratelimit-remaining-subscription-global-reads", "0".parse().unwrap());
+        h.insert(
+            "x-ms-ratelimit-remaining-subscription-global-reads",
+            "0".parse().unwrap(),
+        );
         assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(5)));
         let mut w = HeaderMap::new();
-        w.insert("x-ms-ratelimit-remaining-subscription-writes", "0".parse().unwrap());
+        w.insert(
+            "x-ms-ratelimit-remaining-subscription-writes",
+            "0".parse().unwrap(),
+        );
         assert_eq!(ArmPolicy.throttle_ahead(&w), None);
     }
 

@@ -1,15 +1,21 @@
 //! The Sentinel checkpoint.
 //!
-//! A pull walks one `nextLink` chain of the query
-//! `lastModifiedTimeUtc ge <mark − look-back>` ordered ascending. The cursor holds:
-//! - `mark`: the newest `lastModifiedTimeUtc` emitted by the last *completed* chain (the first-run
-//!   `since` before that). It only moves when a chain reaches a page without `nextLink`.
-//! - `chain`: while a chain is half-walked, the encoded URL of the page to read next and the
-//!   newest time seen so far. A batch that ends inside a page stores that page's own URL: the page
-//!   is read again and the versions already emitted are dropped by `seen`.
-//! - `seen`: incident `name` → the newest `lastModifiedTimeUtc` emitted, for every version a later
-//!   query can return again (the look-back window, and the page being read). An escalation gives a
-//!   newer time, so it is emitted again; the same or an older time is dropped.
+//! A *chain* is one walk of `lastModifiedTimeUtc ge <low>` ordered ascending, following
+//! `nextLink` page after page. The cursor holds:
+//! - `mark`: the newest `lastModifiedTimeUtc` emitted by the last *completed* chain (the
+//!   first-run `since` before that), capped at the service's clock. It only moves when a chain
+//!   reaches a page without `nextLink`; the next chain starts at `mark − look-back`.
+//! - `chain`: while a chain is unfinished at the end of a batch, the newest time *processed* so
+//!   far (`pos`). The next fetch resumes with a fresh query `ge pos` rather than a saved
+//!   `nextLink`: a saved link's `$skipToken` may be an offset, and an incident escalated in the
+//!   meantime shifts every offset after it, which would skip an incident. A fresh query from `pos`
+//!   cannot skip anything the ascending order has not reached yet.
+//! - `seen`: incident `name` → the newest `lastModifiedTimeUtc` emitted, for every version a
+//!   later query can return again (the look-back window and everything from `pos`). An escalation
+//!   gives a newer time, so it is emitted again; the same or an older time is dropped.
+//!
+//! All query bounds are whole seconds, rounded down; `seen` is pruned to the same bound, so a
+//! version can never fall between the query and the dedup set.
 //!
 //! Committing a cursor therefore never loses a version (the mark lags behind everything not yet
 //! read, and the look-back re-reads late arrivals) and never repeats one (`seen`).
@@ -38,12 +44,18 @@ pub(crate) struct State {
     pub seen: BTreeMap<String, DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// An unfinished chain.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Chain {
-    /// Already encoded; checked against the management URL before it is followed.
-    pub link: String,
+    /// The newest `lastModifiedTimeUtc` processed (emitted or dropped as seen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos: Option<DateTime<Utc>>,
+    /// The newest `lastModifiedTimeUtc` emitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<DateTime<Utc>>,
+    /// The service's clock (`Date` header) when the chain's first page was served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<DateTime<Utc>>,
 }
 
 impl State {
@@ -72,18 +84,45 @@ impl State {
         Cursor::encode(self)
     }
 
-    /// The low bound of the next chain's `$filter`.
-    pub fn low_bound(&self, look_back: Duration) -> DateTime<Utc> {
+    /// The low bound of a new chain's `$filter`.
+    fn chain_low(&self, look_back: Duration) -> DateTime<Utc> {
         if self.fresh {
-            self.mark
+            floor_second(self.mark)
         } else {
-            minus(self.mark, look_back)
+            floor_second(minus(self.mark, look_back))
+        }
+    }
+
+    /// Start or resume a chain; the low bound of its first query.
+    pub fn begin(&mut self, look_back: Duration) -> DateTime<Utc> {
+        let low = self.chain_low(look_back);
+        match &self.chain {
+            Some(c) => c.pos.map_or(low, |p| floor_second(p).max(low)),
+            None => {
+                self.chain = Some(Chain::default());
+                low
+            }
+        }
+    }
+
+    pub fn set_server_time(&mut self, now: Option<DateTime<Utc>>) {
+        if let Some(c) = self.chain.as_mut()
+            && c.server_time.is_none()
+        {
+            c.server_time = now;
         }
     }
 
     /// True when this version, or a newer one, was already emitted.
     pub fn is_seen(&self, name: &str, modified: DateTime<Utc>) -> bool {
         self.seen.get(name).is_some_and(|t| modified <= *t)
+    }
+
+    /// The walk went past a version (emitted or dropped).
+    pub fn processed(&mut self, modified: DateTime<Utc>) {
+        if let Some(c) = self.chain.as_mut() {
+            c.pos = Some(c.pos.map_or(modified, |p| p.max(modified)));
+        }
     }
 
     /// Record an emitted version.
@@ -100,31 +139,45 @@ impl State {
     }
 
     /// Forget versions no later query can return: older than `floor`.
-    pub fn prune(&mut self, floor: DateTime<Utc>) {
+    fn prune(&mut self, floor: DateTime<Utc>) {
         self.seen.retain(|_, t| *t >= floor);
     }
 
     /// The chain reached a page without `nextLink`: move the mark and keep only the look-back
     /// window in `seen`.
+    ///
+    /// The mark never passes the service's own clock at the start of the chain: a source whose
+    /// times run ahead of its clock would otherwise push the mark past updates still to come.
+    /// A lower mark only widens the next window, and `seen` drops the repeats.
     pub fn complete_chain(&mut self, look_back: Duration) {
-        if let Some(max) = self.chain.take().and_then(|c| c.max) {
+        if let Some(max) = self.chain.as_ref().and_then(Chain::capped_max) {
             self.mark = self.mark.max(max);
         }
+        self.chain = None;
         self.fresh = false;
-        let floor = minus(self.mark, look_back);
+        let floor = self.chain_low(look_back);
         self.prune(floor);
     }
 
-    /// A batch ends mid-chain. Keep what the page being read (re-read, or the next one) and the
-    /// next chain's look-back window can return again.
-    pub fn prune_mid_chain(&mut self, page_floor: Option<DateTime<Utc>>, look_back: Duration) {
-        let Some(max) = self.chain.as_ref().and_then(|c| c.max) else {
-            return;
-        };
-        let window = minus(max, look_back);
-        let floor = page_floor.map_or(window, |p| p.min(window));
-        self.prune(floor);
+    /// A batch ends mid-chain. Keep what the resumed query (from `pos`) and the next chain's
+    /// look-back window can return again; the latter starts no later than
+    /// `min(max, server time) − look-back`, which is below `pos`.
+    pub fn prune_mid_chain(&mut self, look_back: Duration) {
+        if let Some(max) = self.chain.as_ref().and_then(Chain::capped_max) {
+            self.prune(floor_second(minus(max, look_back)));
+        }
     }
+}
+
+impl Chain {
+    fn capped_max(&self) -> Option<DateTime<Utc>> {
+        let max = self.max?;
+        Some(self.server_time.map_or(max, |now| max.min(now)))
+    }
+}
+
+fn floor_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 fn minus(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
@@ -144,19 +197,30 @@ mod tests {
 
     const LB: Duration = Duration::from_secs(300);
 
+    fn emit(s: &mut State, name: &str, at: &str) {
+        s.processed(t(at));
+        s.saw(name, t(at));
+    }
+
     #[test]
     fn first_chain_starts_at_since_then_applies_look_back() {
-        let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
-        assert_eq!(s.low_bound(LB), t("2026-01-01T00:00:00Z"));
-        s.chain = Some(Chain {
-            link: "x".into(),
-            max: None,
-        });
-        s.saw("a", t("2026-01-01T01:00:00Z"));
+        let mut s = State::first_run(t("2026-01-01T00:00:00.700Z"));
+        assert_eq!(s.begin(LB), t("2026-01-01T00:00:00Z"));
+        emit(&mut s, "a", "2026-01-01T01:00:00Z");
         s.complete_chain(LB);
         assert_eq!(s.mark, t("2026-01-01T01:00:00Z"));
-        assert_eq!(s.low_bound(LB), t("2026-01-01T00:55:00Z"));
         assert!(s.chain.is_none());
+        assert_eq!(s.begin(LB), t("2026-01-01T00:55:00Z"));
+    }
+
+    #[test]
+    fn a_resumed_chain_queries_from_the_last_processed_second() {
+        let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
+        s.begin(LB);
+        emit(&mut s, "a", "2026-01-01T00:10:00.5Z");
+        s.processed(t("2026-01-01T00:20:00.25Z"));
+        s.prune_mid_chain(LB);
+        assert_eq!(s.begin(LB), t("2026-01-01T00:20:00Z"));
     }
 
     #[test]
@@ -172,35 +236,56 @@ mod tests {
     #[test]
     fn completing_a_chain_keeps_only_the_look_back_window() {
         let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
-        s.chain = Some(Chain {
-            link: "x".into(),
-            max: None,
-        });
-        s.saw("old", t("2026-01-01T00:10:00Z"));
-        s.saw("edge", t("2026-01-01T00:55:00Z"));
-        s.saw("new", t("2026-01-01T01:00:00Z"));
+        s.begin(LB);
+        emit(&mut s, "old", "2026-01-01T00:10:00Z");
+        emit(&mut s, "edge", "2026-01-01T00:55:00Z");
+        emit(&mut s, "new", "2026-01-01T01:00:00Z");
         s.complete_chain(LB);
         assert_eq!(s.seen.keys().collect::<Vec<_>>(), ["edge", "new"]);
     }
 
     #[test]
-    fn mid_chain_pruning_keeps_the_page_being_read() {
+    fn pruning_matches_the_whole_second_query_bound() {
         let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
-        s.chain = Some(Chain {
-            link: "x".into(),
-            max: None,
-        });
-        s.saw("early", t("2026-01-01T00:01:00Z"));
-        s.saw("page", t("2026-01-01T00:30:00Z"));
-        s.saw("late", t("2026-01-01T02:00:00Z"));
-        s.prune_mid_chain(Some(t("2026-01-01T00:30:00Z")), LB);
-        assert_eq!(s.seen.keys().collect::<Vec<_>>(), ["late", "page"]);
+        s.begin(LB);
+        emit(&mut s, "just-below", "2026-01-01T00:55:00.2Z");
+        emit(&mut s, "mark", "2026-01-01T01:00:00.5Z");
+        s.complete_chain(LB);
+        // The next query asks `ge 00:55:00`, which returns `just-below` again: keep it in `seen`.
+        assert_eq!(s.begin(LB), t("2026-01-01T00:55:00Z"));
+        assert!(s.is_seen("just-below", t("2026-01-01T00:55:00.2Z")));
+    }
+
+    #[test]
+    fn mid_chain_pruning_keeps_the_next_windows() {
+        let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
+        s.begin(LB);
+        emit(&mut s, "early", "2026-01-01T00:01:00Z");
+        emit(&mut s, "window", "2026-01-01T01:56:00Z");
+        emit(&mut s, "late", "2026-01-01T02:00:00Z");
+        s.prune_mid_chain(LB);
+        assert_eq!(s.seen.keys().collect::<Vec<_>>(), ["late", "window"]);
+    }
+
+    #[test]
+    fn the_mark_never_passes_the_service_clock() {
+        let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
+        s.begin(LB);
+        s.set_server_time(Some(t("2026-01-01T01:00:00Z")));
+        emit(&mut s, "ahead", "2026-01-01T01:30:00Z");
+        s.prune_mid_chain(LB);
+        assert!(s.is_seen("ahead", t("2026-01-01T01:30:00Z")));
+        s.complete_chain(LB);
+        assert_eq!(s.mark, t("2026-01-01T01:00:00Z"));
+        // Still inside the window the next query re-reads, so it stays deduplicated.
+        assert!(s.is_seen("ahead", t("2026-01-01T01:30:00Z")));
     }
 
     #[test]
     fn round_trips_and_refuses_other_versions() {
         let mut s = State::first_run(t("2026-01-01T00:00:00Z"));
-        s.saw("a", t("2026-01-01T00:00:00.1234567Z"));
+        s.begin(LB);
+        emit(&mut s, "a", "2026-01-01T00:00:00.1234567Z");
         let c = s.encode().unwrap();
         assert_eq!(State::decode(&c).unwrap(), s);
         let mut v = c.as_json().clone();

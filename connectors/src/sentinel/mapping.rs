@@ -182,8 +182,14 @@ mod tests {
         assert_eq!(a.title, "Suspicious sign-in \u{2014} \"admin\"");
         assert_eq!(a.severity, Severity::High);
         assert_eq!(a.status, "active");
-        assert_eq!(a.created_at.to_rfc3339(), "2024-01-01T10:00:00.123456700+00:00");
-        assert_eq!(a.updated_at.to_rfc3339(), "2024-01-02T11:30:00.765432100+00:00");
+        assert_eq!(
+            a.created_at.to_rfc3339(),
+            "2024-01-01T10:00:00.123456700+00:00"
+        );
+        assert_eq!(
+            a.updated_at.to_rfc3339(),
+            "2024-01-02T11:30:00.765432100+00:00"
+        );
         assert_eq!(
             a.link.as_deref(),
             Some("https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/x")
@@ -230,7 +236,8 @@ mod tests {
         let bad = r#"{"name":"n","properties":{"title":"t","severity":"Low","status":"New"}}"#;
         let err = map_incident("s", raw(bad)).unwrap_err();
         assert!(matches!(err, ConnectorError::Malformed { .. }), "{err}");
-        let created_only = r#"{"name":"n","properties":{"lastModifiedTimeUtc":"2024-01-01T00:00:00"}}"#;
+        let created_only =
+            r#"{"name":"n","properties":{"lastModifiedTimeUtc":"2024-01-01T00:00:00"}}"#;
         let a = map_incident("s", raw(created_only)).unwrap();
         assert_eq!(a.created_at, a.updated_at);
     }

@@ -270,7 +270,11 @@ impl Settings {
     }
 
     pub fn token_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/token", self.authority_url(), self.tenant_id)
+        format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.authority_url(),
+            self.tenant_id
+        )
     }
 
     pub fn api_version(&self) -> &str {
@@ -436,8 +440,7 @@ fn parse_resource_group(raw: &str) -> Result<String, SettingsError> {
     let len = t.chars().count();
     let ok = (1..=90).contains(&len)
         && !t.ends_with('.')
-        && t
-            .chars()
+        && t.chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'));
     if ok {
         Ok(t.to_owned())
@@ -518,7 +521,10 @@ mod tests {
             s.token_url(),
             format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token")
         );
-        assert_eq!(s.cloud().arm_scope(), "https://management.azure.com/.default");
+        assert_eq!(
+            s.cloud().arm_scope(),
+            "https://management.azure.com/.default"
+        );
     }
 
     #[test]
@@ -604,19 +610,67 @@ mod tests {
     #[test]
     fn refuses_bad_values_naming_the_field() {
         let cases: [(Params, &str); 9] = [
-            (Params { tenant_id: "common".into(), ..params() }, "tenant id"),
-            (Params { client_id: "not-a-guid".into(), ..params() }, "client id"),
-            (Params { subscription_id: "1234".into(), ..params() }, "subscription id"),
-            (Params { resource_group: "rg.".into(), ..params() }, "resource group"),
-            (Params { workspace_name: "-ws".into(), ..params() }, "workspace name"),
-            (Params { cloud: Some("mars".into()), ..params() }, "cloud"),
             (
-                Params { management_url: Some("http://127.0.0.1:9".into()), ..params() },
+                Params {
+                    tenant_id: "common".into(),
+                    ..params()
+                },
+                "tenant id",
+            ),
+            (
+                Params {
+                    client_id: "not-a-guid".into(),
+                    ..params()
+                },
+                "client id",
+            ),
+            (
+                Params {
+                    subscription_id: "1234".into(),
+                    ..params()
+                },
+                "subscription id",
+            ),
+            (
+                Params {
+                    resource_group: "rg.".into(),
+                    ..params()
+                },
+                "resource group",
+            ),
+            (
+                Params {
+                    workspace_name: "-ws".into(),
+                    ..params()
+                },
+                "workspace name",
+            ),
+            (
+                Params {
+                    cloud: Some("mars".into()),
+                    ..params()
+                },
+                "cloud",
+            ),
+            (
+                Params {
+                    management_url: Some("http://127.0.0.1:9".into()),
+                    ..params()
+                },
                 "management URL",
             ),
-            (Params { api_version: Some("latest".into()), ..params() }, "api-version"),
             (
-                Params { look_back: Some(Duration::from_secs(2 * 86_400)), ..params() },
+                Params {
+                    api_version: Some("latest".into()),
+                    ..params()
+                },
+                "api-version",
+            ),
+            (
+                Params {
+                    look_back: Some(Duration::from_secs(2 * 86_400)),
+                    ..params()
+                },
                 "look-back",
             ),
         ];

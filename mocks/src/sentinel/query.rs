@@ -93,9 +93,7 @@ impl Filter {
             let value = match field {
                 Field::LastModified | Field::Created => DateTime::parse_from_rfc3339(unquoted)
                     .map(|t| Value::Time(t.with_timezone(&Utc)))
-                    .map_err(|_| {
-                        format!("'{value}' is not a valid DateTimeOffset literal")
-                    })?,
+                    .map_err(|_| format!("'{value}' is not a valid DateTimeOffset literal"))?,
                 Field::Number => Value::Number(
                     unquoted
                         .parse()
@@ -114,8 +112,12 @@ impl Filter {
                 (Value::Time(t), Field::LastModified) => i.modified.cmp(t),
                 (Value::Time(t), Field::Created) => i.created.cmp(t),
                 (Value::Number(n), Field::Number) => i.number.cmp(n),
-                (Value::Text(s), Field::Severity) => i.severity.to_ascii_lowercase().cmp(&s.to_ascii_lowercase()),
-                (Value::Text(s), Field::Status) => i.status.to_ascii_lowercase().cmp(&s.to_ascii_lowercase()),
+                (Value::Text(s), Field::Severity) => {
+                    i.severity.to_ascii_lowercase().cmp(&s.to_ascii_lowercase())
+                }
+                (Value::Text(s), Field::Status) => {
+                    i.status.to_ascii_lowercase().cmp(&s.to_ascii_lowercase())
+                }
                 _ => return false,
             };
             use std::cmp::Ordering::*;
@@ -145,18 +147,19 @@ impl Filter {
 
 /// Split on the keyword `and` (any case) between clauses.
 fn split_and(raw: &str) -> Vec<String> {
-    let mut parts = vec![String::new()];
+    let mut parts = Vec::new();
+    let mut cur = String::new();
     for word in raw.split_whitespace() {
         if word.eq_ignore_ascii_case("and") {
-            parts.push(String::new());
+            parts.push(std::mem::take(&mut cur));
         } else {
-            let cur = parts.last_mut().expect("parts is never empty");
             if !cur.is_empty() {
                 cur.push(' ');
             }
             cur.push_str(word);
         }
     }
+    parts.push(cur);
     parts.into_iter().filter(|p| !p.is_empty()).collect()
 }
 
@@ -231,6 +234,20 @@ impl Order {
     }
 }
 
+/// The other common continuation style: how many matching items were already served. Cheap for a
+/// server, and it shifts when an item moves in the order between two pages.
+pub(crate) fn offset_token(served: usize) -> String {
+    hex(&format!("o1|{served}"))
+}
+
+pub(crate) fn parse_offset_token(token: &str) -> Result<usize, String> {
+    unhex(token)
+        .as_deref()
+        .and_then(|t| t.strip_prefix("o1|"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| "Invalid $skipToken value".to_owned())
+}
+
 pub(crate) fn nanos(t: DateTime<Utc>) -> i128 {
     i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos())
 }
@@ -240,7 +257,7 @@ fn hex(s: &str) -> String {
 }
 
 fn unhex(s: &str) -> Option<String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())

@@ -1,0 +1,723 @@
+//! The CrowdStrike connector against the Falcon mock: volume exactly once, resume, crash, updates,
+//! late arrivals, every injected fault, token refusals, the region redirect, and the MSSP case.
+//! Also the mock's own API contract (offset wall, entity cap, scoping, headers).
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use seliq_connectors::crowdstrike::{Cloud, CrowdStrike, Params, Settings};
+use seliq_connectors::http::{HttpOptions, RateLimit, RetryPolicy};
+use seliq_connectors::{Alert, Budget, Connector, ConnectorError, Cursor, Severity};
+use seliq_mocks::crowdstrike::{
+    BLOCKED_CLIENT_ID, BLOCKED_SECRET, CHILD_A_CLIENT_ID, CHILD_A_SECRET, CID_A, CID_A_CCID, CID_B,
+    Endpoint, FalconMock, FalconMockConfig, Fault, PARENT_CLIENT_ID, PARENT_SECRET, RetryAfter,
+};
+
+fn fast_retry() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 5,
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+        max_retry_after: Duration::from_secs(30),
+    }
+}
+
+/// No timers while a request is in flight (tests run on tokio's paused clock), tiny backoff, and
+/// a quota that never holds a test back.
+fn http() -> HttpOptions {
+    HttpOptions::without_timeouts()
+        .unwrap()
+        .with_retry(fast_retry())
+        .with_rate_limit(RateLimit::per_second(1_000_000))
+}
+
+fn params(mock: &FalconMock, cid: &str) -> Params {
+    Params {
+        client_id: PARENT_CLIENT_ID.to_owned(),
+        cid: cid.to_owned(),
+        base_url: Some(mock.uri()),
+        allow_insecure_http: true,
+        ..Params::default()
+    }
+}
+
+fn connector(mock: &FalconMock, cid: &str) -> CrowdStrike {
+    connector_with(params(mock, cid), PARENT_SECRET, &http())
+}
+
+fn connector_with(p: Params, secret: &str, http: &HttpOptions) -> CrowdStrike {
+    CrowdStrike::new(
+        Settings::validate(p).unwrap(),
+        SecretString::from(secret.to_owned()),
+        http,
+    )
+    .unwrap()
+}
+
+fn config(cids: &[&str], alerts: usize) -> FalconMockConfig {
+    FalconMockConfig {
+        cids: cids.iter().map(|c| (*c).to_owned()).collect(),
+        alerts_per_cid: alerts,
+        ..FalconMockConfig::default()
+    }
+}
+
+fn budget(max_alerts: usize) -> Budget {
+    Budget {
+        max_alerts,
+        since: Utc::now() - chrono::Duration::hours(24),
+    }
+}
+
+/// What the engine does: fetch, write, commit, again until caught up.
+struct Pull {
+    alerts: Vec<Alert>,
+    cursor: Option<Cursor>,
+    batches: usize,
+    pages: u32,
+}
+
+async fn pull(c: &CrowdStrike, cursor: Option<Cursor>, max_alerts: usize) -> Pull {
+    let mut out = Pull {
+        alerts: Vec::new(),
+        cursor,
+        batches: 0,
+        pages: 0,
+    };
+    loop {
+        let batch = c
+            .fetch(out.cursor.as_ref(), budget(max_alerts))
+            .await
+            .unwrap();
+        assert!(batch.alerts.len() <= max_alerts);
+        out.batches += 1;
+        out.pages += batch.pages;
+        out.alerts.extend(batch.alerts);
+        out.cursor = Some(batch.cursor);
+        if batch.caught_up {
+            return out;
+        }
+        assert!(out.batches < 10_000, "the pull never caught up");
+    }
+}
+
+fn versions(alerts: &[Alert]) -> Vec<(String, String)> {
+    alerts
+        .iter()
+        .map(|a| {
+            let raw: serde_json::Value = serde_json::from_str(a.raw.get()).unwrap();
+            (
+                a.id.clone(),
+                raw["updated_timestamp"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Every event id once, and exactly the expected versions.
+fn assert_exactly_once(alerts: &[Alert], expected: &[(String, String)]) {
+    let mut ids = HashSet::new();
+    for a in alerts {
+        assert!(
+            ids.insert(a.event_id.clone()),
+            "duplicate event {} ({})",
+            a.event_id,
+            a.id
+        );
+    }
+    let got: HashSet<(String, String)> = versions(alerts).into_iter().collect();
+    let want: HashSet<(String, String)> = expected.iter().cloned().collect();
+    let missing: Vec<_> = want.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&want).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+    assert_eq!(alerts.len(), expected.len());
+}
+
+#[tokio::test(start_paused = true)]
+async fn pulls_25000_alerts_over_more_than_25_pages_exactly_once() {
+    let mock = FalconMock::start(config(&[CID_A], 25_000)).await;
+    let c = connector(&mock, CID_A);
+    let p = pull(&c, None, 1000).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    assert!(p.pages > 25, "{} pages", p.pages);
+    assert!(p.batches >= 25);
+    let stats = mock.stats();
+    assert!(stats.max_limit_requested <= 1000);
+    assert_eq!(stats.tokens_issued, 1, "one token serves the whole pull");
+    // Every request is a combined-alerts query on updated_timestamp, paged with after.
+    let bodies = mock.combined_bodies();
+    assert_eq!(bodies.len() as u32, p.pages);
+    for b in &bodies {
+        let v: serde_json::Value = serde_json::from_str(b).unwrap();
+        assert!(v.get("offset").is_none());
+        assert_eq!(v["sort"], "updated_timestamp|asc");
+        let f = v["filter"].as_str().unwrap();
+        assert!(
+            f.starts_with("updated_timestamp:>='") && f.ends_with("Z'"),
+            "{f}"
+        );
+    }
+    assert!(bodies.iter().any(|b| b.contains("\"after\"")));
+    assert!(
+        p.alerts
+            .iter()
+            .all(|a| a.source == format!("crowdstrike:{CID_A}"))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_pull_from_the_checkpoint_returns_nothing() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    let c = connector(&mock, CID_A);
+    let first = pull(&c, None, 1000).await;
+    assert_eq!(first.alerts.len(), 3000);
+    let again = pull(&c, first.cursor, 1000).await;
+    assert!(again.alerts.is_empty());
+    assert_eq!(again.batches, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn resumes_from_a_checkpoint_in_a_new_process_without_repeats() {
+    let mock = FalconMock::start(config(&[CID_A], 5000)).await;
+    let first = connector(&mock, CID_A);
+    let mut alerts = Vec::new();
+    let mut cursor = None;
+    for _ in 0..2 {
+        let b = first.fetch(cursor.as_ref(), budget(1000)).await.unwrap();
+        assert!(!b.caught_up);
+        alerts.extend(b.alerts);
+        cursor = Some(b.cursor);
+    }
+    // The stored checkpoint is JSON; a new connector (a restarted gateway) picks it up.
+    let stored = serde_json::to_string(cursor.as_ref().unwrap()).unwrap();
+    let restored: Cursor = serde_json::from_str(&stored).unwrap();
+    let second = connector(&mock, CID_A);
+    let rest = pull(&second, Some(restored), 1000).await;
+    alerts.extend(rest.alerts);
+    assert_exactly_once(&alerts, &mock.versions(CID_A));
+}
+
+#[tokio::test(start_paused = true)]
+async fn crash_before_commit_returns_the_same_versions_again() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    let c = connector(&mock, CID_A);
+    let b1 = c.fetch(None, budget(700)).await.unwrap();
+    let committed = b1.cursor;
+    let lost = c.fetch(Some(&committed), budget(700)).await.unwrap();
+    // Crash: `lost` was written (maybe) but its cursor never committed.
+    let replay = c.fetch(Some(&committed), budget(700)).await.unwrap();
+    let ids = |b: &[Alert]| b.iter().map(|a| a.event_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&lost.alerts), ids(&replay.alerts));
+    assert_eq!(lost.cursor, replay.cursor);
+    let mut all = b1.alerts;
+    all.extend(replay.alerts);
+    all.extend(pull(&c, Some(replay.cursor), 700).await.alerts);
+    assert_exactly_once(&all, &mock.versions(CID_A));
+}
+
+#[tokio::test(start_paused = true)]
+async fn updated_alerts_are_emitted_again_as_new_versions() {
+    let mock = FalconMock::start(config(&[CID_A], 2000)).await;
+    let c = connector(&mock, CID_A);
+    let first = pull(&c, None, 1000).await;
+    let before: HashMap<String, Alert> = first
+        .alerts
+        .into_iter()
+        .map(|a| (a.id.clone(), a))
+        .collect();
+    let updated: HashSet<String> = mock.update_alerts(CID_A, 25).into_iter().collect();
+    let second = pull(&c, first.cursor, 1000).await;
+    assert_eq!(second.alerts.len(), 25);
+    for a in &second.alerts {
+        assert!(updated.contains(&a.id), "{} was not updated", a.id);
+        let old = &before[&a.id];
+        assert_ne!(a.event_id, old.event_id);
+        assert!(a.updated_at > old.updated_at);
+        assert_ne!(a.status, old.status);
+    }
+    // And the third pull is empty again.
+    assert!(pull(&c, second.cursor, 1000).await.alerts.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn late_alerts_with_an_older_timestamp_inside_the_look_back_are_not_missed() {
+    let mock = FalconMock::start(config(&[CID_A], 1500)).await;
+    let c = connector(&mock, CID_A);
+    let first = pull(&c, None, 1000).await;
+    let late: HashSet<String> = mock
+        .add_late_alerts(CID_A, 7, Duration::from_secs(45))
+        .into_iter()
+        .collect();
+    let fresh: HashSet<String> = mock.add_alerts(CID_A, 3).into_iter().collect();
+    let second = pull(&c, first.cursor, 1000).await;
+    let got: HashSet<String> = second.alerts.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(got, late.union(&fresh).cloned().collect());
+    let mut all = first.alerts;
+    all.extend(second.alerts);
+    assert_exactly_once(&all, &mock.versions(CID_A));
+}
+
+#[tokio::test(start_paused = true)]
+async fn survives_429_with_retry_after_in_epoch_seconds_and_milliseconds() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    mock.inject(
+        Endpoint::CombinedAlerts,
+        Fault::TooManyRequests(RetryAfter::EpochSeconds { in_secs: 2 }),
+        1,
+    );
+    mock.inject(
+        Endpoint::CombinedAlerts,
+        Fault::TooManyRequests(RetryAfter::EpochMillis { in_ms: 1500 }),
+        1,
+    );
+    // Already past: waits the minimum, never a negative or zero time.
+    mock.inject(
+        Endpoint::CombinedAlerts,
+        Fault::TooManyRequests(RetryAfter::EpochSeconds { in_secs: -30 }),
+        1,
+    );
+    let c = connector(&mock, CID_A);
+    let started = tokio::time::Instant::now();
+    let p = pull(&c, None, 1000).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    assert_eq!(mock.stats().responses_429, 3);
+    assert!(c.retries() >= 3);
+    // The waits were honoured (on the paused clock): over 1 s (epoch seconds, truncated), about
+    // 1.5 s (epoch milliseconds) and the 1 s minimum for a reset already past.
+    assert!(
+        started.elapsed() >= Duration::from_millis(3400),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn survives_server_errors_on_data_and_token_calls() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    mock.inject(Endpoint::Token, Fault::Status(503), 1);
+    mock.inject(Endpoint::CombinedAlerts, Fault::Status(500), 2);
+    mock.inject(Endpoint::CombinedAlerts, Fault::Status(502), 1);
+    let c = connector(&mock, CID_A);
+    let p = pull(&c, None, 1000).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    assert_eq!(mock.stats().responses_5xx, 4);
+    assert!(c.retries() >= 4);
+}
+
+#[tokio::test(start_paused = true)]
+async fn survives_a_token_revoked_in_the_middle_of_a_pagination() {
+    let mock = FalconMock::start(config(&[CID_A], 6000)).await;
+    mock.revoke_tokens_after_pages(3);
+    let c = connector(&mock, CID_A);
+    // A budget larger than a page: the revocation lands between two `after` pages of one walk.
+    let p = pull(&c, None, 5000).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    let stats = mock.stats();
+    assert_eq!(stats.responses_401, 1);
+    assert_eq!(stats.tokens_issued, 2, "one re-mint after the 401");
+}
+
+#[tokio::test(start_paused = true)]
+async fn survives_a_revoke_fault_on_a_single_request() {
+    let mock = FalconMock::start(config(&[CID_A], 2500)).await;
+    let c = connector(&mock, CID_A);
+    let first = c.fetch(None, budget(1000)).await.unwrap();
+    mock.inject(Endpoint::CombinedAlerts, Fault::RevokeToken, 1);
+    let rest = pull(&c, Some(first.cursor), 1000).await;
+    let mut all = first.alerts;
+    all.extend(rest.alerts);
+    assert_exactly_once(&all, &mock.versions(CID_A));
+    assert_eq!(mock.stats().tokens_issued, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_inside_a_200_fail_the_batch_and_the_next_fetch_loses_nothing() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    let c = connector(&mock, CID_A);
+    let first = c.fetch(None, budget(1000)).await.unwrap();
+    mock.inject(Endpoint::CombinedAlerts, Fault::ErrorsInOk, 1);
+    let err = c
+        .fetch(Some(&first.cursor), budget(1000))
+        .await
+        .unwrap_err();
+    match &err {
+        ConnectorError::Vendor {
+            message, trace_id, ..
+        } => {
+            assert!(message.contains("internal error"), "{message}");
+            assert!(trace_id.is_some(), "the trace id is kept for support");
+        }
+        other => panic!("expected a vendor error, got {other:?}"),
+    }
+    assert!(err.to_string().contains("trace id"));
+    // The engine did not commit anything; it fetches again from the same cursor.
+    let rest = pull(&c, Some(first.cursor), 1000).await;
+    let mut all = first.alerts;
+    all.extend(rest.alerts);
+    assert_exactly_once(&all, &mock.versions(CID_A));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_persistent_outage_ends_the_fetch_with_an_error_carrying_the_trace_id() {
+    let mock = FalconMock::start(config(&[CID_A], 100)).await;
+    mock.inject(Endpoint::CombinedAlerts, Fault::Status(503), 50);
+    let c = connector(&mock, CID_A);
+    match c.fetch(None, budget(1000)).await.unwrap_err() {
+        ConnectorError::Http {
+            status, trace_id, ..
+        } => {
+            assert_eq!(status, 503);
+            assert!(trace_id.is_some());
+        }
+        other => panic!("expected an HTTP error, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttles_ahead_when_the_remaining_quota_runs_low() {
+    let mock = FalconMock::start(FalconMockConfig {
+        rate_limit_per_minute: 8,
+        ..config(&[CID_A], 2500)
+    })
+    .await;
+    let c = connector(&mock, CID_A);
+    let p = pull(&c, None, 1000).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    assert!(c.http_stats().throttled_waits > 0);
+    assert_eq!(mock.stats().responses_429, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reuses_its_token_and_mints_a_new_one_120_seconds_before_expiry() {
+    let mock = FalconMock::start(FalconMockConfig {
+        token_ttl: Duration::from_secs(1799),
+        ..config(&[CID_A], 2500)
+    })
+    .await;
+    let c = connector(&mock, CID_A);
+    let first = pull(&c, None, 1000).await;
+    assert_eq!(mock.stats().tokens_issued, 1);
+    // Still more than 120 s to live: reused.
+    tokio::time::advance(Duration::from_secs(1600)).await;
+    let second = pull(&c, first.cursor, 1000).await;
+    assert_eq!(mock.stats().tokens_issued, 1);
+    // Now within 120 s of expiry: a new token before the next request.
+    tokio::time::advance(Duration::from_secs(100)).await;
+    pull(&c, second.cursor, 1000).await;
+    assert_eq!(mock.stats().tokens_issued, 2);
+    assert_eq!(
+        mock.stats().responses_401,
+        0,
+        "refreshed ahead, never by a 401"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn check_mints_a_token_then_reads_one_alert() {
+    let mock = FalconMock::start(config(&[CID_A], 10)).await;
+    let c = connector(&mock, CID_A);
+    c.check().await.unwrap();
+    let bodies = mock.combined_bodies();
+    assert_eq!(bodies.len(), 1);
+    let v: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert_eq!(v["limit"], 1);
+    assert_eq!(mock.token_requests()[0].member_cid.as_deref(), Some(CID_A));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrong_secret_is_a_credential_rejection_naming_the_fix() {
+    let mock = FalconMock::start(config(&[CID_A], 10)).await;
+    let c = connector_with(params(&mock, CID_A), "not-the-secret", &http());
+    let err = c.check().await.unwrap_err();
+    assert!(err.is_credential_rejected(), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("secret") && text.contains(PARENT_CLIENT_ID),
+        "{text}"
+    );
+    assert!(
+        !text.contains("not-the-secret"),
+        "a secret leaked into {text}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_403_from_the_token_endpoint_is_not_retried_and_says_ip_allow_list() {
+    let mock = FalconMock::start(config(&[CID_A], 10)).await;
+    let p = Params {
+        client_id: BLOCKED_CLIENT_ID.to_owned(),
+        ..params(&mock, CID_A)
+    };
+    let c = connector_with(p, BLOCKED_SECRET, &http());
+    let err = c.check().await.unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::CredentialRejected { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("IP allow-list"), "{text}");
+    assert!(!text.contains(BLOCKED_SECRET));
+    assert_eq!(mock.stats().token_requests, 1, "403 must not be retried");
+    assert_eq!(c.retries(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_member_cid_the_parent_may_not_reach_is_refused() {
+    let mock = FalconMock::start(config(&[CID_A], 10)).await;
+    let p = Params {
+        client_id: CHILD_A_CLIENT_ID.to_owned(),
+        ..params(&mock, CID_B)
+    };
+    let err = connector_with(p, CHILD_A_SECRET, &http())
+        .check()
+        .await
+        .unwrap_err();
+    assert!(err.is_credential_rejected());
+    assert!(err.to_string().contains(CID_B), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_region_redirect_is_reissued_to_the_allow_listed_host_not_to_location() {
+    let us1 = FalconMock::start(FalconMockConfig {
+        redirect_to: Some("us-2".to_owned()),
+        ..config(&[], 0)
+    })
+    .await;
+    let us2 = FalconMock::start(FalconMockConfig {
+        region: "us-2".to_owned(),
+        ..config(&[CID_A], 1200)
+    })
+    .await;
+    let us2_base = url::Url::parse(&us2.uri()).unwrap();
+    // The shared client follows redirects by default; the connector must still never re-post
+    // the secret to the 308's Location (a real Falcon host, unreachable from this test).
+    let c = connector_with(params(&us1, CID_A), PARENT_SECRET, &http())
+        .with_region_host(Cloud::Us2, us2_base.clone());
+    let p = pull(&c, None, 1000).await;
+    assert_exactly_once(&p.alerts, &us2.versions(CID_A));
+    assert_eq!(c.api_base(), us2_base);
+    let s1 = us1.stats();
+    assert_eq!(
+        (s1.token_requests, s1.redirects, s1.combined_requests),
+        (1, 1, 0)
+    );
+    assert_eq!(us2.stats().token_requests, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_redirect_to_an_unknown_region_is_refused_with_the_fix() {
+    let mock = FalconMock::start(FalconMockConfig {
+        redirect_to: Some("mars-1".to_owned()),
+        ..config(&[CID_A], 10)
+    })
+    .await;
+    let c = connector_with(params(&mock, CID_A), PARENT_SECRET, &http());
+    let err = c.check().await.unwrap_err();
+    assert!(
+        matches!(err, ConnectorError::Http { status: 308, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("--cloud"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn mssp_one_parent_client_two_cids_each_sees_only_its_own_alerts() {
+    let mock = FalconMock::start(config(&[CID_A, CID_B], 1500)).await;
+    let a = connector(&mock, CID_A);
+    let b = connector(&mock, CID_B);
+    let (pa, pb) = tokio::join!(pull(&a, None, 1000), pull(&b, None, 1000));
+    assert_exactly_once(&pa.alerts, &mock.versions(CID_A));
+    assert_exactly_once(&pb.alerts, &mock.versions(CID_B));
+    for (alerts, cid) in [(&pa.alerts, CID_A), (&pb.alerts, CID_B)] {
+        for al in alerts.iter() {
+            let raw: serde_json::Value = serde_json::from_str(al.raw.get()).unwrap();
+            assert_eq!(raw["cid"], cid);
+            assert_eq!(al.source, format!("crowdstrike:{cid}"));
+        }
+    }
+    let members: HashSet<Option<String>> = mock
+        .token_requests()
+        .into_iter()
+        .map(|t| t.member_cid)
+        .collect();
+    assert_eq!(
+        members,
+        HashSet::from([Some(CID_A.to_owned()), Some(CID_B.to_owned())])
+    );
+    // One connector per integration: each minted its own token.
+    assert_eq!(mock.stats().tokens_issued, 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_cids_own_api_client_sends_no_member_cid() {
+    let mock = FalconMock::start(config(&[CID_A, CID_B], 300)).await;
+    let p = Params {
+        client_id: CHILD_A_CLIENT_ID.to_owned(),
+        own_cid: true,
+        ..params(&mock, CID_A)
+    };
+    let c = connector_with(p, CHILD_A_SECRET, &http());
+    let got = pull(&c, None, 1000).await;
+    assert_exactly_once(&got.alerts, &mock.versions(CID_A));
+    assert_eq!(mock.token_requests()[0].member_cid, None);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ccid_spelling_reaches_the_same_cid_and_source() {
+    let mock = FalconMock::start(config(&[CID_A], 200)).await;
+    let ccid = connector(&mock, CID_A_CCID);
+    let bare = connector(&mock, CID_A);
+    assert_eq!(ccid.source_id(), bare.source_id());
+    let got = pull(&ccid, None, 1000).await;
+    assert_exactly_once(&got.alerts, &mock.versions(CID_A));
+    assert_eq!(mock.token_requests()[0].member_cid.as_deref(), Some(CID_A));
+}
+
+#[tokio::test(start_paused = true)]
+async fn maps_severity_title_link_and_keeps_nine_digit_timestamps_in_raw() {
+    let mock = FalconMock::start(config(&[CID_A], 400)).await;
+    let c = connector(&mock, CID_A);
+    let p = pull(&c, None, 1000).await;
+    let mut severities = HashSet::new();
+    for a in &p.alerts {
+        let raw: serde_json::Value = serde_json::from_str(a.raw.get()).unwrap();
+        let updated = raw["updated_timestamp"].as_str().unwrap();
+        assert_eq!(updated.len(), "2026-01-01T00:00:00.123456789Z".len());
+        let parsed: DateTime<Utc> = updated.parse().unwrap();
+        assert_eq!(a.updated_at, parsed);
+        assert_eq!(a.link.as_deref(), raw["falcon_host_link"].as_str());
+        let want_title = raw["display_name"]
+            .as_str()
+            .or(raw["name"].as_str())
+            .unwrap();
+        assert_eq!(a.title, want_title);
+        assert_eq!(a.status, raw["status"].as_str().unwrap());
+        severities.insert(a.severity);
+    }
+    assert!(severities.len() >= 4, "{severities:?}");
+    assert!(severities.contains(&Severity::Critical));
+}
+
+// ---- The mock's own API contract, spoken to directly. ----
+
+async fn mint(mock: &FalconMock, cid: &str) -> String {
+    seliq_connectors::http::install_crypto_provider();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", mock.uri()))
+        .form(&[
+            ("client_id", PARENT_CLIENT_ID),
+            ("client_secret", PARENT_SECRET),
+            ("member_cid", cid),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    for h in [
+        "x-cs-traceid",
+        "x-cs-region",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+    ] {
+        assert!(resp.headers().contains_key(h), "{h}");
+    }
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["expires_in"], 1799);
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn mock_query_v2_pages_by_offset_up_to_the_10000_wall() {
+    let mock = FalconMock::start(config(&[CID_A], 10_500)).await;
+    let token = mint(&mock, CID_A).await;
+    let q = |offset: usize, limit: usize| {
+        reqwest::Client::new()
+            .get(format!("{}/alerts/queries/alerts/v2", mock.uri()))
+            .bearer_auth(&token)
+            .query(&[
+                ("offset", offset.to_string()),
+                ("limit", limit.to_string()),
+                ("sort", "updated_timestamp|asc".to_owned()),
+            ])
+            .send()
+    };
+    let ok = q(9000, 1000).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let v: serde_json::Value = ok.json().await.unwrap();
+    assert_eq!(v["resources"].as_array().unwrap().len(), 1000);
+    assert_eq!(v["meta"]["pagination"]["total"], 10_500);
+    let wall = q(9500, 1000).await.unwrap();
+    assert_eq!(wall.status(), 400);
+    let v: serde_json::Value = wall.json().await.unwrap();
+    assert!(!v["errors"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn mock_combined_caps_limit_at_1000_and_scopes_to_the_token_cid() {
+    let mock = FalconMock::start(config(&[CID_A, CID_B], 50)).await;
+    let token = mint(&mock, CID_B).await;
+    let post = |body: serde_json::Value| {
+        reqwest::Client::new()
+            .post(format!("{}/alerts/combined/alerts/v1", mock.uri()))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let over = post(serde_json::json!({"limit": 1001})).await.unwrap();
+    assert_eq!(over.status(), 400);
+    let ok = post(serde_json::json!({"limit": 1000, "sort": "updated_timestamp|asc"}))
+        .await
+        .unwrap();
+    assert!(ok.headers().contains_key("x-ratelimit-remaining"));
+    let v: serde_json::Value = ok.json().await.unwrap();
+    let items = v["resources"].as_array().unwrap();
+    assert_eq!(items.len(), 50);
+    assert!(items.iter().all(|a| a["cid"] == CID_B));
+    assert!(v["meta"]["pagination"].get("after").is_none());
+    // An unknown token is a 401 envelope on the unauthenticated bucket.
+    let denied = reqwest::Client::new()
+        .post(format!("{}/alerts/combined/alerts/v1", mock.uri()))
+        .bearer_auth("forged")
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 401);
+    assert_eq!(denied.headers()["x-ratelimit-limit"], "15");
+}
+
+#[tokio::test]
+async fn mock_entities_cap_at_1000_ids_and_answer_in_no_particular_order() {
+    let mock = FalconMock::start(config(&[CID_A], 1200)).await;
+    let token = mint(&mock, CID_A).await;
+    let ids: Vec<String> = mock.versions(CID_A).into_iter().map(|v| v.0).collect();
+    let post = |ids: &[String]| {
+        reqwest::Client::new()
+            .post(format!("{}/alerts/entities/alerts/v2", mock.uri()))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "composite_ids": ids }))
+            .send()
+    };
+    assert_eq!(post(&ids[..1001]).await.unwrap().status(), 413);
+    let v: serde_json::Value = post(&ids[..1000]).await.unwrap().json().await.unwrap();
+    let got: Vec<String> = v["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["composite_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got.len(), 1000);
+    assert_ne!(
+        got,
+        ids[..1000].to_vec(),
+        "results come back in request order"
+    );
+    let a: HashSet<&String> = got.iter().collect();
+    let b: HashSet<&String> = ids[..1000].iter().collect();
+    assert_eq!(a, b);
+}

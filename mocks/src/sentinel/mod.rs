@@ -1,0 +1,366 @@
+//! A Microsoft Sentinel look-alike: the Entra ID v2 token endpoint and the ARM
+//! `Microsoft.SecurityInsights` incident API, per `shared/vendors/sentinel-splunk.md`.
+//!
+//! One server answers both hosts, so point the connector's authority URL *and* management URL at
+//! [`SentinelMock::uri`].
+//!
+//! # What it serves
+//! - `POST /{tenant}/oauth2/v2.0/token`: form `grant_type=client_credentials`, `client_id`,
+//!   `client_secret`, `scope=<arm>/.default` (accepted: [`SentinelMockConfig::accepted_scopes`]).
+//!   The tenant may be the GUID or the domain. Errors are Entra's OAuth2 bodies with AADSTS codes
+//!   (90002 unknown tenant, 700016 unknown app, 7000215 wrong secret, 1002012 / 500011 bad scope).
+//!   Tokens live [`SentinelMockConfig::token_lifetime`]; there is no refresh token.
+//! - `GET /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/
+//!   workspaces/{ws}/providers/Microsoft.SecurityInsights/incidents?api-version=…`, path matched
+//!   case-insensitively. `$filter` (`properties/lastModifiedTimeUtc|createdTimeUtc|incidentNumber|
+//!   severity|status` with `eq ne gt ge lt le`, joined by `and`), `$orderby` (one of the first three,
+//!   `asc|desc`), `$top` (default page 50; above 1000 → 400 CloudError) and `$skipToken`. Pages
+//!   hold at most [`SentinelMockConfig::page_cap`] items. `nextLink` repeats the query *unescaped*
+//!   (raw spaces in `$filter`) and adds an opaque `$skipToken` (keyset by default, an offset with
+//!   [`SentinelMockConfig::offset_skip_tokens`]), as the real service does.
+//! - `GET …/incidents/{name}` and `POST …/incidents/{name}/alerts` (`kind: SecurityAlert`).
+//! - Every ARM answer carries `x-ms-request-id`, `x-ms-correlation-request-id` and
+//!   `x-ms-ratelimit-remaining-subscription-reads`; every error is a CloudError
+//!   `{"error":{"code","message"}}`. 401s for a missing, unknown or expired token.
+//!
+//! # Data
+//! [`SentinelMockConfig::incidents`] seeded incidents (same seed, same data) with
+//! `lastModifiedTimeUtc` spread over `[base_time, base_time + span]` in groups of three sharing one
+//! time (ties across page boundaries), ARM's 7-digit fractional times, and every
+//! [`SentinelMockConfig::odd_enum_every`]th incident carrying a severity or status outside the
+//! documented lists (`Critical`, `Unknown`, `InProgress`, `Resolved`).
+//!
+//! # Changing data between pulls
+//! [`SentinelMock::escalate`], [`SentinelMock::update`], [`SentinelMock::add_incidents`] and
+//! [`SentinelMock::add_late_incidents`] (visible now, timestamped behind the newest incident).
+//!
+//! # Faults
+//! [`SentinelMock::throttle_next`] (429 + `Retry-After`), [`SentinelMock::fail_next`] (5xx),
+//! [`SentinelMock::expire_tokens`] (the next data call gets 401 `ExpiredAuthenticationToken`),
+//! [`SentinelMock::reject_next_tokens`], [`SentinelMock::fail_token_endpoint`] (503),
+//! [`SentinelMock::set_client_secret`] (rotation), [`SentinelMock::set_remaining_reads`].
+//!
+//! # Ground truth
+//! [`SentinelMock::versions`] (every current `(name, lastModifiedTimeUtc)`),
+//! [`SentinelMock::history`] (every version that was ever current), [`SentinelMock::stats`].
+
+mod query;
+mod routes;
+mod state;
+
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer};
+
+pub use state::{ListQuery, SentinelMockStats};
+
+use routes::{Router, lock};
+use state::State;
+
+/// Seeded data, the credentials the mock accepts, and its limits.
+#[derive(Debug, Clone)]
+pub struct SentinelMockConfig {
+    pub seed: u64,
+    /// Incidents present at start.
+    pub incidents: usize,
+    /// `lastModifiedTimeUtc` of the first seeded incident. Default: two hours ago, so a default
+    /// 24 h first-run window covers the data.
+    pub base_time: DateTime<Utc>,
+    /// The seeded incidents spread over this span after `base_time`. Default 1 h.
+    pub span: Duration,
+    pub tenant_id: String,
+    /// A verified domain of the tenant, accepted in place of its GUID.
+    pub tenant_domain: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub workspace_name: String,
+    /// Most incidents in one page whatever `$top` asks (1000, like the service).
+    pub page_cap: usize,
+    pub token_lifetime: Duration,
+    /// Start value of `x-ms-ratelimit-remaining-subscription-reads`; each data call spends one.
+    pub remaining_reads: u32,
+    /// Every Nth incident gets an undocumented severity or status; 0 for none.
+    pub odd_enum_every: usize,
+    /// Scopes the token endpoint accepts (ARM's application ID URIs).
+    pub accepted_scopes: Vec<String>,
+    /// `$skipToken` counts the items already served instead of naming the last one. The facts do
+    /// not say which the service uses; offsets shift when an incident moves between two pages,
+    /// so a client that saves a `nextLink` for later can skip one.
+    pub offset_skip_tokens: bool,
+}
+
+impl Default for SentinelMockConfig {
+    fn default() -> Self {
+        SentinelMockConfig {
+            seed: 1,
+            incidents: 500,
+            base_time: Utc::now() - chrono::Duration::hours(2),
+            span: Duration::from_secs(3600),
+            tenant_id: "3f2a6c1e-8b4d-4e7a-9c5f-1d2e3f4a5b6c".into(),
+            tenant_domain: "contoso-mssp.onmicrosoft.com".into(),
+            client_id: "0b8e9f4a-2c7d-4a1b-8e3f-5d6c7b8a9e0f".into(),
+            client_secret: "mock~sentinel.Secret_0123456789".into(),
+            subscription_id: "6b1ceb4f-3f0e-4b2c-9f7a-0a1b2c3d4e5f".into(),
+            resource_group: "Acme-SOC".into(),
+            workspace_name: "acme-sentinel".into(),
+            page_cap: 1000,
+            token_lifetime: Duration::from_secs(3599),
+            remaining_reads: 11_999,
+            odd_enum_every: 37,
+            accepted_scopes: vec![
+                "https://management.azure.com/.default".into(),
+                "https://management.core.windows.net/.default".into(),
+                "https://management.core.windows.net//.default".into(),
+            ],
+            offset_skip_tokens: false,
+        }
+    }
+}
+
+/// What an integration needs to reach the mock (both URLs are [`SentinelMock::uri`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelCredentials {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub workspace_name: String,
+}
+
+pub struct SentinelMock {
+    server: MockServer,
+    state: Arc<Mutex<State>>,
+}
+
+impl SentinelMock {
+    /// On a random local port.
+    pub async fn start(config: SentinelMockConfig) -> Self {
+        Self::serve(MockServer::builder(), config).await
+    }
+
+    /// On a listener the caller bound (the standalone `seliq-mocks serve`).
+    pub async fn start_on(listener: TcpListener, config: SentinelMockConfig) -> Self {
+        Self::serve(MockServer::builder().listener(listener), config).await
+    }
+
+    async fn serve(builder: wiremock::MockServerBuilder, config: SentinelMockConfig) -> Self {
+        let state = Arc::new(Mutex::new(State::new(config)));
+        // Request recording would keep every page ever served in memory.
+        let server = builder.disable_request_recording().start().await;
+        Mock::given(any())
+            .respond_with(Router {
+                state: Arc::clone(&state),
+            })
+            .mount(&server)
+            .await;
+        SentinelMock { server, state }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The login host to configure (`--authority-url`).
+    pub fn authority_url(&self) -> String {
+        self.uri()
+    }
+
+    /// The ARM host to configure (`--management-url`).
+    pub fn management_url(&self) -> String {
+        self.uri()
+    }
+
+    pub fn credentials(&self) -> SentinelCredentials {
+        let st = lock(&self.state);
+        SentinelCredentials {
+            tenant_id: st.cfg.tenant_id.clone(),
+            client_id: st.cfg.client_id.clone(),
+            client_secret: st.cfg.client_secret.clone(),
+            subscription_id: st.cfg.subscription_id.clone(),
+            resource_group: st.cfg.resource_group.clone(),
+            workspace_name: st.cfg.workspace_name.clone(),
+        }
+    }
+
+    // ------------------------------------------------------------ data changes
+
+    /// Raise the severity of `n` distinct incidents one step (Informational → Low → Medium →
+    /// High; High ones go New → Active instead). Each gets a new `lastModifiedTimeUtc`. Returns
+    /// their names.
+    pub fn escalate(&self, n: usize) -> Vec<String> {
+        let mut st = lock(&self.state);
+        let total = st.incidents.len();
+        let mut chosen: Vec<usize> = Vec::new();
+        let mut attempts = 0;
+        while chosen.len() < n.min(total) && attempts < 100 * (n + 1) {
+            attempts += 1;
+            let idx = usize::try_from(st.pick(total as u64)).unwrap_or(0);
+            if !chosen.contains(&idx) {
+                chosen.push(idx);
+            }
+        }
+        let mut names = Vec::with_capacity(chosen.len());
+        for idx in chosen {
+            st.modify(idx, |i| {
+                let next = match i.severity.as_str() {
+                    "Informational" => Some("Low"),
+                    "Low" => Some("Medium"),
+                    "Medium" => Some("High"),
+                    _ => None,
+                };
+                match next {
+                    Some(s) => i.severity = s.to_owned(),
+                    None => {
+                        i.severity = "High".to_owned();
+                        i.status = "Active".to_owned();
+                    }
+                }
+            });
+            names.push(st.incidents[idx].name.clone());
+        }
+        names
+    }
+
+    /// Change one incident (by `name`, any case). False when there is no such incident.
+    pub fn update(&self, name: &str, severity: Option<&str>, status: Option<&str>) -> bool {
+        let mut st = lock(&self.state);
+        let Some(idx) = st
+            .incidents
+            .iter()
+            .position(|i| i.name.eq_ignore_ascii_case(name))
+        else {
+            return false;
+        };
+        st.modify(idx, |i| {
+            if let Some(s) = severity {
+                i.severity = s.to_owned();
+            }
+            if let Some(s) = status {
+                i.status = s.to_owned();
+            }
+        });
+        true
+    }
+
+    /// New incidents, created and modified now.
+    pub fn add_incidents(&self, n: usize) -> Vec<String> {
+        let mut st = lock(&self.state);
+        (0..n)
+            .map(|_| {
+                let t = st.now();
+                st.insert_new(t, t)
+            })
+            .collect()
+    }
+
+    /// Incidents that become visible only now but are timestamped `age` before the newest
+    /// `lastModifiedTimeUtc` in the data (replication lag): a connector without a look-back of at
+    /// least `age` misses them.
+    pub fn add_late_incidents(&self, n: usize, age: Duration) -> Vec<String> {
+        let mut st = lock(&self.state);
+        let newest = st.newest_modified().unwrap_or(st.cfg.base_time);
+        let at = newest - state::duration_of(age);
+        (0..n).map(|_| st.insert_new(at, at)).collect()
+    }
+
+    // ------------------------------------------------------------ faults
+
+    /// The next `times` data calls get 429 `TooManyRequests` with `Retry-After: retry_after_secs`.
+    pub fn throttle_next(&self, times: u32, retry_after_secs: u64) {
+        let mut st = lock(&self.state);
+        st.faults.throttle = times;
+        st.faults.throttle_retry_after = retry_after_secs;
+    }
+
+    /// The next `times` data calls get `status` (500, 502, 503 or 504) with a CloudError.
+    pub fn fail_next(&self, times: u32, status: u16) {
+        let mut st = lock(&self.state);
+        st.faults.server_errors = times;
+        st.faults.server_error_status = status;
+    }
+
+    /// Every token issued so far expires now: the next data call gets 401.
+    pub fn expire_tokens(&self) {
+        let mut st = lock(&self.state);
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        for exp in st.tokens.values_mut() {
+            *exp = past;
+        }
+    }
+
+    /// The next `times` data calls get 401 `ExpiredAuthenticationToken` whatever token they carry.
+    pub fn reject_next_tokens(&self, times: u32) {
+        lock(&self.state).faults.unauthorized = times;
+    }
+
+    /// The next `times` token requests get 503 `temporarily_unavailable`.
+    pub fn fail_token_endpoint(&self, times: u32) {
+        lock(&self.state).faults.token_endpoint_errors = times;
+    }
+
+    /// Rotate the accepted client secret (tokens already issued stay valid).
+    pub fn set_client_secret(&self, secret: &str) {
+        lock(&self.state).cfg.client_secret = secret.to_owned();
+    }
+
+    /// Set `x-ms-ratelimit-remaining-subscription-reads` for the next answers.
+    pub fn set_remaining_reads(&self, remaining: u32) {
+        lock(&self.state).remaining_reads = remaining;
+    }
+
+    // ------------------------------------------------------------ ground truth
+
+    /// Every incident's current `(name, lastModifiedTimeUtc)`, the time as served.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        let st = lock(&self.state);
+        st.incidents
+            .iter()
+            .map(|i| (i.name.clone(), state::arm_time(i.modified)))
+            .collect()
+    }
+
+    /// Every `(name, lastModifiedTimeUtc)` that was ever current, in order of appearance.
+    pub fn history(&self) -> Vec<(String, String)> {
+        lock(&self.state).history.clone()
+    }
+
+    pub fn incident_count(&self) -> usize {
+        lock(&self.state).incidents.len()
+    }
+
+    /// The newest `lastModifiedTimeUtc` in the data, as served.
+    pub fn newest_modified(&self) -> Option<String> {
+        lock(&self.state).newest_modified().map(state::arm_time)
+    }
+
+    pub fn stats(&self) -> SentinelMockStats {
+        lock(&self.state).stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_data() {
+        let cfg = SentinelMockConfig {
+            incidents: 20,
+            ..SentinelMockConfig::default()
+        };
+        let a = State::new(cfg.clone());
+        let b = State::new(cfg);
+        let ja: Vec<&str> = a.incidents.iter().map(|i| i.json.as_str()).collect();
+        let jb: Vec<&str> = b.incidents.iter().map(|i| i.json.as_str()).collect();
+        assert_eq!(ja, jb);
+        assert_eq!(a.incidents[0].modified, a.incidents[2].modified);
+        assert_ne!(a.incidents[2].modified, a.incidents[3].modified);
+    }
+}

@@ -14,6 +14,8 @@ use seliq_mocks::sentinel::{SentinelMock, SentinelMockConfig};
 use seliq_mocks::splunk::{DEFAULT_TOKEN, SplunkMock, SplunkMockConfig};
 
 use crate::app::{self, App, Config};
+use crate::audit::export::{self, ExportRequest, Format, Target};
+use crate::audit::verify::verify_stored;
 use crate::error::{Error, Result};
 use crate::integrations::{self, NewIntegration};
 use crate::pull::{self, PullRequest, Sink};
@@ -35,6 +37,7 @@ struct Mocks {
 
 pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     let started = Instant::now();
+    let keep = dir.is_some();
     let (_tmp, dir) = match dir {
         Some(d) => (None, d),
         None => {
@@ -61,7 +64,15 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
     let code = rt.block_on(tour(config, &dir))?;
-    println!("\ndemo finished in {:.1} s (data dir {})", started.elapsed().as_secs_f64(), data_dir.display());
+    println!("\ndemo finished in {:.1} s", started.elapsed().as_secs_f64());
+    if keep {
+        println!(
+            "its data is kept: try `SELIQ_DATA_DIR={} seliq-gateway audit verify acme-corp`",
+            data_dir.display()
+        );
+    } else {
+        println!("its temporary data dir is removed; run `seliq-gateway demo --demo-dir DIR` to keep it");
+    }
     Ok(code)
 }
 
@@ -217,7 +228,30 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
     println!("  acme-corp: 5 Falcon updates + 3 Sentinel escalations made; {third} alert versions emitted");
 
     step("Exporting and verifying the audit log");
-    // AUDIT-EXPORT: wired once the audit commands land.
+    for (slug, _, _) in WORKSPACES {
+        let slug = Slug::parse(slug)?;
+        let file = dir.join(export::default_file_name(&slug, Format::Csv, chrono::Utc::now()));
+        let done = export::export(
+            &mut app,
+            &ExportRequest {
+                slug: slug.clone(),
+                format: Format::Csv,
+                target: Target::File(file.clone()),
+                since: None,
+                until: None,
+            },
+        )?;
+        let signer = app.who.signer.clone();
+        let report = app.store.read(|tx| {
+            let ws = workspaces::require(tx, &slug)?;
+            verify_stored(tx, ws.id, &signer)
+        })?;
+        let verdict = match report {
+            Ok(r) => r.summary(&format!("audit chain of {slug}")),
+            Err(b) => return Err(Error::Runtime(format!("the audit chain of {slug} fails verification at {b}"))),
+        };
+        println!("  {} entries -> {}\n    {verdict}", done.entries, file.display());
+    }
     Ok(0)
 }
 

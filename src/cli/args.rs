@@ -191,7 +191,7 @@ pub enum IntegrationCmd {
         #[arg(long, value_enum)]
         kind: KindArg,
         #[command(flatten)]
-        settings: KindArgs,
+        settings: Box<KindArgs>,
         #[command(flatten)]
         secret: SecretArgs,
         /// Store without calling the vendor to check the credential.

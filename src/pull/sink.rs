@@ -25,7 +25,7 @@ impl Sink {
     /// Fails before any vendor is called if the file cannot be written.
     pub fn open_file(path: &Path, store: &mut Store) -> Result<Sink> {
         let io = |e: std::io::Error| Error::Runtime(format!("cannot write output file {}: {e}", path.display()));
-        let mut file = OpenOptions::new().create(true).read(true).write(true).open(path).map_err(io)?;
+        let mut file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(path).map_err(io)?;
         let key = std::fs::canonicalize(path).map_err(io)?.display().to_string();
         let len = file.metadata().map_err(io)?.len();
         let committed = store.read(|tx| Ok::<_, Error>(tx.sink_offset(&key)?))?;

@@ -113,7 +113,11 @@ pub fn select(mut rows: Vec<MappedRow>, state: &State, end: i64, max_alerts: usi
     } else {
         Vec::new()
     };
-    next_seen.extend(rows.iter().filter(|r| r.indextime == hw).map(|r| r.alert.id.clone()));
+    next_seen.extend(
+        rows.iter()
+            .filter(|r| r.indextime == hw)
+            .map(|r| r.alert.id.clone()),
+    );
     next_seen.sort_unstable();
     next_seen.dedup();
 
@@ -136,7 +140,9 @@ mod tests {
     use serde_json::value::RawValue;
 
     fn row(cd: u32, indextime: i64) -> MappedRow {
-        let raw = format!(r#"{{"_cd":"0:{cd}","index":"a","_time":"{indextime}","_indextime":"{indextime}","_raw":"r{cd}"}}"#);
+        let raw = format!(
+            r#"{{"_cd":"0:{cd}","index":"a","_time":"{indextime}","_indextime":"{indextime}","_raw":"r{cd}"}}"#
+        );
         map_row("s", RawValue::from_string(raw).unwrap(), IdMode::Events).unwrap()
     }
 
@@ -196,7 +202,11 @@ mod tests {
     #[test]
     fn the_same_cursor_selects_the_same_batch() {
         let s = State::start(100);
-        let make = || (0..50).map(|c| row(c, 100 + i64::from(c % 9))).collect::<Vec<_>>();
+        let make = || {
+            (0..50)
+                .map(|c| row(c, 100 + i64::from(c % 9)))
+                .collect::<Vec<_>>()
+        };
         let a = select(make(), &s, 200, 10);
         let mut shuffled = make();
         shuffled.reverse();

@@ -78,65 +78,177 @@ struct Fields<'a> {
     status: Option<&'a RawValue>,
 }
 
-pub fn map_row(source: &str, raw: Box<RawValue>, mode: IdMode) -> Result<MappedRow, ConnectorError> {
-    let (parts, indextime) = {
-        let f: Fields<'_> = serde_json::from_str(raw.get()).map_err(|e| malformed(format!("result row: {e}")))?;
-        let indextime_text = text(f._indextime).ok_or_else(|| {
-            malformed(
-                "a result row has no _indextime; the base search must return events, not a \
-                 transforming command's table"
-                    .to_owned(),
-            )
-        })?;
-        let indextime = parse_epoch_seconds(&indextime_text)
-            .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is not an epoch")))?;
-        let updated_at = Utc
-            .timestamp_opt(indextime, 0)
-            .single()
-            .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is out of range")))?;
-        let time_text = text(f._time);
-        let created_at = time_text.as_deref().and_then(parse_time).unwrap_or(updated_at);
+/// The mapped fields of one row, before `raw` is attached.
+struct Parsed {
+    id: String,
+    title: String,
+    severity: Severity,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    /// `_indextime` verbatim.
+    version: String,
+    indextime: i64,
+}
 
-        let id = match (mode, text(f.event_id)) {
-            (IdMode::Notable, Some(id)) if !id.is_empty() => id.into_owned(),
-            _ => row_hash(&f, time_text.as_deref(), &indextime_text, raw.get()),
-        };
-        let severity = text(f.urgency)
-            .and_then(|u| severity(&u))
-            .or_else(|| text(f.severity).and_then(|s| severity(&s)))
-            .unwrap_or(Severity::Informational);
-        let title = text(f.rule_title)
-            .filter(|s| !s.is_empty())
-            .or_else(|| text(f.rule_name).filter(|s| !s.is_empty()))
-            .or_else(|| text(f.search_name).filter(|s| !s.is_empty()))
-            .map_or_else(|| "Splunk event".to_owned(), Cow::into_owned);
-        let status = text(f.status_label)
-            .filter(|s| !s.is_empty())
-            .map(Cow::into_owned)
-            .or_else(|| text(f.status).and_then(|s| status_name(&s)).map(str::to_owned))
-            .unwrap_or_else(|| "new".to_owned());
-        (
-            (id, title, severity, status, created_at, updated_at, indextime_text.into_owned()),
-            indextime,
-        )
-    };
-    let (id, title, severity, status, created_at, updated_at, version) = parts;
+pub fn map_row(
+    source: &str,
+    raw: Box<RawValue>,
+    mode: IdMode,
+) -> Result<MappedRow, ConnectorError> {
+    let p = parse(raw.get(), mode)?;
     let alert = Alert::new(
         source,
         VENDOR,
         AlertParts {
-            id,
-            title,
-            severity,
-            status,
-            created_at,
-            updated_at,
-            version,
+            id: p.id,
+            title: p.title,
+            severity: p.severity,
+            status: p.status,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            version: p.version,
             link: None,
             raw,
         },
     );
-    Ok(MappedRow { indextime, alert })
+    Ok(MappedRow {
+        indextime: p.indextime,
+        alert,
+    })
+}
+
+fn parse(row: &str, mode: IdMode) -> Result<Parsed, ConnectorError> {
+    let f: Fields<'_> =
+        serde_json::from_str(row).map_err(|e| malformed(format!("result row: {e}")))?;
+    let indextime_text = text(f._indextime).ok_or_else(|| {
+        malformed(
+            "a result row has no _indextime; the base search must return events, not a \
+             transforming command's table"
+                .to_owned(),
+        )
+    })?;
+    let indextime = parse_epoch_seconds(&indextime_text)
+        .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is not an epoch")))?;
+    let updated_at = Utc
+        .timestamp_opt(indextime, 0)
+        .single()
+        .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is out of range")))?;
+    let time_text = text(f._time);
+    let created_at = time_text
+        .as_deref()
+        .and_then(parse_time)
+        .unwrap_or(updated_at);
+    let id = match (mode, text(f.event_id)) {
+        (IdMode::Notable, Some(id)) if !id.is_empty() => id.into_owned(),
+        _ => row_hash(&f, time_text.as_deref(), &indextime_text, row),
+    };
+    let severity = text(f.urgency)
+        .and_then(|u| severity(&u))
+        .or_else(|| text(f.severity).and_then(|s| severity(&s)))
+        .unwrap_or(Severity::Informational);
+    let title = text(f.rule_title)
+        .filter(|s| !s.is_empty())
+        .or_else(|| text(f.rule_name).filter(|s| !s.is_empty()))
+        .or_else(|| text(f.search_name).filter(|s| !s.is_empty()))
+        .map_or_else(|| "Splunk event".to_owned(), Cow::into_owned);
+    let status = text(f.status_label)
+        .filter(|s| !s.is_empty())
+        .map(Cow::into_owned)
+        .or_else(|| {
+            text(f.status)
+                .and_then(|s| status_name(&s))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "new".to_owned());
+    Ok(Parsed {
+        id,
+        title,
+        severity,
+        status,
+        created_at,
+        updated_at,
+        version: indextime_text.into_owned(),
+        indextime,
+    })
+}
+
+/// A row's `index` and the values of one more field, read in one pass without building a tree.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RowScope {
+    pub index: Option<String>,
+    pub values: Vec<String>,
+}
+
+pub fn row_scope(row: &str, field: Option<&str>) -> Result<RowScope, ConnectorError> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct Seed<'f>(Option<&'f str>);
+
+    /// Which of the wanted keys a map key is, read without allocating.
+    #[derive(Clone, Copy)]
+    struct KeyKind<'f>(Option<&'f str>);
+
+    impl<'de> DeserializeSeed<'de> for KeyKind<'_> {
+        type Value = (bool, bool);
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(bool, bool), D::Error> {
+            d.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for KeyKind<'_> {
+        type Value = (bool, bool);
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a field name")
+        }
+        fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<(bool, bool), E> {
+            Ok((k == "index", self.0 == Some(k)))
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Seed<'_> {
+        type Value = RowScope;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RowScope, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Seed<'_> {
+        type Value = RowScope;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a result row object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<RowScope, A::Error> {
+            let mut out = RowScope::default();
+            while let Some((is_index, is_field)) = m.next_key_seed(KeyKind(self.0))? {
+                if !is_index && !is_field {
+                    m.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let raw: &'de RawValue = m.next_value()?;
+                let values: Vec<String> = match raw.get().as_bytes().first() {
+                    Some(b'[') => serde_json::from_str::<Vec<Option<String>>>(raw.get())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                    _ => text(Some(raw)).map(Cow::into_owned).into_iter().collect(),
+                };
+                if is_index {
+                    out.index = values.first().cloned();
+                }
+                if is_field {
+                    out.values = values;
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_str(row);
+    Seed(field)
+        .deserialize(&mut de)
+        .map_err(|e| malformed(format!("result row: {e}")))
 }
 
 /// The dedup key of a raw event (SplunkPy's recipe). Missing `_raw` (a server that drops it)
@@ -147,7 +259,13 @@ fn row_hash(f: &Fields<'_>, time: Option<&str>, indextime: &str, row: &str) -> S
     let cd = text(f._cd);
     let index = text(f.index);
     let raw = text(f._raw);
-    for part in [cd.as_deref(), index.as_deref(), time, Some(indextime), raw.as_deref()] {
+    for part in [
+        cd.as_deref(),
+        index.as_deref(),
+        time,
+        Some(indextime),
+        raw.as_deref(),
+    ] {
         match part {
             Some(p) => {
                 h.update([1u8]);
@@ -197,7 +315,10 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
         return Some(t.with_timezone(&Utc));
     }
-    let f = s.parse::<f64>().ok().filter(|f| f.is_finite() && f.abs() < 1e15)?;
+    let f = s
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite() && f.abs() < 1e15)?;
     let secs = f.floor();
     let nanos = ((f - secs) * 1e9).round().clamp(0.0, 999_999_999.0) as u32;
     Utc.timestamp_opt(secs as i64, nanos).single()
@@ -264,7 +385,10 @@ mod tests {
         assert_ne!(m.alert.id, "GUID@@notable@@abc");
         assert_eq!(m.indextime, 1_764_237_605);
         let again = map_row("s", raw(NOTABLE), IdMode::Events).unwrap();
-        assert_eq!(m.alert.event_id, again.alert.event_id, "stable across searches");
+        assert_eq!(
+            m.alert.event_id, again.alert.event_id,
+            "stable across searches"
+        );
     }
 
     #[test]
@@ -272,7 +396,13 @@ mod tests {
         let base = r#"{"_cd":"1:2","index":"a","_time":"1700000000.000","_indextime":"1700000001","_raw":"r"}"#;
         let id = |s: &str| map_row("s", raw(s), IdMode::Events).unwrap().alert.id;
         let b = id(base);
-        for (from, to) in [("1:2", "1:3"), ("\"a\"", "\"b\""), ("000.000", "000.001"), ("0001\"", "0002\""), ("\"r\"", "\"q\"")] {
+        for (from, to) in [
+            ("1:2", "1:3"),
+            ("\"a\"", "\"b\""),
+            ("000.000", "000.001"),
+            ("0001\"", "0002\""),
+            ("\"r\"", "\"q\""),
+        ] {
             assert_ne!(b, id(&base.replace(from, to)), "{from} -> {to}");
         }
     }
@@ -288,7 +418,11 @@ mod tests {
         assert_eq!(a.severity, Severity::Critical);
         assert_eq!(a.status, "closed");
         assert_eq!(a.created_at.timestamp(), 10, "no _time: index time");
-        let b = map_result("s", raw(r#"{"_indextime":10,"urgency":"unknown","rule_name":["R1","R2"]}"#)).unwrap();
+        let b = map_result(
+            "s",
+            raw(r#"{"_indextime":10,"urgency":"unknown","rule_name":["R1","R2"]}"#),
+        )
+        .unwrap();
         assert_eq!(b.title, "R1");
         assert_eq!(b.severity, Severity::Informational);
         assert_eq!(b.status, "new");
@@ -296,8 +430,31 @@ mod tests {
 
     #[test]
     fn epoch_time_with_fraction_parses() {
-        let a = map_result("s", raw(r#"{"_indextime":"1700000000","_time":"1700000000.250"}"#)).unwrap();
+        let a = map_result(
+            "s",
+            raw(r#"{"_indextime":"1700000000","_time":"1700000000.250"}"#),
+        )
+        .unwrap();
         assert_eq!(a.created_at.timestamp_subsec_millis(), 250);
+    }
+
+    #[test]
+    fn row_scope_reads_index_and_one_field_including_multivalue() {
+        let r = row_scope(
+            r#"{"_raw":"x","index":"notable","orig_index":["acme_prod","other"],"n":{"a":[1]}}"#,
+            Some("orig_index"),
+        )
+        .unwrap();
+        assert_eq!(r.index.as_deref(), Some("notable"));
+        assert_eq!(r.values, ["acme_prod", "other"]);
+        let none = row_scope(r#"{"index":"a"}"#, Some("orig_index")).unwrap();
+        assert!(none.values.is_empty());
+        let esc = row_scope(r#"{"ind\u0065x":"b"}"#, None).unwrap();
+        assert_eq!(
+            esc.index.as_deref(),
+            Some("b"),
+            "escaped keys compare decoded"
+        );
     }
 
     #[test]

@@ -1,40 +1,20 @@
-//! Splunk connector (one search scope per integration). Work in progress.
+//! Splunk: one search scope (endpoint, `servicesNS/<owner>/<app>`, indexes, optional field
+//! filter) per integration, fetched by index time so late-indexed events are never missed.
+//!
+//! - [`settings`]: validated settings and the scope's SPL;
+//! - [`auth`]: Bearer token or session login, the `messages` envelope, per-credential search slots;
+//! - [`client`]: search jobs, polling, paging, cleanup, and the [`Connector`](crate::Connector);
+//! - [`mapping`]: result row → [`Alert`](crate::Alert);
+//! - [`cursor`]: the index-time high-water mark.
 
-mod cursor;
-mod mapping;
-mod settings;
+pub mod auth;
+pub mod client;
+pub mod cursor;
+pub mod mapping;
+pub mod settings;
 
-use async_trait::async_trait;
-use secrecy::SecretString;
-
-use crate::http::HttpOptions;
-use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
-
+pub use client::{MAX_PAGE, ServerInfo, Splunk, Tuning};
 pub use mapping::{IdMode, MappedRow, VENDOR, map_result, map_row};
-pub use settings::{AuthMode, DEFAULT_EARLIEST, DEFAULT_OWNER, DEFAULT_PORT, Params, Settings};
-
-pub struct Splunk {}
-
-impl Splunk {
-    pub fn new(settings: Settings, secret: SecretString, http: &HttpOptions) -> Result<Self, ConnectorError> {
-        let _ = (settings, secret, http, cursor::State::start(0));
-        todo!()
-    }
-}
-
-#[async_trait]
-impl Connector for Splunk {
-    fn source_id(&self) -> &SourceId {
-        todo!()
-    }
-    async fn check(&self) -> Result<(), ConnectorError> {
-        todo!()
-    }
-    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget) -> Result<Batch, ConnectorError> {
-        let _ = (cursor, budget);
-        todo!()
-    }
-    fn retries(&self) -> u64 {
-        todo!()
-    }
-}
+pub use settings::{
+    AuthMode, DEFAULT_EARLIEST, DEFAULT_OWNER, DEFAULT_PORT, NOTABLE_INDEX, Params, Settings,
+};

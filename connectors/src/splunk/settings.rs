@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::mapping::RowScope;
 use crate::SettingsError;
 use crate::settings::parse_base_url;
-use crate::source_id::{ScopeFilter, SourceId, SplunkScope};
+use crate::source_id::{ScopeFilter, SourceId, SplunkScope, splunk_port};
 
 /// Splunk's management port; the REST API lives there, not on the web port.
 pub const DEFAULT_PORT: u16 = 8089;
@@ -109,7 +110,7 @@ impl Settings {
     }
 
     fn from_repr(r: SettingsRepr) -> Result<Settings, SettingsError> {
-        let base = management_url(&r.url, r.allow_insecure_http)?;
+        let (base, port) = management_url(&r.url, r.allow_insecure_http)?;
         let app = path_segment("app", &r.app)?;
         let owner = path_segment("owner", &r.owner)?;
         if r.indexes.iter().all(|i| i.trim().is_empty()) {
@@ -123,7 +124,14 @@ impl Settings {
             None | Some("") => None,
             Some(f) => Some(f.to_owned()),
         };
-        let source = SourceId::splunk(&base, Some(&owner), &app, &r.indexes, scope_filter.as_deref())?;
+        let source = SourceId::splunk_at(
+            &base,
+            port,
+            Some(&owner),
+            &app,
+            &r.indexes,
+            scope_filter.as_deref(),
+        )?;
         let SourceId::Splunk(scope) = &source else {
             return Err(SettingsError::new(
                 "url",
@@ -152,11 +160,14 @@ impl Settings {
             ));
         }
         let repr = SettingsRepr {
-            url: endpoint_string(&base),
+            url: endpoint_string(&base, port),
             app,
             owner,
             indexes: scope.indexes.clone(),
-            scope_filter: scope.filter.as_ref().map(|f| format!("{}={}", f.field, f.glob)),
+            scope_filter: scope
+                .filter
+                .as_ref()
+                .map(|f| format!("{}={}", f.field, f.glob)),
             username,
             base_search,
             earliest,
@@ -267,6 +278,30 @@ impl Settings {
         }
     }
 
+    /// Defence in depth: the search already restricts to the scope, but a custom base search or a
+    /// server that drops part of the pipeline must still never hand another client's row to this
+    /// integration. A row outside the index globs, or without a matching filter value, is not
+    /// ours. A row with no `index` field at all cannot be judged by index and is kept.
+    pub fn row_in_scope(&self, row: &RowScope) -> bool {
+        let index_ok = row.index.as_deref().is_none_or(|i| {
+            self.scope
+                .indexes
+                .iter()
+                .any(|g| crate::glob::matches(g, i))
+        });
+        let filter_ok = self
+            .scope
+            .filter
+            .as_ref()
+            .is_none_or(|f| row.values.iter().any(|v| crate::glob::matches(&f.glob, v)));
+        index_ok && filter_ok
+    }
+
+    /// The field [`Settings::row_in_scope`] needs besides `index`.
+    pub fn filter_field(&self) -> Option<&str> {
+        self.scope.filter.as_ref().map(|f| f.field.as_str())
+    }
+
     fn restriction(&self) -> String {
         let mut terms: Vec<String> = self
             .scope
@@ -306,7 +341,9 @@ fn starts_with_word(s: &str, word: &str) -> bool {
         && s[word.len()..].starts_with(char::is_whitespace)
 }
 
-fn management_url(raw: &str, allow_insecure_http: bool) -> Result<Url, SettingsError> {
+/// The management URL with its port resolved: 8089 unless the operator typed one (even the
+/// scheme's default, which `url` would otherwise drop).
+fn management_url(raw: &str, allow_insecure_http: bool) -> Result<(Url, u16), SettingsError> {
     let mut url = parse_base_url("url", raw, allow_insecure_http)?;
     if !matches!(url.path(), "" | "/") {
         return Err(SettingsError::new(
@@ -315,33 +352,22 @@ fn management_url(raw: &str, allow_insecure_http: bool) -> Result<Url, SettingsE
             "give the management endpoint only (scheme, host and port), without a path",
         ));
     }
-    if url.port().is_none() && !has_explicit_port(raw) {
-        // The scheme's default port was not typed: Splunk's REST API is on 8089.
-        url.set_port(Some(DEFAULT_PORT)).map_err(|()| {
-            SettingsError::new("url", raw, "this URL cannot carry a port")
-        })?;
+    let port = splunk_port(raw, &url);
+    if port == 0 {
+        return Err(SettingsError::new("url", raw, "port 0 is not a port"));
     }
-    Ok(url)
+    url.set_port(Some(port))
+        .map_err(|()| SettingsError::new("url", raw, "this URL cannot carry a port"))?;
+    Ok((url, port))
 }
 
-/// `url` drops a port equal to the scheme's default, so look at what was typed.
-fn has_explicit_port(raw: &str) -> bool {
-    let rest = raw.trim().split_once("://").map_or("", |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let after_host = match host_port.strip_prefix('[') {
-        Some(v6) => v6.split_once(']').map_or("", |(_, p)| p),
-        None => host_port.find(':').map_or("", |i| &host_port[i..]),
-    };
-    after_host.len() > 1 && after_host.starts_with(':')
-}
-
-fn endpoint_string(url: &Url) -> String {
-    let host = url.host_str().unwrap_or_default();
-    match url.port_or_known_default() {
-        Some(p) => format!("{}://{}:{}", url.scheme(), host, p),
-        None => format!("{}://{}", url.scheme(), host),
-    }
+fn endpoint_string(url: &Url, port: u16) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        port
+    )
 }
 
 /// App and owner become path segments of `/servicesNS/<owner>/<app>/`.
@@ -353,7 +379,11 @@ fn path_segment(field: &'static str, raw: &str) -> Result<String, SettingsError>
     if v.len() > 255 {
         return Err(SettingsError::new(field, raw, "longer than 255 characters"));
     }
-    if v == "." || v == ".." || v.chars().any(|c| c == '/' || c == '\\' || c.is_whitespace() || c.is_control()) {
+    if v == "."
+        || v == ".."
+        || v.chars()
+            .any(|c| c == '/' || c == '\\' || c.is_whitespace() || c.is_control())
+    {
         return Err(SettingsError::new(
             field,
             raw,
@@ -416,8 +446,7 @@ fn time_modifier(field: &'static str, raw: &str) -> Result<String, SettingsError
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '@' | '.' | ':'))
         && (v == "now"
             || v.parse::<f64>().is_ok()
-            || ((v.starts_with('-') || v.starts_with('+') || v.starts_with('@'))
-                && v.len() > 1));
+            || ((v.starts_with('-') || v.starts_with('+') || v.starts_with('@')) && v.len() > 1));
     if ok {
         Ok(v.to_owned())
     } else {
@@ -434,16 +463,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn explicit_port_detection_reads_what_was_typed() {
-        assert!(has_explicit_port("https://h.example:443"));
-        assert!(has_explicit_port("https://h.example:8089/"));
-        assert!(has_explicit_port("https://[::1]:443"));
-        assert!(!has_explicit_port("https://h.example"));
-        assert!(!has_explicit_port("https://h.example/"));
-        assert!(!has_explicit_port("https://[::1]"));
-    }
-
-    #[test]
     fn time_modifiers_accept_splunk_forms_only() {
         for ok in ["-7d", "-30d@d", "0", "1700000000", "now", "@d", "-24h"] {
             assert!(time_modifier("earliest", ok).is_ok(), "{ok}");
@@ -451,6 +470,44 @@ mod tests {
         for bad in ["", "7 days", "-", "yesterday", "-7d; drop"] {
             assert!(time_modifier("earliest", bad).is_err(), "{bad}");
         }
+    }
+
+    fn scope(indexes: &[&str], filter: Option<&str>) -> Settings {
+        Settings::validate(Params {
+            url: "https://h.example".into(),
+            app: "search".into(),
+            indexes: indexes.iter().map(|s| s.to_string()).collect(),
+            scope_filter: filter.map(str::to_owned),
+            ..Params::default()
+        })
+        .unwrap()
+    }
+
+    fn row(index: Option<&str>, values: &[&str]) -> RowScope {
+        RowScope {
+            index: index.map(str::to_owned),
+            values: values.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn rows_are_checked_against_the_index_globs_and_the_filter() {
+        let s = scope(&["acme*"], None);
+        assert!(s.row_in_scope(&row(Some("acme_prod"), &[])));
+        assert!(s.row_in_scope(&row(Some("ACME_dev"), &[])));
+        assert!(!s.row_in_scope(&row(Some("globex_prod"), &[])));
+        assert!(
+            s.row_in_scope(&row(None, &[])),
+            "no index field: cannot judge"
+        );
+        let n = scope(&["notable"], Some("orig_index=acme*"));
+        assert_eq!(n.filter_field(), Some("orig_index"));
+        assert!(n.row_in_scope(&row(Some("notable"), &["x", "acme_prod"])));
+        assert!(!n.row_in_scope(&row(Some("notable"), &["globex_prod"])));
+        assert!(
+            !n.row_in_scope(&row(Some("notable"), &[])),
+            "no filter value: not ours"
+        );
     }
 
     #[test]

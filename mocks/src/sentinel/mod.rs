@@ -48,6 +48,7 @@ mod query;
 mod routes;
 mod state;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -93,6 +94,20 @@ pub struct SentinelMockConfig {
     /// not say which the service uses; offsets shift when an incident moves between two pages,
     /// so a client that saves a `nextLink` for later can skip one.
     pub offset_skip_tokens: bool,
+    /// Further Log Analytics workspaces this server answers for, as an MSSP's one app
+    /// registration reaches its clients' workspaces under Azure Lighthouse (scale runs). Each
+    /// holds its own `incidents` seeded incidents (seed + its position); tokens from the token
+    /// endpoint work for all. The data-changing, fault and ground-truth methods act on the
+    /// primary workspace only.
+    pub extra_workspaces: Vec<SentinelWorkspace>,
+}
+
+/// Where one Log Analytics workspace lives in ARM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentinelWorkspace {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub workspace_name: String,
 }
 
 impl Default for SentinelMockConfig {
@@ -119,6 +134,7 @@ impl Default for SentinelMockConfig {
                 "https://management.core.windows.net//.default".into(),
             ],
             offset_skip_tokens: false,
+            extra_workspaces: Vec::new(),
         }
     }
 }
@@ -151,12 +167,31 @@ impl SentinelMock {
     }
 
     async fn serve(builder: wiremock::MockServerBuilder, config: SentinelMockConfig) -> Self {
+        let extra: HashMap<String, Mutex<State>> = config
+            .extra_workspaces
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let cfg = SentinelMockConfig {
+                    seed: config.seed.wrapping_add(i as u64 + 1),
+                    subscription_id: w.subscription_id.clone(),
+                    resource_group: w.resource_group.clone(),
+                    workspace_name: w.workspace_name.clone(),
+                    extra_workspaces: Vec::new(),
+                    ..config.clone()
+                };
+                let key =
+                    routes::workspace_key(&w.subscription_id, &w.resource_group, &w.workspace_name);
+                (key, Mutex::new(State::new(cfg)))
+            })
+            .collect();
         let state = Arc::new(Mutex::new(State::new(config)));
         // Request recording would keep every page ever served in memory.
         let server = builder.disable_request_recording().start().await;
         Mock::given(any())
             .respond_with(Router {
                 state: Arc::clone(&state),
+                extra: Arc::new(extra),
             })
             .mount(&server)
             .await;

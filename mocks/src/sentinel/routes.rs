@@ -31,6 +31,9 @@ const JSON: &str = "application/json; charset=utf-8";
 
 pub(crate) struct Router {
     pub state: Arc<Mutex<State>>,
+    /// Further workspaces by lowercase `<subscription>/<resource group>/<workspace>`; tokens come
+    /// from `state`'s token endpoint (one app registration reaches them all).
+    pub extra: Arc<HashMap<String, Mutex<State>>>,
 }
 
 pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -49,6 +52,18 @@ impl Respond for Router {
             return token(&mut st, req, tenant);
         }
         if lower.starts_with("/subscriptions/") {
+            if let Some(other) = extra_workspace(&self.extra, &lower) {
+                let mut other = lock(other);
+                // The token endpoint is the primary's; a token it issued works here too.
+                if let Some(token) = bearer_token(req)
+                    && let Some(expires) = st.tokens.get(token).copied()
+                {
+                    other.tokens.insert(token.to_owned(), expires);
+                }
+                drop(st);
+                other.request_seq += 1;
+                return arm(&mut other, req, &path);
+            }
             return arm(&mut st, req, &path);
         }
         ResponseTemplate::new(404).set_body_raw(
@@ -56,6 +71,31 @@ impl Respond for Router {
             JSON,
         )
     }
+}
+
+/// The extra workspace a `/subscriptions/…` path (lowercased) names, if any.
+fn extra_workspace<'a>(
+    extra: &'a HashMap<String, Mutex<State>>,
+    lower: &str,
+) -> Option<&'a Mutex<State>> {
+    if extra.is_empty() {
+        return None;
+    }
+    let seg: Vec<&str> = lower.trim_matches('/').split('/').collect();
+    let key = format!("{}/{}/{}", seg.get(1)?, seg.get(3)?, seg.get(7)?);
+    extra.get(&key)
+}
+
+pub(crate) fn workspace_key(subscription: &str, resource_group: &str, workspace: &str) -> String {
+    format!("{subscription}/{resource_group}/{workspace}").to_ascii_lowercase()
+}
+
+fn bearer_token(req: &Request) -> Option<&str> {
+    let header = req.headers.get("authorization")?.to_str().ok()?;
+    header
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("bearer "))
+        .map(|_| header[7..].trim())
 }
 
 // ---------------------------------------------------------------- token endpoint

@@ -138,10 +138,22 @@ const ACTIONS: &[&str] = &["allowed", "blocked", "failure", "success"];
 const USERS: &[&str] = &["alice", "bob", "carol", "dave", "svc_backup", "admin"];
 const SEVERITIES: &[&str] = &["informational", "low", "medium", "high", "critical"];
 const RULES: &[(&str, &str, &str)] = &[
-    ("Brute Force Access Behavior Detected", "Access", "Brute force access on $dest$"),
-    ("Excessive Failed Logins", "Access", "Excessive failed logins by $user$"),
+    (
+        "Brute Force Access Behavior Detected",
+        "Access",
+        "Brute force access on $dest$",
+    ),
+    (
+        "Excessive Failed Logins",
+        "Access",
+        "Excessive failed logins by $user$",
+    ),
     ("Malware Detected on Host", "Endpoint", "Malware on $dest$"),
-    ("Unusual Outbound Traffic", "Network", "Unusual outbound traffic from $src$"),
+    (
+        "Unusual Outbound Traffic",
+        "Network",
+        "Unusual outbound traffic from $src$",
+    ),
     ("Threat Intel Match", "Threat", "Threat activity from $src$"),
 ];
 
@@ -159,7 +171,12 @@ pub struct Draft {
 pub fn build_event(d: Draft, cd: String, serial: u64, rng: &mut Rng) -> Event {
     let host = rng.pick(HOSTS).to_owned();
     let user = rng.pick(USERS).to_owned();
-    let src = format!("10.{}.{}.{}", rng.range(0, 8), rng.range(0, 255), rng.range(1, 255));
+    let src = format!(
+        "10.{}.{}.{}",
+        rng.range(0, 8),
+        rng.range(0, 255),
+        rng.range(1, 255)
+    );
     let dest = format!("192.168.{}.{}", rng.range(0, 16), rng.range(1, 255));
     let severity = rng.pick(SEVERITIES).to_owned();
     let time = iso_time(d.time_ms);
@@ -183,13 +200,19 @@ pub fn build_event(d: Draft, cd: String, serial: u64, rng: &mut Rng) -> Event {
             );
             f.push(("orig_index".into(), orig_index.clone()));
             f.push(("orig_host".into(), host.clone()));
-            f.push(("orig_time".into(), format!("{:.3}", (d.time_ms - 60_000) as f64 / 1000.0)));
+            f.push((
+                "orig_time".into(),
+                format!("{:.3}", (d.time_ms - 60_000) as f64 / 1000.0),
+            ));
             f.push(("search_name".into(), search_name.clone()));
             f.push(("rule_name".into(), rule.into()));
             f.push(("rule_title".into(), title.into()));
             f.push(("rule_description".into(), format!("{rule} ({domain})")));
             f.push(("security_domain".into(), domain.to_lowercase()));
-            f.push(("info_min_time".into(), format!("{:.3}", (d.time_ms - 300_000) as f64 / 1000.0)));
+            f.push((
+                "info_min_time".into(),
+                format!("{:.3}", (d.time_ms - 300_000) as f64 / 1000.0),
+            ));
             f.push(("info_max_time".into(), time_epoch.clone()));
             let hash = Sha256::digest(format!("{}|{cd}", d.index).as_bytes());
             let urgency = urgency(&severity, &host);
@@ -202,7 +225,11 @@ pub fn build_event(d: Draft, cd: String, serial: u64, rng: &mut Rng) -> Event {
             ("stash".to_owned(), search_name, raw)
         }
     };
-    let bkt = format!("{}~{}~{INDEXER_GUID}", d.index, cd.split(':').next().unwrap_or("0"));
+    let bkt = format!(
+        "{}~{}~{INDEXER_GUID}",
+        d.index,
+        cd.split(':').next().unwrap_or("0")
+    );
     f.extend([
         ("_bkt".to_owned(), bkt),
         ("_cd".to_owned(), cd.clone()),

@@ -45,7 +45,9 @@ impl Query {
         let mut stages = Vec::new();
         for (i, stage) in tokens.split(|t| *t == Tok::Pipe).enumerate() {
             let Some((first, rest)) = stage.split_first() else {
-                return Err(SplError("Error in 'search' command: empty pipeline stage.".into()));
+                return Err(SplError(
+                    "Error in 'search' command: empty pipeline stage.".into(),
+                ));
             };
             match first {
                 Tok::Word(w) if w.eq_ignore_ascii_case("search") => {}
@@ -57,7 +59,11 @@ impl Query {
                         "The search must start with a generating command such as 'search'.".into(),
                     ));
                 }
-                _ => return Err(SplError("Error in 'search' command: missing command name.".into())),
+                _ => {
+                    return Err(SplError(
+                        "Error in 'search' command: missing command name.".into(),
+                    ));
+                }
             }
             let mut p = Parser { toks: rest, pos: 0 };
             let expr = if rest.is_empty() {
@@ -122,7 +128,7 @@ fn eval(e: &Expr, row: &dyn Fields) -> bool {
         // Splunk: `f!=v` needs the field to exist, unlike `NOT f=v`.
         Expr::Ne(f, v) => !row.values(f).is_empty() && !field_matches(row, f, v),
         Expr::In(f, vs) => vs.iter().any(|v| field_matches(row, f, v)),
-        Expr::Notable => row.values("index").iter().any(|i| *i == "notable"),
+        Expr::Notable => row.values("index").contains(&"notable"),
         Expr::Text(t) => row
             .values("_raw")
             .iter()
@@ -275,7 +281,11 @@ impl Parser<'_> {
             self.pos += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Expr::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::Or(v)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, SplError> {
@@ -290,7 +300,11 @@ impl Parser<'_> {
                 _ => v.push(self.not()?),
             }
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Expr::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::And(v)
+        })
     }
 
     fn not(&mut self) -> Result<Expr, SplError> {
@@ -344,7 +358,10 @@ impl Parser<'_> {
                     self.pos += 1;
                     Ok(Expr::Ne(w, self.value()?))
                 }
-                Some(Tok::Word(k)) if k.eq_ignore_ascii_case("IN") && self.toks.get(self.pos + 1) == Some(&Tok::LParen) => {
+                Some(Tok::Word(k))
+                    if k.eq_ignore_ascii_case("IN")
+                        && self.toks.get(self.pos + 1) == Some(&Tok::LParen) =>
+                {
                     self.pos += 2;
                     let mut vals = vec![self.value()?];
                     loop {
@@ -382,7 +399,11 @@ impl Parser<'_> {
 /// relative `[+-]N<unit>[@<unit>]` / `@<unit>` against `now`.
 pub fn time_modifier(raw: &str, now: i64) -> Result<f64, SplError> {
     let s = raw.trim();
-    let bad = || SplError(format!("Invalid value \"{raw}\" for time term 'earliest' or 'latest'"));
+    let bad = || {
+        SplError(format!(
+            "Invalid value \"{raw}\" for time term 'earliest' or 'latest'"
+        ))
+    };
     if s.is_empty() {
         return Err(bad());
     }
@@ -412,7 +433,11 @@ pub fn time_modifier(raw: &str, now: i64) -> Result<f64, SplError> {
         let body = &offset[1..];
         let digits: String = body.chars().take_while(char::is_ascii_digit).collect();
         let unit = &body[digits.len()..];
-        let n: i64 = if digits.is_empty() { 1 } else { digits.parse().map_err(|_| bad())? };
+        let n: i64 = if digits.is_empty() {
+            1
+        } else {
+            digits.parse().map_err(|_| bad())?
+        };
         let secs = unit_seconds(unit).ok_or_else(bad)?;
         t += sign * n * secs;
     }
@@ -466,7 +491,9 @@ mod tests {
 
     #[test]
     fn indexes_or_in_and_wildcards() {
-        let q = Query::parse(r#"search (index="acme_prod" OR index=globex*) sourcetype IN (a, "b")"#).unwrap();
+        let q =
+            Query::parse(r#"search (index="acme_prod" OR index=globex*) sourcetype IN (a, "b")"#)
+                .unwrap();
         assert!(q.matches(&row(&[("index", "acme_prod"), ("sourcetype", "a")])));
         assert!(q.matches(&row(&[("index", "GLOBEX_dev"), ("sourcetype", "b")])));
         assert!(!q.matches(&row(&[("index", "acme_dev"), ("sourcetype", "a")])));
@@ -475,7 +502,8 @@ mod tests {
 
     #[test]
     fn notable_macro_and_piped_search() {
-        let q = Query::parse(r#"search `notable` | search index="notable" orig_index="acme*""#).unwrap();
+        let q = Query::parse(r#"search `notable` | search index="notable" orig_index="acme*""#)
+            .unwrap();
         assert!(q.notable);
         assert!(q.matches(&row(&[("index", "notable"), ("orig_index", "acme_prod")])));
         assert!(!q.matches(&row(&[("index", "notable"), ("orig_index", "globex_prod")])));
@@ -512,11 +540,17 @@ mod tests {
     #[test]
     fn time_modifiers() {
         let now = 1_764_324_000; // 2025-11-28T10:00:00Z
-        assert_eq!(time_modifier("-7d", now).unwrap(), (now - 7 * 86_400) as f64);
+        assert_eq!(
+            time_modifier("-7d", now).unwrap(),
+            (now - 7 * 86_400) as f64
+        );
         assert_eq!(time_modifier("now", now).unwrap(), now as f64);
         assert_eq!(time_modifier("0", now).unwrap(), 0.0);
         assert_eq!(time_modifier("1700000000.5", now).unwrap(), 1_700_000_000.5);
-        assert_eq!(time_modifier("-1d@d", now).unwrap(), (now - 86_400 - 36_000) as f64);
+        assert_eq!(
+            time_modifier("-1d@d", now).unwrap(),
+            (now - 86_400 - 36_000) as f64
+        );
         assert!(time_modifier("yesterday", now).is_err());
         assert!(glob_match("acme*", "ACME_prod"));
         assert!(!glob_match("acme*", "globex"));

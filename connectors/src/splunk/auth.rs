@@ -1,0 +1,296 @@
+//! Splunk authentication: a Bearer token, or a password login whose session key is sent as
+//! `Authorization: Splunk <key>` and renewed on a 401 (the shared token cache does the
+//! "invalidate, mint once, retry once"). Also the `messages` error envelope and the per-credential
+//! search slots.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::mapping::VENDOR;
+use crate::ConnectorError;
+use crate::http::{Http, Response, Token, TokenMinter, VendorPolicy};
+
+/// A Bearer token does not expire on our side; Splunk says when it has (401).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Splunk sessions time out after 1 h idle by default (`server.conf sessionTimeout`); renewing a
+/// little early avoids most 401 round trips, and a 401 renews it anyway.
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(55 * 60);
+pub const REFRESH_BEFORE: Duration = Duration::from_secs(120);
+
+pub struct SplunkPolicy;
+
+impl VendorPolicy for SplunkPolicy {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    /// splunkd sends no request id header.
+    fn trace_id(&self, _headers: &HeaderMap) -> Option<String> {
+        None
+    }
+}
+
+/// How a request carries the credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    Splunk,
+}
+
+impl Scheme {
+    fn prefix(self) -> &'static str {
+        match self {
+            Scheme::Bearer => "Bearer",
+            Scheme::Splunk => "Splunk",
+        }
+    }
+}
+
+/// The `Authorization` header, marked sensitive so no debug output shows it.
+pub fn authorize(
+    rb: reqwest::RequestBuilder,
+    scheme: Scheme,
+    secret: &SecretString,
+) -> reqwest::RequestBuilder {
+    match HeaderValue::from_str(&format!("{} {}", scheme.prefix(), secret.expose_secret())) {
+        Ok(mut v) => {
+            v.set_sensitive(true);
+            rb.header(AUTHORIZATION, v)
+        }
+        // A secret with characters no header can carry: send nothing, Splunk answers 401 and
+        // the caller reports a rejected credential.
+        Err(_) => rb,
+    }
+}
+
+/// Hands out the configured token; "minting again" after a 401 gives the same token, so a
+/// second 401 reaches the caller as a rejected credential.
+pub struct StaticToken(pub SecretString);
+
+#[async_trait]
+impl TokenMinter for StaticToken {
+    async fn mint(&self, _http: &Http) -> Result<Token, ConnectorError> {
+        Ok(Token::new(self.0.clone(), TOKEN_LIFETIME))
+    }
+}
+
+/// Logs in at `/services/auth/login`.
+pub struct SessionLogin {
+    pub login_url: Url,
+    pub username: String,
+    pub password: SecretString,
+}
+
+#[derive(Deserialize)]
+struct LoginReply {
+    #[serde(rename = "sessionKey")]
+    session_key: String,
+}
+
+#[async_trait]
+impl TokenMinter for SessionLogin {
+    async fn mint(&self, http: &Http) -> Result<Token, ConnectorError> {
+        let endpoint = "auth/login";
+        let resp = http
+            .send(endpoint, |c| {
+                c.post(self.login_url.clone()).form(&[
+                    ("username", self.username.as_str()),
+                    ("password", self.password.expose_secret()),
+                    ("output_mode", "json"),
+                ])
+            })
+            .await?;
+        match resp.status {
+            200 => {}
+            400 | 401 => {
+                return Err(ConnectorError::CredentialRejected {
+                    vendor: VENDOR,
+                    message: format!(
+                        "login as {:?} failed ({}); check the user name and password, and that \
+                         the account is not locked out",
+                        self.username,
+                        envelope_text(&resp)
+                    ),
+                });
+            }
+            _ => return Err(http_error(endpoint, &resp)),
+        }
+        let reply: LoginReply =
+            serde_json::from_slice(&resp.body).map_err(|e| ConnectorError::Malformed {
+                vendor: VENDOR,
+                endpoint: endpoint.to_owned(),
+                reason: format!("no sessionKey in the login reply: {e}"),
+            })?;
+        Ok(Token::new(
+            SecretString::from(reply.session_key),
+            SESSION_LIFETIME,
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    messages: Vec<Message>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// The `messages` envelope as one line (`FATAL: …; WARN: …`), else the start of the body.
+pub fn envelope_text(resp: &Response) -> String {
+    if let Ok(env) = serde_json::from_slice::<Envelope>(&resp.body)
+        && !env.messages.is_empty()
+    {
+        return messages_line(
+            env.messages
+                .iter()
+                .map(|m| (m.kind.as_str(), m.text.as_str())),
+        );
+    }
+    let text = String::from_utf8_lossy(&resp.body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "no message".to_owned();
+    }
+    text.chars().take(300).collect()
+}
+
+pub fn messages_line<'a>(msgs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    msgs.map(|(k, t)| {
+        if k.is_empty() {
+            t.to_owned()
+        } else {
+            format!("{k}: {t}")
+        }
+    })
+    .collect::<Vec<_>>()
+    .join("; ")
+}
+
+/// A non-2xx answer as an error: 401 a rejected credential, 403 a missing permission.
+pub fn http_error(endpoint: &str, resp: &Response) -> ConnectorError {
+    let message = envelope_text(resp);
+    match resp.status {
+        401 => ConnectorError::CredentialRejected {
+            vendor: VENDOR,
+            message: format!(
+                "{message} on {endpoint}; renew the token or password (and check that the token \
+                 is enabled and was issued by this Splunk instance)"
+            ),
+        },
+        403 => ConnectorError::PermissionDenied {
+            vendor: VENDOR,
+            endpoint: endpoint.to_owned(),
+            message: format!("{message}; grant the service account's role the capability"),
+        },
+        status => ConnectorError::Http {
+            vendor: VENDOR,
+            endpoint: endpoint.to_owned(),
+            status,
+            message,
+            trace_id: resp.trace_id.clone(),
+        },
+    }
+}
+
+/// Whose search quota a connector draws on.
+#[derive(Clone, Copy)]
+pub enum Identity<'a> {
+    Token(&'a SecretString),
+    User(&'a str),
+}
+
+/// Searches this process may run at once per Splunk credential. Scopes that share a service
+/// account share its role's search quota, so they share these slots. Keyed by endpoint and a
+/// SHA-256 of the identity (the user name, or the token), never the credential itself.
+pub fn search_slots(endpoint: &str, identity: Identity<'_>, permits: usize) -> Arc<Semaphore> {
+    static SLOTS: OnceLock<Mutex<HashMap<String, Weak<Semaphore>>>> = OnceLock::new();
+    let mut h = Sha256::new();
+    h.update(endpoint.as_bytes());
+    match identity {
+        Identity::Token(t) => {
+            h.update(b"\0token\0");
+            h.update(t.expose_secret().as_bytes());
+        }
+        Identity::User(u) => {
+            h.update(b"\0user\0");
+            h.update(u.as_bytes());
+        }
+    }
+    let key = hex::encode(h.finalize());
+    let mut map = SLOTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    map.retain(|_, w| w.strong_count() > 0);
+    if let Some(s) = map.get(&key).and_then(Weak::upgrade) {
+        return s;
+    }
+    let s = Arc::new(Semaphore::new(permits.max(1)));
+    map.insert(key, Arc::downgrade(&s));
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            body: bytes::Bytes::from(body.to_owned()),
+            trace_id: None,
+        }
+    }
+
+    #[test]
+    fn envelope_text_joins_messages() {
+        let r = resp(
+            503,
+            r#"{"messages":[{"type":"FATAL","text":"Search not executed: quota"}]}"#,
+        );
+        assert_eq!(envelope_text(&r), "FATAL: Search not executed: quota");
+        assert_eq!(envelope_text(&resp(502, "bad gateway")), "bad gateway");
+        assert_eq!(envelope_text(&resp(502, "")), "no message");
+    }
+
+    #[test]
+    fn status_401_and_403_map_to_credential_errors() {
+        assert!(http_error("x", &resp(401, "{}")).is_credential_rejected());
+        assert!(http_error("x", &resp(403, "{}")).is_credential_rejected());
+        assert!(!http_error("x", &resp(500, "{}")).is_credential_rejected());
+    }
+
+    #[test]
+    fn search_slots_are_shared_per_endpoint_and_identity() {
+        let t = SecretString::from("abc");
+        let a = search_slots("https://h:8089", Identity::Token(&t), 2);
+        let b = search_slots(
+            "https://h:8089",
+            Identity::Token(&SecretString::from("abc")),
+            2,
+        );
+        let c = search_slots("https://h:8089", Identity::User("abc"), 2);
+        let d = search_slots("https://other:8089", Identity::Token(&t), 2);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+        assert!(!Arc::ptr_eq(&a, &d));
+        assert_eq!(a.available_permits(), 2);
+    }
+}

@@ -260,7 +260,11 @@ async fn reports_a_transport_error_when_every_attempt_times_out() {
 async fn gives_up_with_the_status_when_the_retry_budget_is_exhausted() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(503).insert_header("x-trace-id", "trace-503"))
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("x-trace-id", "trace-503")
+                .set_body_string("{\"messages\":[{\"type\":\"FATAL\",\n \"text\":\"Search not executed: quota\"}]}"),
+        )
         .expect(4)
         .mount(&server)
         .await;
@@ -275,9 +279,13 @@ async fn gives_up_with_the_status_when_the_retry_budget_is_exhausted() {
             status,
             trace_id,
             endpoint,
+            message,
             ..
         } => {
             assert_eq!(status, 503);
+            // The vendor's own explanation survives, on one line.
+            assert!(message.contains("Search not executed: quota"), "{message}");
+            assert!(!message.contains('\n'), "{message}");
             assert_eq!(trace_id.as_deref(), Some("trace-503"));
             assert_eq!(endpoint, "GET /data");
         }

@@ -429,7 +429,15 @@ impl Http {
         }
     }
 
+    /// Only ever called on a retryable error status, whose body is the vendor's error envelope
+    /// (CloudError, Splunk `messages`, Falcon `errors[]`): worth showing, and never a token.
     fn http_error(&self, endpoint: &str, resp: &Response, message: String) -> ConnectorError {
+        let excerpt = body_excerpt(&resp.body);
+        let message = if excerpt.is_empty() {
+            message
+        } else {
+            format!("{message}; the vendor said: {excerpt}")
+        };
         ConnectorError::Http {
             vendor: self.vendor(),
             endpoint: endpoint.to_owned(),
@@ -437,6 +445,17 @@ impl Http {
             message,
             trace_id: resp.trace_id.clone(),
         }
+    }
+}
+
+/// The start of a response body on one line, for an error message.
+fn body_excerpt(body: &[u8]) -> String {
+    const MAX: usize = 300;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX * 4)]);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
     }
 }
 

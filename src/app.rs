@@ -81,6 +81,7 @@ impl App {
         if let Some(finished) = crate::rekey::finish_interrupted_rotation(&config, &mut store, &master)? {
             master = finished;
         }
+        check_master_key_matches(&mut store, &master)?;
         let who = Attribution {
             actor: config.actor.clone(),
             request_id: Uuid::new_v4(),
@@ -92,6 +93,20 @@ impl App {
             vault: Vault::new(master),
             who,
         })
+    }
+}
+
+/// Refuse a master key that is not the one this data dir's data keys are wrapped under, before
+/// anything is written: otherwise a new workspace would get a DEK under a second KEK and the
+/// data dir would be split across two master keys.
+fn check_master_key_matches(store: &mut Store, master: &MasterKey) -> Result<()> {
+    let ids = store.read(|tx| Ok::<_, Error>(tx.dek_key_ids()?))?;
+    match ids.iter().find(|id| id.as_str() != master.id()) {
+        None => Ok(()),
+        Some(other) => Err(Error::Invalid(format!(
+            "master key {} is not the key of this data dir (its data keys are wrapped under key {other}); set {MASTER_KEY_ENV} or master.key to the key it was initialised with",
+            master.id()
+        ))),
     }
 }
 
@@ -111,10 +126,19 @@ pub fn init(config: &Config) -> Result<InitOutcome> {
     let db = config.db_path();
     let key = config.key_path();
     let env_key = std::env::var_os(MASTER_KEY_ENV).is_some();
-    if db.exists() && (env_key || key.exists()) {
+    if db.exists() {
+        if !env_key && !key.exists() {
+            // Minting a key now would orphan every data key already in the database.
+            return Err(Error::Invalid(format!(
+                "{} exists but there is no master key: set {MASTER_KEY_ENV} to the key it was initialised with, or restore {}",
+                db.display(),
+                key.display()
+            )));
+        }
         // Validate rather than trust: a broken key or database must not be reported as fine.
-        load_master_key(config)?;
-        Store::open(&db)?;
+        let master = load_master_key(config)?;
+        let mut store = Store::open(&db)?;
+        check_master_key_matches(&mut store, &master)?;
         return Ok(InitOutcome::AlreadyInitialised);
     }
     std::fs::DirBuilder::new()

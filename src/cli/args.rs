@@ -41,26 +41,29 @@ pub enum Command {
     #[command(after_help = "Example:\n  SELIQ_DATA_DIR=/var/lib/seliq seliq-gateway init")]
     Init,
     /// Create, list, show and delete workspaces (one per client).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  seliq-gateway workspace create acme-corp --description \"Critical 15m/4h\"")]
     Workspace(WorkspaceCmd),
     /// Connect, list, test and remove integrations of a workspace.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  seliq-gateway integration list acme-corp")]
     Integration(Box<IntegrationCmd>),
     /// Rotate or roll back an integration's credential.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  seliq-gateway credentials rotate acme-corp falcon --secret-file /run/secrets/falcon")]
     Credentials(CredentialsCmd),
     /// Pull new alerts of a workspace as NDJSON.
     #[command(after_help = "Example:\n  seliq-gateway pull acme-corp --since 24h --output alerts.ndjson")]
     Pull(PullArgs),
     /// Export, verify and prune a workspace's audit log.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  seliq-gateway audit export acme-corp --format csv")]
     Audit(AuditCmd),
     /// Master-key operations.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = "Example:\n  seliq-gateway vault rotate-master-key --new-key-file /secure/new-master.key")]
     Vault(VaultCmd),
     /// Run the whole product against embedded mock vendors in a temporary data dir.
     #[command(after_help = "Example:\n  seliq-gateway demo")]
     Demo(DemoArgs),
+    /// Benchmarks: vault, mapping, end to end and scale; one JSON line per part.
+    #[command(after_help = "Example:\n  cargo build --release --bins && ./target/release/seliq-gateway bench --part e2e --runs 3")]
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]

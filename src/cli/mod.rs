@@ -87,6 +87,7 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(0)
         }
         Command::Demo(args) => demo::run(args.dir),
+        Command::Bench(args) => crate::bench::run(args),
         Command::Workspace(cmd) => workspace(App::open(cfg)?, cmd),
         Command::Integration(cmd) => integration(App::open(cfg)?, *cmd),
         Command::Credentials(cmd) => credentials(App::open(cfg)?, cmd),

@@ -58,6 +58,15 @@ impl Tx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
+    /// The distinct master-key ids the stored DEKs are wrapped under.
+    pub fn dek_key_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT DISTINCT kek_id FROM workspace_keys ORDER BY kek_id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
     /// Count one seal against a DEK version; returns the new count.
     pub fn count_seal(&self, workspace_id: Uuid, version: u32) -> Result<u64> {
         let n: Option<i64> = self

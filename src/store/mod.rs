@@ -68,10 +68,19 @@ impl Store {
 
     /// Create the database if missing (used by `init` only).
     pub fn create(path: &Path) -> Result<Store> {
-        Self::open_with(
+        let store = Self::open_with(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )
+        )?;
+        // Owner only: SQLite gives its -wal and -shm files the database file's mode.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StoreError::Open {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+        Ok(store)
     }
 
     fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {

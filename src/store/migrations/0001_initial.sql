@@ -16,6 +16,15 @@ BEGIN
     SELECT RAISE(ABORT, 'workspace slugs are immutable');
 END;
 
+-- `INSERT OR REPLACE` deletes the old row without firing delete triggers (recursive_triggers is
+-- off by default), so guard the identity on insert too.
+CREATE TRIGGER workspaces_no_replace
+BEFORE INSERT ON workspaces
+WHEN EXISTS (SELECT 1 FROM workspaces WHERE id = NEW.id OR slug = NEW.slug)
+BEGIN
+    SELECT RAISE(ABORT, 'workspace slugs are immutable');
+END;
+
 CREATE TRIGGER workspaces_never_deleted
 BEFORE DELETE ON workspaces
 BEGIN
@@ -49,6 +58,13 @@ CREATE TABLE integrations (
 CREATE TRIGGER integrations_identity_immutable
 BEFORE UPDATE OF id, workspace_id, source ON integrations
 WHEN NEW.id IS NOT OLD.id OR NEW.workspace_id IS NOT OLD.workspace_id OR NEW.source IS NOT OLD.source
+BEGIN
+    SELECT RAISE(ABORT, 'an integration cannot move to another workspace or source');
+END;
+
+CREATE TRIGGER integrations_no_replace
+BEFORE INSERT ON integrations
+WHEN EXISTS (SELECT 1 FROM integrations WHERE id = NEW.id)
 BEGIN
     SELECT RAISE(ABORT, 'an integration cannot move to another workspace or source');
 END;
@@ -132,6 +148,27 @@ WHEN NOT EXISTS (
 )
 BEGIN
     SELECT RAISE(ABORT, 'audit entries are append-only');
+END;
+
+-- REPLACE would delete the old row without firing the delete triggers: refuse it on insert.
+CREATE TRIGGER audit_entries_no_replace BEFORE INSERT ON audit_entries
+WHEN EXISTS (SELECT 1 FROM audit_entries WHERE workspace_id = NEW.workspace_id AND seq = NEW.seq)
+BEGIN
+    SELECT RAISE(ABORT, 'audit entries are append-only');
+END;
+
+CREATE TRIGGER audit_segments_no_replace BEFORE INSERT ON audit_segments
+WHEN EXISTS (SELECT 1 FROM audit_segments WHERE workspace_id = NEW.workspace_id AND first_seq = NEW.first_seq)
+BEGIN
+    SELECT RAISE(ABORT, 'audit segment manifests are append-only');
+END;
+
+-- IGNORE, not ABORT: the gateway itself inserts checkpoints with INSERT OR IGNORE and expects an
+-- existing one at the same seq to stay as it is.
+CREATE TRIGGER audit_checkpoints_no_replace BEFORE INSERT ON audit_checkpoints
+WHEN EXISTS (SELECT 1 FROM audit_checkpoints WHERE workspace_id = NEW.workspace_id AND seq = NEW.seq)
+BEGIN
+    SELECT RAISE(IGNORE);
 END;
 
 CREATE TRIGGER audit_segments_no_update BEFORE UPDATE ON audit_segments

@@ -23,8 +23,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// `<data-dir>/seliq.db`, or the file a `sqlite:PATH` database URL names.
     pub fn db_path(&self) -> PathBuf {
-        self.data_dir.join(DB_FILE)
+        match self.database_url.as_deref().and_then(sqlite_path) {
+            Some(p) => p,
+            None => self.data_dir.join(DB_FILE),
+        }
     }
 
     pub fn key_path(&self) -> PathBuf {
@@ -37,6 +41,13 @@ pub struct App {
     pub store: Store,
     pub vault: Vault,
     pub who: Attribution,
+}
+
+/// The file of a `sqlite:PATH` or `sqlite://PATH` URL.
+fn sqlite_path(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    (!rest.is_empty()).then(|| PathBuf::from(rest))
 }
 
 /// The actor: `--actor`, else `SELIQ_ACTOR` (both via clap), else the OS user.
@@ -66,12 +77,7 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey> {
 impl App {
     /// Open an initialised data dir. Anything else is told to run `init` first (exit 2).
     pub fn open(config: Config) -> Result<App> {
-        if config.database_url.as_deref().is_some_and(|u| !u.starts_with("sqlite:")) {
-            return Err(Error::Invalid(format!(
-                "database URL {:?} is not supported yet; this build stores data in SQLite (leave --database-url unset)",
-                config.database_url.as_deref().unwrap_or_default()
-            )));
-        }
+        check_database_url(&config)?;
         let db = config.db_path();
         if !db.exists() {
             return Err(Error::NotInitialised(config.data_dir.display().to_string()));
@@ -110,6 +116,17 @@ fn check_master_key_matches(store: &mut Store, master: &MasterKey) -> Result<()>
     }
 }
 
+/// Only SQLite is built in; PostgreSQL for several replicas comes behind the same store API.
+fn check_database_url(config: &Config) -> Result<()> {
+    match config.database_url.as_deref() {
+        None => Ok(()),
+        Some(u) if sqlite_path(u).is_some() => Ok(()),
+        Some(u) => Err(Error::Invalid(format!(
+            "database URL {u:?} is not supported by this build; use sqlite:PATH or leave --database-url unset"
+        ))),
+    }
+}
+
 /// What `init` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum InitOutcome {
@@ -122,6 +139,7 @@ pub enum InitOutcome {
 pub fn init(config: &Config) -> Result<InitOutcome> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
+    check_database_url(config)?;
     let dir = &config.data_dir;
     let db = config.db_path();
     let key = config.key_path();

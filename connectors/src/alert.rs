@@ -58,7 +58,8 @@ pub struct Alert {
     pub raw: Box<RawValue>,
 }
 
-/// The fields a vendor mapping decides. [`Alert::new`] derives the rest.
+/// The fields a vendor mapping decides; [`Alert::new`] derives the rest. Owned and separate from
+/// `raw`, so a mapping can read them from a view borrowing the raw text, then move `raw` in.
 pub struct AlertParts {
     pub id: String,
     pub title: String,
@@ -70,11 +71,10 @@ pub struct AlertParts {
     /// It feeds `event_id`, so two versions that differ below a microsecond stay distinct.
     pub version: String,
     pub link: Option<String>,
-    pub raw: Box<RawValue>,
 }
 
 impl Alert {
-    pub fn new(source: &str, vendor: &'static str, parts: AlertParts) -> Alert {
+    pub fn new(source: &str, vendor: &'static str, parts: AlertParts, raw: Box<RawValue>) -> Alert {
         Alert {
             event_id: event_id(source, &parts.id, &parts.version),
             source: source.to_owned(),
@@ -86,7 +86,7 @@ impl Alert {
             created_at: parts.created_at,
             updated_at: parts.updated_at,
             link: parts.link,
-            raw: parts.raw,
+            raw,
         }
     }
 }

@@ -40,7 +40,7 @@ use crate::http::{
     Http, HttpOptions, HttpStats, Response, TokenCache, VendorPolicy, epoch_retry_after,
     standard_retry_after,
 };
-use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
+use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
 
 pub(crate) const ALERTS_PATH: &str = "/alerts/combined/alerts/v1";
 /// The endpoint's page size cap.
@@ -337,7 +337,7 @@ impl Connector for CrowdStrike {
                 }
                 state.record(parsed.id(), parsed.updated, parsed.version());
                 let parts = parsed.into_parts();
-                alerts.push(parts.into_alert(&self.source_name, raw));
+                alerts.push(Alert::new(&self.source_name, VENDOR, parts, raw));
             }
             match page.after {
                 Some(next) if got > 0 && after.as_deref() != Some(next.as_str()) => {

@@ -215,7 +215,7 @@ impl<'a> Parsed<'a> {
     }
 
     /// Everything [`Alert`] needs except the raw bytes, owned, so the borrow of `raw` can end.
-    pub fn into_parts(self) -> Owned {
+    pub fn into_parts(self) -> AlertParts {
         let f = self.fields;
         let id = f.composite_id.0.map(Cow::into_owned).unwrap_or_default();
         // An unreadable creation time is not worth failing the pull over: fall back.
@@ -229,7 +229,7 @@ impl<'a> Parsed<'a> {
             .find_map(Text::non_empty)
             .map(Cow::into_owned)
             .unwrap_or_else(|| id.clone());
-        Owned {
+        AlertParts {
             severity: severity(f.severity_name.as_deref(), f.severity.0),
             status: f
                 .status
@@ -249,43 +249,12 @@ impl<'a> Parsed<'a> {
     }
 }
 
-pub(crate) struct Owned {
-    id: String,
-    title: String,
-    severity: Severity,
-    status: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    updated_at: chrono::DateTime<chrono::Utc>,
-    version: String,
-    link: Option<String>,
-}
-
-impl Owned {
-    pub fn into_alert(self, source: &str, raw: Box<RawValue>) -> Alert {
-        Alert::new(
-            source,
-            VENDOR,
-            AlertParts {
-                id: self.id,
-                title: self.title,
-                severity: self.severity,
-                status: self.status,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                link: self.link,
-                raw,
-            },
-        )
-    }
-}
-
 /// Maps one raw Falcon alert (an item of `resources` from `/alerts/combined/alerts/v1` or
 /// `/alerts/entities/alerts/v2`) to an [`Alert`] for the source `source` (its canonical form,
 /// `crowdstrike:<cid>`). `raw` ends up in the alert unchanged.
 pub fn map_alert(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
     let parts = Parsed::read(&raw)?.into_parts();
-    Ok(parts.into_alert(source, raw))
+    Ok(Alert::new(source, VENDOR, parts, raw))
 }
 
 /// The severity table of the module doc.

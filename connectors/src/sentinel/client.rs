@@ -345,7 +345,7 @@ impl Connector for Sentinel {
                 } else {
                     raw
                 };
-                alerts.push(parts.into_alert(&self.canonical, raw));
+                alerts.push(Alert::new(&self.canonical, VENDOR, parts, raw));
             }
 
             let next = match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {

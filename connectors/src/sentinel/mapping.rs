@@ -65,14 +65,14 @@ pub(crate) fn parse(raw: &RawValue) -> Result<Parsed<'_>, String> {
 }
 
 impl Parsed<'_> {
-    pub(crate) fn to_parts(&self) -> Result<PartsWithoutRaw, String> {
+    pub(crate) fn to_parts(&self) -> Result<AlertParts, String> {
         let p = &self.fields.properties;
         let created_at = match p.created_time_utc.as_deref() {
             Some(c) => parse_time(c)
                 .map_err(|e| format!("incident {}: createdTimeUtc {e}", self.fields.name))?,
             None => self.modified,
         };
-        Ok(PartsWithoutRaw {
+        Ok(AlertParts {
             id: self.fields.name.clone().into_owned(),
             title: p.title.clone().into_owned(),
             severity: severity(&p.severity),
@@ -85,39 +85,6 @@ impl Parsed<'_> {
     }
 }
 
-/// [`AlertParts`] before `raw` is moved in: `Parsed` borrows from the raw text, so the owned
-/// fields are taken out first.
-pub(crate) struct PartsWithoutRaw {
-    id: String,
-    title: String,
-    severity: Severity,
-    status: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    version: String,
-    link: Option<String>,
-}
-
-impl PartsWithoutRaw {
-    pub(crate) fn into_alert(self, source: &str, raw: Box<RawValue>) -> Alert {
-        Alert::new(
-            source,
-            VENDOR,
-            AlertParts {
-                id: self.id,
-                title: self.title,
-                severity: self.severity,
-                status: self.status,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-                link: self.link,
-                raw,
-            },
-        )
-    }
-}
-
 /// Map one incident, as received, to an [`Alert`]. `source` is the canonical source id.
 /// Public for the mapping benchmark; the connector uses the same code path.
 pub fn map_incident(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
@@ -127,7 +94,7 @@ pub fn map_incident(source: &str, raw: Box<RawValue>) -> Result<Alert, Connector
         reason,
     };
     let parts = parse(&raw).and_then(|p| p.to_parts()).map_err(malformed)?;
-    Ok(parts.into_alert(source, raw))
+    Ok(Alert::new(source, VENDOR, parts, raw))
 }
 
 /// Documented values only (case-insensitively). The enum is `modelAsString`, so anything else

@@ -109,8 +109,8 @@ pub fn map_row(
             updated_at: p.updated_at,
             version: p.version,
             link: None,
-            raw,
         },
+        raw,
     );
     Ok(MappedRow {
         indextime: p.indextime,

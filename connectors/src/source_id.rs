@@ -275,9 +275,9 @@ impl SourceId {
         workspace_name: &str,
     ) -> Result<SourceId, SettingsError> {
         let cloud = sentinel_cloud(cloud)?;
-        let sub = subscription_guid(subscription_id)?;
-        let rg = resource_group_name(resource_group)?;
-        let name = workspace_name_of(workspace_name)?;
+        let sub = parse_guid("Azure subscription id", subscription_id)?;
+        let rg = resource_group_name(resource_group)?.to_lowercase();
+        let name = workspace_name_of(workspace_name)?.to_ascii_lowercase();
         Ok(SourceId::Sentinel {
             cloud,
             resource_id: format!(
@@ -466,7 +466,9 @@ fn sentinel_cloud(raw: &str) -> Result<String, SettingsError> {
     }
 }
 
-fn subscription_guid(raw: &str) -> Result<String, SettingsError> {
+/// A GUID as Azure prints it (hyphenated), with or without braces, any case; returned lowercase
+/// without braces. Shared with the Sentinel settings.
+pub(crate) fn parse_guid(field: &'static str, raw: &str) -> Result<String, SettingsError> {
     let trimmed = raw.trim();
     let guid = trimmed
         .strip_prefix('{')
@@ -481,7 +483,7 @@ fn subscription_guid(raw: &str) -> Result<String, SettingsError> {
         Ok(guid.to_ascii_lowercase())
     } else {
         Err(SettingsError::new(
-            "Azure subscription id",
+            field,
             raw,
             "expected a GUID like 00000000-0000-0000-0000-000000000000 (braces allowed)",
         ))
@@ -490,7 +492,9 @@ fn subscription_guid(raw: &str) -> Result<String, SettingsError> {
 
 /// ARM resource-group rules: 1 to 90 characters; letters and digits (Unicode allowed),
 /// underscores, parentheses, hyphens and periods; no period at the end.
-fn resource_group_name(raw: &str) -> Result<String, SettingsError> {
+/// Returns the name trimmed, case kept (ARM compares case-insensitively; callers lowercase for
+/// identity). Shared with the Sentinel settings.
+pub(crate) fn resource_group_name(raw: &str) -> Result<&str, SettingsError> {
     let rg = raw.trim();
     let refuse = |why: &str| Err(SettingsError::new("Azure resource group", raw, why));
     let len = rg.chars().count();
@@ -508,12 +512,13 @@ fn resource_group_name(raw: &str) -> Result<String, SettingsError> {
     if rg.ends_with('.') {
         return refuse("must not end with a period");
     }
-    Ok(rg.to_lowercase())
+    Ok(rg)
 }
 
 /// Log Analytics workspace names as the SecurityInsights API accepts them:
 /// `^[A-Za-z0-9][A-Za-z0-9-]+[A-Za-z0-9]$`, at most 90 characters.
-fn workspace_name_of(raw: &str) -> Result<String, SettingsError> {
+/// Returns the name trimmed, case kept. Shared with the Sentinel settings.
+pub(crate) fn workspace_name_of(raw: &str) -> Result<&str, SettingsError> {
     let name = raw.trim();
     let bytes = name.as_bytes();
     let ok = (3..=90).contains(&bytes.len())
@@ -523,7 +528,7 @@ fn workspace_name_of(raw: &str) -> Result<String, SettingsError> {
         && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
         && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
     if ok {
-        Ok(name.to_ascii_lowercase())
+        Ok(name)
     } else {
         Err(SettingsError::new(
             "Log Analytics workspace name",

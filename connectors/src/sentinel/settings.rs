@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::source_id::{parse_guid, resource_group_name, workspace_name_of};
 use crate::settings::parse_base_url;
 use crate::{SettingsError, SourceId};
 
@@ -146,8 +147,8 @@ impl Settings {
         let tenant_id = parse_tenant(&p.tenant_id)?;
         let client_id = parse_guid("client id", &p.client_id)?;
         let subscription_id = parse_guid("subscription id", &p.subscription_id)?;
-        let resource_group = parse_resource_group(&p.resource_group)?;
-        let workspace_name = parse_workspace_name(&p.workspace_name)?;
+        let resource_group = resource_group_name(&p.resource_group)?.to_owned();
+        let workspace_name = workspace_name_of(&p.workspace_name)?.to_owned();
         let cloud = match p.cloud.as_deref() {
             None => Cloud::Public,
             Some(c) => Cloud::parse(c)?,
@@ -381,30 +382,6 @@ impl TryFrom<Stored> for Settings {
     }
 }
 
-/// A GUID as Azure prints it (hyphenated), with or without braces, any case; returned lowercase
-/// without braces.
-pub(crate) fn parse_guid(field: &'static str, raw: &str) -> Result<String, SettingsError> {
-    let t = raw.trim();
-    let inner = t
-        .strip_prefix('{')
-        .and_then(|s| s.strip_suffix('}'))
-        .unwrap_or(t);
-    let ok = inner.len() == 36
-        && inner.char_indices().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => c == '-',
-            _ => c.is_ascii_hexdigit(),
-        });
-    if ok {
-        Ok(inner.to_ascii_lowercase())
-    } else {
-        Err(SettingsError::new(
-            field,
-            raw,
-            "expected a GUID like 00000000-0000-0000-0000-000000000000",
-        ))
-    }
-}
-
 /// The directory (tenant) id: a GUID, or a domain name verified in the tenant
 /// (`contoso.onmicrosoft.com`), which the token endpoint accepts in the same path segment.
 /// `common`, `organizations` and `consumers` are refused: the client-credentials grant needs
@@ -430,44 +407,6 @@ fn parse_tenant(raw: &str) -> Result<String, SettingsError> {
             "tenant id",
             raw,
             "expected the directory (tenant) GUID or a verified domain such as contoso.onmicrosoft.com",
-        ))
-    }
-}
-
-/// ARM resource-group rules: 1 to 90 characters; letters, digits, `_ - . ( )`; not ending in `.`.
-fn parse_resource_group(raw: &str) -> Result<String, SettingsError> {
-    let t = raw.trim();
-    let len = t.chars().count();
-    let ok = (1..=90).contains(&len)
-        && !t.ends_with('.')
-        && t.chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'));
-    if ok {
-        Ok(t.to_owned())
-    } else {
-        Err(SettingsError::new(
-            "resource group",
-            raw,
-            "1 to 90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.'",
-        ))
-    }
-}
-
-/// `^[A-Za-z0-9][A-Za-z0-9-]+[A-Za-z0-9]$`, up to 90 characters (SecurityInsights spec).
-fn parse_workspace_name(raw: &str) -> Result<String, SettingsError> {
-    let t = raw.trim();
-    let b = t.as_bytes();
-    let ok = (3..=90).contains(&b.len())
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && b.first().is_some_and(u8::is_ascii_alphanumeric)
-        && b.last().is_some_and(u8::is_ascii_alphanumeric);
-    if ok {
-        Ok(t.to_owned())
-    } else {
-        Err(SettingsError::new(
-            "workspace name",
-            raw,
-            "3 to 90 letters, digits or hyphens, starting and ending with a letter or digit",
         ))
     }
 }
@@ -636,14 +575,14 @@ mod tests {
                     resource_group: "rg.".into(),
                     ..params()
                 },
-                "resource group",
+                "Azure resource group",
             ),
             (
                 Params {
                     workspace_name: "-ws".into(),
                     ..params()
                 },
-                "workspace name",
+                "Log Analytics workspace name",
             ),
             (
                 Params {

@@ -339,9 +339,11 @@ async fn pull_one(
             );
         }
         remaining.fetch_add(want - got, Ordering::SeqCst);
-        let caught_up = batch.caught_up;
         let next = batch.cursor.clone();
-        if got > 0 || cursor.as_ref() != Some(&next) {
+        let unchanged = cursor.as_ref() == Some(&next);
+        // An empty batch that does not move the cursor would be fetched again forever.
+        let caught_up = batch.caught_up || (got == 0 && unchanged);
+        if got > 0 || !unchanged {
             let (ack_tx, ack_rx) = oneshot::channel();
             let delivery = Delivery { index, integration_id: integ.id, batch, ack: ack_tx };
             if tx.send(delivery).await.is_err() {

@@ -46,7 +46,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve one vendor's API until SIGINT or SIGTERM.
-    #[command(after_help = "Example:\n  seliq-mocks serve --vendor crowdstrike --port 0 --alerts 200000")]
+    #[command(
+        after_help = "Example:\n  seliq-mocks serve --vendor crowdstrike --port 0 --alerts 200000"
+    )]
     Serve(ServeArgs),
 }
 
@@ -107,8 +109,8 @@ struct ServeArgs {
     #[arg(long)]
     tokens: Option<usize>,
     /// splunk: status polls a job stays QUEUED, then RUNNING, e.g. `1,1`.
-    #[arg(long, value_delimiter = ',', num_args = 2)]
-    job_polls: Vec<u32>,
+    #[arg(long, value_parser = parse_polls)]
+    job_polls: Option<(u32, u32)>,
 
     /// Fault: the next N data requests fail with --fail-status.
     #[arg(long, default_value_t = 0)]
@@ -246,7 +248,8 @@ async fn start_falcon(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
     if let Some(s) = span(args)? {
         cfg.span = s;
         // The newest alert an hour ago keeps the data inside a default 24 h first window.
-        cfg.base_time = Some(chrono::Utc::now() - chrono::Duration::from_std(s)? - chrono::Duration::hours(1));
+        cfg.base_time =
+            Some(chrono::Utc::now() - chrono::Duration::from_std(s)? - chrono::Duration::hours(1));
     }
     if let Some(n) = args.cid_count {
         cfg.cids = generated_cids(cfg.seed, n);
@@ -297,7 +300,11 @@ async fn start_falcon(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
     });
     let mock = FalconMock::start_on(listener, cfg).await;
     if args.fail_next > 0 {
-        mock.inject(Endpoint::AnyData, Fault::Status(args.fail_status), args.fail_next);
+        mock.inject(
+            Endpoint::AnyData,
+            Fault::Status(args.fail_status),
+            args.fail_next,
+        );
     }
     if args.throttle_next > 0 {
         mock.inject(
@@ -343,7 +350,8 @@ async fn start_sentinel(args: &ServeArgs, listener: TcpListener) -> Result<(Runn
     }
     if let Some(s) = span(args)? {
         cfg.span = s;
-        cfg.base_time = chrono::Utc::now() - chrono::Duration::from_std(s)? - chrono::Duration::hours(1);
+        cfg.base_time =
+            chrono::Utc::now() - chrono::Duration::from_std(s)? - chrono::Duration::hours(1);
     }
     if let Some(w) = args.workspaces {
         if w == 0 {
@@ -351,10 +359,12 @@ async fn start_sentinel(args: &ServeArgs, listener: TcpListener) -> Result<(Runn
         }
         cfg.extra_workspaces = (1..w).map(|i| fleet_workspace(cfg.seed, i)).collect();
     }
-    let ws = |sub: &str, rg: &str, name: &str| {
-        json!({"subscription_id": sub, "resource_group": rg, "workspace_name": name})
-    };
-    let mut workspaces = vec![ws(&cfg.subscription_id, &cfg.resource_group, &cfg.workspace_name)];
+    let ws = |sub: &str, rg: &str, name: &str| json!({"subscription_id": sub, "resource_group": rg, "workspace_name": name});
+    let mut workspaces = vec![ws(
+        &cfg.subscription_id,
+        &cfg.resource_group,
+        &cfg.workspace_name,
+    )];
     workspaces.extend(
         cfg.extra_workspaces
             .iter()
@@ -413,7 +423,7 @@ async fn start_splunk(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
         cfg.tokens.push((token.clone(), user.clone()));
         tokens.push(json!({"user": user, "token": token}));
     }
-    if let [queued, running] = args.job_polls[..] {
+    if let Some((queued, running)) = args.job_polls {
         cfg.queued_polls = queued;
         cfg.running_polls = running;
     }
@@ -435,6 +445,19 @@ async fn start_splunk(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
     Ok((Running::Splunk(mock), info))
 }
 
+/// `QUEUED,RUNNING`, e.g. `1,1`.
+fn parse_polls(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (q, r) = s
+        .split_once(',')
+        .ok_or_else(|| format!("{s:?} is not QUEUED,RUNNING (e.g. 1,1)"))?;
+    let n = |x: &str| {
+        x.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{x:?} is not a number of polls"))
+    };
+    Ok((n(q)?, n(r)?))
+}
+
 fn stats(running: &Running) -> Value {
     match running {
         Running::Falcon(m) => {
@@ -452,14 +475,20 @@ fn stats(running: &Running) -> Value {
         }
         Running::Sentinel(m) => {
             let s = m.stats();
+            let per_workspace = m.workspace_requests();
+            let busiest = per_workspace.iter().max_by_key(|(_, n)| *n);
             json!({
+                "workspaces": per_workspace.len(),
+                "data_requests_all_workspaces": per_workspace.iter().map(|(_, n)| n).sum::<u64>(),
+                "max_data_requests_one_workspace": busiest.map(|(_, n)| *n),
+                "busiest_workspace": busiest.map(|(w, _)| w.clone()),
                 "token_requests": s.token_requests,
                 "list_requests": s.list_requests,
                 "alert_requests": s.alert_requests,
                 "throttled": s.throttled,
                 "server_errors": s.server_errors,
                 "unauthorized": s.unauthorized,
-                "note": "counters of the primary workspace only",
+                "note": "the other counters are the primary workspace's",
             })
         }
         Running::Splunk(m) => {
@@ -511,12 +540,23 @@ mod tests {
     }
 
     #[test]
+    fn job_polls_read_as_queued_then_running() {
+        assert_eq!(parse_polls("0,1"), Ok((0, 1)));
+        assert_eq!(parse_polls(" 2 , 3 "), Ok((2, 3)));
+        assert!(parse_polls("1").is_err());
+        assert!(parse_polls("a,1").is_err());
+    }
+
+    #[test]
     fn generated_cids_are_distinct_bare_cids() {
         let cids = generated_cids(7, 500);
         let unique: std::collections::HashSet<_> = cids.iter().collect();
         assert_eq!(unique.len(), 500);
-        assert!(cids.iter().all(|c| c.len() == 32
-            && c.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))));
+        assert!(cids.iter().all(|c| {
+            c.len() == 32
+                && c.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        }));
         assert_eq!(cids, generated_cids(7, 500));
     }
 

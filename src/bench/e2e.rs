@@ -64,13 +64,16 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     let rt = current_thread_runtime()?;
     let mut runs = Vec::with_capacity(args.runs);
     for _ in 0..args.runs {
-        let dir = tempfile::tempdir().map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
+        let dir = tempfile::tempdir()
+            .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
         runs.push(rt.block_on(one_run(args, &mock, dir.path()))?);
     }
     drop(rt);
     let mock_summary = mock.stop();
 
-    let med = |f: fn(&RunFigures) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(f64::NAN);
+    let med = |f: fn(&RunFigures) -> f64| {
+        median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(f64::NAN)
+    };
     let rate = med(|r| r.alerts as f64 / r.wall_s);
     let per_cpu = med(|r| r.alerts as f64 / r.cpu_s.max(0.01));
     Ok(json!({
@@ -88,10 +91,11 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         "ndjson_mb_per_run": runs.first().map(|r| round(r.ndjson_bytes as f64 / 1e6, 1)),
         "wall_s_runs": runs.iter().map(|r| round(r.wall_s, 3)).collect::<Vec<_>>(),
         "rate_limit_per_minute": args.e2e_rate_limit,
+        "batch": args.batch,
         "mock_total": mock_summary,
         "target_alerts_per_s": TARGET_ALERTS_PER_S,
         "target_met": rate >= TARGET_ALERTS_PER_S,
-        "method": "fresh data dir per run; integration added with verify; pull::run into a file sink (fsync + checkpoint per 2,000-alert batch) on a current-thread runtime (one core); mock in its own process; figures around pull::run, medians of runs",
+        "method": "fresh data dir per run; integration added with verify; pull::run into a file sink (fsync + checkpoint per batch) on a current-thread runtime (one core); mock in its own process; figures around pull::run, medians of runs",
     }))
 }
 
@@ -103,11 +107,17 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
     };
     app::init(&config)?;
     let mut app = App::open(config)?;
-    let http = HttpOptions::default_timeouts()?.with_rate_limit(RateLimit::per_minute(args.e2e_rate_limit.max(1)));
+    let http = HttpOptions::default_timeouts()?
+        .with_rate_limit(RateLimit::per_minute(args.e2e_rate_limit.max(1)));
     let slug = Slug::parse("bench-e2e")?;
     workspaces::create(&mut app, &slug, "benchmark", Plan::Pro)?;
     let info = &mock.info;
-    let field = |k: &str| info[k].as_str().map(str::to_owned).ok_or_else(|| Error::Runtime(format!("the mock did not say its {k}")));
+    let field = |k: &str| {
+        info[k]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Runtime(format!("the mock did not say its {k}")))
+    };
     let cid = info["cids"][0]
         .as_str()
         .ok_or_else(|| Error::Runtime("the mock serves no CID".to_owned()))?;
@@ -139,7 +149,7 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
         since: None,
         max: None,
         concurrency: 1,
-        batch_size: pull::DEFAULT_BATCH,
+        batch_size: args.batch.max(1),
     };
 
     reset_peak_rss();
@@ -153,11 +163,16 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
     let peak_rss = peak_rss_bytes().unwrap_or(0);
 
     if let Some(failed) = report.integrations.iter().find_map(|r| r.error.clone()) {
-        return Err(Error::Runtime(format!("the benchmark pull failed: {failed}")));
+        return Err(Error::Runtime(format!(
+            "the benchmark pull failed: {failed}"
+        )));
     }
     let alerts = report.alerts();
     if alerts != args.alerts as u64 {
-        return Err(Error::Runtime(format!("the benchmark pull emitted {alerts} alerts, expected {}", args.alerts)));
+        return Err(Error::Runtime(format!(
+            "the benchmark pull emitted {alerts} alerts, expected {}",
+            args.alerts
+        )));
     }
     let ndjson_bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     Ok(RunFigures {

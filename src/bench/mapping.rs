@@ -13,8 +13,13 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use secrecy::SecretString;
 use seliq_connectors::http::HttpOptions;
-use seliq_connectors::{Alert, Budget, ConnectorError, Cursor, Params, Settings, crowdstrike, registry, sentinel, splunk};
-use seliq_mocks::crowdstrike::{CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_connectors::{
+    Alert, Budget, ConnectorError, Cursor, Params, Settings, crowdstrike, registry, sentinel,
+    splunk,
+};
+use seliq_mocks::crowdstrike::{
+    CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 use seliq_mocks::sentinel::{SentinelMock, SentinelMockConfig};
 use seliq_mocks::splunk::{DEFAULT_TOKEN, SplunkMock, SplunkMockConfig};
 use serde_json::value::RawValue;
@@ -47,7 +52,9 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     let mut vendors = serde_json::Map::new();
     let mut crowdstrike_rate = f64::NAN;
     for c in &corpora {
-        let rates: Vec<f64> = (0..args.runs).map(|_| alerts_per_second(c, RUN_TIME)).collect::<Result<_>>()?;
+        let rates: Vec<f64> = (0..args.runs)
+            .map(|_| alerts_per_second(c, RUN_TIME))
+            .collect::<Result<_>>()?;
         let rate = median(&rates).unwrap_or(f64::NAN);
         if c.vendor == "crowdstrike" {
             crowdstrike_rate = rate;
@@ -112,7 +119,18 @@ async fn collect_all() -> Result<Vec<Corpus>> {
         allow_insecure_http: true,
         ..Default::default()
     }))?;
-    out.push(corpus("crowdstrike", crowdstrike::map_alert, &settings, PARENT_SECRET, &http, since, CROWDSTRIKE_CORPUS).await?);
+    out.push(
+        corpus(
+            "crowdstrike",
+            crowdstrike::map_alert,
+            &settings,
+            PARENT_SECRET,
+            &http,
+            since,
+            CROWDSTRIKE_CORPUS,
+        )
+        .await?,
+    );
     drop(falcon);
 
     let sentinel_mock = SentinelMock::start(SentinelMockConfig {
@@ -132,7 +150,18 @@ async fn collect_all() -> Result<Vec<Corpus>> {
         allow_insecure_http: true,
         ..Default::default()
     }))?;
-    out.push(corpus("sentinel", sentinel::map_incident, &settings, &creds.client_secret, &http, since, SENTINEL_CORPUS).await?);
+    out.push(
+        corpus(
+            "sentinel",
+            sentinel::map_incident,
+            &settings,
+            &creds.client_secret,
+            &http,
+            since,
+            SENTINEL_CORPUS,
+        )
+        .await?,
+    );
     drop(sentinel_mock);
 
     // An ES deployment's mix: raw events of a client's index and notables about it.
@@ -149,7 +178,18 @@ async fn collect_all() -> Result<Vec<Corpus>> {
         allow_insecure_http: true,
         ..Default::default()
     }))?;
-    out.push(corpus("splunk", splunk::map_result, &settings, DEFAULT_TOKEN, &http, since, SPLUNK_EVENTS + SPLUNK_NOTABLES).await?);
+    out.push(
+        corpus(
+            "splunk",
+            splunk::map_result,
+            &settings,
+            DEFAULT_TOKEN,
+            &http,
+            since,
+            SPLUNK_EVENTS + SPLUNK_NOTABLES,
+        )
+        .await?,
+    );
     Ok(out)
 }
 
@@ -169,7 +209,13 @@ async fn corpus(
     let mut source = settings.source_id().canonical();
     loop {
         let batch = connector
-            .fetch(cursor.as_ref(), Budget { max_alerts: 5_000, since })
+            .fetch(
+                cursor.as_ref(),
+                Budget {
+                    max_alerts: 5_000,
+                    since,
+                },
+            )
             .await?;
         if let Some(a) = batch.alerts.first() {
             source.clone_from(&a.source);
@@ -181,9 +227,16 @@ async fn corpus(
         }
     }
     if raws.is_empty() {
-        return Err(Error::Runtime(format!("the {vendor} mock served no alerts to benchmark")));
+        return Err(Error::Runtime(format!(
+            "the {vendor} mock served no alerts to benchmark"
+        )));
     }
-    Ok(Corpus { vendor, source, raws, map })
+    Ok(Corpus {
+        vendor,
+        source,
+        raws,
+        map,
+    })
 }
 
 #[cfg(test)]

@@ -6,8 +6,10 @@
 //! - `scale`: W workspaces × 3 integrations pulled concurrently in one process against shared
 //!   mock processes: time, peak RSS and the highest request rate against each quota.
 //!
-//! Every figure is the median over `--runs` runs. Build with `cargo build --release --bins`: the
-//! `e2e` and `scale` parts start the `seliq-mocks` binary found next to this executable.
+//! Every figure is the median over `--runs` runs. `--part all` runs each part in a fresh process,
+//! so one part's memory does not count in the next one's peak RSS. Build with
+//! `cargo build --release --workspace --bins`: the `e2e` and `scale` parts start the
+//! `seliq-mocks` binary found next to this executable.
 
 mod e2e;
 mod mapping;
@@ -55,17 +57,45 @@ pub struct BenchArgs {
     /// measures the gateway rather than the quota.
     #[arg(long, default_value_t = 600_000)]
     pub e2e_rate_limit: u32,
+    /// e2e: alerts per batch (the unit of fsync and checkpoint); default: what `pull` uses.
+    #[arg(long, default_value_t = crate::pull::DEFAULT_BATCH)]
+    pub batch: usize,
+    /// scale: integrations fetching at once; default: all of them.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// scale: commit every batch waiting at the committer with one fsync and one transaction
+    /// (a proposed engine change; the engine today commits batch by batch).
+    #[arg(long)]
+    pub group_commit: bool,
+    /// scale: the Falcon mock's token quota per minute. The vendor's is 300 per source IP, which
+    /// W first mints of W child CIDs overrun; the default raises it (see the scale report).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub falcon_token_quota: u32,
+    /// scale: Splunk mock processes to spread the clients' indexes over (one endpoint each).
+    /// The Splunk mock scans every stored event for each search job, so one process serving W
+    /// indexes costs O(W²) CPU and, past a few hundred clients, becomes what the run measures.
+    #[arg(long, default_value_t = 8)]
+    pub splunk_shards: usize,
+    /// scale: do one run in this process and print its raw figures (how the parent runs each
+    /// run in a fresh process).
+    #[arg(long, hide = true)]
+    pub one_run: bool,
     /// The `seliq-mocks` binary; default: next to this executable.
     #[arg(long)]
     pub mocks_bin: Option<PathBuf>,
 }
 
 pub fn run(args: BenchArgs) -> Result<u8> {
+    run_to(&args, &mut std::io::stdout())
+}
+
+/// Runs the selected parts and writes one line of JSON figures per part to `out`.
+pub fn run_to(args: &BenchArgs, out: &mut impl Write) -> Result<u8> {
     if args.runs == 0 {
         return Err(Error::Invalid("--runs must be at least 1".to_owned()));
     }
     let parts: &[Part] = match args.part {
-        Part::All => &[Part::Vault, Part::Mapping, Part::E2e, Part::Scale],
+        Part::All => return run_each_in_own_process(args, out),
         Part::Vault => &[Part::Vault],
         Part::Mapping => &[Part::Mapping],
         Part::E2e => &[Part::E2e],
@@ -74,23 +104,72 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     for part in parts {
         proc_stats::reset_peak_rss();
         let line = match part {
-            Part::Vault => vault::run(&args)?,
-            Part::Mapping => mapping::run(&args)?,
-            Part::E2e => e2e::run(&args)?,
-            Part::Scale => scale::run(&args)?,
+            Part::Vault => vault::run(args)?,
+            Part::Mapping => mapping::run(args)?,
+            Part::E2e => e2e::run(args)?,
+            Part::Scale => scale::run(args)?,
             Part::All => continue,
         };
-        emit(&line)?;
+        // Written as each part ends, so a long `all` run shows its figures as they come.
+        writeln!(out, "{line}")
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::Runtime(format!("cannot write the figures: {e}")))?;
     }
     Ok(0)
 }
 
-/// One part's figures as one line on stdout.
-fn emit(line: &Value) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))
+/// `--part all`: each part in a fresh process of this executable, so one part's memory (the
+/// mapping corpora, the scale run's connections) does not count in the next one's peak RSS.
+fn run_each_in_own_process(args: &BenchArgs, out: &mut impl Write) -> Result<u8> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Runtime(format!("cannot locate this executable: {e}")))?;
+    for part in ["vault", "mapping", "e2e", "scale"] {
+        let output = Command::new(&exe)
+            .arg("bench")
+            .args(["--part", part])
+            .args(forwarded(args))
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| Error::Runtime(format!("cannot run the {part} part: {e}")))?;
+        out.write_all(&output.stdout)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::Runtime(format!("cannot write the figures: {e}")))?;
+        if !output.status.success() {
+            return Err(Error::Runtime(format!(
+                "the {part} part failed ({})",
+                output.status
+            )));
+        }
+    }
+    Ok(0)
+}
+
+/// The flags of `args` other than `--part`, as a child process takes them.
+fn forwarded(args: &BenchArgs) -> Vec<String> {
+    let mut v: Vec<String> = [
+        ("--alerts", args.alerts.to_string()),
+        ("--workspaces", args.workspaces.to_string()),
+        ("--runs", args.runs.to_string()),
+        ("--alerts-per-source", args.alerts_per_source.to_string()),
+        ("--e2e-rate-limit", args.e2e_rate_limit.to_string()),
+        ("--batch", args.batch.to_string()),
+        ("--falcon-token-quota", args.falcon_token_quota.to_string()),
+        ("--splunk-shards", args.splunk_shards.to_string()),
+    ]
+    .into_iter()
+    .flat_map(|(k, v)| [k.to_owned(), v])
+    .collect();
+    if let Some(c) = args.concurrency {
+        v.extend(["--concurrency".to_owned(), c.to_string()]);
+    }
+    if args.group_commit {
+        v.push("--group-commit".to_owned());
+    }
+    if let Some(p) = &args.mocks_bin {
+        v.extend(["--mocks-bin".to_owned(), p.display().to_string()]);
+    }
+    v
 }
 
 fn current_thread_runtime() -> Result<tokio::runtime::Runtime> {
@@ -118,7 +197,7 @@ fn mocks_binary(args: &BenchArgs) -> Result<PathBuf> {
     };
     if !path.is_file() {
         return Err(Error::Invalid(format!(
-            "the mock server {} does not exist; build it first with `cargo build --release --bins` \
+            "the mock server {} does not exist; build it first with `cargo build --release --workspace --bins` \
              (or pass --mocks-bin PATH)",
             path.display()
         )));
@@ -208,5 +287,106 @@ impl Drop for MockProcess {
             self.terminate();
             let _ = self.child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::args::{Cli, Command};
+
+    fn bench_args(argv: &[&str]) -> BenchArgs {
+        let cli = Cli::try_parse_from(["seliq-gateway", "bench"].iter().chain(argv)).unwrap();
+        match cli.command {
+            Command::Bench(args) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bench_vault_prints_one_line_of_json_figures() {
+        let args = bench_args(&["--part", "vault", "--runs", "1"]);
+        let mut out = Vec::new();
+        assert_eq!(run_to(&args, &mut out).unwrap(), 0);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        let v: Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["part"], "vault");
+        assert_eq!(v["runs"], 1);
+        assert!(v["open_ns_median"].as_f64().unwrap() > 0.0, "{v}");
+        assert!(v["seal_ns_median"].as_f64().unwrap() > 0.0, "{v}");
+        assert!(v["target_met"].is_boolean());
+    }
+
+    #[test]
+    fn bench_flags_have_the_documented_defaults() {
+        let args = bench_args(&[]);
+        assert_eq!(args.part, Part::All);
+        assert_eq!(args.alerts, 200_000);
+        assert_eq!(args.workspaces, 1_000);
+        assert_eq!(args.runs, 3);
+        let args = bench_args(&["--part", "scale", "--workspaces", "10", "--runs", "5"]);
+        assert_eq!(
+            (args.part, args.workspaces, args.runs),
+            (Part::Scale, 10, 5)
+        );
+    }
+
+    #[test]
+    fn a_child_part_gets_every_flag_but_the_part() {
+        let argv = [
+            "--part",
+            "all",
+            "--alerts",
+            "7",
+            "--workspaces",
+            "3",
+            "--runs",
+            "2",
+            "--concurrency",
+            "5",
+            "--group-commit",
+            "--splunk-shards",
+            "2",
+        ];
+        let args = bench_args(&argv);
+        let forwarded = forwarded(&args);
+        let mut child: Vec<&str> = vec!["--part", "scale"];
+        child.extend(forwarded.iter().map(String::as_str));
+        let again = bench_args(&child);
+        assert_eq!(again.part, Part::Scale);
+        assert_eq!(
+            (
+                again.alerts,
+                again.workspaces,
+                again.runs,
+                again.concurrency,
+                again.group_commit,
+                again.splunk_shards
+            ),
+            (7, 3, 2, Some(5), true, 2)
+        );
+        assert!(!forwarded.iter().any(|a| a == "--part"));
+    }
+
+    #[test]
+    fn zero_runs_is_a_usage_error() {
+        let args = bench_args(&["--part", "vault", "--runs", "0"]);
+        let err = run_to(&args, &mut Vec::new()).unwrap_err();
+        assert!(matches!(err, Error::Invalid(_)), "{err}");
+    }
+
+    #[test]
+    fn a_missing_mock_binary_says_how_to_build_it() {
+        let args = bench_args(&["--part", "e2e", "--mocks-bin", "/nonexistent/seliq-mocks"]);
+        let err = run_to(&args, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cargo build --release --workspace --bins"),
+            "{err}"
+        );
     }
 }

@@ -105,7 +105,8 @@ mod tests {
 
     #[test]
     fn reads_kib_values_from_status_lines() {
-        let status = "Name:\tseliq\nVmPeak:\t  99999 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
+        let status =
+            "Name:\tseliq\nVmPeak:\t  99999 kB\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n";
         assert_eq!(status_kib(status, "VmHWM"), Some(20480));
         assert_eq!(status_kib(status, "VmRSS"), Some(10240));
         assert_eq!(status_kib(status, "VmSwap"), None);

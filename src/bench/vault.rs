@@ -27,7 +27,8 @@ const RUN_TIME: Duration = Duration::from_millis(250);
 const TARGET_OPEN_NS: f64 = 2_000.0;
 
 pub fn run(args: &BenchArgs) -> Result<Value> {
-    let dir = tempfile::tempdir().map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
     let mut store = Store::create(&dir.path().join("seliq.db"))?;
     let vault = Vault::new(MasterKey::generate()?);
     let workspace = Uuid::new_v4();
@@ -55,8 +56,12 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         let blob = wv.seal(tx, &ctx, &secret)?;
         // A benchmark of a broken round trip would be worthless.
         let opened = wv.open(&ctx, &blob)?;
-        if secrecy::ExposeSecret::expose_secret(&opened) != secrecy::ExposeSecret::expose_secret(&secret) {
-            return Err(Error::Runtime("the vault does not round-trip a credential".to_owned()));
+        if secrecy::ExposeSecret::expose_secret(&opened)
+            != secrecy::ExposeSecret::expose_secret(&secret)
+        {
+            return Err(Error::Runtime(
+                "the vault does not round-trip a credential".to_owned(),
+            ));
         }
         let mut seal = Vec::with_capacity(args.runs);
         let mut open = Vec::with_capacity(args.runs);
@@ -65,7 +70,9 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
                 let b = wv.seal(tx, &ctx, &secret);
                 black_box(b.is_ok())
             }));
-            open.push(time_per_op(RUN_TIME, || black_box(wv.open(&ctx, &blob).is_ok())));
+            open.push(time_per_op(RUN_TIME, || {
+                black_box(wv.open(&ctx, &blob).is_ok())
+            }));
         }
         Ok::<_, Error>((seal, open))
     })?;

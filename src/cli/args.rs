@@ -62,7 +62,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  seliq-gateway demo")]
     Demo(DemoArgs),
     /// Benchmarks: vault, mapping, end to end and scale; one JSON line per part.
-    #[command(after_help = "Example:\n  cargo build --release --bins && ./target/release/seliq-gateway bench --part e2e --runs 3")]
+    #[command(after_help = "Example:\n  seliq-gateway bench --part e2e --runs 3")]
     Bench(crate::bench::BenchArgs),
 }
 

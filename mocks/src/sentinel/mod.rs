@@ -153,6 +153,7 @@ pub struct SentinelCredentials {
 pub struct SentinelMock {
     server: MockServer,
     state: Arc<Mutex<State>>,
+    extra: Arc<HashMap<String, Mutex<State>>>,
 }
 
 impl SentinelMock {
@@ -186,16 +187,21 @@ impl SentinelMock {
             })
             .collect();
         let state = Arc::new(Mutex::new(State::new(config)));
+        let extra = Arc::new(extra);
         // Request recording would keep every page ever served in memory.
         let server = builder.disable_request_recording().start().await;
         Mock::given(any())
             .respond_with(Router {
                 state: Arc::clone(&state),
-                extra: Arc::new(extra),
+                extra: Arc::clone(&extra),
             })
             .mount(&server)
             .await;
-        SentinelMock { server, state }
+        SentinelMock {
+            server,
+            state,
+            extra,
+        }
     }
 
     pub fn uri(&self) -> String {
@@ -378,11 +384,123 @@ impl SentinelMock {
     pub fn stats(&self) -> SentinelMockStats {
         lock(&self.state).stats.clone()
     }
+
+    /// Incident list and alert calls each workspace answered, `(workspace name, calls)`, the
+    /// primary first: a per-client request count for scale runs with [`SentinelMockConfig::extra_workspaces`].
+    pub fn workspace_requests(&self) -> Vec<(String, u64)> {
+        let calls = |st: &State| {
+            (
+                st.cfg.workspace_name.clone(),
+                st.stats.list_requests + st.stats.alert_requests,
+            )
+        };
+        let mut out = vec![calls(&lock(&self.state))];
+        out.extend(self.extra.values().map(|m| calls(&lock(m))));
+        out
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One HTTP/1.1 exchange on a fresh connection: `(status, body)`.
+    fn exchange(base: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let host = base.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap();
+        (status, body)
+    }
+
+    #[tokio::test]
+    async fn extra_workspaces_serve_their_own_incidents_to_the_shared_token() {
+        let extra = SentinelWorkspace {
+            subscription_id: "11111111-2222-4333-8444-555555555555".into(),
+            resource_group: "Client-0002-SOC".into(),
+            workspace_name: "client-0002-sentinel".into(),
+        };
+        let mock = SentinelMock::start(SentinelMockConfig {
+            incidents: 4,
+            extra_workspaces: vec![extra.clone()],
+            ..SentinelMockConfig::default()
+        })
+        .await;
+        let base = mock.uri();
+        let c = mock.credentials();
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+            c.client_id, c.client_secret
+        );
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            exchange(
+                &base,
+                "POST",
+                &format!("/{}/oauth2/v2.0/token", c.tenant_id),
+                "Content-Type: application/x-www-form-urlencoded\r\n",
+                &form,
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let auth = format!(
+            "Authorization: Bearer {}\r\n",
+            token["access_token"].as_str().unwrap()
+        );
+        let list = |sub: &str, rg: &str, ws: &str| {
+            format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/workspaces/{ws}/providers/Microsoft.SecurityInsights/incidents?api-version=2025-09-01"
+            )
+        };
+        let (base, a) = (mock.uri(), auth.clone());
+        let path = list(
+            &extra.subscription_id,
+            "client-0002-soc",
+            &extra.workspace_name,
+        );
+        let (status, body) =
+            tokio::task::spawn_blocking(move || exchange(&base, "GET", &path, &a, ""))
+                .await
+                .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let items = page["value"].as_array().unwrap();
+        assert_eq!(items.len(), 4);
+        assert!(items.iter().all(|i| {
+            i["id"]
+                .as_str()
+                .unwrap()
+                .contains("/workspaces/client-0002-sentinel/")
+        }));
+        let (base, a) = (mock.uri(), auth);
+        let path = list(
+            &extra.subscription_id,
+            "client-0002-soc",
+            "client-0003-sentinel",
+        );
+        let (status, _) =
+            tokio::task::spawn_blocking(move || exchange(&base, "GET", &path, &a, ""))
+                .await
+                .unwrap();
+        assert_eq!(status, 404);
+        let calls: HashMap<String, u64> = mock.workspace_requests().into_iter().collect();
+        assert_eq!(calls["client-0002-sentinel"], 1);
+        assert_eq!(calls["acme-sentinel"], 0);
+    }
 
     #[test]
     fn same_seed_same_data() {

@@ -317,13 +317,34 @@ async fn pull_one(
         retries: c.retries(),
         error: Some((e, rejected)),
     };
+    // The previous batch's commit, still in flight. Fetching batch k+1 from cursor k while batch
+    // k is written and fsynced overlaps the vendor's latency with our disk; it is safe because a
+    // cursor still reaches the store only after its own batch is durable, and batch k+1 is sent
+    // only once batch k is acknowledged.
+    let mut in_flight: Option<oneshot::Receiver<Result<(), String>>> = None;
+    let committed = |ack: Option<Result<Result<(), String>, oneshot::error::RecvError>>| match ack {
+        None | Some(Ok(Ok(()))) => Ok(()),
+        Some(Ok(Err(e))) => Err(e),
+        Some(Err(_)) => Err("the committer stopped".to_owned()),
+    };
     loop {
         let want = reserve(&remaining, batch_size as u64);
         if want == 0 {
             break;
         }
         let budget = Budget { max_alerts: want as usize, since };
-        let batch = match connector.fetch(cursor.as_ref(), budget).await {
+        let previous = async {
+            match in_flight.take() {
+                Some(rx) => Some(rx.await),
+                None => None,
+            }
+        };
+        let (fetched, ack) = tokio::join!(connector.fetch(cursor.as_ref(), budget), previous);
+        if let Err(e) = committed(ack) {
+            remaining.fetch_add(want, Ordering::SeqCst);
+            return fail(e, false, connector.as_ref());
+        }
+        let batch = match fetched {
             Ok(b) => b,
             Err(e) => {
                 remaining.fetch_add(want, Ordering::SeqCst);
@@ -349,16 +370,19 @@ async fn pull_one(
             if tx.send(delivery).await.is_err() {
                 return fail("the committer stopped".to_owned(), false, connector.as_ref());
             }
-            match ack_rx.await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return fail(e, false, connector.as_ref()),
-                Err(_) => return fail("the committer stopped".to_owned(), false, connector.as_ref()),
-            }
+            in_flight = Some(ack_rx);
         }
         cursor = Some(next);
         if caught_up {
             break;
         }
+    }
+    let last = match in_flight.take() {
+        Some(rx) => Some(rx.await),
+        None => None,
+    };
+    if let Err(e) = committed(last) {
+        return fail(e, false, connector.as_ref());
     }
     TaskOutcome { retries: connector.retries(), error: None }
 }

@@ -84,7 +84,9 @@ impl App {
         }
         let mut master = load_master_key(&config)?;
         let mut store = Store::open(&db)?;
-        if let Some(finished) = crate::rekey::finish_interrupted_rotation(&config, &mut store, &master)? {
+        if let Some(finished) =
+            crate::rekey::finish_interrupted_rotation(&config, &mut store, &master)?
+        {
             master = finished;
         }
         check_master_key_matches(&mut store, &master)?;

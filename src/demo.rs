@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use secrecy::SecretString;
 use seliq_connectors::http::HttpOptions;
 use seliq_connectors::{Params, Settings, crowdstrike, sentinel, splunk};
-use seliq_mocks::crowdstrike::{CID_A, CID_A_CCID, CID_B, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_mocks::crowdstrike::{
+    CID_A, CID_A_CCID, CID_B, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 use seliq_mocks::sentinel::{SentinelMock, SentinelMockConfig};
 use seliq_mocks::splunk::{DEFAULT_TOKEN, SplunkMock, SplunkMockConfig};
 
@@ -24,7 +26,11 @@ use crate::store::Plan;
 use crate::workspaces;
 
 const WORKSPACES: [(&str, &str, Plan); 3] = [
-    ("acme-corp", "Critical 15m / High 1h / Medium 4h", Plan::Enterprise),
+    (
+        "acme-corp",
+        "Critical 15m / High 1h / Medium 4h",
+        Plan::Enterprise,
+    ),
     ("globex-prod", "Critical 30m / High 4h", Plan::Pro),
     ("initech-2024-ent", "Business hours only", Plan::Starter),
 ];
@@ -41,7 +47,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
     let (_tmp, dir) = match dir {
         Some(d) => (None, d),
         None => {
-            let t = tempfile::tempdir().map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
+            let t = tempfile::tempdir()
+                .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
             let p = t.path().to_owned();
             (Some(t), p)
         }
@@ -64,14 +71,19 @@ pub fn run(dir: Option<PathBuf>) -> Result<u8> {
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))?;
     let code = rt.block_on(tour(config, &dir))?;
-    println!("\ndemo finished in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "\ndemo finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     if keep {
         println!(
             "its data is kept: try `SELIQ_DATA_DIR={} seliq-gateway audit verify acme-corp`",
             data_dir.display()
         );
     } else {
-        println!("its temporary data dir is removed; run `seliq-gateway demo --demo-dir DIR` to keep it");
+        println!(
+            "its temporary data dir is removed; run `seliq-gateway demo --demo-dir DIR` to keep it"
+        );
     }
     Ok(code)
 }
@@ -97,7 +109,11 @@ async fn start_mocks() -> Mocks {
         ..SplunkMockConfig::default()
     })
     .await;
-    Mocks { falcon, sentinel, splunk }
+    Mocks {
+        falcon,
+        sentinel,
+        splunk,
+    }
 }
 
 fn falcon(mocks: &Mocks, cid: &str) -> Params {
@@ -136,7 +152,14 @@ fn splunk_params(mocks: &Mocks, indexes: &[&str], filter: Option<&str>) -> Param
     })
 }
 
-async fn connect(app: &mut App, http: &HttpOptions, ws: &str, name: &str, params: Params, secret: &str) -> Result<()> {
+async fn connect(
+    app: &mut App,
+    http: &HttpOptions,
+    ws: &str,
+    name: &str,
+    params: Params,
+    secret: &str,
+) -> Result<()> {
     let req = NewIntegration {
         workspace: Slug::parse(ws)?,
         name: IntegrationName::parse(name)?,
@@ -153,21 +176,65 @@ async fn connect(app: &mut App, http: &HttpOptions, ws: &str, name: &str, params
 async fn tour(config: Config, dir: &Path) -> Result<u8> {
     step("Starting mock Falcon, Sentinel and Splunk servers on loopback");
     let mocks = start_mocks().await;
-    println!("  falcon {}  sentinel {}  splunk {}", mocks.falcon.uri(), mocks.sentinel.uri(), mocks.splunk.uri());
+    println!(
+        "  falcon {}  sentinel {}  splunk {}",
+        mocks.falcon.uri(),
+        mocks.sentinel.uri(),
+        mocks.splunk.uri()
+    );
     let http = HttpOptions::default_timeouts()?;
     let mut app = App::open(config)?;
 
     step("Creating one workspace per client (slugs are permanent)");
     for (slug, sla, plan) in WORKSPACES {
         let w = workspaces::create(&mut app, &Slug::parse(slug)?, sla, plan)?;
-        println!("  {:<18} plan {:<10} {}", w.slug, w.plan.as_str(), w.description);
+        println!(
+            "  {:<18} plan {:<10} {}",
+            w.slug,
+            w.plan.as_str(),
+            w.description
+        );
     }
 
-    step("Connecting sources (each credential checked with the vendor, sealed under its workspace's key)");
-    connect(&mut app, &http, "acme-corp", "falcon", falcon(&mocks, CID_A), PARENT_SECRET).await?;
-    connect(&mut app, &http, "acme-corp", "sentinel", sentinel_params(&mocks), &mocks.sentinel.credentials().client_secret).await?;
-    connect(&mut app, &http, "globex-prod", "falcon", falcon(&mocks, CID_B), PARENT_SECRET).await?;
-    connect(&mut app, &http, "globex-prod", "splunk", splunk_params(&mocks, &["globex_prod"], None), DEFAULT_TOKEN).await?;
+    step(
+        "Connecting sources (each credential checked with the vendor, sealed under its workspace's key)",
+    );
+    connect(
+        &mut app,
+        &http,
+        "acme-corp",
+        "falcon",
+        falcon(&mocks, CID_A),
+        PARENT_SECRET,
+    )
+    .await?;
+    connect(
+        &mut app,
+        &http,
+        "acme-corp",
+        "sentinel",
+        sentinel_params(&mocks),
+        &mocks.sentinel.credentials().client_secret,
+    )
+    .await?;
+    connect(
+        &mut app,
+        &http,
+        "globex-prod",
+        "falcon",
+        falcon(&mocks, CID_B),
+        PARENT_SECRET,
+    )
+    .await?;
+    connect(
+        &mut app,
+        &http,
+        "globex-prod",
+        "splunk",
+        splunk_params(&mocks, &["globex_prod"], None),
+        DEFAULT_TOKEN,
+    )
+    .await?;
     connect(
         &mut app,
         &http,
@@ -177,14 +244,28 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         DEFAULT_TOKEN,
     )
     .await?;
-    println!("  (acme-corp and globex-prod share one MSSP parent API client; each token is scoped to its own CID)");
+    println!(
+        "  (acme-corp and globex-prod share one MSSP parent API client; each token is scoped to its own CID)"
+    );
 
     step("Refusing a second binding of acme-corp's CID, spelled as an upper-case CCID");
-    let refused = connect(&mut app, &http, "initech-2024-ent", "falcon", falcon(&mocks, CID_A_CCID), PARENT_SECRET).await;
+    let refused = connect(
+        &mut app,
+        &http,
+        "initech-2024-ent",
+        "falcon",
+        falcon(&mocks, CID_A_CCID),
+        PARENT_SECRET,
+    )
+    .await;
     match refused {
         Err(e @ Error::Conflict(_)) => println!("  refused (exit code {}): {e}", e.exit_code()),
         Err(e) => return Err(e),
-        Ok(()) => return Err(Error::Runtime("the binding guard let a duplicate CID through".to_owned())),
+        Ok(()) => {
+            return Err(Error::Runtime(
+                "the binding guard let a duplicate CID through".to_owned(),
+            ));
+        }
     }
 
     step("Rotating acme-corp's Sentinel client secret (pending, verified, then current)");
@@ -200,7 +281,10 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         true,
     )
     .await?;
-    println!("  acme-corp/sentinel now on credential version {version}; version {} kept for rollback; other workspaces untouched", version - 1);
+    println!(
+        "  acme-corp/sentinel now on credential version {version}; version {} kept for rollback; other workspaces untouched",
+        version - 1
+    );
 
     step("Pulling every workspace into alerts.ndjson (write, fsync, then checkpoint)");
     let out = dir.join("alerts.ndjson");
@@ -209,7 +293,10 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         let report = pull::run(&mut app, &http, &request(slug)?, &mut sink).await?;
         for r in &report.integrations {
             let status = r.error.as_deref().unwrap_or("ok");
-            println!("  {slug:<18} {:<10} {:>5} alerts  {:>3} pages  {status}", r.name, r.alerts, r.pages);
+            println!(
+                "  {slug:<18} {:<10} {:>5} alerts  {:>3} pages  {status}",
+                r.name, r.alerts, r.pages
+            );
         }
     }
     print_table(&out)?;
@@ -217,20 +304,30 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
     step("Pulling again: unchanged sources emit nothing");
     let mut again = 0;
     for (slug, _, _) in WORKSPACES {
-        again += pull::run(&mut app, &http, &request(slug)?, &mut sink).await?.alerts();
+        again += pull::run(&mut app, &http, &request(slug)?, &mut sink)
+            .await?
+            .alerts();
     }
     println!("  {again} new alerts");
 
     step("Vendor-side changes, then a third pull: exactly the updates");
     mocks.falcon.update_alerts(CID_A, 5);
     mocks.sentinel.escalate(3);
-    let third = pull::run(&mut app, &http, &request("acme-corp")?, &mut sink).await?.alerts();
-    println!("  acme-corp: 5 Falcon updates + 3 Sentinel escalations made; {third} alert versions emitted");
+    let third = pull::run(&mut app, &http, &request("acme-corp")?, &mut sink)
+        .await?
+        .alerts();
+    println!(
+        "  acme-corp: 5 Falcon updates + 3 Sentinel escalations made; {third} alert versions emitted"
+    );
 
     step("Exporting and verifying the audit log");
     for (slug, _, _) in WORKSPACES {
         let slug = Slug::parse(slug)?;
-        let file = dir.join(export::default_file_name(&slug, Format::Csv, chrono::Utc::now()));
+        let file = dir.join(export::default_file_name(
+            &slug,
+            Format::Csv,
+            chrono::Utc::now(),
+        ));
         let done = export::export(
             &mut app,
             &ExportRequest {
@@ -248,9 +345,17 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         })?;
         let verdict = match report {
             Ok(r) => r.summary(&format!("audit chain of {slug}")),
-            Err(b) => return Err(Error::Runtime(format!("the audit chain of {slug} fails verification at {b}"))),
+            Err(b) => {
+                return Err(Error::Runtime(format!(
+                    "the audit chain of {slug} fails verification at {b}"
+                )));
+            }
         };
-        println!("  {} entries -> {}\n    {verdict}", done.entries, file.display());
+        println!(
+            "  {} entries -> {}\n    {verdict}",
+            done.entries,
+            file.display()
+        );
     }
     Ok(0)
 }
@@ -268,20 +373,39 @@ fn request(slug: &str) -> Result<PullRequest> {
 
 /// Alerts per workspace, integration and severity, read back from the NDJSON file.
 fn print_table(path: &Path) -> Result<()> {
-    let file = std::fs::File::open(path).map_err(|e| Error::Runtime(format!("cannot read {}: {e}", path.display())))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::Runtime(format!("cannot read {}: {e}", path.display())))?;
     let mut counts: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| Error::Runtime(e.to_string()))?;
-        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| Error::Runtime(format!("bad NDJSON line: {e}")))?;
-        let key = (v["workspace"].as_str().unwrap_or("?").to_owned(), v["integration"].as_str().unwrap_or("?").to_owned());
-        *counts.entry(key).or_default().entry(v["severity"].as_str().unwrap_or("?").to_owned()).or_default() += 1;
+        let v: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| Error::Runtime(format!("bad NDJSON line: {e}")))?;
+        let key = (
+            v["workspace"].as_str().unwrap_or("?").to_owned(),
+            v["integration"].as_str().unwrap_or("?").to_owned(),
+        );
+        *counts
+            .entry(key)
+            .or_default()
+            .entry(v["severity"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
     }
     let sev = ["critical", "high", "medium", "low", "informational"];
-    println!("\n  {:<18} {:<10} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6}", "workspace", "integration", "critical", "high", "medium", "low", "info", "total");
+    println!(
+        "\n  {:<18} {:<10} {:>8} {:>6} {:>6} {:>6} {:>6} {:>6}",
+        "workspace", "integration", "critical", "high", "medium", "low", "info", "total"
+    );
     for ((ws, integ), by) in &counts {
         let n = |s: &str| by.get(s).copied().unwrap_or(0);
         let total: u64 = by.values().sum();
-        println!("  {ws:<18} {integ:<10} {:>8} {:>6} {:>6} {:>6} {:>6} {total:>6}", n(sev[0]), n(sev[1]), n(sev[2]), n(sev[3]), n(sev[4]));
+        println!(
+            "  {ws:<18} {integ:<10} {:>8} {:>6} {:>6} {:>6} {:>6} {total:>6}",
+            n(sev[0]),
+            n(sev[1]),
+            n(sev[2]),
+            n(sev[3]),
+            n(sev[4])
+        );
     }
     Ok(())
 }

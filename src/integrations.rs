@@ -28,10 +28,16 @@ pub struct NewIntegration {
 }
 
 /// The integration `name` of workspace `slug`, or exit 4 naming what is missing.
-pub fn require(tx: &Tx<'_>, slug: &Slug, name: &IntegrationName) -> Result<(WorkspaceRow, IntegrationRow)> {
+pub fn require(
+    tx: &Tx<'_>,
+    slug: &Slug,
+    name: &IntegrationName,
+) -> Result<(WorkspaceRow, IntegrationRow)> {
     let ws = workspaces::require(tx, slug)?;
     let integ = tx.integration_by_name(ws.id, name)?.ok_or_else(|| {
-        Error::NotFound(format!("integration {name:?} does not exist in workspace {slug:?}"))
+        Error::NotFound(format!(
+            "integration {name:?} does not exist in workspace {slug:?}"
+        ))
     })?;
     Ok((ws, integ))
 }
@@ -40,7 +46,12 @@ pub fn require(tx: &Tx<'_>, slug: &Slug, name: &IntegrationName) -> Result<(Work
 pub fn open_current(tx: &Tx<'_>, vault: &Vault, integ: &IntegrationRow) -> Result<SecretString> {
     let row = tx
         .credential(integ.id, CredentialState::Current)?
-        .ok_or_else(|| Error::Runtime(format!("integration {:?} has no current credential", integ.name.as_str())))?;
+        .ok_or_else(|| {
+            Error::Runtime(format!(
+                "integration {:?} has no current credential",
+                integ.name.as_str()
+            ))
+        })?;
     let wv = vault.workspace(tx, integ.workspace_id)?;
     Ok(wv.open(&ctx(integ, row.version), &row.blob)?)
 }
@@ -73,7 +84,9 @@ fn find_conflict(tx: &Tx<'_>, source: &SourceId) -> Result<Option<String>> {
 pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Result<IntegrationRow> {
     let source = req.settings.source_id();
     let canonical = source.canonical();
-    let ws = app.store.read(|tx| workspaces::require(tx, &req.workspace))?;
+    let ws = app
+        .store
+        .read(|tx| workspaces::require(tx, &req.workspace))?;
     let who = app.who.clone();
 
     // Cheap refusal before calling the vendor; the authoritative check is repeated in the write
@@ -131,13 +144,15 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
             tx,
             ws.id,
             &who,
-            Event::new("integration.connected", row.name.as_str(), Outcome::Success).details(json!({
-                "integration_id": row.id,
-                "kind": row.kind,
-                "source": canonical,
-                "verified": req.verify,
-                "credential_version": 1,
-            })),
+            Event::new("integration.connected", row.name.as_str(), Outcome::Success).details(
+                json!({
+                    "integration_id": row.id,
+                    "kind": row.kind,
+                    "source": canonical,
+                    "verified": req.verify,
+                    "credential_version": 1,
+                }),
+            ),
         )?;
         Ok(())
     });
@@ -151,15 +166,25 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
 }
 
 /// Record a refused bind in the asking workspace's audit log, then return the conflict.
-fn refuse_bind(app: &mut App, ws: &WorkspaceRow, name: &IntegrationName, canonical: &str, msg: String) -> Error {
+fn refuse_bind(
+    app: &mut App,
+    ws: &WorkspaceRow,
+    name: &IntegrationName,
+    canonical: &str,
+    msg: String,
+) -> Error {
     let who = app.who.clone();
     let recorded = app.store.write(|tx| {
         audit::append(
             tx,
             ws.id,
             &who,
-            Event::new("integration.binding_rejected", name.as_str(), Outcome::Denied)
-                .details(json!({"source": canonical, "reason": msg})),
+            Event::new(
+                "integration.binding_rejected",
+                name.as_str(),
+                Outcome::Denied,
+            )
+            .details(json!({"source": canonical, "reason": msg})),
         )
     });
     if let Err(e) = recorded {
@@ -175,7 +200,12 @@ pub fn list(app: &mut App, slug: &Slug) -> Result<Vec<IntegrationRow>> {
     })
 }
 
-pub async fn test(app: &mut App, http: &HttpOptions, slug: &Slug, name: &IntegrationName) -> Result<()> {
+pub async fn test(
+    app: &mut App,
+    http: &HttpOptions,
+    slug: &Slug,
+    name: &IntegrationName,
+) -> Result<()> {
     let vault = app.vault.clone();
     let (ws, integ, secret) = app.store.read(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
@@ -241,7 +271,9 @@ pub async fn rotate(
         let (ws, integ) = require(tx, slug, name)?;
         let current = tx
             .credential(integ.id, CredentialState::Current)?
-            .ok_or_else(|| Error::Runtime(format!("integration {name:?} has no current credential")))?;
+            .ok_or_else(|| {
+                Error::Runtime(format!("integration {name:?} has no current credential"))
+            })?;
         let new_settings = match client_id {
             Some(id) => integ.settings.with_client_id(id)?,
             None => integ.settings.clone(),
@@ -254,7 +286,13 @@ pub async fn rotate(
             }
             tx.delete_credential(integ.id, p.version)?;
         }
-        let version = tx.credentials(integ.id)?.iter().map(|c| c.version).max().unwrap_or(0) + 1;
+        let version = tx
+            .credentials(integ.id)?
+            .iter()
+            .map(|c| c.version)
+            .max()
+            .unwrap_or(0)
+            + 1;
         let mut wv = vault.workspace(tx, ws.id)?;
         let blob = wv.seal(tx, &ctx(&integ, version), &secret)?;
         tx.insert_credential(&CredentialRow {
@@ -269,7 +307,12 @@ pub async fn rotate(
     let pending = current.version + 1;
     let pending = app
         .store
-        .read(|tx| Ok::<_, Error>(tx.credential(integ.id, CredentialState::Pending)?.map(|c| c.version)))?
+        .read(|tx| {
+            Ok::<_, Error>(
+                tx.credential(integ.id, CredentialState::Pending)?
+                    .map(|c| c.version),
+            )
+        })?
         .unwrap_or(pending);
 
     // Step 2: verify with the vendor. A failure leaves the current credential in place.
@@ -286,7 +329,12 @@ pub async fn rotate(
                     tx,
                     ws.id,
                     &who,
-                    Event::new("credential.rotation_failed", name.as_str(), Outcome::Failure).details(json!({
+                    Event::new(
+                        "credential.rotation_failed",
+                        name.as_str(),
+                        Outcome::Failure,
+                    )
+                    .details(json!({
                         "integration_id": integ.id,
                         "attempted_version": pending,
                         "current_version": current.version,
@@ -322,7 +370,10 @@ pub async fn rotate(
     if let Err(e) = promoted {
         // Best effort: do not leave our pending version to block the next rotation.
         let _ = app.store.write(|tx| {
-            if tx.credential(integ.id, CredentialState::Pending)?.is_some_and(|c| c.version == pending) {
+            if tx
+                .credential(integ.id, CredentialState::Pending)?
+                .is_some_and(|c| c.version == pending)
+            {
                 tx.delete_credential(integ.id, pending)?;
             }
             Ok::<_, Error>(())
@@ -339,10 +390,16 @@ pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<u3
         let (ws, integ) = require(tx, slug, name)?;
         let current = tx
             .credential(integ.id, CredentialState::Current)?
-            .ok_or_else(|| Error::Runtime(format!("integration {name:?} has no current credential")))?;
-        let previous = tx.credential(integ.id, CredentialState::Previous)?.ok_or_else(|| {
-            Error::NotFound(format!("integration {name:?} has no previous credential to roll back to"))
-        })?;
+            .ok_or_else(|| {
+                Error::Runtime(format!("integration {name:?} has no current credential"))
+            })?;
+        let previous = tx
+            .credential(integ.id, CredentialState::Previous)?
+            .ok_or_else(|| {
+                Error::NotFound(format!(
+                    "integration {name:?} has no previous credential to roll back to"
+                ))
+            })?;
         tx.rollback_credential(integ.id, current.version, previous.version)?;
         audit::append(
             tx,

@@ -26,7 +26,11 @@ fn next_path(config: &Config) -> PathBuf {
 }
 
 /// Rewrap all DEKs under `new`. `fail_after` injects a failure after that many DEKs (tests).
-pub fn rotate_master_key(app: &mut App, new: &MasterKey, fail_after: Option<usize>) -> Result<usize> {
+pub fn rotate_master_key(
+    app: &mut App,
+    new: &MasterKey,
+    fail_after: Option<usize>,
+) -> Result<usize> {
     if new.id() == app.vault.master().id() {
         return Err(Error::Invalid(format!(
             "the new master key is the current one (key id {}); generate a new key",
@@ -48,8 +52,9 @@ pub fn rotate_master_key(app: &mut App, new: &MasterKey, fail_after: Option<usiz
                 tx,
                 ws.id,
                 &who,
-                Event::new("vault.master_key_rotated", "master key", Outcome::Success)
-                    .details(json!({"old_key_id": old_id, "new_key_id": new.id(), "data_keys_rewrapped": n})),
+                Event::new("vault.master_key_rotated", "master key", Outcome::Success).details(
+                    json!({"old_key_id": old_id, "new_key_id": new.id(), "data_keys_rewrapped": n}),
+                ),
             )?;
         }
         Ok::<_, Error>(n)
@@ -72,11 +77,21 @@ pub fn rotate_master_key(app: &mut App, new: &MasterKey, fail_after: Option<usiz
 fn promote(next: &Path, key: &Path) -> Result<()> {
     std::fs::rename(next, key)
         .and_then(|()| std::fs::File::open(key.parent().unwrap_or(Path::new(".")))?.sync_all())
-        .map_err(|e| Error::Runtime(format!("cannot move {} over {}: {e}", next.display(), key.display())))
+        .map_err(|e| {
+            Error::Runtime(format!(
+                "cannot move {} over {}: {e}",
+                next.display(),
+                key.display()
+            ))
+        })
 }
 
 /// Complete a rotation interrupted between commit and rename (see the module docs).
-pub fn finish_interrupted_rotation(config: &Config, store: &mut Store, current: &MasterKey) -> Result<Option<MasterKey>> {
+pub fn finish_interrupted_rotation(
+    config: &Config,
+    store: &mut Store,
+    current: &MasterKey,
+) -> Result<Option<MasterKey>> {
     let next = next_path(config);
     if std::env::var_os(MASTER_KEY_ENV).is_some() || !next.exists() {
         return Ok(None);

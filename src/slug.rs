@@ -56,7 +56,10 @@ fn validate(what: &'static str, raw: &str) -> Result<(), SlugError> {
     if raw.is_empty() {
         return fail("it is empty; use 3 to 63 lowercase letters, digits and hyphens");
     }
-    if let Some(c) = raw.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-')) {
+    if let Some(c) = raw
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
+    {
         return match c {
             'A'..='Z' => fail("only lowercase letters are allowed"),
             ' ' => fail("spaces are not allowed; use single hyphens"),
@@ -128,7 +131,13 @@ mod tests {
 
     #[test]
     fn accepts_the_design_examples() {
-        for ok in ["acme-corp", "acme-corp-prod", "acme-2024-ent", "abc", &"a".repeat(63)] {
+        for ok in [
+            "acme-corp",
+            "acme-corp-prod",
+            "acme-2024-ent",
+            "abc",
+            &"a".repeat(63),
+        ] {
             assert!(Slug::parse(ok).is_ok(), "{ok}");
         }
     }
@@ -137,7 +146,16 @@ mod tests {
     fn rejects_each_rule_with_the_value_named() {
         let long = "a".repeat(64);
         for bad in [
-            "Acme", "ac", "-acme", "acme-", "acme--corp", "acme_corp", "acme corp", "acmé", &long, "",
+            "Acme",
+            "ac",
+            "-acme",
+            "acme-",
+            "acme--corp",
+            "acme_corp",
+            "acme corp",
+            "acmé",
+            &long,
+            "",
             "1acme",
         ] {
             let err = Slug::parse(bad).expect_err(bad);
@@ -148,6 +166,9 @@ mod tests {
     #[test]
     fn deserialising_validates() {
         assert!(serde_json::from_str::<Slug>("\"Acme\"").is_err());
-        assert_eq!(serde_json::from_str::<Slug>("\"acme\"").unwrap().as_str(), "acme");
+        assert_eq!(
+            serde_json::from_str::<Slug>("\"acme\"").unwrap().as_str(),
+            "acme"
+        );
     }
 }

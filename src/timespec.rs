@@ -48,11 +48,21 @@ mod tests {
 
     #[test]
     fn parses_spans_and_timestamps() {
-        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(parse_time("--since", "90m", now).unwrap().to_rfc3339(), "2026-11-28T10:30:00+00:00");
-        assert_eq!(parse_time("--since", "7d", now).unwrap().to_rfc3339(), "2026-11-21T12:00:00+00:00");
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(
-            parse_time("--since", "2026-11-01T00:00:00Z", now).unwrap().to_rfc3339(),
+            parse_time("--since", "90m", now).unwrap().to_rfc3339(),
+            "2026-11-28T10:30:00+00:00"
+        );
+        assert_eq!(
+            parse_time("--since", "7d", now).unwrap().to_rfc3339(),
+            "2026-11-21T12:00:00+00:00"
+        );
+        assert_eq!(
+            parse_time("--since", "2026-11-01T00:00:00Z", now)
+                .unwrap()
+                .to_rfc3339(),
             "2026-11-01T00:00:00+00:00"
         );
     }

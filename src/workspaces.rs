@@ -89,8 +89,12 @@ pub fn delete(app: &mut App, slug: &Slug, confirm: &str) -> Result<()> {
                 tx,
                 ws.id,
                 &who,
-                Event::new("integration.disconnected", i.name.as_str(), Outcome::Success)
-                    .details(json!({"source": i.source, "reason": "workspace deleted"})),
+                Event::new(
+                    "integration.disconnected",
+                    i.name.as_str(),
+                    Outcome::Success,
+                )
+                .details(json!({"source": i.source, "reason": "workspace deleted"})),
             )?;
         }
         tx.delete_integrations_of(ws.id)?;
@@ -100,8 +104,9 @@ pub fn delete(app: &mut App, slug: &Slug, confirm: &str) -> Result<()> {
             tx,
             ws.id,
             &who,
-            Event::new("workspace.deleted", slug.as_str(), Outcome::Success)
-                .details(json!({"integrations_removed": integrations.len(), "data_keys": "destroyed"})),
+            Event::new("workspace.deleted", slug.as_str(), Outcome::Success).details(
+                json!({"integrations_removed": integrations.len(), "data_keys": "destroyed"}),
+            ),
         )?;
         Ok(())
     })

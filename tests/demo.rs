@@ -20,7 +20,10 @@ fn demo_runs_the_whole_tour_and_keeps_its_data_when_asked() {
         "8 alert versions emitted",
         "OK: audit chain of acme-corp",
     ] {
-        assert!(text.contains(expected), "demo output lacks {expected:?}:\n{text}");
+        assert!(
+            text.contains(expected),
+            "demo output lacks {expected:?}:\n{text}"
+        );
     }
     // The kept data dir answers the audit commands afterwards, as the README says.
     let data = dir.join("data");
@@ -34,15 +37,25 @@ fn demo_runs_the_whole_tour_and_keeps_its_data_when_asked() {
     let csv = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with("acme-corp-audit-"));
-    assert!(csv.is_some(), "the demo exports acme-corp's audit log as CSV");
+        .find(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("acme-corp-audit-")
+        });
+    assert!(
+        csv.is_some(),
+        "the demo exports acme-corp's audit log as CSV"
+    );
 }
 
 #[test]
 fn demo_refuses_a_directory_that_already_holds_a_gateway() {
     let env = Env::new();
     let dir = env.dir.path().join("demo");
-    assert_eq!(code(&env.run(&["demo", "--demo-dir", dir.to_str().unwrap()])), 0);
+    assert_eq!(
+        code(&env.run(&["demo", "--demo-dir", dir.to_str().unwrap()])),
+        0
+    );
     let again = env.run(&["demo", "--demo-dir", dir.to_str().unwrap()]);
     assert_eq!(code(&again), 2, "{}", stderr(&again));
 }

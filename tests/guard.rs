@@ -9,30 +9,86 @@ const CID: &str = "0123456789abcdef0123456789abcdef";
 fn add_crowdstrike(env: &Env, ws: &str, name: &str, cid: &str) -> std::process::Output {
     env.run_env(
         &[
-            "integration", "add", ws, name, "--kind", "crowdstrike", "--client-id", "parent-client",
-            "--cid", cid, "--base-url", "http://127.0.0.1:9", "--allow-insecure-http",
-            "--secret-env", "FALCON_SECRET", "--no-verify",
+            "integration",
+            "add",
+            ws,
+            name,
+            "--kind",
+            "crowdstrike",
+            "--client-id",
+            "parent-client",
+            "--cid",
+            cid,
+            "--base-url",
+            "http://127.0.0.1:9",
+            "--allow-insecure-http",
+            "--secret-env",
+            "FALCON_SECRET",
+            "--no-verify",
         ],
         &[("FALCON_SECRET", "s3cret-value")],
     )
 }
 
-fn add_sentinel(env: &Env, ws: &str, name: &str, tenant: &str, sub: &str, rg: &str, wsname: &str) -> std::process::Output {
+fn add_sentinel(
+    env: &Env,
+    ws: &str,
+    name: &str,
+    tenant: &str,
+    sub: &str,
+    rg: &str,
+    wsname: &str,
+) -> std::process::Output {
     env.run_env(
         &[
-            "integration", "add", ws, name, "--kind", "sentinel", "--tenant-id", tenant,
-            "--client-id", "11111111-2222-3333-4444-555555555555", "--subscription-id", sub,
-            "--resource-group", rg, "--workspace-name", wsname, "--secret-env", "AZ_SECRET",
+            "integration",
+            "add",
+            ws,
+            name,
+            "--kind",
+            "sentinel",
+            "--tenant-id",
+            tenant,
+            "--client-id",
+            "11111111-2222-3333-4444-555555555555",
+            "--subscription-id",
+            sub,
+            "--resource-group",
+            rg,
+            "--workspace-name",
+            wsname,
+            "--secret-env",
+            "AZ_SECRET",
             "--no-verify",
         ],
         &[("AZ_SECRET", "az-secret-value")],
     )
 }
 
-fn add_splunk(env: &Env, ws: &str, name: &str, url: &str, indexes: &str, filter: Option<&str>) -> std::process::Output {
+fn add_splunk(
+    env: &Env,
+    ws: &str,
+    name: &str,
+    url: &str,
+    indexes: &str,
+    filter: Option<&str>,
+) -> std::process::Output {
     let mut args = vec![
-        "integration", "add", ws, name, "--kind", "splunk", "--url", url, "--app", "search",
-        "--index", indexes, "--secret-env", "SPLUNK_TOKEN", "--no-verify",
+        "integration",
+        "add",
+        ws,
+        name,
+        "--kind",
+        "splunk",
+        "--url",
+        url,
+        "--app",
+        "search",
+        "--index",
+        indexes,
+        "--secret-env",
+        "SPLUNK_TOKEN",
+        "--no-verify",
     ];
     if let Some(f) = filter {
         args.extend(["--scope-filter", f]);
@@ -41,7 +97,9 @@ fn add_splunk(env: &Env, ws: &str, name: &str, url: &str, indexes: &str, filter:
 }
 
 fn bindings(env: &Env) -> i64 {
-    env.db().query_row("SELECT count(*) FROM bindings", [], |r| r.get(0)).unwrap()
+    env.db()
+        .query_row("SELECT count(*) FROM bindings", [], |r| r.get(0))
+        .unwrap()
 }
 
 #[test]
@@ -86,13 +144,36 @@ fn rejects_sentinel_workspace_in_other_case_or_through_another_tenant() {
     env.ok(&["workspace", "create", "acme-corp"]);
     env.ok(&["workspace", "create", "globex-prod"]);
     let sub = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-    let ok = add_sentinel(&env, "acme-corp", "sentinel", "10000000-0000-0000-0000-000000000001", sub, "rg-soc", "acme-law");
+    let ok = add_sentinel(
+        &env,
+        "acme-corp",
+        "sentinel",
+        "10000000-0000-0000-0000-000000000001",
+        sub,
+        "rg-soc",
+        "acme-law",
+    );
     assert_eq!(code(&ok), 0, "{}", stderr(&ok));
     let braced = format!("{{{}}}", sub.to_uppercase());
     for (tenant, sub, rg, name) in [
-        ("10000000-0000-0000-0000-000000000001", sub, "RG-SOC", "ACME-LAW"),
-        ("20000000-0000-0000-0000-000000000002", sub, "rg-soc", "acme-law"),
-        ("10000000-0000-0000-0000-000000000001", braced.as_str(), "rg-soc", "acme-law"),
+        (
+            "10000000-0000-0000-0000-000000000001",
+            sub,
+            "RG-SOC",
+            "ACME-LAW",
+        ),
+        (
+            "20000000-0000-0000-0000-000000000002",
+            sub,
+            "rg-soc",
+            "acme-law",
+        ),
+        (
+            "10000000-0000-0000-0000-000000000001",
+            braced.as_str(),
+            "rg-soc",
+            "acme-law",
+        ),
     ] {
         let out = add_sentinel(&env, "globex-prod", "sentinel", tenant, sub, rg, name);
         assert_eq!(code(&out), 3, "{}", stderr(&out));
@@ -106,7 +187,14 @@ fn rejects_overlapping_splunk_scopes_and_allows_disjoint_ones() {
     for ws in ["acme-corp", "globex-prod", "initech-ent"] {
         env.ok(&["workspace", "create", ws]);
     }
-    let ok = add_splunk(&env, "acme-corp", "splunk", "https://splunk.mssp.example", "acme*", None);
+    let ok = add_splunk(
+        &env,
+        "acme-corp",
+        "splunk",
+        "https://splunk.mssp.example",
+        "acme*",
+        None,
+    );
     assert_eq!(code(&ok), 0, "{}", stderr(&ok));
     for (url, idx) in [
         ("https://splunk.mssp.example:8089", "acme_prod"),
@@ -117,13 +205,41 @@ fn rejects_overlapping_splunk_scopes_and_allows_disjoint_ones() {
         assert_eq!(code(&out), 3, "{url} {idx}: {}", stderr(&out));
     }
     // Shared notable index, told apart by a field: disjoint globs coexist, overlapping ones do not.
-    let a = add_splunk(&env, "globex-prod", "notables", "https://es.mssp.example", "notable", Some("orig_index=globex*"));
+    let a = add_splunk(
+        &env,
+        "globex-prod",
+        "notables",
+        "https://es.mssp.example",
+        "notable",
+        Some("orig_index=globex*"),
+    );
     assert_eq!(code(&a), 0, "{}", stderr(&a));
-    let b = add_splunk(&env, "initech-ent", "notables", "https://es.mssp.example", "notable", Some("orig_index=initech*"));
+    let b = add_splunk(
+        &env,
+        "initech-ent",
+        "notables",
+        "https://es.mssp.example",
+        "notable",
+        Some("orig_index=initech*"),
+    );
     assert_eq!(code(&b), 0, "{}", stderr(&b));
-    let c = add_splunk(&env, "acme-corp", "notables", "https://es.mssp.example", "notable", Some("orig_index=g*"));
+    let c = add_splunk(
+        &env,
+        "acme-corp",
+        "notables",
+        "https://es.mssp.example",
+        "notable",
+        Some("orig_index=g*"),
+    );
     assert_eq!(code(&c), 3, "{}", stderr(&c));
-    let d = add_splunk(&env, "acme-corp", "notables-all", "https://es.mssp.example", "notable", None);
+    let d = add_splunk(
+        &env,
+        "acme-corp",
+        "notables-all",
+        "https://es.mssp.example",
+        "notable",
+        None,
+    );
     assert_eq!(code(&d), 3, "{}", stderr(&d));
     assert_eq!(bindings(&env), 3);
 }
@@ -135,7 +251,10 @@ fn remove_releases_the_binding() {
     env.ok(&["workspace", "create", "globex-prod"]);
     assert_eq!(code(&add_crowdstrike(&env, "acme-corp", "falcon", CID)), 0);
     env.ok(&["integration", "remove", "acme-corp", "falcon"]);
-    let creds: i64 = env.db().query_row("SELECT count(*) FROM credentials", [], |r| r.get(0)).unwrap();
+    let creds: i64 = env
+        .db()
+        .query_row("SELECT count(*) FROM credentials", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(creds, 0);
     let out = add_crowdstrike(&env, "globex-prod", "falcon", &CID.to_uppercase());
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -153,12 +272,29 @@ fn lets_exactly_one_of_fifty_concurrent_processes_bind_a_cid() {
         .enumerate()
         .map(|(i, s)| {
             // Mixed spellings of one CID, all at once.
-            let cid = if i % 2 == 0 { CID.to_owned() } else { format!("{}-A7", CID.to_uppercase()) };
+            let cid = if i % 2 == 0 {
+                CID.to_owned()
+            } else {
+                format!("{}-A7", CID.to_uppercase())
+            };
             let mut c = env.cmd();
             c.args([
-                "integration", "add", s, "falcon", "--kind", "crowdstrike", "--client-id", "parent",
-                "--cid", &cid, "--base-url", "http://127.0.0.1:9", "--allow-insecure-http",
-                "--secret-env", "FALCON_SECRET", "--no-verify",
+                "integration",
+                "add",
+                s,
+                "falcon",
+                "--kind",
+                "crowdstrike",
+                "--client-id",
+                "parent",
+                "--cid",
+                &cid,
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--allow-insecure-http",
+                "--secret-env",
+                "FALCON_SECRET",
+                "--no-verify",
             ])
             .env("FALCON_SECRET", "s3cret-value")
             .stdout(std::process::Stdio::null())
@@ -168,7 +304,13 @@ fn lets_exactly_one_of_fifty_concurrent_processes_bind_a_cid() {
         .collect();
     let codes: Vec<i32> = children
         .into_iter()
-        .map(|c| c.wait_with_output().expect("wait").status.code().unwrap_or(-1))
+        .map(|c| {
+            c.wait_with_output()
+                .expect("wait")
+                .status
+                .code()
+                .unwrap_or(-1)
+        })
         .collect();
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 3).count(), 49, "{codes:?}");
@@ -209,7 +351,11 @@ async fn lets_exactly_one_of_fifty_concurrent_tasks_bind_a_cid() {
             let mut app = App::open(config).expect("open");
             let settings = Settings::validate(Params::Crowdstrike(crowdstrike::Params {
                 client_id: "parent".into(),
-                cid: if i % 2 == 0 { CID.to_owned() } else { format!("{}-A7", CID.to_uppercase()) },
+                cid: if i % 2 == 0 {
+                    CID.to_owned()
+                } else {
+                    format!("{}-A7", CID.to_uppercase())
+                },
                 base_url: Some("http://127.0.0.1:9".into()),
                 allow_insecure_http: true,
                 ..Default::default()
@@ -223,7 +369,10 @@ async fn lets_exactly_one_of_fifty_concurrent_tasks_bind_a_cid() {
                 verify: false,
                 first_window: std::time::Duration::from_secs(3600),
             };
-            add(&mut app, &http, req).await.map(|_| ()).map_err(|e| e.exit_code())
+            add(&mut app, &http, req)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.exit_code())
         });
     }
     let mut ok = 0;

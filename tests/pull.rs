@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use common::{Env, code, stderr, stdout};
-use seliq_mocks::crowdstrike::{CID_A, CID_B, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_mocks::crowdstrike::{
+    CID_A, CID_B, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 use seliq_mocks::sentinel::{SentinelMock, SentinelMockConfig};
 use seliq_mocks::splunk::{DEFAULT_TOKEN, SplunkMock, SplunkMockConfig};
 
@@ -18,8 +20,16 @@ struct Vendors {
 
 async fn vendors() -> Vendors {
     Vendors {
-        falcon: FalconMock::start(FalconMockConfig { alerts_per_cid: 2500, ..Default::default() }).await,
-        sentinel: SentinelMock::start(SentinelMockConfig { incidents: 300, ..Default::default() }).await,
+        falcon: FalconMock::start(FalconMockConfig {
+            alerts_per_cid: 2500,
+            ..Default::default()
+        })
+        .await,
+        sentinel: SentinelMock::start(SentinelMockConfig {
+            incidents: 300,
+            ..Default::default()
+        })
+        .await,
         splunk: SplunkMock::start(SplunkMockConfig {
             indexes: vec![("acme_prod".into(), 400), ("globex_prod".into(), 100)],
             notables: vec![],
@@ -35,29 +45,91 @@ async fn gw(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> std::process::Ou
         c.env(k, v);
     }
     c.args(args);
-    tokio::process::Command::from(c).output().await.expect("run gateway")
+    tokio::process::Command::from(c)
+        .output()
+        .await
+        .expect("run gateway")
 }
 
 async fn connect_all(env: &Env, v: &Vendors, ws: &str) {
     env.ok(&["workspace", "create", ws]);
-    let falcon = gw(env, &[
-        "integration", "add", ws, "falcon", "--kind", "crowdstrike", "--client-id", PARENT_CLIENT_ID,
-        "--cid", CID_A, "--base-url", &v.falcon.uri(), "--allow-insecure-http", "--secret-env", "S",
-    ], &[("S", PARENT_SECRET)]).await;
+    let falcon = gw(
+        env,
+        &[
+            "integration",
+            "add",
+            ws,
+            "falcon",
+            "--kind",
+            "crowdstrike",
+            "--client-id",
+            PARENT_CLIENT_ID,
+            "--cid",
+            CID_A,
+            "--base-url",
+            &v.falcon.uri(),
+            "--allow-insecure-http",
+            "--secret-env",
+            "S",
+        ],
+        &[("S", PARENT_SECRET)],
+    )
+    .await;
     assert_eq!(code(&falcon), 0, "{}", stderr(&falcon));
     let c = v.sentinel.credentials();
-    let sentinel = gw(env, &[
-        "integration", "add", ws, "sentinel", "--kind", "sentinel", "--tenant-id", &c.tenant_id,
-        "--client-id", &c.client_id, "--subscription-id", &c.subscription_id, "--resource-group",
-        &c.resource_group, "--workspace-name", &c.workspace_name, "--authority-url",
-        &v.sentinel.authority_url(), "--management-url", &v.sentinel.management_url(),
-        "--allow-insecure-http", "--secret-env", "S",
-    ], &[("S", &c.client_secret)]).await;
+    let sentinel = gw(
+        env,
+        &[
+            "integration",
+            "add",
+            ws,
+            "sentinel",
+            "--kind",
+            "sentinel",
+            "--tenant-id",
+            &c.tenant_id,
+            "--client-id",
+            &c.client_id,
+            "--subscription-id",
+            &c.subscription_id,
+            "--resource-group",
+            &c.resource_group,
+            "--workspace-name",
+            &c.workspace_name,
+            "--authority-url",
+            &v.sentinel.authority_url(),
+            "--management-url",
+            &v.sentinel.management_url(),
+            "--allow-insecure-http",
+            "--secret-env",
+            "S",
+        ],
+        &[("S", &c.client_secret)],
+    )
+    .await;
     assert_eq!(code(&sentinel), 0, "{}", stderr(&sentinel));
-    let splunk = gw(env, &[
-        "integration", "add", ws, "splunk", "--kind", "splunk", "--url", &v.splunk.uri(), "--app",
-        "search", "--index", "acme_prod", "--allow-insecure-http", "--secret-env", "S",
-    ], &[("S", DEFAULT_TOKEN)]).await;
+    let splunk = gw(
+        env,
+        &[
+            "integration",
+            "add",
+            ws,
+            "splunk",
+            "--kind",
+            "splunk",
+            "--url",
+            &v.splunk.uri(),
+            "--app",
+            "search",
+            "--index",
+            "acme_prod",
+            "--allow-insecure-http",
+            "--secret-env",
+            "S",
+        ],
+        &[("S", DEFAULT_TOKEN)],
+    )
+    .await;
     assert_eq!(code(&splunk), 0, "{}", stderr(&splunk));
 }
 
@@ -66,9 +138,14 @@ fn read_lines(path: &Path) -> (Vec<serde_json::Value>, Vec<String>) {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<serde_json::Value> = text
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn or invalid line {l:?}: {e}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("torn or invalid line {l:?}: {e}"))
+        })
         .collect();
-    let ids = lines.iter().map(|l| l["event_id"].as_str().unwrap().to_owned()).collect();
+    let ids = lines
+        .iter()
+        .map(|l| l["event_id"].as_str().unwrap().to_owned())
+        .collect();
     (lines, ids)
 }
 
@@ -80,7 +157,8 @@ fn assert_unique(ids: &[String]) {
 fn per_integration(lines: &[serde_json::Value]) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for l in lines {
-        *m.entry(l["integration"].as_str().unwrap().to_owned()).or_default() += 1;
+        *m.entry(l["integration"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     m
 }
@@ -100,7 +178,10 @@ async fn pulls_everything_once_then_nothing_then_exactly_the_updates() {
     let counts = per_integration(&lines);
     assert_eq!(counts["falcon"], v.falcon.versions(CID_A).len());
     assert_eq!(counts["sentinel"], v.sentinel.versions().len());
-    assert_eq!(counts["splunk"], v.splunk.events(&["acme_prod"], None).len());
+    assert_eq!(
+        counts["splunk"],
+        v.splunk.events(&["acme_prod"], None).len()
+    );
     // Schema and scope: every line carries the envelope, no other CID leaks in.
     for l in &lines {
         assert_eq!(l["schema"], "seliq.alert/v1");
@@ -109,25 +190,42 @@ async fn pulls_everything_once_then_nothing_then_exactly_the_updates() {
             assert_eq!(l["raw"]["cid"], CID_A);
         }
     }
-    assert!(stderr(&first).contains("falcon"), "summary on stderr: {}", stderr(&first));
+    assert!(
+        stderr(&first).contains("falcon"),
+        "summary on stderr: {}",
+        stderr(&first)
+    );
 
     let second = gw(&env, &["pull", "acme-corp"], &[]).await;
     assert_eq!(code(&second), 0, "{}", stderr(&second));
-    assert_eq!(stdout(&second).lines().count(), 0, "second pull emitted {}", stdout(&second));
+    assert_eq!(
+        stdout(&second).lines().count(),
+        0,
+        "second pull emitted {}",
+        stdout(&second)
+    );
 
     let updated = v.falcon.update_alerts(CID_A, 7);
     let escalated = v.sentinel.escalate(4);
     let third = gw(&env, &["pull", "acme-corp"], &[]).await;
     assert_eq!(code(&third), 0, "{}", stderr(&third));
-    let emitted: Vec<serde_json::Value> =
-        stdout(&third).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let mut got: Vec<String> = emitted.iter().map(|l| l["id"].as_str().unwrap().to_owned()).collect();
+    let emitted: Vec<serde_json::Value> = stdout(&third)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut got: Vec<String> = emitted
+        .iter()
+        .map(|l| l["id"].as_str().unwrap().to_owned())
+        .collect();
     let mut want: Vec<String> = updated.into_iter().chain(escalated).collect();
     got.sort();
     want.sort();
     assert_eq!(got, want, "the third pull emits exactly the updated alerts");
     for l in &emitted {
-        assert!(!ids.contains(&l["event_id"].as_str().unwrap().to_owned()), "an update is a new version");
+        assert!(
+            !ids.contains(&l["event_id"].as_str().unwrap().to_owned()),
+            "an update is a new version"
+        );
     }
 }
 
@@ -137,16 +235,31 @@ async fn crash_then_recover(fault: &str) {
     connect_all(&env, &v, "acme-corp").await;
     let out = env.dir.path().join("alerts.ndjson");
     let out_s = out.to_str().unwrap();
-    let crashed = gw(&env, &["pull", "acme-corp", "--output", out_s], &[("SELIQ_FAULT", fault)]).await;
-    assert!(!crashed.status.success(), "the injected crash must kill the pull");
+    let crashed = gw(
+        &env,
+        &["pull", "acme-corp", "--output", out_s],
+        &[("SELIQ_FAULT", fault)],
+    )
+    .await;
+    assert!(
+        !crashed.status.success(),
+        "the injected crash must kill the pull"
+    );
     let recovered = gw(&env, &["pull", "acme-corp", "--output", out_s], &[]).await;
     assert_eq!(code(&recovered), 0, "{}", stderr(&recovered));
     let (lines, ids) = read_lines(&out);
     assert_unique(&ids);
     let counts = per_integration(&lines);
-    assert_eq!(counts["falcon"], v.falcon.versions(CID_A).len(), "nothing lost");
+    assert_eq!(
+        counts["falcon"],
+        v.falcon.versions(CID_A).len(),
+        "nothing lost"
+    );
     assert_eq!(counts["sentinel"], v.sentinel.versions().len());
-    assert_eq!(counts["splunk"], v.splunk.events(&["acme_prod"], None).len());
+    assert_eq!(
+        counts["splunk"],
+        v.splunk.events(&["acme_prod"], None).len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +277,12 @@ async fn repeats_at_most_one_batch_with_the_same_event_ids_on_stdout() {
     let v = vendors().await;
     let env = Env::new();
     connect_all(&env, &v, "acme-corp").await;
-    let crashed = gw(&env, &["pull", "acme-corp", "--integration", "falcon"], &[("SELIQ_FAULT", "after-write:2")]).await;
+    let crashed = gw(
+        &env,
+        &["pull", "acme-corp", "--integration", "falcon"],
+        &[("SELIQ_FAULT", "after-write:2")],
+    )
+    .await;
     assert!(!crashed.status.success());
     let before: Vec<String> = stdout(&crashed).lines().map(|l| l.to_owned()).collect();
     let after = gw(&env, &["pull", "acme-corp", "--integration", "falcon"], &[]).await;
@@ -172,14 +290,26 @@ async fn repeats_at_most_one_batch_with_the_same_event_ids_on_stdout() {
     let ids = |lines: &[String]| -> Vec<String> {
         lines
             .iter()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event_id"].as_str().unwrap().to_owned())
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["event_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect()
     };
     let first_ids = ids(&before);
     let second: Vec<String> = stdout(&after).lines().map(|l| l.to_owned()).collect();
     let second_ids = ids(&second);
-    let repeated: Vec<&String> = second_ids.iter().filter(|i| first_ids.contains(i)).collect();
-    assert!(!repeated.is_empty() && repeated.len() <= 2000, "at most one batch repeats ({})", repeated.len());
+    let repeated: Vec<&String> = second_ids
+        .iter()
+        .filter(|i| first_ids.contains(i))
+        .collect();
+    assert!(
+        !repeated.is_empty() && repeated.len() <= 2000,
+        "at most one batch repeats ({})",
+        repeated.len()
+    );
     let all: HashSet<&String> = first_ids.iter().chain(&second_ids).collect();
     assert_eq!(all.len(), v.falcon.versions(CID_A).len(), "nothing lost");
 }
@@ -193,11 +323,18 @@ async fn isolates_a_failing_integration_and_exits_6() {
     v.sentinel.reject_next_tokens(100);
     let out = gw(&env, &["pull", "acme-corp"], &[]).await;
     assert_eq!(code(&out), 6, "{}", stderr(&out));
-    let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let counts = per_integration(&lines);
     assert_eq!(counts.get("sentinel"), None);
     assert_eq!(counts["falcon"], v.falcon.versions(CID_A).len());
-    assert!(stderr(&out).contains("sentinel") && stderr(&out).contains("FAILED"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sentinel") && stderr(&out).contains("FAILED"),
+        "{}",
+        stderr(&out)
+    );
     // The others were checkpointed: a second pull emits nothing of theirs.
     v.sentinel.reject_next_tokens(0);
     let again = gw(&env, &["pull", "acme-corp", "--integration", "falcon"], &[]).await;
@@ -209,12 +346,38 @@ async fn exits_5_when_the_only_integration_is_rejected() {
     let v = vendors().await;
     let env = Env::new();
     env.ok(&["workspace", "create", "globex-prod"]);
-    let add = gw(&env, &[
-        "integration", "add", "globex-prod", "falcon", "--kind", "crowdstrike", "--client-id", PARENT_CLIENT_ID,
-        "--cid", CID_B, "--base-url", &v.falcon.uri(), "--allow-insecure-http", "--secret-env", "S",
-    ], &[("S", "wrong-secret")]).await;
-    assert_eq!(code(&add), 5, "a rejected credential is not stored: {}", stderr(&add));
-    let n: i64 = env.db().query_row("SELECT count(*) FROM integrations", [], |r| r.get(0)).unwrap();
+    let add = gw(
+        &env,
+        &[
+            "integration",
+            "add",
+            "globex-prod",
+            "falcon",
+            "--kind",
+            "crowdstrike",
+            "--client-id",
+            PARENT_CLIENT_ID,
+            "--cid",
+            CID_B,
+            "--base-url",
+            &v.falcon.uri(),
+            "--allow-insecure-http",
+            "--secret-env",
+            "S",
+        ],
+        &[("S", "wrong-secret")],
+    )
+    .await;
+    assert_eq!(
+        code(&add),
+        5,
+        "a rejected credential is not stored: {}",
+        stderr(&add)
+    );
+    let n: i64 = env
+        .db()
+        .query_row("SELECT count(*) FROM integrations", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 0);
 }
 
@@ -223,11 +386,26 @@ async fn stops_cleanly_at_max_with_the_checkpoint_at_what_was_written() {
     let v = vendors().await;
     let env = Env::new();
     connect_all(&env, &v, "acme-corp").await;
-    let first = gw(&env, &["pull", "acme-corp", "--integration", "falcon", "--max", "1500"], &[]).await;
+    let first = gw(
+        &env,
+        &[
+            "pull",
+            "acme-corp",
+            "--integration",
+            "falcon",
+            "--max",
+            "1500",
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(code(&first), 0, "{}", stderr(&first));
     assert_eq!(stdout(&first).lines().count(), 1500);
     let rest = gw(&env, &["pull", "acme-corp", "--integration", "falcon"], &[]).await;
-    assert_eq!(stdout(&rest).lines().count(), v.falcon.versions(CID_A).len() - 1500);
+    assert_eq!(
+        stdout(&rest).lines().count(),
+        v.falcon.versions(CID_A).len() - 1500
+    );
 }
 
 #[test]
@@ -235,11 +413,23 @@ fn refuses_bad_input_before_calling_any_vendor() {
     let env = Env::new();
     env.ok(&["workspace", "create", "acme-corp"]);
     assert_eq!(code(&env.run(&["pull", "nope-corp"])), 4);
-    assert_eq!(code(&env.run(&["pull", "acme-corp", "--integration", "ghost"])), 4);
+    assert_eq!(
+        code(&env.run(&["pull", "acme-corp", "--integration", "ghost"])),
+        4
+    );
     let since = env.run(&["pull", "acme-corp", "--since", "yesterday"]);
     assert_eq!(code(&since), 2);
-    assert!(stderr(&since).contains("\"yesterday\""), "{}", stderr(&since));
-    let unwritable = env.run(&["pull", "acme-corp", "--output", "/proc/definitely/not/here.ndjson"]);
+    assert!(
+        stderr(&since).contains("\"yesterday\""),
+        "{}",
+        stderr(&since)
+    );
+    let unwritable = env.run(&[
+        "pull",
+        "acme-corp",
+        "--output",
+        "/proc/definitely/not/here.ndjson",
+    ]);
     assert_eq!(code(&unwritable), 1, "{}", stderr(&unwritable));
     assert!(stderr(&unwritable).contains("/proc/definitely/not/here.ndjson"));
 }
@@ -250,23 +440,64 @@ async fn keeps_mssp_children_apart_under_one_parent_client() {
     let env = Env::new();
     for (ws, cid) in [("acme-corp", CID_A), ("globex-prod", CID_B)] {
         env.ok(&["workspace", "create", ws]);
-        let add = gw(&env, &[
-            "integration", "add", ws, "falcon", "--kind", "crowdstrike", "--client-id", PARENT_CLIENT_ID,
-            "--cid", cid, "--base-url", &v.falcon.uri(), "--allow-insecure-http", "--secret-env", "S",
-        ], &[("S", PARENT_SECRET)]).await;
+        let add = gw(
+            &env,
+            &[
+                "integration",
+                "add",
+                ws,
+                "falcon",
+                "--kind",
+                "crowdstrike",
+                "--client-id",
+                PARENT_CLIENT_ID,
+                "--cid",
+                cid,
+                "--base-url",
+                &v.falcon.uri(),
+                "--allow-insecure-http",
+                "--secret-env",
+                "S",
+            ],
+            &[("S", PARENT_SECRET)],
+        )
+        .await;
         assert_eq!(code(&add), 0, "{}", stderr(&add));
     }
     for (ws, cid) in [("acme-corp", CID_A), ("globex-prod", CID_B)] {
         let out = gw(&env, &["pull", ws], &[]).await;
-        let lines: Vec<serde_json::Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = stdout(&out)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), v.falcon.versions(cid).len());
-        assert!(lines.iter().all(|l| l["raw"]["cid"] == cid), "{ws} sees only its own CID");
+        assert!(
+            lines.iter().all(|l| l["raw"]["cid"] == cid),
+            "{ws} sees only its own CID"
+        );
     }
     env.ok(&["workspace", "create", "initech-ent"]);
-    let third = gw(&env, &[
-        "integration", "add", "initech-ent", "falcon", "--kind", "crowdstrike", "--client-id", PARENT_CLIENT_ID,
-        "--cid", seliq_mocks::crowdstrike::CID_A_CCID, "--base-url", &v.falcon.uri(), "--allow-insecure-http",
-        "--secret-env", "S",
-    ], &[("S", PARENT_SECRET)]).await;
+    let third = gw(
+        &env,
+        &[
+            "integration",
+            "add",
+            "initech-ent",
+            "falcon",
+            "--kind",
+            "crowdstrike",
+            "--client-id",
+            PARENT_CLIENT_ID,
+            "--cid",
+            seliq_mocks::crowdstrike::CID_A_CCID,
+            "--base-url",
+            &v.falcon.uri(),
+            "--allow-insecure-http",
+            "--secret-env",
+            "S",
+        ],
+        &[("S", PARENT_SECRET)],
+    )
+    .await;
     assert_eq!(code(&third), 3, "{}", stderr(&third));
 }

@@ -116,15 +116,24 @@ mod tests {
     #[test]
     fn event_id_is_deterministic_and_version_sensitive() {
         let a = event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456789Z");
-        assert_eq!(a, event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456789Z"));
-        assert_ne!(a, event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456788Z"));
+        assert_eq!(
+            a,
+            event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456789Z")
+        );
+        assert_ne!(
+            a,
+            event_id("crowdstrike:abc", "x:1", "2026-01-01T00:00:00.123456788Z")
+        );
         assert_ne!(event_id("ab", "c", "v"), event_id("a", "bc", "v"));
         assert_eq!(a.len(), 32);
     }
 
     #[test]
     fn severity_serialises_lowercase() {
-        assert_eq!(serde_json::to_string(&Severity::Informational).unwrap(), "\"informational\"");
+        assert_eq!(
+            serde_json::to_string(&Severity::Informational).unwrap(),
+            "\"informational\""
+        );
         assert!(Severity::Critical > Severity::High);
     }
 }

@@ -64,7 +64,8 @@ pub trait Connector: Send + Sync {
     async fn check(&self) -> Result<(), ConnectorError>;
 
     /// Fetch the next batch after `cursor` (or from `budget.since` when `None`).
-    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget) -> Result<Batch, ConnectorError>;
+    async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget)
+    -> Result<Batch, ConnectorError>;
 
     /// Requests retried by the HTTP layer so far (for the pull summary).
     fn retries(&self) -> u64;

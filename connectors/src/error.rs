@@ -28,7 +28,10 @@ pub enum ConnectorError {
 
     /// The vendor refused the credential (bad secret, revoked client, IP allow-list). Exit 5.
     #[error("{vendor} rejected the credential: {message}")]
-    CredentialRejected { vendor: &'static str, message: String },
+    CredentialRejected {
+        vendor: &'static str,
+        message: String,
+    },
 
     /// The credential is valid but lacks a permission the call needs. Exit 5 as well: an admin
     /// has to fix the credential, not retry.

@@ -14,9 +14,9 @@ pub mod glob;
 pub mod http;
 pub mod registry;
 pub mod sentinel;
+pub mod settings;
 pub mod source_id;
 pub mod splunk;
-pub mod settings;
 
 pub use alert::{ALERT_SCHEMA, Alert, Severity};
 pub use connector::{Batch, Budget, Connector, Cursor};

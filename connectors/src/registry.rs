@@ -94,7 +94,9 @@ pub fn build(
     http: &HttpOptions,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
     Ok(match settings {
-        Settings::Crowdstrike(s) => Box::new(crowdstrike::CrowdStrike::new(s.clone(), secret, http)?),
+        Settings::Crowdstrike(s) => {
+            Box::new(crowdstrike::CrowdStrike::new(s.clone(), secret, http)?)
+        }
         Settings::Sentinel(s) => Box::new(sentinel::Sentinel::new(s.clone(), secret, http)?),
         Settings::Splunk(s) => Box::new(splunk::Splunk::new(s.clone(), secret, http)?),
     })

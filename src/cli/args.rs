@@ -14,7 +14,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 )]
 pub struct Cli {
     /// Data directory (database, master key).
-    #[arg(long, global = true, env = "SELIQ_DATA_DIR", default_value = "./seliq-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SELIQ_DATA_DIR",
+        default_value = "./seliq-data"
+    )]
     pub data_dir: PathBuf,
     /// Database URL; default: SQLite in the data directory.
     #[arg(long, global = true, env = "SELIQ_DATABASE_URL")]
@@ -41,22 +46,39 @@ pub enum Command {
     #[command(after_help = "Example:\n  SELIQ_DATA_DIR=/var/lib/seliq seliq-gateway init")]
     Init,
     /// Create, list, show and delete workspaces (one per client).
-    #[command(subcommand, after_help = "Example:\n  seliq-gateway workspace create acme-corp --description \"Critical 15m/4h\"")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway workspace create acme-corp --description \"Critical 15m/4h\""
+    )]
     Workspace(WorkspaceCmd),
     /// Connect, list, test and remove integrations of a workspace.
-    #[command(subcommand, after_help = "Example:\n  seliq-gateway integration list acme-corp")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway integration list acme-corp"
+    )]
     Integration(Box<IntegrationCmd>),
     /// Rotate or roll back an integration's credential.
-    #[command(subcommand, after_help = "Example:\n  seliq-gateway credentials rotate acme-corp falcon --secret-file /run/secrets/falcon")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway credentials rotate acme-corp falcon --secret-file /run/secrets/falcon"
+    )]
     Credentials(CredentialsCmd),
     /// Pull new alerts of a workspace as NDJSON.
-    #[command(after_help = "Example:\n  seliq-gateway pull acme-corp --since 24h --output alerts.ndjson")]
+    #[command(
+        after_help = "Example:\n  seliq-gateway pull acme-corp --since 24h --output alerts.ndjson"
+    )]
     Pull(PullArgs),
     /// Export, verify and prune a workspace's audit log.
-    #[command(subcommand, after_help = "Example:\n  seliq-gateway audit export acme-corp --format csv")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway audit export acme-corp --format csv"
+    )]
     Audit(AuditCmd),
     /// Master-key operations.
-    #[command(subcommand, after_help = "Example:\n  seliq-gateway vault rotate-master-key --new-key-file /secure/new-master.key")]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway vault rotate-master-key --new-key-file /secure/new-master.key"
+    )]
     Vault(VaultCmd),
     /// Run the whole product against embedded mock vendors in a temporary data dir.
     #[command(after_help = "Example:\n  seliq-gateway demo")]
@@ -69,7 +91,9 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum WorkspaceCmd {
     /// Create a workspace. Its slug can never change.
-    #[command(after_help = "Example:\n  seliq-gateway workspace create acme-corp --description \"Critical 15m/4h\" --plan enterprise")]
+    #[command(
+        after_help = "Example:\n  seliq-gateway workspace create acme-corp --description \"Critical 15m/4h\" --plan enterprise"
+    )]
     Create {
         slug: String,
         #[arg(long, default_value = "")]
@@ -91,7 +115,9 @@ pub enum WorkspaceCmd {
         json: bool,
     },
     /// Delete a workspace and destroy its keys and credentials (its audit log stays).
-    #[command(after_help = "Example:\n  seliq-gateway workspace delete acme-corp --confirm acme-corp")]
+    #[command(
+        after_help = "Example:\n  seliq-gateway workspace delete acme-corp --confirm acme-corp"
+    )]
     Delete {
         slug: String,
         #[arg(long)]
@@ -187,7 +213,9 @@ pub struct KindArgs {
 #[derive(Debug, Subcommand)]
 pub enum IntegrationCmd {
     /// Connect a source to a workspace; refused if another workspace holds it.
-    #[command(after_help = "Example:\n  FALCON_SECRET=... seliq-gateway integration add acme-corp falcon --kind crowdstrike \\\n    --client-id 0123abcd --cid 0123456789abcdef0123456789abcdef-3f --secret-env FALCON_SECRET")]
+    #[command(
+        after_help = "Example:\n  FALCON_SECRET=... seliq-gateway integration add acme-corp falcon --kind crowdstrike \\\n    --client-id 0123abcd --cid 0123456789abcdef0123456789abcdef-3f --secret-env FALCON_SECRET"
+    )]
     Add {
         workspace: String,
         name: String,
@@ -219,7 +247,9 @@ pub enum IntegrationCmd {
 #[derive(Debug, Subcommand)]
 pub enum CredentialsCmd {
     /// Store a new credential version, verify it, then make it current.
-    #[command(after_help = "Example:\n  seliq-gateway credentials rotate acme-corp falcon --secret-file /run/secrets/falcon")]
+    #[command(
+        after_help = "Example:\n  seliq-gateway credentials rotate acme-corp falcon --secret-file /run/secrets/falcon"
+    )]
     Rotate {
         workspace: String,
         name: String,
@@ -280,7 +310,9 @@ pub enum AuditCmd {
         until: Option<String>,
     },
     /// Verify a workspace's chain (or an exported .jsonl file).
-    #[command(after_help = "Example:\n  seliq-gateway audit verify acme-corp --file acme-corp-audit-20261128.jsonl")]
+    #[command(
+        after_help = "Example:\n  seliq-gateway audit verify acme-corp --file acme-corp-audit-20261128.jsonl"
+    )]
     Verify {
         workspace: String,
         #[arg(long)]
@@ -294,9 +326,16 @@ pub enum AuditCmd {
 #[derive(Debug, Subcommand)]
 pub enum VaultCmd {
     /// Rewrap every workspace data key under a new master key, in one transaction.
-    #[command(after_help = "Example:\n  seliq-gateway vault rotate-master-key --new-key-file /secure/new-master.key")]
+    #[command(
+        after_help = "Example:\n  seliq-gateway vault rotate-master-key --new-key-file /secure/new-master.key"
+    )]
     RotateMasterKey {
-        #[arg(long, value_name = "VAR", conflicts_with = "new_key_file", required_unless_present = "new_key_file")]
+        #[arg(
+            long,
+            value_name = "VAR",
+            conflicts_with = "new_key_file",
+            required_unless_present = "new_key_file"
+        )]
         new_key_env: Option<String>,
         #[arg(long, value_name = "PATH")]
         new_key_file: Option<PathBuf>,

@@ -19,7 +19,9 @@ use crate::slug::{IntegrationName, Slug};
 use crate::store::Plan;
 use crate::timespec::parse_span;
 use crate::{audit, demo, integrations, pull, workspaces};
-use args::{AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, VaultCmd, WorkspaceCmd};
+use args::{
+    AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, VaultCmd, WorkspaceCmd,
+};
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,7 +38,9 @@ pub fn main() -> ExitCode {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
@@ -76,12 +80,18 @@ fn run(cli: Cli) -> Result<u8> {
                 InitOutcome::Created { key_file } => {
                     println!("initialised {}", cfg.data_dir.display());
                     match key_file {
-                        Some(k) => println!("master key written to {} (mode 0600); back it up, it cannot be recovered", k.display()),
+                        Some(k) => println!(
+                            "master key written to {} (mode 0600); back it up, it cannot be recovered",
+                            k.display()
+                        ),
                         None => println!("master key taken from {}", app::MASTER_KEY_ENV),
                     }
                 }
                 InitOutcome::AlreadyInitialised => {
-                    println!("{} is already initialised; nothing changed", cfg.data_dir.display());
+                    println!(
+                        "{} is already initialised; nothing changed",
+                        cfg.data_dir.display()
+                    );
                 }
             }
             Ok(0)
@@ -103,7 +113,11 @@ fn run(cli: Cli) -> Result<u8> {
 
 fn workspace(mut app: App, cmd: WorkspaceCmd) -> Result<u8> {
     match cmd {
-        WorkspaceCmd::Create { slug, description, plan } => {
+        WorkspaceCmd::Create {
+            slug,
+            description,
+            plan,
+        } => {
             let slug = Slug::parse(&slug)?;
             let plan: Plan = plan.parse().map_err(Error::Invalid)?;
             let w = workspaces::create(&mut app, &slug, &description, plan)?;
@@ -115,7 +129,12 @@ fn workspace(mut app: App, cmd: WorkspaceCmd) -> Result<u8> {
                 print_json(&list)?;
             } else {
                 for w in list {
-                    println!("{:<32} {:<10} {}", w.slug, w.plan, w.description.lines().next().unwrap_or(""));
+                    println!(
+                        "{:<32} {:<10} {}",
+                        w.slug,
+                        w.plan,
+                        w.description.lines().next().unwrap_or("")
+                    );
                 }
             }
         }
@@ -124,13 +143,22 @@ fn workspace(mut app: App, cmd: WorkspaceCmd) -> Result<u8> {
             if json {
                 print_json(&w)?;
             } else {
-                println!("slug:        {}\nid:          {}\nplan:        {}\ncreated_at:  {}\ndescription: {}", w.slug, w.id, w.plan, w.created_at.to_rfc3339(), w.description);
+                println!(
+                    "slug:        {}\nid:          {}\nplan:        {}\ncreated_at:  {}\ndescription: {}",
+                    w.slug,
+                    w.id,
+                    w.plan,
+                    w.created_at.to_rfc3339(),
+                    w.description
+                );
             }
         }
         WorkspaceCmd::Delete { slug, confirm } => {
             let slug = Slug::parse(&slug)?;
             workspaces::delete(&mut app, &slug, &confirm)?;
-            println!("deleted workspace {slug}: its keys and credentials are destroyed; its audit log remains");
+            println!(
+                "deleted workspace {slug}: its keys and credentials are destroyed; its audit log remains"
+            );
         }
     }
     Ok(0)
@@ -142,7 +170,14 @@ fn names(workspace: &str, name: &str) -> Result<(Slug, IntegrationName)> {
 
 fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
     match cmd {
-        IntegrationCmd::Add { workspace, name, kind, settings, secret, no_verify } => {
+        IntegrationCmd::Add {
+            workspace,
+            name,
+            kind,
+            settings,
+            secret,
+            no_verify,
+        } => {
             let (slug, name) = names(&workspace, &name)?;
             let first_window = match &settings.first_window {
                 Some(s) => parse_span("--first-window", s)?,
@@ -159,7 +194,10 @@ fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
                 first_window,
             };
             let row = runtime()?.block_on(integrations::add(&mut app, &http()?, req))?;
-            println!("connected {} to workspace {slug} (source {})", row.name, row.source);
+            println!(
+                "connected {} to workspace {slug} (source {})",
+                row.name, row.source
+            );
         }
         IntegrationCmd::List { workspace, json } => {
             let rows = integrations::list(&mut app, &Slug::parse(&workspace)?)?;
@@ -191,7 +229,13 @@ fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
 
 fn credentials(mut app: App, cmd: CredentialsCmd) -> Result<u8> {
     match cmd {
-        CredentialsCmd::Rotate { workspace, name, secret, client_id, no_verify } => {
+        CredentialsCmd::Rotate {
+            workspace,
+            name,
+            secret,
+            client_id,
+            no_verify,
+        } => {
             let (slug, name) = names(&workspace, &name)?;
             let secret = secret::read(&secret)?;
             let v = runtime()?.block_on(integrations::rotate(
@@ -220,19 +264,31 @@ fn audit_cmd(mut app: App, cmd: AuditCmd) -> Result<u8> {
 
 fn vault_cmd(mut app: App, cmd: VaultCmd) -> Result<u8> {
     match cmd {
-        VaultCmd::RotateMasterKey { new_key_env, new_key_file } => {
+        VaultCmd::RotateMasterKey {
+            new_key_env,
+            new_key_file,
+        } => {
             let new = match (new_key_env, new_key_file) {
                 (Some(var), _) => {
                     let v = std::env::var(&var).map_err(|_| {
-                        Error::Invalid(format!("environment variable {var} (from --new-key-env) is not set"))
+                        Error::Invalid(format!(
+                            "environment variable {var} (from --new-key-env) is not set"
+                        ))
                     })?;
                     crate::vault::MasterKey::from_base64(&secrecy::SecretString::from(v), &var)?
                 }
                 (None, Some(path)) => crate::vault::MasterKey::read_file(&path)?,
-                (None, None) => return Err(Error::Invalid("pass --new-key-env VAR or --new-key-file PATH".to_owned())),
+                (None, None) => {
+                    return Err(Error::Invalid(
+                        "pass --new-key-env VAR or --new-key-file PATH".to_owned(),
+                    ));
+                }
             };
             let n = crate::rekey::rotate_master_key(&mut app, &new, None)?;
-            println!("rewrapped {n} data keys under master key {}; use the new key from now on", new.id());
+            println!(
+                "rewrapped {n} data keys under master key {}; use the new key from now on",
+                new.id()
+            );
         }
     }
     Ok(0)

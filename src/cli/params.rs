@@ -47,7 +47,9 @@ pub fn build(kind: KindArg, a: &KindArgs) -> Result<Params> {
         }),
         KindArg::Splunk => {
             if a.index.is_empty() {
-                return Err(Error::Invalid("--kind splunk needs --index IDX[,IDX...]".to_owned()));
+                return Err(Error::Invalid(
+                    "--kind splunk needs --index IDX[,IDX...]".to_owned(),
+                ));
             }
             Params::Splunk(splunk::Params {
                 url: required("splunk", "url", &a.url)?,

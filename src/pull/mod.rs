@@ -72,7 +72,11 @@ impl PullReport {
 
     /// 0 all good; 6 some failed; 5 all failed on rejected credentials; 1 all failed otherwise.
     pub fn exit_code(&self) -> u8 {
-        let failed: Vec<_> = self.integrations.iter().filter(|r| r.error.is_some()).collect();
+        let failed: Vec<_> = self
+            .integrations
+            .iter()
+            .filter(|r| r.error.is_some())
+            .collect();
         if failed.is_empty() {
             0
         } else if failed.len() < self.integrations.len() {
@@ -104,14 +108,24 @@ struct Delivery {
 pub async fn run_cli(app: &mut App, http: &HttpOptions, args: PullArgs) -> Result<u8> {
     let req = PullRequest {
         workspace: Slug::parse(&args.workspace)?,
-        integration: args.integration.as_deref().map(IntegrationName::parse).transpose()?,
-        since: args.since.as_deref().map(|s| parse_time("--since", s, Utc::now())).transpose()?,
+        integration: args
+            .integration
+            .as_deref()
+            .map(IntegrationName::parse)
+            .transpose()?,
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time("--since", s, Utc::now()))
+            .transpose()?,
         max: args.max,
         concurrency: args.concurrency.max(1),
         batch_size: DEFAULT_BATCH,
     };
     if req.max == Some(0) {
-        return Err(Error::Invalid("--max 0 would pull nothing; give a positive number".to_owned()));
+        return Err(Error::Invalid(
+            "--max 0 would pull nothing; give a positive number".to_owned(),
+        ));
     }
     // Open the sink first: an unwritable --output fails before any vendor is called.
     let mut sink = match &args.output {
@@ -140,7 +154,11 @@ fn print_summary(ws: &Slug, report: &PullReport) {
 }
 
 /// Resolve the integrations, open credentials and checkpoints, and build the connectors.
-fn prepare(app: &mut App, http: &HttpOptions, req: &PullRequest) -> Result<(Uuid, Vec<Job>, Vec<IntegrationReport>)> {
+fn prepare(
+    app: &mut App,
+    http: &HttpOptions,
+    req: &PullRequest,
+) -> Result<(Uuid, Vec<Job>, Vec<IntegrationReport>)> {
     let vault = app.vault.clone();
     let now = Utc::now();
     let (ws, rows) = app.store.read(|tx| {
@@ -183,12 +201,20 @@ fn prepare(app: &mut App, http: &HttpOptions, req: &PullRequest) -> Result<(Uuid
 }
 
 /// Pull every selected integration of one workspace into `sink`.
-pub async fn run(app: &mut App, http: &HttpOptions, req: &PullRequest, sink: &mut Sink) -> Result<PullReport> {
+pub async fn run(
+    app: &mut App,
+    http: &HttpOptions,
+    req: &PullRequest,
+    sink: &mut Sink,
+) -> Result<PullReport> {
     let (workspace_id, jobs, mut failed) = prepare(app, http, req)?;
     let names: Vec<String> = jobs.iter().map(|j| j.integ.name.to_string()).collect();
     let mut reports: Vec<IntegrationReport> = names
         .iter()
-        .map(|n| IntegrationReport { name: n.clone(), ..Default::default() })
+        .map(|n| IntegrationReport {
+            name: n.clone(),
+            ..Default::default()
+        })
         .collect();
     let progress = progress::Progress::new(&names);
 
@@ -230,7 +256,8 @@ pub async fn run(app: &mut App, http: &HttpOptions, req: &PullRequest, sink: &mu
     }
     progress.finish();
     while let Some(joined) = tasks.join_next().await {
-        let (index, outcome) = joined.map_err(|e| Error::Runtime(format!("pull task failed: {e}")))?;
+        let (index, outcome) =
+            joined.map_err(|e| Error::Runtime(format!("pull task failed: {e}")))?;
         let r = &mut reports[index];
         r.retries = outcome.retries;
         if let Some(e) = outcome.error {
@@ -241,7 +268,9 @@ pub async fn run(app: &mut App, http: &HttpOptions, req: &PullRequest, sink: &mu
     reports.append(&mut failed);
     reports.sort_by(|a, b| a.name.cmp(&b.name));
     record(app, workspace_id, &reports)?;
-    Ok(PullReport { integrations: reports })
+    Ok(PullReport {
+        integrations: reports,
+    })
 }
 
 /// Write one batch durably, then commit its checkpoint (and the sink length) in one transaction.
@@ -284,7 +313,12 @@ fn commit_batch(
 }
 
 /// One NDJSON line: the envelope fields, then the alert's own fields, in one object.
-pub fn encode_line(buf: &mut Vec<u8>, workspace: &str, integration: &str, alert: &Alert) -> Result<()> {
+pub fn encode_line(
+    buf: &mut Vec<u8>,
+    workspace: &str,
+    integration: &str,
+    alert: &Alert,
+) -> Result<()> {
     buf.extend_from_slice(b"{\"schema\":\"");
     buf.extend_from_slice(seliq_connectors::ALERT_SCHEMA.as_bytes());
     buf.extend_from_slice(b"\",\"workspace\":");
@@ -312,7 +346,12 @@ async fn pull_one(
     remaining: Arc<AtomicU64>,
     tx: mpsc::Sender<Delivery>,
 ) -> TaskOutcome {
-    let Job { integ, connector, mut cursor, since } = job;
+    let Job {
+        integ,
+        connector,
+        mut cursor,
+        since,
+    } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
         retries: c.retries(),
         error: Some((e, rejected)),
@@ -332,7 +371,10 @@ async fn pull_one(
         if want == 0 {
             break;
         }
-        let budget = Budget { max_alerts: want as usize, since };
+        let budget = Budget {
+            max_alerts: want as usize,
+            since,
+        };
         let previous = async {
             match in_flight.take() {
                 Some(rx) => Some(rx.await),
@@ -348,7 +390,11 @@ async fn pull_one(
             Ok(b) => b,
             Err(e) => {
                 remaining.fetch_add(want, Ordering::SeqCst);
-                return fail(e.to_string(), e.is_credential_rejected(), connector.as_ref());
+                return fail(
+                    e.to_string(),
+                    e.is_credential_rejected(),
+                    connector.as_ref(),
+                );
             }
         };
         let got = batch.alerts.len() as u64;
@@ -366,9 +412,18 @@ async fn pull_one(
         let caught_up = batch.caught_up || (got == 0 && unchanged);
         if got > 0 || !unchanged {
             let (ack_tx, ack_rx) = oneshot::channel();
-            let delivery = Delivery { index, integration_id: integ.id, batch, ack: ack_tx };
+            let delivery = Delivery {
+                index,
+                integration_id: integ.id,
+                batch,
+                ack: ack_tx,
+            };
             if tx.send(delivery).await.is_err() {
-                return fail("the committer stopped".to_owned(), false, connector.as_ref());
+                return fail(
+                    "the committer stopped".to_owned(),
+                    false,
+                    connector.as_ref(),
+                );
             }
             in_flight = Some(ack_rx);
         }
@@ -384,7 +439,10 @@ async fn pull_one(
     if let Err(e) = committed(last) {
         return fail(e, false, connector.as_ref());
     }
-    TaskOutcome { retries: connector.retries(), error: None }
+    TaskOutcome {
+        retries: connector.retries(),
+        error: None,
+    }
 }
 
 /// Take up to `want` from the shared `--max` budget.
@@ -407,7 +465,11 @@ fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> R
     let who = app.who.clone();
     app.store.write(|tx| {
         for r in reports {
-            let outcome = if r.error.is_some() { Outcome::Failure } else { Outcome::Success };
+            let outcome = if r.error.is_some() {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
             audit::append(
                 tx,
                 workspace_id,

@@ -13,7 +13,12 @@ use crate::store::Store;
 
 pub enum Sink {
     Stdout(std::io::Stdout),
-    File { file: File, path: PathBuf, key: String, len: u64 },
+    File {
+        file: File,
+        path: PathBuf,
+        key: String,
+        len: u64,
+    },
 }
 
 impl Sink {
@@ -24,9 +29,20 @@ impl Sink {
     /// Open (or create) `path` for appending, recovering from a crash between write and commit.
     /// Fails before any vendor is called if the file cannot be written.
     pub fn open_file(path: &Path, store: &mut Store) -> Result<Sink> {
-        let io = |e: std::io::Error| Error::Runtime(format!("cannot write output file {}: {e}", path.display()));
-        let mut file = OpenOptions::new().create(true).read(true).write(true).truncate(false).open(path).map_err(io)?;
-        let key = std::fs::canonicalize(path).map_err(io)?.display().to_string();
+        let io = |e: std::io::Error| {
+            Error::Runtime(format!("cannot write output file {}: {e}", path.display()))
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .write(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io)?;
+        let key = std::fs::canonicalize(path)
+            .map_err(io)?
+            .display()
+            .to_string();
         let len = file.metadata().map_err(io)?.len();
         let committed = store.read(|tx| Ok::<_, Error>(tx.sink_offset(&key)?))?;
         let len = match committed {
@@ -46,7 +62,12 @@ impl Sink {
         // file is recoverable.
         store.write(|tx| Ok::<_, Error>(tx.set_sink_offset(&key, len)?))?;
         file.seek(SeekFrom::Start(len)).map_err(io)?;
-        Ok(Sink::File { file, path: path.to_owned(), key, len })
+        Ok(Sink::File {
+            file,
+            path: path.to_owned(),
+            key,
+            len,
+        })
     }
 
     /// Write one batch and make it durable (flush; fsync for a file). Returns the file length
@@ -60,10 +81,14 @@ impl Sink {
                     .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
                 Ok(0)
             }
-            Sink::File { file, path, len, .. } => {
+            Sink::File {
+                file, path, len, ..
+            } => {
                 file.write_all(bytes)
                     .and_then(|()| file.sync_data())
-                    .map_err(|e| Error::Runtime(format!("cannot write output file {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        Error::Runtime(format!("cannot write output file {}: {e}", path.display()))
+                    })?;
                 *len += bytes.len() as u64;
                 Ok(*len)
             }

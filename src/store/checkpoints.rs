@@ -60,7 +60,11 @@ impl Tx<'_> {
     pub fn sink_offset(&self, path: &str) -> Result<Option<u64>> {
         let v: Option<i64> = self
             .tx
-            .query_row("SELECT committed_offset FROM sinks WHERE path = ?1", [path], |r| r.get(0))
+            .query_row(
+                "SELECT committed_offset FROM sinks WHERE path = ?1",
+                [path],
+                |r| r.get(0),
+            )
             .optional()?;
         Ok(v.map(|v| v as u64))
     }

@@ -59,8 +59,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
     Ok(CredentialRow {
         integration_id: Uuid::parse_str(&id).map_err(|e| corrupt("integration id", e))?,
         version: r.get(1)?,
-        state: CredentialState::parse(&state)
-            .ok_or_else(|| corrupt("credential state", &state))?,
+        state: CredentialState::parse(&state).ok_or_else(|| corrupt("credential state", &state))?,
         blob: r.get(3)?,
         created_at: r.get(4)?,
     })
@@ -79,11 +78,17 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn credential(&self, integration_id: Uuid, state: CredentialState) -> Result<Option<CredentialRow>> {
+    pub fn credential(
+        &self,
+        integration_id: Uuid,
+        state: CredentialState,
+    ) -> Result<Option<CredentialRow>> {
         Ok(self
             .tx
             .query_row(
-                &format!("SELECT {COLUMNS} FROM credentials WHERE integration_id = ?1 AND state = ?2"),
+                &format!(
+                    "SELECT {COLUMNS} FROM credentials WHERE integration_id = ?1 AND state = ?2"
+                ),
                 params![integration_id.to_string(), state.as_str()],
                 from_row,
             )
@@ -138,7 +143,12 @@ impl Tx<'_> {
     }
 
     /// Rollback: `previous` becomes current again and the rolled-back version is destroyed.
-    pub fn rollback_credential(&self, integration_id: Uuid, current: u32, previous: u32) -> Result<()> {
+    pub fn rollback_credential(
+        &self,
+        integration_id: Uuid,
+        current: u32,
+        previous: u32,
+    ) -> Result<()> {
         let id = integration_id.to_string();
         let n = self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version = ?2 AND state = 'current'",

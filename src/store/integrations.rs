@@ -29,7 +29,8 @@ pub struct BindingRow {
     pub integration_id: Uuid,
 }
 
-const COLUMNS: &str = "id, workspace_id, name, kind, settings, source, first_window_secs, created_at";
+const COLUMNS: &str =
+    "id, workspace_id, name, kind, settings, source, first_window_secs, created_at";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
     let id: String = r.get(0)?;
@@ -73,11 +74,17 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn integration_by_name(&self, workspace_id: Uuid, name: &IntegrationName) -> Result<Option<IntegrationRow>> {
+    pub fn integration_by_name(
+        &self,
+        workspace_id: Uuid,
+        name: &IntegrationName,
+    ) -> Result<Option<IntegrationRow>> {
         Ok(self
             .tx
             .query_row(
-                &format!("SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 AND name = ?2"),
+                &format!(
+                    "SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 AND name = ?2"
+                ),
                 params![workspace_id.to_string(), name.as_str()],
                 from_row,
             )
@@ -118,7 +125,8 @@ impl Tx<'_> {
             Ok(BindingRow {
                 source: serde_json::from_str(&json).map_err(|e| corrupt("binding source", e))?,
                 workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
-                integration_id: Uuid::parse_str(&integ).map_err(|e| corrupt("integration id", e))?,
+                integration_id: Uuid::parse_str(&integ)
+                    .map_err(|e| corrupt("integration id", e))?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -126,7 +134,12 @@ impl Tx<'_> {
 
     /// Claim a source. The primary key refuses an exact duplicate even if a caller skipped the
     /// overlap check; `Conflict` then names nothing secret.
-    pub fn insert_binding(&self, source: &SourceId, workspace_id: Uuid, integration_id: Uuid) -> Result<()> {
+    pub fn insert_binding(
+        &self,
+        source: &SourceId,
+        workspace_id: Uuid,
+        integration_id: Uuid,
+    ) -> Result<()> {
         let json = serde_json::to_string(source)
             .map_err(|e| StoreError::Corrupt(format!("source does not encode: {e}")))?;
         let canonical = source.canonical();

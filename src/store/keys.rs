@@ -80,7 +80,13 @@ impl Tx<'_> {
         Ok(n.unwrap_or(0) as u64)
     }
 
-    pub fn rewrap_dek(&self, workspace_id: Uuid, version: u32, kek_id: &str, wrapped: &[u8]) -> Result<()> {
+    pub fn rewrap_dek(
+        &self,
+        workspace_id: Uuid,
+        version: u32,
+        kek_id: &str,
+        wrapped: &[u8],
+    ) -> Result<()> {
         self.tx.execute(
             "UPDATE workspace_keys SET kek_id = ?3, wrapped = ?4 WHERE workspace_id = ?1 AND version = ?2",
             params![workspace_id.to_string(), version, kek_id, wrapped],

@@ -31,7 +31,9 @@ pub enum StoreError {
     Open { path: PathBuf, reason: String },
     #[error("{path} is not a Seliq database (or is corrupt): {reason}")]
     NotADatabase { path: PathBuf, reason: String },
-    #[error("database {path} was written by a newer gateway (schema {found}, this build knows {known})")]
+    #[error(
+        "database {path} was written by a newer gateway (schema {found}, this build knows {known})"
+    )]
     TooNew {
         path: PathBuf,
         found: i64,
@@ -96,8 +98,10 @@ impl Store {
             path: path.to_owned(),
             reason: e.to_string(),
         };
-        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))
-            .map_err(not_db)?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map_err(not_db)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -30,7 +30,13 @@ impl Cipher {
         let nonce = fresh_nonce()?;
         let ct = self
             .0
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| VaultError::Crypto)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ct.len());
         out.extend_from_slice(nonce.as_slice());
@@ -93,9 +99,18 @@ mod tests {
         let c = Cipher::new(&random_key().unwrap());
         let mut sealed = c.seal(b"aad", b"secret").unwrap();
         assert_eq!(&*c.open(b"aad", &sealed).unwrap(), b"secret");
-        assert!(matches!(c.open(b"aaD", &sealed), Err(VaultError::CannotOpen)));
+        assert!(matches!(
+            c.open(b"aaD", &sealed),
+            Err(VaultError::CannotOpen)
+        ));
         sealed[20] ^= 1;
-        assert!(matches!(c.open(b"aad", &sealed), Err(VaultError::CannotOpen)));
-        assert!(matches!(c.open(b"aad", &[0; 5]), Err(VaultError::CannotOpen)));
+        assert!(matches!(
+            c.open(b"aad", &sealed),
+            Err(VaultError::CannotOpen)
+        ));
+        assert!(matches!(
+            c.open(b"aad", &[0; 5]),
+            Err(VaultError::CannotOpen)
+        ));
     }
 }

@@ -29,7 +29,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
         reason: e.to_string(),
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4()));
     let result = (|| {
         let mut f = OpenOptions::new()
@@ -57,10 +60,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("master.key");
         write_atomic(&p, b"k").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         check_private(&p).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
         let err = check_private(&p).unwrap_err().to_string();
-        assert!(err.contains("chmod 600") && err.contains("master.key"), "{err}");
+        assert!(
+            err.contains("chmod 600") && err.contains("master.key"),
+            "{err}"
+        );
     }
 }

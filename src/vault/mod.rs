@@ -38,7 +38,9 @@ pub enum VaultError {
     /// tampering): an attacker learns nothing from which check failed.
     #[error("the credential cannot be opened in this workspace")]
     CannotOpen,
-    #[error("the data keys of workspace {workspace_id} do not open under master key {kek_id}; is SELIQ_MASTER_KEY the key this data dir was initialised with?")]
+    #[error(
+        "the data keys of workspace {workspace_id} do not open under master key {kek_id}; is SELIQ_MASTER_KEY the key this data dir was initialised with?"
+    )]
     WrongMasterKey { workspace_id: Uuid, kek_id: String },
     #[error("the OS random number generator failed")]
     Rng,
@@ -87,7 +89,12 @@ impl Vault {
     }
 
     /// Create DEK version `version` for a workspace, stored wrapped under the KEK.
-    pub(crate) fn create_dek(&self, tx: &Tx<'_>, workspace_id: Uuid, version: u32) -> Result<KeyBytes, VaultError> {
+    pub(crate) fn create_dek(
+        &self,
+        tx: &Tx<'_>,
+        workspace_id: Uuid,
+        version: u32,
+    ) -> Result<KeyBytes, VaultError> {
         let dek = random_key()?;
         let kek_id = self.master.id().to_owned();
         let wrapped = self
@@ -121,7 +128,10 @@ impl Vault {
         let plain = self
             .master
             .cipher()
-            .open(&dek_aad(row.workspace_id, row.version, &row.kek_id), &row.wrapped)
+            .open(
+                &dek_aad(row.workspace_id, row.version, &row.kek_id),
+                &row.wrapped,
+            )
             .map_err(|_| wrong())?;
         let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| wrong())?;
         Ok(zeroize::Zeroizing::new(bytes))
@@ -158,9 +168,10 @@ impl Vault {
                 return Err(VaultError::Injected(i));
             }
             let dek = self.unwrap_dek(row)?;
-            let wrapped = new
-                .cipher()
-                .seal(&dek_aad(row.workspace_id, row.version, new.id()), dek.as_ref())?;
+            let wrapped = new.cipher().seal(
+                &dek_aad(row.workspace_id, row.version, new.id()),
+                dek.as_ref(),
+            )?;
             tx.rewrap_dek(row.workspace_id, row.version, new.id(), &wrapped)?;
         }
         Ok(rows.len())

@@ -91,7 +91,11 @@ impl WorkspaceVault {
     }
 
     /// Open a blob sealed for `ctx` in this workspace. Any mismatch is the same opaque error.
-    pub fn open(&self, ctx: &CredentialContext<'_>, blob: &[u8]) -> Result<SecretString, VaultError> {
+    pub fn open(
+        &self,
+        ctx: &CredentialContext<'_>,
+        blob: &[u8],
+    ) -> Result<SecretString, VaultError> {
         if blob.len() < HEADER_LEN || blob[0] != FORMAT {
             return Err(VaultError::CannotOpen);
         }

@@ -11,7 +11,9 @@ pub struct Env {
 impl Env {
     /// A fresh, initialised data dir.
     pub fn new() -> Env {
-        let env = Env { dir: tempfile::tempdir().expect("tempdir") };
+        let env = Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
         env.ok(&["init"]);
         env
     }

@@ -696,6 +696,8 @@ fn no_flag_anywhere_takes_a_secret_value() {
         "secret-stdin",
         "new-key-env",
         "new-key-file",
+        // A number: the mock token endpoint's requests per minute during `bench`.
+        "falcon-token-quota",
     ]
     .into();
     let suspicious = [

@@ -267,7 +267,7 @@ pub async fn rotate(
     let vault = app.vault.clone();
     let who = app.who.clone();
     // Step 1: seal and store the new version as pending, for this integration alone.
-    let (ws, integ, current, new_settings) = app.store.write(|tx| {
+    let (ws, integ, current, new_settings, pending) = app.store.write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         let current = tx
             .credential(integ.id, CredentialState::Current)?
@@ -302,18 +302,8 @@ pub async fn rotate(
             blob,
             created_at: Utc::now(),
         })?;
-        Ok::<_, Error>((ws, integ, current, new_settings))
+        Ok::<_, Error>((ws, integ, current, new_settings, version))
     })?;
-    let pending = current.version + 1;
-    let pending = app
-        .store
-        .read(|tx| {
-            Ok::<_, Error>(
-                tx.credential(integ.id, CredentialState::Pending)?
-                    .map(|c| c.version),
-            )
-        })?
-        .unwrap_or(pending);
 
     // Step 2: verify with the vendor. A failure leaves the current credential in place.
     if verify {

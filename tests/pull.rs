@@ -51,9 +51,16 @@ async fn gw(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> std::process::Ou
         .expect("run gateway")
 }
 
-async fn connect_all(env: &Env, v: &Vendors, ws: &str) {
-    env.ok(&["workspace", "create", ws]);
-    let falcon = gw(
+/// `integration add <ws> falcon` for `cid` through the MSSP parent client.
+async fn add_falcon(
+    env: &Env,
+    falcon: &FalconMock,
+    ws: &str,
+    cid: &str,
+    secret: &str,
+) -> std::process::Output {
+    let uri = falcon.uri();
+    gw(
         env,
         &[
             "integration",
@@ -65,16 +72,21 @@ async fn connect_all(env: &Env, v: &Vendors, ws: &str) {
             "--client-id",
             PARENT_CLIENT_ID,
             "--cid",
-            CID_A,
+            cid,
             "--base-url",
-            &v.falcon.uri(),
+            &uri,
             "--allow-insecure-http",
             "--secret-env",
             "S",
         ],
-        &[("S", PARENT_SECRET)],
+        &[("S", secret)],
     )
-    .await;
+    .await
+}
+
+async fn connect_all(env: &Env, v: &Vendors, ws: &str) {
+    env.ok(&["workspace", "create", ws]);
+    let falcon = add_falcon(env, &v.falcon, ws, CID_A, PARENT_SECRET).await;
     assert_eq!(code(&falcon), 0, "{}", stderr(&falcon));
     let c = v.sentinel.credentials();
     let sentinel = gw(
@@ -346,28 +358,7 @@ async fn exits_5_when_the_only_integration_is_rejected() {
     let v = vendors().await;
     let env = Env::new();
     env.ok(&["workspace", "create", "globex-prod"]);
-    let add = gw(
-        &env,
-        &[
-            "integration",
-            "add",
-            "globex-prod",
-            "falcon",
-            "--kind",
-            "crowdstrike",
-            "--client-id",
-            PARENT_CLIENT_ID,
-            "--cid",
-            CID_B,
-            "--base-url",
-            &v.falcon.uri(),
-            "--allow-insecure-http",
-            "--secret-env",
-            "S",
-        ],
-        &[("S", "wrong-secret")],
-    )
-    .await;
+    let add = add_falcon(&env, &v.falcon, "globex-prod", CID_B, "wrong-secret").await;
     assert_eq!(
         code(&add),
         5,
@@ -440,28 +431,7 @@ async fn keeps_mssp_children_apart_under_one_parent_client() {
     let env = Env::new();
     for (ws, cid) in [("acme-corp", CID_A), ("globex-prod", CID_B)] {
         env.ok(&["workspace", "create", ws]);
-        let add = gw(
-            &env,
-            &[
-                "integration",
-                "add",
-                ws,
-                "falcon",
-                "--kind",
-                "crowdstrike",
-                "--client-id",
-                PARENT_CLIENT_ID,
-                "--cid",
-                cid,
-                "--base-url",
-                &v.falcon.uri(),
-                "--allow-insecure-http",
-                "--secret-env",
-                "S",
-            ],
-            &[("S", PARENT_SECRET)],
-        )
-        .await;
+        let add = add_falcon(&env, &v.falcon, ws, cid, PARENT_SECRET).await;
         assert_eq!(code(&add), 0, "{}", stderr(&add));
     }
     for (ws, cid) in [("acme-corp", CID_A), ("globex-prod", CID_B)] {
@@ -477,26 +447,12 @@ async fn keeps_mssp_children_apart_under_one_parent_client() {
         );
     }
     env.ok(&["workspace", "create", "initech-ent"]);
-    let third = gw(
+    let third = add_falcon(
         &env,
-        &[
-            "integration",
-            "add",
-            "initech-ent",
-            "falcon",
-            "--kind",
-            "crowdstrike",
-            "--client-id",
-            PARENT_CLIENT_ID,
-            "--cid",
-            seliq_mocks::crowdstrike::CID_A_CCID,
-            "--base-url",
-            &v.falcon.uri(),
-            "--allow-insecure-http",
-            "--secret-env",
-            "S",
-        ],
-        &[("S", PARENT_SECRET)],
+        &v.falcon,
+        "initech-ent",
+        seliq_mocks::crowdstrike::CID_A_CCID,
+        PARENT_SECRET,
     )
     .await;
     assert_eq!(code(&third), 3, "{}", stderr(&third));

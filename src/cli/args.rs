@@ -196,6 +196,15 @@ pub struct KindArgs {
     /// Splunk user name (password auth); without it the secret is a token.
     #[arg(long)]
     pub username: Option<String>,
+    /// Splunk search to run instead of the default (the scope restriction is still appended).
+    #[arg(long)]
+    pub base_search: Option<String>,
+    /// Splunk `earliest_time` of each search (default -7d), so late-indexed events are found.
+    #[arg(long)]
+    pub earliest: Option<String>,
+    /// Sentinel ARM api-version (default: the connector's documented stable version).
+    #[arg(long)]
+    pub api_version: Option<String>,
     /// Look-back for late events, e.g. 2m (vendor default otherwise).
     #[arg(long)]
     pub look_back: Option<String>,

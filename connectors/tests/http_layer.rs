@@ -615,3 +615,16 @@ fn request_futures_can_move_between_threads() {
     let mint = tokens.get(&http);
     assert_send(&mint);
 }
+
+#[test]
+fn response_debug_never_shows_the_body() {
+    let resp = seliq_connectors::http::Response {
+        status: 201,
+        headers: Default::default(),
+        body: bytes::Bytes::from_static(b"{\"access_token\":\"tok-marker-123\"}"),
+        trace_id: None,
+    };
+    let shown = format!("{resp:?}");
+    assert!(!shown.contains("tok-marker-123"), "{shown}");
+    assert!(shown.contains("body_len"), "{shown}");
+}

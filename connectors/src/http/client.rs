@@ -123,13 +123,23 @@ pub trait VendorPolicy: Send + Sync + 'static {
     }
 }
 
-/// A fully read response.
-#[derive(Debug)]
+/// A fully read response. `Debug` shows the body's length, never its bytes or the headers: a
+/// token endpoint's body *is* a credential, and `Set-Cookie` can be one.
 pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: bytes::Bytes,
     pub trace_id: Option<String>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .field("trace_id", &self.trace_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {

@@ -97,7 +97,8 @@ pub(crate) struct FalconMinter {
 
 #[derive(Deserialize)]
 struct TokenBody {
-    access_token: String,
+    // Straight into a secret type: the token never sits in a plain `String`.
+    access_token: SecretString,
     #[serde(default)]
     expires_in: Option<u64>,
 }
@@ -187,7 +188,7 @@ impl FalconMinter {
                         endpoint: TOKEN_PATH.to_owned(),
                         reason: format!("the token response is not readable ({e})"),
                     })?;
-                if body.access_token.is_empty() {
+                if body.access_token.expose_secret().is_empty() {
                     return Err(ConnectorError::Malformed {
                         vendor: VENDOR,
                         endpoint: TOKEN_PATH.to_owned(),
@@ -197,10 +198,7 @@ impl FalconMinter {
                 let expires_in = body
                     .expires_in
                     .map_or(DEFAULT_EXPIRES_IN, Duration::from_secs);
-                Ok(Token::new(
-                    SecretString::from(body.access_token),
-                    expires_in,
-                ))
+                Ok(Token::new(body.access_token, expires_in))
             }
             status @ (400 | 401 | 403) => {
                 let vendor_message = first_error_message(&resp.body);

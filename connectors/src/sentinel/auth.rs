@@ -53,10 +53,7 @@ impl TokenMinter for ClientCredentials {
             .expires_in
             .and_then(|e| e.seconds())
             .map_or(DEFAULT_LIFETIME, Duration::from_secs);
-        Ok(Token::new(
-            SecretString::from(body.access_token),
-            expires_in,
-        ))
+        Ok(Token::new(body.access_token, expires_in))
     }
 }
 
@@ -136,7 +133,8 @@ impl ClientCredentials {
 
 #[derive(Deserialize)]
 struct TokenResponse {
-    access_token: String,
+    // Straight into a secret type: the token never sits in a plain `String`.
+    access_token: SecretString,
     #[serde(default)]
     expires_in: Option<Lifetime>,
 }

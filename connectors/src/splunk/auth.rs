@@ -93,7 +93,7 @@ pub struct SessionLogin {
 #[derive(Deserialize)]
 struct LoginReply {
     #[serde(rename = "sessionKey")]
-    session_key: String,
+    session_key: SecretString,
 }
 
 #[async_trait]
@@ -130,10 +130,7 @@ impl TokenMinter for SessionLogin {
                 endpoint: endpoint.to_owned(),
                 reason: format!("no sessionKey in the login reply: {e}"),
             })?;
-        Ok(Token::new(
-            SecretString::from(reply.session_key),
-            SESSION_LIFETIME,
-        ))
+        Ok(Token::new(reply.session_key, SESSION_LIFETIME))
     }
 }
 

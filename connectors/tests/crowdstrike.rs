@@ -31,6 +31,7 @@ fn http() -> HttpOptions {
         .unwrap()
         .with_retry(fast_retry())
         .with_rate_limit(RateLimit::per_second(1_000_000))
+        .with_token_rate_limit(RateLimit::per_second(1_000_000))
 }
 
 fn params(mock: &FalconMock, cid: &str) -> Params {
@@ -720,4 +721,35 @@ async fn mock_entities_cap_at_1000_ids_and_answer_in_no_particular_order() {
     let a: HashSet<&String> = got.iter().collect();
     let b: HashSet<&String> = ids[..1000].iter().collect();
     assert_eq!(a, b);
+}
+
+#[tokio::test(start_paused = true)]
+async fn paces_token_requests_per_api_host_across_integrations() {
+    // Falcon counts token requests per source IP, whichever API client asks: integrations of one
+    // process share one quota per host, however many child CIDs they serve.
+    let mock = FalconMock::start(config(&[CID_A, CID_B], 5)).await;
+    let paced = HttpOptions::without_timeouts()
+        .unwrap()
+        .with_retry(fast_retry())
+        .with_rate_limit(RateLimit::per_second(1_000_000))
+        .with_token_rate_limit(RateLimit::per_second(2));
+    let connectors: Vec<CrowdStrike> = [CID_A, CID_B, CID_A, CID_B]
+        .iter()
+        .map(|cid| connector_with(params(&mock, cid), PARENT_SECRET, &paced))
+        .collect();
+    let started = tokio::time::Instant::now();
+    let [a, b, c, d] = &connectors[..] else {
+        unreachable!("four connectors")
+    };
+    let (ra, rb, rc, rd) = tokio::join!(a.check(), b.check(), c.check(), d.check());
+    for r in [ra, rb, rc, rd] {
+        r.expect("check");
+    }
+    // Four mints at two per second, evenly spaced: the last one leaves 1.5 s after the first.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(mock.stats().tokens_issued, 4);
 }

@@ -67,8 +67,9 @@ pub struct BenchArgs {
     /// (a proposed engine change; the engine today commits batch by batch).
     #[arg(long)]
     pub group_commit: bool,
-    /// scale: the Falcon mock's token quota per minute. The vendor's is 300 per source IP, which
-    /// W first mints of W child CIDs overrun; the default raises it (see the scale report).
+    /// scale: the Falcon token quota per minute, for the mock and for the gateway's own pacing.
+    /// The vendor's is 300 per source IP, which W first mints of W child CIDs would queue behind
+    /// for W/250 minutes; the default raises it (see the scale report).
     #[arg(long, default_value_t = 1_000_000)]
     pub falcon_token_quota: u32,
     /// scale: Splunk mock processes to spread the clients' indexes over (one endpoint each).

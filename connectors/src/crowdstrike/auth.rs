@@ -24,7 +24,7 @@ use url::Url;
 
 use super::settings::Cloud;
 use crate::ConnectorError;
-use crate::http::{Http, Response, Token, TokenMinter};
+use crate::http::{Http, RateLimit, Response, Token, TokenMinter};
 
 pub(crate) const VENDOR: &str = "crowdstrike";
 pub(crate) const TOKEN_PATH: &str = "/oauth2/token";
@@ -32,6 +32,12 @@ pub(crate) const TOKEN_PATH: &str = "/oauth2/token";
 pub(crate) const REFRESH_BEFORE: Duration = Duration::from_secs(120);
 /// Used when a 201 omits `expires_in`: the documented 30-minute lifetime, less a second.
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(1799);
+
+/// Token requests per minute this process allows itself per API host. Falcon counts 300 per
+/// minute per source IP for `/oauth2/token`, shared by every API client behind that IP, so an MSSP
+/// minting one token per child CID must pace itself below it (gofalcon and FalconPy samples hit
+/// it with a few hundred children).
+pub const DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE: u32 = 250;
 
 /// The API host the integration talks to. Starts at the configured base URL and moves once if
 /// the token endpoint redirects to the client's region; tokens only work on their own region.
@@ -93,6 +99,8 @@ pub(crate) struct FalconMinter {
     pub client_id: String,
     pub secret: SecretString,
     pub member_cid: Option<String>,
+    /// The process-wide token quota per API host (see [`DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE`]).
+    pub token_quota: RateLimit,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +170,12 @@ impl TokenMinter for FalconMinter {
 impl FalconMinter {
     async fn request(&self, http: &Http, base: &Url) -> Result<Response, ConnectorError> {
         let url = join(base, TOKEN_PATH);
+        let host = format!(
+            "crowdstrike token {}:{}",
+            base.host_str().unwrap_or_default(),
+            base.port_or_known_default().unwrap_or(443)
+        );
+        crate::http::acquire_shared(&host, self.token_quota).await;
         http.send(TOKEN_PATH, |c| {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("client_id", &self.client_id)

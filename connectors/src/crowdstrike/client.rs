@@ -37,7 +37,7 @@ use super::cursor::{CursorState, Timestamp};
 use super::mapping::Parsed;
 use super::settings::{Cloud, Settings};
 use crate::http::{
-    Http, HttpOptions, HttpStats, Response, TokenCache, VendorPolicy, epoch_retry_after,
+    Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy, epoch_retry_after,
     standard_retry_after,
 };
 use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
@@ -82,6 +82,9 @@ impl CrowdStrike {
             client_id: settings.client_id().to_owned(),
             secret,
             member_cid: settings.member_cid().map(str::to_owned),
+            token_quota: http.token_rate_limit.unwrap_or(RateLimit::per_minute(
+                super::auth::DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE,
+            )),
         };
         let source = settings.source_id();
         Ok(CrowdStrike {

@@ -24,6 +24,9 @@ pub struct HttpOptions {
     pub retry: RetryPolicy,
     /// Overrides the vendor's default quota for this integration when set.
     pub rate_limit: Option<RateLimit>,
+    /// Overrides the vendor's default quota on token requests, which the vendor counts per
+    /// source IP and which every integration of this process therefore shares.
+    pub token_rate_limit: Option<RateLimit>,
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -83,6 +86,7 @@ impl HttpOptions {
             read_timeout,
             retry: RetryPolicy::default(),
             rate_limit: None,
+            token_rate_limit: None,
         })
     }
 
@@ -98,6 +102,11 @@ impl HttpOptions {
 
     pub fn with_rate_limit(mut self, rate_limit: RateLimit) -> Self {
         self.rate_limit = Some(rate_limit);
+        self
+    }
+
+    pub fn with_token_rate_limit(mut self, rate_limit: RateLimit) -> Self {
+        self.token_rate_limit = Some(rate_limit);
         self
     }
 }

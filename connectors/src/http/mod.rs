@@ -14,6 +14,12 @@ pub use client::{
     VendorPolicy, install_crypto_provider,
 };
 pub use limiter::RateLimit;
+
+/// Wait for one slot of a quota shared by the whole process under `key` (for example one vendor
+/// host's token endpoint, which the vendor limits per source IP, not per integration).
+pub async fn acquire_shared(key: &str, limit: RateLimit) {
+    limiter::shared(key, limit).acquire().await;
+}
 pub use retry::{
     MIN_EPOCH_RETRY_AFTER, RetryPolicy, epoch_retry_after, parse_retry_after, standard_retry_after,
 };

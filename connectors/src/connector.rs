@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
+use crate::http::HttpStats;
 use crate::{Alert, ConnectorError, SourceId};
 
 /// An opaque checkpoint owned by one connector. The gateway stores it as JSON and hands it back
@@ -67,6 +68,12 @@ pub trait Connector: Send + Sync {
     async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget)
     -> Result<Batch, ConnectorError>;
 
-    /// Requests retried by the HTTP layer so far (for the pull summary).
-    fn retries(&self) -> u64;
+    /// What this connector's HTTP layer has done so far: requests, retries, throttled waits, and
+    /// the most requests it let through in one quota period (benchmarks prove the limit with it).
+    fn http_stats(&self) -> HttpStats;
+
+    /// Requests retried so far (for the pull summary).
+    fn retries(&self) -> u64 {
+        self.http_stats().retries
+    }
 }

@@ -115,11 +115,6 @@ impl CrowdStrike {
         self.base.get()
     }
 
-    /// Request counters, including the most requests started in any one quota window.
-    pub fn http_stats(&self) -> HttpStats {
-        self.http.stats()
-    }
-
     /// One page of `POST /alerts/combined/alerts/v1`.
     async fn alerts_page(
         &self,
@@ -376,8 +371,8 @@ impl Connector for CrowdStrike {
         })
     }
 
-    fn retries(&self) -> u64 {
-        self.http.stats().retries
+    fn http_stats(&self) -> HttpStats {
+        self.http.stats()
     }
 }
 

@@ -17,7 +17,7 @@ use super::auth::ClientCredentials;
 use super::cursor::State;
 use super::mapping::{self, VENDOR};
 use super::settings::Settings;
-use crate::http::{Http, HttpOptions, RateLimit, Response, TokenCache, VendorPolicy};
+use crate::http::{Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy};
 use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, SettingsError, SourceId};
 
 /// The most `Incidents_List` accepts.
@@ -389,8 +389,8 @@ impl Connector for Sentinel {
         }
     }
 
-    fn retries(&self) -> u64 {
-        self.http.stats().retries
+    fn http_stats(&self) -> HttpStats {
+        self.http.stats()
     }
 }
 

@@ -211,10 +211,6 @@ impl Splunk {
         &self.search
     }
 
-    pub fn http_stats(&self) -> HttpStats {
-        self.http.stats()
-    }
-
     fn url(&self, segments: &[&str]) -> Url {
         endpoint_url(self.settings.url(), segments)
     }
@@ -595,8 +591,8 @@ impl Connector for Splunk {
         })
     }
 
-    fn retries(&self) -> u64 {
-        self.http.stats().retries
+    fn http_stats(&self) -> HttpStats {
+        self.http.stats()
     }
 }
 

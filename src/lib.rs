@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod fs_atomic;
 pub mod integrations;
 pub mod pull;
 pub mod rekey;

@@ -304,45 +304,14 @@ pub fn export(app: &mut App, req: &ExportRequest) -> Result<Exported> {
     })
 }
 
-/// Write `bytes` to `path` atomically (temp file in the same directory, fsync, rename), mode
-/// 0600: an audit log is not for every local user to read.
+/// Written atomically, mode 0600: an audit log is not for every local user to read.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::fs::{File, OpenOptions};
-    use std::os::unix::fs::OpenOptionsExt;
-
-    let fail = |e: std::io::Error| {
+    crate::fs_atomic::write_atomic(path, bytes).map_err(|e| {
         Error::Runtime(format!(
             "cannot write the audit export {}: {e}",
             path.display()
         ))
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().ok_or_else(|| {
-        Error::Invalid(format!("--output {} does not name a file", path.display()))
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        uuid::Uuid::new_v4()
-    ));
-    let written = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map_err(fail)
+    })
 }
 
 #[cfg(test)]

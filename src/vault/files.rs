@@ -1,8 +1,7 @@
 //! Key files: permission checks on read, atomic writes (temp, fsync, rename, fsync directory).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use super::VaultError;
@@ -24,31 +23,10 @@ pub fn check_private(path: &Path) -> Result<(), VaultError> {
 /// Write `bytes` to `path` with mode 0600 so that a crash leaves either the old file or the new
 /// one, never a torn mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
-    let io = |e: std::io::Error| VaultError::KeyFile {
+    crate::fs_atomic::write_atomic(path, bytes).map_err(|e| VaultError::KeyFile {
         path: path.display().to_string(),
         reason: e.to_string(),
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", uuid::Uuid::new_v4()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
+    })
 }
 
 #[cfg(test)]

@@ -205,42 +205,15 @@ fn rejects_overlapping_splunk_scopes_and_allows_disjoint_ones() {
         assert_eq!(code(&out), 3, "{url} {idx}: {}", stderr(&out));
     }
     // Shared notable index, told apart by a field: disjoint globs coexist, overlapping ones do not.
-    let a = add_splunk(
-        &env,
-        "globex-prod",
-        "notables",
-        "https://es.mssp.example",
-        "notable",
-        Some("orig_index=globex*"),
-    );
-    assert_eq!(code(&a), 0, "{}", stderr(&a));
-    let b = add_splunk(
-        &env,
-        "initech-ent",
-        "notables",
-        "https://es.mssp.example",
-        "notable",
-        Some("orig_index=initech*"),
-    );
-    assert_eq!(code(&b), 0, "{}", stderr(&b));
-    let c = add_splunk(
-        &env,
-        "acme-corp",
-        "notables",
-        "https://es.mssp.example",
-        "notable",
-        Some("orig_index=g*"),
-    );
-    assert_eq!(code(&c), 3, "{}", stderr(&c));
-    let d = add_splunk(
-        &env,
-        "acme-corp",
-        "notables-all",
-        "https://es.mssp.example",
-        "notable",
-        None,
-    );
-    assert_eq!(code(&d), 3, "{}", stderr(&d));
+    for (ws, name, filter, expected) in [
+        ("globex-prod", "notables", Some("orig_index=globex*"), 0),
+        ("initech-ent", "notables", Some("orig_index=initech*"), 0),
+        ("acme-corp", "notables", Some("orig_index=g*"), 3),
+        ("acme-corp", "notables-all", None, 3),
+    ] {
+        let out = add_splunk(&env, ws, name, "https://es.mssp.example", "notable", filter);
+        assert_eq!(code(&out), expected, "{ws} {filter:?}: {}", stderr(&out));
+    }
     assert_eq!(bindings(&env), 3);
 }
 

@@ -305,9 +305,10 @@ impl State {
                 ),
             );
         };
-        if self.blocked.contains(&client.client_id) {
-            self.stats.responses_403 += 1;
-            return reply(
+        // The token endpoint's one 403: a blocked client, or a `member_cid` it may not reach.
+        let forbidden = |stats: &mut MockStats| {
+            stats.responses_403 += 1;
+            reply(
                 403,
                 &region,
                 quota,
@@ -316,7 +317,10 @@ impl State {
                     403,
                     "access denied, authorization failed",
                 ),
-            );
+            )
+        };
+        if self.blocked.contains(&client.client_id) {
+            return forbidden(&mut self.stats);
         }
         let scope = match member_cid.filter(|m| !m.is_empty()) {
             None => client.home_cid.clone(),
@@ -326,17 +330,7 @@ impl State {
                     && m_lower.bytes().all(|b| b.is_ascii_hexdigit())
                     && (m_lower == client.home_cid || client.children.contains(&m_lower));
                 if !allowed {
-                    self.stats.responses_403 += 1;
-                    return reply(
-                        403,
-                        &region,
-                        quota,
-                        error_body(
-                            "crowdstrike-api-gateway",
-                            403,
-                            "access denied, authorization failed",
-                        ),
-                    );
+                    return forbidden(&mut self.stats);
                 }
                 m_lower
             }

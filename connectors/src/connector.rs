@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::value::RawValue;
 
 use crate::http::HttpStats;
 use crate::{Alert, ConnectorError, SourceId};
@@ -54,6 +55,21 @@ pub struct Batch {
     pub caught_up: bool,
     /// Vendor pages read for this batch.
     pub pages: u32,
+    /// Records inside this batch's pages that could not be mapped. The cursor already moves past
+    /// them: the engine writes them to the integration's dead-letter output before it commits.
+    /// A page that does not parse at all is an error, never a quarantine.
+    pub quarantined: Vec<Quarantined>,
+}
+
+/// One vendor record that could not be mapped to an [`Alert`]: kept verbatim with the reason, so
+/// one bad record never stops an integration and is never silently lost either.
+#[derive(Debug)]
+pub struct Quarantined {
+    /// The vendor's record exactly as received.
+    pub raw: Box<RawValue>,
+    /// Why it could not be mapped: one sentence, names the missing or bad field. Built from the
+    /// connector's own text, never from vendor text that could carry a secret.
+    pub reason: String,
 }
 
 #[async_trait]

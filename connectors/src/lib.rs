@@ -19,7 +19,7 @@ pub mod source_id;
 pub mod splunk;
 
 pub use alert::{ALERT_SCHEMA, Alert, Severity};
-pub use connector::{Batch, Budget, Connector, Cursor};
+pub use connector::{Batch, Budget, Connector, Cursor, Quarantined};
 pub use error::{ConnectorError, SettingsError};
 pub use registry::{Kind, Params, Settings, build};
 pub use source_id::SourceId;

@@ -368,6 +368,7 @@ impl Connector for CrowdStrike {
             cursor: state.encode()?,
             caught_up,
             pages,
+            quarantined: Vec::new(),
         })
     }
 

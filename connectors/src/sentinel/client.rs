@@ -356,6 +356,7 @@ impl Connector for Sentinel {
                         cursor: state.encode()?,
                         caught_up: true,
                         pages,
+                        quarantined: Vec::new(),
                     });
                 }
                 None => None,
@@ -383,6 +384,7 @@ impl Connector for Sentinel {
                         cursor: state.encode()?,
                         caught_up: false,
                         pages,
+                        quarantined: Vec::new(),
                     });
                 }
             }

@@ -531,6 +531,7 @@ impl Connector for Splunk {
                 cursor: state.encode()?,
                 caught_up: true,
                 pages,
+                quarantined: Vec::new(),
             });
         }
         let max_rows = max_alerts
@@ -579,6 +580,7 @@ impl Connector for Splunk {
                         cursor: sel.next.encode()?,
                         caught_up,
                         pages,
+                        quarantined: Vec::new(),
                     });
                 }
             }

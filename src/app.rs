@@ -90,25 +90,46 @@ impl App {
             master = finished;
         }
         check_master_key_matches(&mut store, &master)?;
+        let vault = Vault::new(master);
+        let signer = audit_signer(&mut store, &vault)?;
         let who = Attribution {
             actor: config.actor.clone(),
             request_id: Uuid::new_v4(),
-            signer: crate::audit::CheckpointSigner::new(&master),
+            signer,
         };
         Ok(App {
             config,
             store,
-            vault: Vault::new(master),
+            vault,
             who,
         })
     }
+}
+
+/// The audit signer, creating the audit key on the first open of a data dir (see
+/// `Vault::audit_key`). A data dir that already holds workspaces was signed by older builds
+/// under the key derived from its master key, and keeps that key.
+fn audit_signer(store: &mut Store, vault: &Vault) -> Result<crate::audit::CheckpointSigner> {
+    let existing = store.read(|tx| Ok::<_, Error>(vault.existing_audit_key(tx)?))?;
+    let (key_id, key) = match existing {
+        Some(k) => k,
+        None => store.write(|tx| {
+            let legacy = !tx.list_workspaces(true)?.is_empty();
+            Ok::<_, Error>(vault.audit_key(tx, legacy)?)
+        })?,
+    };
+    Ok(crate::audit::CheckpointSigner::from_key(key, key_id))
 }
 
 /// Refuse a master key that is not the one this data dir's data keys are wrapped under, before
 /// anything is written: otherwise a new workspace would get a DEK under a second KEK and the
 /// data dir would be split across two master keys.
 fn check_master_key_matches(store: &mut Store, master: &MasterKey) -> Result<()> {
-    let ids = store.read(|tx| Ok::<_, Error>(tx.dek_key_ids()?))?;
+    let ids = store.read(|tx| {
+        let mut ids = tx.dek_key_ids()?;
+        ids.extend(tx.gateway_key_kek_ids()?);
+        Ok::<_, Error>(ids)
+    })?;
     match ids.iter().find(|id| id.as_str() != master.id()) {
         None => Ok(()),
         Some(other) => Err(Error::Invalid(format!(

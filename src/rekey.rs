@@ -8,6 +8,12 @@
 //!
 //! A crash between 2 and 3 leaves DEKs under the new key and `master.key.next` beside the old
 //! file; [`finish_interrupted_rotation`] completes step 3 the next time the gateway opens.
+//!
+//! Races. Steps 1–3 run under an exclusive lock on `<data-dir>/rotation.lock`, which the
+//! completion at open also takes, so no process mistakes a rotation in flight for a crashed one.
+//! A process that loaded the old key before the rotation and writes afterwards is refused inside
+//! its own write transaction (`Vault::ensure_current` re-reads the current key id), so no data
+//! key is ever wrapped under a retired master key.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +31,38 @@ fn next_path(config: &Config) -> PathBuf {
     PathBuf::from(p)
 }
 
+/// Hold the data dir's rotation lock until the returned file is dropped.
+fn rotation_lock(config: &Config) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = config.data_dir.join("rotation.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| Error::Runtime(format!("cannot open {}: {e}", path.display())))?;
+    file.lock()
+        .map_err(|e| Error::Runtime(format!("cannot lock {}: {e}", path.display())))?;
+    Ok(file)
+}
+
+/// Remove temp files an interrupted atomic write of `master.key.next` left behind (`fs_atomic`
+/// names them `.master.key.next.tmp-<uuid>`). Called with the rotation lock held, so none of
+/// them belongs to a write in progress.
+fn clean_stray_temp_files(config: &Config) {
+    let Ok(entries) = std::fs::read_dir(&config.data_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(".master.key") && name.contains(".tmp-") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Rewrap all DEKs under `new`. `fail_after` injects a failure after that many DEKs (tests).
 pub fn rotate_master_key(
     app: &mut App,
@@ -38,6 +76,8 @@ pub fn rotate_master_key(
         )));
     }
     let uses_file = std::env::var_os(MASTER_KEY_ENV).is_none();
+    let _lock = rotation_lock(&app.config)?;
+    clean_stray_temp_files(&app.config);
     let next = next_path(&app.config);
     if uses_file {
         new.write_file(&next)?;
@@ -47,7 +87,8 @@ pub fn rotate_master_key(
     let old_id = vault.master().id().to_owned();
     let result = app.store.write(|tx| {
         let n = vault.rotate_master_key(tx, new, fail_after)?;
-        for ws in tx.list_workspaces(false)? {
+        // Every chain, deleted workspaces' included: each must tell its own story.
+        for ws in tx.list_workspaces(true)? {
             audit::append(
                 tx,
                 ws.id,
@@ -96,10 +137,22 @@ pub fn finish_interrupted_rotation(
     if std::env::var_os(MASTER_KEY_ENV).is_some() || !next.exists() {
         return Ok(None);
     }
+    // A rotation may be in flight rather than crashed: wait for it, then look again.
+    let _lock = rotation_lock(config)?;
+    clean_stray_temp_files(config);
+    if !next.exists() {
+        return Ok(None);
+    }
     let candidate = MasterKey::read_file(&next)?;
-    let deks = store.read(|tx| Ok::<_, Error>(tx.all_deks()?))?;
-    let under_next = deks.iter().any(|d| d.kek_id == candidate.id());
-    let under_current = deks.iter().any(|d| d.kek_id == current.id());
+    let (ids, deks) =
+        store.read(|tx| Ok::<_, Error>((tx.gateway_key_kek_ids()?, tx.all_deks()?)))?;
+    let ids: Vec<&str> = ids
+        .iter()
+        .map(String::as_str)
+        .chain(deks.iter().map(|d| d.kek_id.as_str()))
+        .collect();
+    let under_next = ids.contains(&candidate.id());
+    let under_current = ids.contains(&current.id());
     if under_next && !under_current {
         promote(&next, &config.key_path())?;
         return Ok(Some(candidate));

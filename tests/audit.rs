@@ -76,7 +76,7 @@ fn assert_breaks_at(env: &Env, seq: i64, reason_part: &str) {
 }
 
 fn signer(env: &Env) -> CheckpointSigner {
-    CheckpointSigner::new(
+    CheckpointSigner::legacy(
         &MasterKey::read_file(&env.data_dir().join("master.key")).expect("master key"),
     )
 }

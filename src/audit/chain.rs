@@ -2,6 +2,7 @@
 //! canonical JSON covers every field, `seq` and `prev_hash` included.
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -31,7 +32,7 @@ impl Outcome {
 }
 
 /// Who acts, the id that ties together every entry one command produces, and the checkpoint
-/// signer (derived from the master key) that anchors the chain every few entries.
+/// signer (the gateway's audit key) that anchors the chain every few entries.
 #[derive(Debug, Clone)]
 pub struct Attribution {
     pub actor: String,
@@ -73,27 +74,62 @@ pub fn genesis_hash(workspace_id: Uuid) -> String {
     hex::encode(h.finalize())
 }
 
-/// The canonical encoding that is hashed: a JSON object with sorted keys and no whitespace.
-/// (`serde_json::Map` is a BTreeMap here: the `preserve_order` feature is not enabled.)
+/// The hashed encoding: a JSON object with sorted keys and no whitespace, with `details`
+/// spliced in as the exact stored bytes. Hashing what is stored (not a re-parse of it) means two
+/// different stored texts can never share a hash; [`details_are_canonical`] then refuses any
+/// stored text that is not the one canonical form (duplicate keys, whitespace, key order). For
+/// canonical details this is byte-for-byte the encoding earlier builds hashed.
 pub fn entry_hash(row: &AuditRow) -> String {
-    let details: serde_json::Value = serde_json::from_str(&row.details)
-        .unwrap_or(serde_json::Value::String(row.details.clone()));
-    let canonical = serde_json::json!({
-        "workspace": row.workspace_id.to_string(),
-        "seq": row.seq,
-        "request_id": row.request_id,
-        "at": row.at,
-        "actor": row.actor,
-        "action": row.action,
-        "target": row.target,
-        "outcome": row.outcome,
-        "details": details,
-        "prev_hash": row.prev_hash,
-    });
+    #[derive(Serialize)]
+    struct Hashed<'a> {
+        action: &'a str,
+        actor: &'a str,
+        at: &'a str,
+        details: &'a RawValue,
+        outcome: &'a str,
+        prev_hash: &'a str,
+        request_id: &'a str,
+        seq: u64,
+        target: &'a str,
+        workspace: String,
+    }
+    // Stored text that is not JSON at all is hashed as a JSON string of itself; verification
+    // refuses it anyway.
+    let fallback;
+    let details: &RawValue = match serde_json::from_str::<&RawValue>(&row.details) {
+        Ok(raw) if raw.get().len() == row.details.len() => raw,
+        _ => {
+            fallback = serde_json::value::to_raw_value(&row.details)
+                .unwrap_or_else(|_| unreachable!("a string always serialises"));
+            &fallback
+        }
+    };
+    let canonical = serde_json::to_string(&Hashed {
+        action: &row.action,
+        actor: &row.actor,
+        at: &row.at,
+        details,
+        outcome: &row.outcome,
+        prev_hash: &row.prev_hash,
+        request_id: &row.request_id,
+        seq: row.seq,
+        target: &row.target,
+        workspace: row.workspace_id.to_string(),
+    })
+    .unwrap_or_else(|_| unreachable!("strings and numbers always serialise"));
     let mut h = Sha256::new();
     h.update(ENTRY_TAG);
-    h.update(canonical.to_string().as_bytes());
+    h.update(canonical.as_bytes());
     hex::encode(h.finalize())
+}
+
+/// True when `details` is exactly the canonical JSON of what it parses to: an object, keys
+/// sorted and unique, no whitespace. Duplicate keys fail because the parse keeps one of them.
+pub fn details_are_canonical(details: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(details) {
+        Ok(v @ serde_json::Value::Object(_)) => v.to_string() == details,
+        _ => false,
+    }
 }
 
 pub fn now_millis() -> String {
@@ -132,14 +168,9 @@ pub fn append(
     };
     row.hash = entry_hash(&row);
     tx.insert_audit(&row)?;
-    // Anchor every N entries, and at once when the newest checkpoint was made under another
-    // master key (a rotation): from then on the new key vouches for everything before it.
-    let rekeyed = || -> Result<bool, StoreError> {
-        Ok(tx
-            .audit_last_checkpoint(workspace_id)?
-            .is_some_and(|c| c.key_id != who.signer.key_id()))
-    };
-    if row.seq.is_multiple_of(CHECKPOINT_INTERVAL) || rekeyed()? {
+    // Anchor every N entries. Verification requires a checkpoint at each of these seqs, so
+    // dropping them (to rewrite the chain behind them) is itself detected.
+    if row.seq.is_multiple_of(CHECKPOINT_INTERVAL) {
         let c = who.signer.sign(workspace_id, row.seq, &row.hash, &row.at);
         tx.insert_audit_checkpoint(&StoredCheckpoint::from(&c))?;
     }
@@ -187,7 +218,7 @@ pub(crate) mod tests {
         Attribution {
             actor: "alice".into(),
             request_id: Uuid::new_v4(),
-            signer: CheckpointSigner::new(&crate::vault::MasterKey::generate().unwrap()),
+            signer: CheckpointSigner::legacy(&crate::vault::MasterKey::generate().unwrap()),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Signed checkpoints of a chain head `{workspace, seq, hash, time}`: HMAC-SHA256 under a key
-//! derived (HKDF) from the master key. A plain hash chain cannot show that its tail was cut off;
+//! Signed checkpoints of a chain head `{workspace, seq, hash, time}`: HMAC-SHA256 under the
+//! gateway's audit signing key (random, stored wrapped under the master key and rewrapped on
+//! rotation, so every signature stays checkable after any number of rotations). A plain hash chain cannot show that its tail was cut off;
 //! a checkpoint signed at seq N can, as long as it outlives the entries it covers.
 
 use std::fmt;
@@ -83,14 +84,24 @@ fn checkpoint_message(workspace: Uuid, seq: u64, hash: &str, at: &str) -> String
 }
 
 impl CheckpointSigner {
-    pub fn new(master: &MasterKey) -> CheckpointSigner {
+    /// The signer with the gateway's audit key (see `Vault::audit_key`).
+    pub fn from_key(key: Zeroizing<[u8; 32]>, key_id: String) -> CheckpointSigner {
+        CheckpointSigner {
+            key: Arc::new(key),
+            key_id,
+        }
+    }
+
+    /// The key data dirs made before the stored audit key derived from their master key; what
+    /// `Vault::audit_key` adopts for them. Tests use it for a throwaway signer.
+    pub fn legacy(master: &MasterKey) -> CheckpointSigner {
         CheckpointSigner {
             key: Arc::new(master.derive_key(KEY_PURPOSE)),
             key_id: master.id().to_owned(),
         }
     }
 
-    /// The id of the master key this signer derives from.
+    /// The public fingerprint of the audit key (unchanged by master-key rotation).
     pub fn key_id(&self) -> &str {
         &self.key_id
     }
@@ -152,8 +163,8 @@ mod tests {
 
     #[test]
     fn a_checkpoint_verifies_only_unchanged_and_only_under_its_key() {
-        let a = CheckpointSigner::new(&MasterKey::generate().unwrap());
-        let b = CheckpointSigner::new(&MasterKey::generate().unwrap());
+        let a = CheckpointSigner::legacy(&MasterKey::generate().unwrap());
+        let b = CheckpointSigner::legacy(&MasterKey::generate().unwrap());
         let ws = Uuid::new_v4();
         let c = a.sign(ws, 64, "ab12", "2026-11-28T12:00:00.000Z");
         assert!(a.verifies(&c));
@@ -187,7 +198,7 @@ mod tests {
     #[test]
     fn debug_output_hides_the_key() {
         let master = MasterKey::generate().unwrap();
-        let s = CheckpointSigner::new(&master);
+        let s = CheckpointSigner::legacy(&master);
         let shown = format!("{s:?}");
         assert!(shown.contains(master.id()));
         assert!(!shown.contains(&hex::encode(s.key.as_slice())));
@@ -195,7 +206,7 @@ mod tests {
 
     #[test]
     fn header_and_checkpoint_tags_are_not_interchangeable() {
-        let s = CheckpointSigner::new(&MasterKey::generate().unwrap());
+        let s = CheckpointSigner::legacy(&MasterKey::generate().unwrap());
         let ws = Uuid::nil();
         let msg = checkpoint_message(ws, 1, "h", "t");
         let header_tag = s.sign_header(&msg);

@@ -9,7 +9,8 @@ use std::fmt;
 use uuid::Uuid;
 
 use super::bundle::Bundle;
-use super::chain::{entry_hash, genesis_hash};
+use super::chain::{details_are_canonical, entry_hash, genesis_hash};
+use super::checkpoint::CHECKPOINT_INTERVAL;
 use super::checkpoint::{Checkpoint, CheckpointSigner};
 use crate::store::{AuditRow, SegmentManifest, Tx};
 
@@ -62,9 +63,6 @@ pub struct Report {
     pub last_seq: Option<u64>,
     /// Signatures checked under the current master key.
     pub checkpoints: usize,
-    /// Checkpoints made under a master key since rotated away (the chain records the rotation):
-    /// their head hashes are checked, their signatures cannot be.
-    pub retired_key_checkpoints: usize,
     pub pruned: Vec<Gap>,
     /// Newest checkpointed seq, when entries follow it: those are protected by the chain alone.
     pub unanchored_after: Option<u64>,
@@ -87,12 +85,6 @@ impl Report {
             1 => "; 1 checkpoint signature checked".to_owned(),
             n => format!("; {n} checkpoint signatures checked"),
         });
-        if self.retired_key_checkpoints > 0 {
-            s.push_str(&format!(
-                "; {} checkpoints were signed under a rotated-away master key (hashes checked, signatures not checkable)",
-                self.retired_key_checkpoints
-            ));
-        }
         for g in &self.pruned {
             s.push_str(&format!(
                 "; gap: seq {}–{} pruned by retention on {} (manifest verified)",
@@ -150,53 +142,28 @@ impl Breaks {
     }
 }
 
-/// Master keys the chain itself says were rotated away (`vault.master_key_rotated`).
-fn retired_keys(entries: &[AuditRow]) -> BTreeSet<String> {
-    entries
-        .iter()
-        .filter(|e| e.action == "vault.master_key_rotated" && e.outcome == "success")
-        .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.details).ok())
-        .filter_map(|d| {
-            d.get("old_key_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        })
-        .collect()
-}
-
-enum Signed {
-    Current,
-    Retired,
-}
-
-fn check_signature(
-    c: &Checkpoint,
-    signer: &CheckpointSigner,
-    retired: &BTreeSet<String>,
-    what: &str,
-) -> Result<Signed, String> {
-    if c.key_id == signer.key_id() {
-        return if signer.verifies(c) {
-            Ok(Signed::Current)
-        } else {
-            Err(format!(
-                "the signature of the {what} does not verify (the checkpoint was forged or altered)"
-            ))
-        };
+/// A checkpoint's signature under the gateway's audit key. There is exactly one audit key per
+/// gateway and rotation never changes it, so a checkpoint under any other key id is a forgery
+/// (nothing in the chain itself can vouch for a key: an attacker could write that too).
+fn check_signature(c: &Checkpoint, signer: &CheckpointSigner, what: &str) -> Result<(), String> {
+    if c.key_id != signer.key_id() {
+        return Err(format!(
+            "the {what} is signed under key {}, which is not this gateway's audit key ({})",
+            c.key_id,
+            signer.key_id()
+        ));
     }
-    if retired.contains(&c.key_id) {
-        return Ok(Signed::Retired);
+    if signer.verifies(c) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the signature of the {what} does not verify (the checkpoint was forged or altered)"
+        ))
     }
-    Err(format!(
-        "the {what} is signed under master key {}, which is neither this data dir's key ({}) nor one the chain records as rotated away",
-        c.key_id,
-        signer.key_id()
-    ))
 }
 
 pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Break> {
     let ws = chain.workspace_id;
-    let retired = retired_keys(chain.entries);
     let mut breaks = Breaks::default();
     let mut report = Report::default();
 
@@ -218,14 +185,7 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
             Ok(c) if c.workspace != ws || c.seq != m.last_seq || c.hash != m.last_hash => {
                 Some("its manifest does not match the checkpoint that sealed it".to_owned())
             }
-            Ok(c) => match check_signature(&c, signer, &retired, "manifest's checkpoint") {
-                Ok(Signed::Current) => None,
-                Ok(Signed::Retired) => {
-                    report.retired_key_checkpoints += 1;
-                    None
-                }
-                Err(e) => Some(e),
-            },
+            Ok(c) => check_signature(&c, signer, "manifest's checkpoint").err(),
         };
         if let Some(p) = problem {
             breaks.add(Break::at(m.first_seq, format!("{range}: {p}")));
@@ -297,6 +257,13 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
             ));
             break;
         }
+        if !details_are_canonical(&e.details) {
+            breaks.add(Break::at(
+                e.seq,
+                "the entry's details are not canonical JSON (duplicate or unsorted keys, or re-encoded): it was changed after it was written",
+            ));
+            break;
+        }
         if entry_hash(e) != e.hash {
             breaks.add(Break::at(
                 e.seq,
@@ -337,9 +304,8 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
         {
             continue; // Outside a filtered export.
         }
-        match check_signature(c, signer, &retired, &format!("checkpoint at seq {}", c.seq)) {
-            Ok(Signed::Current) => report.checkpoints += 1,
-            Ok(Signed::Retired) => report.retired_key_checkpoints += 1,
+        match check_signature(c, signer, &format!("checkpoint at seq {}", c.seq)) {
+            Ok(()) => report.checkpoints += 1,
             Err(e) => {
                 breaks.add(Break::at(c.seq, e));
                 continue;
@@ -362,6 +328,29 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
                 ),
             )),
             None => breaks.add(Break::at(c.seq, "the entry a checkpoint covers is missing")),
+        }
+    }
+
+    // 5. The writer signs a checkpoint at every multiple of the interval; one missing there
+    //    means checkpoints were dropped, which is how a rewritten chain would try to pass.
+    if walked > 0 {
+        let first = head + 1 - walked;
+        let signed: BTreeSet<u64> = chain
+            .checkpoints
+            .iter()
+            .filter(|c| c.workspace == ws && signer.verifies(c))
+            .map(|c| c.seq)
+            .collect();
+        let mut seq = first.next_multiple_of(CHECKPOINT_INTERVAL);
+        while seq <= head {
+            if !signed.contains(&seq) {
+                breaks.add(Break::at(
+                    seq,
+                    "no signed checkpoint at this seq, where the gateway always makes one: checkpoints were removed",
+                ));
+                break;
+            }
+            seq += CHECKPOINT_INTERVAL;
         }
     }
 
@@ -645,14 +634,15 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_under_an_unknown_key_fails_but_a_recorded_rotation_is_accepted() {
+    fn a_checkpoint_under_another_key_fails_even_when_the_chain_records_a_rotation() {
         let (_d, mut store, ws, who) = seeded(3);
         let (mut entries, _) = load(&mut store, ws);
         let old = test_who();
         let cp = old.signer.sign(ws, 2, &entries[1].hash, "t");
         let b = run(ws, &entries, std::slice::from_ref(&cp), &who).unwrap_err();
-        assert!(b.reason.contains("neither"), "{b}");
+        assert!(b.reason.contains("not this gateway's audit key"), "{b}");
 
+        // A forged rotation entry naming the other key no longer makes its checkpoints pass.
         let mut rot = entries[2].clone();
         rot.seq = 4;
         rot.action = "vault.master_key_rotated".into();
@@ -660,8 +650,69 @@ mod tests {
         rot.prev_hash = entries[2].hash.clone();
         rot.hash = entry_hash(&rot);
         entries.push(rot);
-        let r = run(ws, &entries, &[cp], &who).unwrap();
-        assert_eq!(r.retired_key_checkpoints, 1);
+        let b = run(ws, &entries, &[cp], &who).unwrap_err();
+        assert_eq!(b.seq, Some(2), "{b}");
+    }
+
+    #[test]
+    fn dropping_the_interval_checkpoints_of_a_rewritten_chain_fails() {
+        let n = CHECKPOINT_INTERVAL as usize * 2 + 3;
+        let (_d, mut store, ws, who) = seeded(n);
+        let (entries, cps) = load(&mut store, ws);
+        assert!(run(ws, &entries, &cps, &who).is_ok());
+        // The attack: drop every checkpoint, rewrite an entry and recompute the plain chain.
+        let mut forged = entries.clone();
+        forged[5].target = "FORGED".into();
+        let mut prev = forged[4].hash.clone();
+        for e in forged.iter_mut().skip(5) {
+            e.prev_hash = prev.clone();
+            e.hash = entry_hash(e);
+            prev = e.hash.clone();
+        }
+        let b = run(ws, &forged, &[], &who).unwrap_err();
+        assert_eq!(b.seq, Some(CHECKPOINT_INTERVAL), "{b}");
+        assert!(b.reason.contains("checkpoints were removed"), "{b}");
+    }
+
+    #[test]
+    fn duplicate_or_non_canonical_details_fail_even_with_a_matching_hash() {
+        let (_d, mut store, ws, who) = seeded(3);
+        let (entries, cps) = load(&mut store, ws);
+        for bad in [
+            r#"{"reason":"FORGED","reason":"real"}"#,
+            r#"{ "reason":"x"}"#,
+            r#"{"b":1,"a":2}"#,
+            "not json",
+            "[]",
+        ] {
+            let mut forged = entries.clone();
+            forged[2].details = bad.to_owned();
+            forged[2].hash = entry_hash(&forged[2]);
+            let b = run(ws, &forged, &cps, &who).unwrap_err();
+            assert_eq!(b.seq, Some(3), "{bad}: {b}");
+            assert!(b.reason.contains("canonical"), "{bad}: {b}");
+        }
+    }
+
+    #[test]
+    fn the_hash_covers_the_stored_bytes_and_matches_the_old_parse_and_reencode_form() {
+        let (_d, mut store, ws, _who) = seeded(2);
+        let (entries, _) = load(&mut store, ws);
+        let e = &entries[1];
+        // What earlier builds hashed: details parsed then re-encoded inside a json! object.
+        let details: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+        let old = serde_json::json!({
+            "workspace": e.workspace_id.to_string(), "seq": e.seq, "request_id": e.request_id,
+            "at": e.at, "actor": e.actor, "action": e.action, "target": e.target,
+            "outcome": e.outcome, "details": details, "prev_hash": e.prev_hash,
+        });
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        sha2::Digest::update(&mut h, b"seliq.audit.entry.v1\0");
+        sha2::Digest::update(&mut h, old.to_string().as_bytes());
+        assert_eq!(hex::encode(sha2::Digest::finalize(h)), e.hash);
+        let mut dup = e.clone();
+        dup.details = format!("{{\"a\":1,{}", &e.details[1..]);
+        assert_ne!(entry_hash(&dup), e.hash);
     }
 
     #[test]

@@ -29,6 +29,17 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DekRow> {
     })
 }
 
+/// A gateway-wide key (today the audit signing key), wrapped under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayKeyRow {
+    pub purpose: String,
+    /// A public fingerprint of the key itself; stays the same across master-key rotations.
+    pub key_id: String,
+    pub kek_id: String,
+    pub wrapped: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
 const COLUMNS: &str = "workspace_id, version, kek_id, wrapped, seals, created_at";
 
 impl Tx<'_> {
@@ -90,6 +101,50 @@ impl Tx<'_> {
         self.tx.execute(
             "UPDATE workspace_keys SET kek_id = ?3, wrapped = ?4 WHERE workspace_id = ?1 AND version = ?2",
             params![workspace_id.to_string(), version, kek_id, wrapped],
+        )?;
+        Ok(())
+    }
+
+    pub fn gateway_key(&self, purpose: &str) -> Result<Option<GatewayKeyRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT purpose, key_id, kek_id, wrapped, created_at FROM gateway_keys WHERE purpose = ?1",
+                [purpose],
+                |r| {
+                    Ok(GatewayKeyRow {
+                        purpose: r.get(0)?,
+                        key_id: r.get(1)?,
+                        kek_id: r.get(2)?,
+                        wrapped: r.get(3)?,
+                        created_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// The master-key ids the gateway keys are wrapped under.
+    pub fn gateway_key_kek_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .tx
+            .prepare("SELECT DISTINCT kek_id FROM gateway_keys ORDER BY kek_id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+
+    pub fn insert_gateway_key(&self, k: &GatewayKeyRow) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO gateway_keys (purpose, key_id, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![k.purpose, k.key_id, k.kek_id, k.wrapped, k.created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn rewrap_gateway_key(&self, purpose: &str, kek_id: &str, wrapped: &[u8]) -> Result<()> {
+        self.tx.execute(
+            "UPDATE gateway_keys SET kek_id = ?2, wrapped = ?3 WHERE purpose = ?1",
+            params![purpose, kek_id, wrapped],
         )?;
         Ok(())
     }

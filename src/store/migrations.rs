@@ -8,10 +8,30 @@ use rusqlite::Connection;
 use super::{Result, StoreError};
 
 /// Append only: never edit a released step, add a new one.
-const STEPS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const STEPS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_gateway_keys.sql"),
+];
 
-pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+/// `creating` is true only for `init`'s brand-new file. Anything else must already carry our
+/// schema: an empty (0-byte) or foreign SQLite file at the database path is refused, never
+/// silently turned into a gateway database.
+pub(super) fn apply(conn: &mut Connection, path: &Path, creating: bool) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current == 0 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables > 0 || !creating {
+            return Err(StoreError::NotADatabase {
+                path: path.to_owned(),
+                reason: if tables > 0 {
+                    "it is a SQLite database of something else (it has tables but no Seliq schema version)".to_owned()
+                } else {
+                    "it is empty; run `seliq-gateway init` on a data dir without this file"
+                        .to_owned()
+                },
+            });
+        }
+    }
     let known = STEPS.len() as i64;
     if current > known {
         return Err(StoreError::TooNew {

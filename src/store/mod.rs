@@ -22,7 +22,7 @@ pub use audit_rows::{AuditRow, SegmentManifest, StoredCheckpoint};
 pub use checkpoints::CheckpointRow;
 pub use credentials::{CredentialRow, CredentialState};
 pub use integrations::{BindingRow, IntegrationRow};
-pub use keys::DekRow;
+pub use keys::{DekRow, GatewayKeyRow};
 pub use workspaces::{Plan, WorkspaceRow};
 
 #[derive(Debug, Error)]
@@ -65,14 +65,21 @@ impl Store {
     /// Open an existing database and apply pending migrations. Never creates the file: a missing
     /// database means `init` has not run.
     pub fn open(path: &Path) -> Result<Store> {
-        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        Self::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE, false)
     }
 
     /// Create the database if missing (used by `init` only).
     pub fn create(path: &Path) -> Result<Store> {
+        if path.exists() {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "the file already exists; init only creates a new database".to_owned(),
+            });
+        }
         let store = Self::open_with(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            true,
         )?;
         // Owner only: SQLite gives its -wal and -shm files the database file's mode.
         use std::os::unix::fs::PermissionsExt;
@@ -85,7 +92,7 @@ impl Store {
         Ok(store)
     }
 
-    fn open_with(path: &Path, flags: OpenFlags) -> Result<Store> {
+    fn open_with(path: &Path, flags: OpenFlags, creating: bool) -> Result<Store> {
         let open_err = |e: rusqlite::Error| StoreError::Open {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -106,7 +113,7 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        migrations::apply(&mut conn, path)?;
+        migrations::apply(&mut conn, path, creating)?;
         Ok(Store {
             conn,
             path: path.to_owned(),

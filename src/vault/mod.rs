@@ -19,7 +19,7 @@ pub use files::{check_private, write_atomic};
 pub use master_key::MasterKey;
 pub use workspace_vault::{CredentialContext, WorkspaceVault};
 
-use crate::store::{DekRow, StoreError, Tx};
+use crate::store::{DekRow, GatewayKeyRow, StoreError, Tx};
 use aead::{KeyBytes, associated_data, random_key};
 
 /// Rotate a workspace's DEK after this many seals (NIST SP 800-38D caps random-nonce GCM at
@@ -42,6 +42,12 @@ pub enum VaultError {
         "the data keys of workspace {workspace_id} do not open under master key {kek_id}; is SELIQ_MASTER_KEY the key this data dir was initialised with?"
     )]
     WrongMasterKey { workspace_id: Uuid, kek_id: String },
+    /// The store names another master key as current: a rotation committed while this process
+    /// held the old key. Nothing is written under a retired key.
+    #[error(
+        "the master key was rotated while this command ran (the data dir is now under key {current}, this process loaded {loaded}); run the command again"
+    )]
+    StaleMasterKey { loaded: String, current: String },
     #[error("the OS random number generator failed")]
     Rng,
     #[error("encryption failed")]
@@ -60,6 +66,21 @@ pub struct Vault {
 }
 
 const DEK_LABEL: &[u8] = b"seliq.dek.v1";
+const GATEWAY_KEY_LABEL: &[u8] = b"seliq.gateway-key.v1";
+/// The `gateway_keys` purpose of the audit signing key.
+const AUDIT_KEY: &str = "audit";
+/// HKDF `info` under which data dirs made before the audit key existed derived their checkpoint
+/// key from the master key; such a dir keeps that key (wrapped) so its old checkpoints verify.
+const LEGACY_AUDIT_PURPOSE: &[u8] = b"seliq.audit.checkpoint.v1";
+
+fn gateway_key_aad(purpose: &str, key_id: &str, kek_id: &str) -> Vec<u8> {
+    associated_data(&[
+        GATEWAY_KEY_LABEL,
+        purpose.as_bytes(),
+        key_id.as_bytes(),
+        kek_id.as_bytes(),
+    ])
+}
 
 fn dek_aad(workspace_id: Uuid, version: u32, kek_id: &str) -> Vec<u8> {
     associated_data(&[
@@ -88,6 +109,93 @@ impl Vault {
         &self.master
     }
 
+    /// Refuse to wrap anything under this process's master key unless the store still names it
+    /// as current. Runs inside the caller's write transaction, which holds the database's write
+    /// lock, so a rotation cannot commit between this check and the caller's insert.
+    pub(crate) fn ensure_current(&self, tx: &Tx<'_>) -> Result<(), VaultError> {
+        match tx.gateway_key(AUDIT_KEY)? {
+            Some(k) if k.kek_id != self.master.id() => Err(VaultError::StaleMasterKey {
+                loaded: self.master.id().to_owned(),
+                current: k.kek_id,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The audit signing key and its id, created on first use inside the caller's write
+    /// transaction: random for a new data dir, or (`legacy`) the key older builds derived from
+    /// this master key, so the checkpoints they signed still verify. Independent of the master
+    /// key from then on: a rotation only rewraps it, so every old signature stays checkable.
+    pub(crate) fn audit_key(
+        &self,
+        tx: &Tx<'_>,
+        legacy: bool,
+    ) -> Result<(String, KeyBytes), VaultError> {
+        if let Some(row) = tx.gateway_key(AUDIT_KEY)? {
+            return Ok((row.key_id.clone(), self.unwrap_gateway_key(&row)?));
+        }
+        self.ensure_current(tx)?;
+        let (key_id, key) = if legacy {
+            (
+                self.master.id().to_owned(),
+                self.master.derive_key(LEGACY_AUDIT_PURPOSE),
+            )
+        } else {
+            let key = random_key()?;
+            (
+                hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(key.as_ref())[..8]),
+                key,
+            )
+        };
+        let kek_id = self.master.id().to_owned();
+        let wrapped = self
+            .master
+            .cipher()
+            .seal(&gateway_key_aad(AUDIT_KEY, &key_id, &kek_id), key.as_ref())?;
+        tx.insert_gateway_key(&GatewayKeyRow {
+            purpose: AUDIT_KEY.to_owned(),
+            key_id: key_id.clone(),
+            kek_id,
+            wrapped,
+            created_at: Utc::now(),
+        })?;
+        Ok((key_id, key))
+    }
+
+    /// The audit key when it exists (read-only commands never create it).
+    pub(crate) fn existing_audit_key(
+        &self,
+        tx: &Tx<'_>,
+    ) -> Result<Option<(String, KeyBytes)>, VaultError> {
+        match tx.gateway_key(AUDIT_KEY)? {
+            Some(row) => Ok(Some((row.key_id.clone(), self.unwrap_gateway_key(&row)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn unwrap_gateway_key(&self, row: &GatewayKeyRow) -> Result<KeyBytes, VaultError> {
+        let wrong = || VaultError::WrongMasterKey {
+            workspace_id: Uuid::nil(),
+            kek_id: self.master.id().to_owned(),
+        };
+        if row.kek_id != self.master.id() {
+            return Err(VaultError::StaleMasterKey {
+                loaded: self.master.id().to_owned(),
+                current: row.kek_id.clone(),
+            });
+        }
+        let plain = self
+            .master
+            .cipher()
+            .open(
+                &gateway_key_aad(&row.purpose, &row.key_id, &row.kek_id),
+                &row.wrapped,
+            )
+            .map_err(|_| wrong())?;
+        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| wrong())?;
+        Ok(zeroize::Zeroizing::new(bytes))
+    }
+
     /// Create DEK version `version` for a workspace, stored wrapped under the KEK.
     pub(crate) fn create_dek(
         &self,
@@ -95,6 +203,7 @@ impl Vault {
         workspace_id: Uuid,
         version: u32,
     ) -> Result<KeyBytes, VaultError> {
+        self.ensure_current(tx)?;
         let dek = random_key()?;
         let kek_id = self.master.id().to_owned();
         let wrapped = self
@@ -162,6 +271,7 @@ impl Vault {
         new: &MasterKey,
         fail_after: Option<usize>,
     ) -> Result<usize, VaultError> {
+        self.ensure_current(tx)?;
         let rows = tx.all_deks()?;
         for (i, row) in rows.iter().enumerate() {
             if fail_after == Some(i) {
@@ -173,6 +283,16 @@ impl Vault {
                 dek.as_ref(),
             )?;
             tx.rewrap_dek(row.workspace_id, row.version, new.id(), &wrapped)?;
+        }
+        // The audit key moves with them; its new `kek_id` is what tells every other process
+        // that the old master key is retired.
+        if let Some(row) = tx.gateway_key(AUDIT_KEY)? {
+            let key = self.unwrap_gateway_key(&row)?;
+            let wrapped = new.cipher().seal(
+                &gateway_key_aad(&row.purpose, &row.key_id, new.id()),
+                key.as_ref(),
+            )?;
+            tx.rewrap_gateway_key(&row.purpose, new.id(), &wrapped)?;
         }
         Ok(rows.len())
     }

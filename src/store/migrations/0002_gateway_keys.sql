@@ -1,0 +1,36 @@
+-- Gateway-wide keys, each stored only wrapped under the master key. One row per purpose; today
+-- the audit signing key (`audit`). Its `kek_id` is also the store's record of which master key is
+-- current: a rotation rewraps it in the same transaction as every data key, and every writer
+-- that wraps under the master key re-reads it inside its own transaction (issue 13.1).
+CREATE TABLE gateway_keys (
+    purpose    TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL,
+    kek_id     TEXT NOT NULL,
+    wrapped    BLOB NOT NULL,
+    created_at TEXT NOT NULL
+) STRICT;
+
+CREATE TRIGGER gateway_keys_identity_immutable
+BEFORE UPDATE OF purpose, key_id, created_at ON gateway_keys
+WHEN NEW.purpose IS NOT OLD.purpose OR NEW.key_id IS NOT OLD.key_id OR NEW.created_at IS NOT OLD.created_at
+BEGIN
+    SELECT RAISE(ABORT, 'gateway keys are never replaced, only rewrapped');
+END;
+
+CREATE TRIGGER gateway_keys_no_replace
+BEFORE INSERT ON gateway_keys
+WHEN EXISTS (SELECT 1 FROM gateway_keys WHERE purpose = NEW.purpose)
+BEGIN
+    SELECT RAISE(ABORT, 'gateway keys are never replaced, only rewrapped');
+END;
+
+CREATE TRIGGER gateway_keys_never_deleted
+BEFORE DELETE ON gateway_keys
+BEGIN
+    SELECT RAISE(ABORT, 'gateway keys are never deleted');
+END;
+
+-- The Splunk server GUID read at bind time (`/services/server/info`), so two URLs of one server
+-- are recognised as one endpoint by the binding guard. NULL when it could not be read.
+ALTER TABLE bindings ADD COLUMN server_guid TEXT;
+CREATE INDEX bindings_by_server_guid ON bindings (server_guid) WHERE server_guid IS NOT NULL;

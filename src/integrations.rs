@@ -36,14 +36,16 @@ pub fn require(
     let ws = workspaces::require(tx, slug)?;
     let integ = tx.integration_by_name(ws.id, name)?.ok_or_else(|| {
         Error::NotFound(format!(
-            "integration {name:?} does not exist in workspace {slug:?}"
+            "integration {name} does not exist in workspace {slug}"
         ))
     })?;
     Ok((ws, integ))
 }
 
-/// Open an integration's current credential through its workspace's vault handle.
+/// Open an integration's current credential through its workspace's vault handle, after
+/// checking that its settings still read the source it is bound to.
 pub fn open_current(tx: &Tx<'_>, vault: &Vault, integ: &IntegrationRow) -> Result<SecretString> {
+    let source = bound_source(tx, integ)?;
     let row = tx
         .credential(integ.id, CredentialState::Current)?
         .ok_or_else(|| {
@@ -53,29 +55,94 @@ pub fn open_current(tx: &Tx<'_>, vault: &Vault, integ: &IntegrationRow) -> Resul
             ))
         })?;
     let wv = vault.workspace(tx, integ.workspace_id)?;
-    Ok(wv.open(&ctx(integ, row.version), &row.blob)?)
+    Ok(wv.open(&ctx(integ, &source, row.version), &row.blob)?)
 }
 
-fn ctx(integ: &IntegrationRow, version: u32) -> CredentialContext<'_> {
+/// The canonical source an integration reads, computed from its settings (what the connector
+/// will actually query: CID, ARM id, Splunk endpoint and scope) and required to equal both the
+/// integration's recorded source and its binding. The credential's associated data names this
+/// source, so settings edited in the database either fail here or fail to open the credential:
+/// a credential is never pointed at a source other than the one bound to its workspace.
+pub fn bound_source(tx: &Tx<'_>, integ: &IntegrationRow) -> Result<String> {
+    let source = integ.settings.source_id().canonical();
+    let binding = tx.binding_of(integ.id)?;
+    let bound = binding
+        .as_ref()
+        .is_some_and(|b| b.workspace_id == integ.workspace_id && b.source.canonical() == source);
+    if source != integ.source || !bound {
+        return Err(Error::Runtime(format!(
+            "integration {} of this workspace no longer matches the source it is bound to (its stored settings or binding were altered); refusing to use its credential",
+            integ.name
+        )));
+    }
+    Ok(source)
+}
+
+fn ctx<'a>(integ: &IntegrationRow, source: &'a str, version: u32) -> CredentialContext<'a> {
     CredentialContext {
         integration_id: integ.id,
-        source: &integ.source,
+        source,
         version,
     }
 }
 
-/// Why a bind is refused: the first bound source that can read a common alert.
-fn find_conflict(tx: &Tx<'_>, source: &SourceId) -> Result<Option<String>> {
-    for b in tx.bindings_with_key(&source.binding_key())? {
-        if b.source.conflicts_with(source) {
+/// A refused bind: the message for the operator (names the holder) and for the asking
+/// workspace's audit log (does not: that log may be exported to the client).
+struct BindConflict {
+    holder: String,
+    source: String,
+}
+
+impl BindConflict {
+    fn operator_message(&self) -> String {
+        format!(
+            "source {} is already bound to workspace {}",
+            self.source, self.holder
+        )
+    }
+
+    fn client_message(&self) -> String {
+        format!(
+            "source {} is already bound to another workspace",
+            self.source
+        )
+    }
+}
+
+/// Why a bind is refused: the first bound source that can read a common alert. A Splunk server
+/// GUID read at bind time catches the same server under another host name, address or alias.
+fn find_conflict(
+    tx: &Tx<'_>,
+    source: &SourceId,
+    server_guid: Option<&str>,
+) -> Result<Option<BindConflict>> {
+    let mut candidates: Vec<(crate::store::BindingRow, bool)> = tx
+        .bindings_with_key(&source.binding_key())?
+        .into_iter()
+        .map(|b| (b, false))
+        .collect();
+    if let Some(guid) = server_guid {
+        candidates.extend(
+            tx.bindings_with_server_guid(guid)?
+                .into_iter()
+                .map(|b| (b, true)),
+        );
+    }
+    for (b, same_server) in candidates {
+        let conflict = if same_server {
+            b.source.conflicts_on_same_server(source)
+        } else {
+            b.source.conflicts_with(source)
+        };
+        if conflict {
             let holder = tx
                 .workspace_by_id(b.workspace_id)?
                 .map(|w| w.slug.to_string())
                 .unwrap_or_else(|| b.workspace_id.to_string());
-            return Ok(Some(format!(
-                "source {} is already bound to workspace {holder}",
-                b.source.canonical()
-            )));
+            return Ok(Some(BindConflict {
+                holder,
+                source: b.source.canonical(),
+            }));
         }
     }
     Ok(None)
@@ -91,24 +158,32 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
 
     // Cheap refusal before calling the vendor; the authoritative check is repeated in the write
     // transaction below, which is what makes concurrent binds safe.
-    let early = app.store.read(|tx| find_conflict(tx, &source))?;
+    let early = app.store.read(|tx| find_conflict(tx, &source, None))?;
     if let Some(conflict) = early {
         return Err(refuse_bind(app, &ws, &req.name, &canonical, conflict));
     }
+    let mut server_guid = None;
     if req.verify {
         let connector = registry::build(&req.settings, req.secret.clone(), http)?;
-        if let Err(e) = connector.check().await {
-            let reason = e.to_string();
-            let _ = app.store.write(|tx| {
-                audit::append(
-                    tx,
-                    ws.id,
-                    &who,
-                    Event::new("integration.connected", req.name.as_str(), Outcome::Failure)
-                        .details(json!({"source": canonical, "reason": reason})),
-                )
-            });
-            return Err(e.into());
+        let checked = match connector.check().await {
+            Ok(()) => connector.endpoint_identity().await,
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(guid) => server_guid = guid,
+            Err(e) => {
+                let reason = e.to_string();
+                let _ = app.store.write(|tx| {
+                    audit::append(
+                        tx,
+                        ws.id,
+                        &who,
+                        Event::new("integration.connected", req.name.as_str(), Outcome::Failure)
+                            .details(json!({"source": canonical, "reason": reason})),
+                    )
+                });
+                return Err(e.into());
+            }
         }
     }
 
@@ -126,13 +201,13 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
     let result = app.store.write(|tx| {
         // The workspace may have been deleted since the read above.
         workspaces::require(tx, &req.workspace)?;
-        if let Some(conflict) = find_conflict(tx, &source)? {
-            return Err(Error::Conflict(conflict));
+        if let Some(conflict) = find_conflict(tx, &source, server_guid.as_deref())? {
+            return Err(BindOutcome::Refused(conflict));
         }
         tx.insert_integration(&row)?;
-        tx.insert_binding(&source, ws.id, row.id)?;
+        tx.insert_binding(&source, ws.id, row.id, server_guid.as_deref())?;
         let mut wv = vault.workspace(tx, ws.id)?;
-        let blob = wv.seal(tx, &ctx(&row, 1), &req.secret)?;
+        let blob = wv.seal(tx, &ctx(&row, &canonical, 1), &req.secret)?;
         tx.insert_credential(&CredentialRow {
             integration_id: row.id,
             version: 1,
@@ -151,6 +226,7 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
                     "source": canonical,
                     "verified": req.verify,
                     "credential_version": 1,
+                    "server_guid": server_guid,
                 }),
             ),
         )?;
@@ -158,21 +234,46 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
     });
     match result {
         Ok(()) => Ok(row),
-        Err(Error::Conflict(msg)) if msg.starts_with("source ") => {
-            Err(refuse_bind(app, &ws, &req.name, &canonical, msg))
+        Err(BindOutcome::Refused(conflict)) => {
+            Err(refuse_bind(app, &ws, &req.name, &canonical, conflict))
         }
-        Err(e) => Err(e),
+        Err(BindOutcome::Failed(Error::Conflict(msg))) if msg.starts_with("source ") => {
+            // The bindings primary key refused an exact duplicate the overlap check missed.
+            Err(Error::Conflict(msg))
+        }
+        Err(BindOutcome::Failed(e)) => Err(e),
     }
 }
 
-/// Record a refused bind in the asking workspace's audit log, then return the conflict.
+/// The write transaction of `add`: refused by the guard, or failed for another reason.
+enum BindOutcome {
+    Refused(BindConflict),
+    Failed(Error),
+}
+
+impl<E: Into<Error>> From<E> for BindOutcome {
+    fn from(e: E) -> Self {
+        BindOutcome::Failed(e.into())
+    }
+}
+
+/// Record a refused bind: in the asking workspace's audit log without the holder (that log may be
+/// exported to the client), and with the holder in the gateway's own log for the MSSP.
 fn refuse_bind(
     app: &mut App,
     ws: &WorkspaceRow,
     name: &IntegrationName,
     canonical: &str,
-    msg: String,
+    conflict: BindConflict,
 ) -> Error {
+    tracing::warn!(
+        workspace = %ws.slug,
+        integration = %name,
+        source = %conflict.source,
+        holder = %conflict.holder,
+        "bind refused: the source is already bound to another workspace"
+    );
+    let msg = conflict.client_message();
     let who = app.who.clone();
     let recorded = app.store.write(|tx| {
         audit::append(
@@ -190,7 +291,7 @@ fn refuse_bind(
     if let Err(e) = recorded {
         tracing::error!(error = %e, "could not record the refused bind in the audit log");
     }
-    Error::Conflict(msg)
+    Error::Conflict(conflict.operator_message())
 }
 
 pub fn list(app: &mut App, slug: &Slug) -> Result<Vec<IntegrationRow>> {
@@ -209,11 +310,15 @@ pub async fn test(
     let vault = app.vault.clone();
     let (ws, integ, secret) = app.store.read(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
-        let secret = open_current(tx, &vault, &integ)?;
+        // An unopenable credential is a failed test too, and is audited like one.
+        let secret = open_current(tx, &vault, &integ);
         Ok::<_, Error>((ws, integ, secret))
     })?;
-    let outcome = match registry::build(&integ.settings, secret, http) {
-        Ok(c) => c.check().await,
+    let outcome: Result<()> = match secret {
+        Ok(secret) => match registry::build(&integ.settings, secret, http) {
+            Ok(c) => c.check().await.map_err(Error::from),
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e),
     };
     let who = app.who.clone();
@@ -230,7 +335,7 @@ pub async fn test(
                 .details(json!({"source": integ.source, "reason": reason})),
         )
     })?;
-    Ok(outcome?)
+    outcome
 }
 
 pub fn remove(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<()> {
@@ -272,7 +377,7 @@ pub async fn rotate(
         let current = tx
             .credential(integ.id, CredentialState::Current)?
             .ok_or_else(|| {
-                Error::Runtime(format!("integration {name:?} has no current credential"))
+                Error::Runtime(format!("integration {name} has no current credential"))
             })?;
         let new_settings = match client_id {
             Some(id) => integ.settings.with_client_id(id)?,
@@ -281,7 +386,7 @@ pub async fn rotate(
         if let Some(p) = tx.credential(integ.id, CredentialState::Pending)? {
             if Utc::now() - p.created_at < STALE_PENDING {
                 return Err(Error::Conflict(format!(
-                    "another credential rotation of integration {name:?} is in progress"
+                    "another credential rotation of integration {name} is in progress"
                 )));
             }
             tx.delete_credential(integ.id, p.version)?;
@@ -293,8 +398,9 @@ pub async fn rotate(
             .max()
             .unwrap_or(0)
             + 1;
+        let source = bound_source(tx, &integ)?;
         let mut wv = vault.workspace(tx, ws.id)?;
-        let blob = wv.seal(tx, &ctx(&integ, version), &secret)?;
+        let blob = wv.seal(tx, &ctx(&integ, &source, version), &secret)?;
         tx.insert_credential(&CredentialRow {
             integration_id: integ.id,
             version,
@@ -381,13 +487,13 @@ pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<u3
         let current = tx
             .credential(integ.id, CredentialState::Current)?
             .ok_or_else(|| {
-                Error::Runtime(format!("integration {name:?} has no current credential"))
+                Error::Runtime(format!("integration {name} has no current credential"))
             })?;
         let previous = tx
             .credential(integ.id, CredentialState::Previous)?
             .ok_or_else(|| {
                 Error::NotFound(format!(
-                    "integration {name:?} has no previous credential to roll back to"
+                    "integration {name} has no previous credential to roll back to"
                 ))
             })?;
         tx.rollback_credential(integ.id, current.version, previous.version)?;

@@ -16,7 +16,7 @@ pub struct SlugError {
 
 /// A validated slug: 3–63 lowercase ASCII letters, digits and single hyphens, starting with a
 /// letter and not ending with a hyphen. Cannot hold an invalid value.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Slug(String);
 
@@ -31,7 +31,7 @@ impl Slug {
 }
 
 /// An integration name: the slug rules, unique within its workspace.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IntegrationName(String);
 
@@ -90,6 +90,20 @@ fn validate(what: &'static str, raw: &str) -> Result<(), SlugError> {
 impl fmt::Display for Slug {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(&self.0)
+    }
+}
+
+// Debug shows the bare quoted value: these types end up in error messages, where
+// `Slug("ws-01")` is noise.
+impl fmt::Debug for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for IntegrationName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
     }
 }
 

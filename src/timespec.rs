@@ -6,8 +6,31 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 
-/// Parse a span such as `30s`, `90m`, `24h` or `7d`.
+/// The longest span or window any flag or stored setting may name: ten years. Longer is a
+/// typo, and unbounded values overflow date arithmetic.
+pub const MAX_SPAN: Duration = Duration::from_secs(3650 * 86_400);
+
+/// Check a span is positive and at most [`MAX_SPAN`]; `what` names it in the error.
+pub fn check_span(what: &str, span: Duration) -> Result<Duration> {
+    if span.is_zero() {
+        return Err(Error::Invalid(format!("{what} must be longer than zero")));
+    }
+    if span > MAX_SPAN {
+        return Err(Error::Invalid(format!(
+            "{what} of {}s is longer than the maximum of 3650 days",
+            span.as_secs()
+        )));
+    }
+    Ok(span)
+}
+
+/// Parse a span such as `30s`, `90m`, `24h` or `7d`: positive and at most [`MAX_SPAN`].
 pub fn parse_span(flag: &str, raw: &str) -> Result<Duration> {
+    let span = parse_any_span(flag, raw)?;
+    check_span(&format!("{flag} {raw:?}"), span)
+}
+
+fn parse_any_span(flag: &str, raw: &str) -> Result<Duration> {
     let bad = || {
         Error::Invalid(format!(
             "{flag} {raw:?} is not a span; use a number followed by s, m, h or d (e.g. 90m, 24h, 7d)"
@@ -31,7 +54,7 @@ pub fn parse_time(flag: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTime<
     if let Ok(t) = DateTime::parse_from_rfc3339(raw.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
-    let span = parse_span(flag, raw).map_err(|_| {
+    let span = parse_any_span(flag, raw).map_err(|_| {
         Error::Invalid(format!(
             "{flag} {raw:?} is neither an RFC 3339 time (2026-11-01T00:00:00Z) nor a span back from now (90m, 24h, 7d)"
         ))
@@ -45,6 +68,22 @@ pub fn parse_time(flag: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTime<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refuses_zero_and_spans_beyond_ten_years() {
+        for bad in [
+            "0s",
+            "0d",
+            "3651d",
+            "99999999999999d",
+            "18446744073709551615s",
+        ] {
+            let e = parse_span("--first-window", bad).unwrap_err().to_string();
+            assert!(e.contains("--first-window"), "{bad}: {e}");
+        }
+        assert_eq!(parse_span("--first-window", "3650d").unwrap(), MAX_SPAN);
+        assert!(check_span("stored window", Duration::from_secs(u64::MAX)).is_err());
+    }
 
     #[test]
     fn parses_spans_and_timestamps() {

@@ -33,9 +33,9 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
     app.store.write(|tx| {
         if let Some(existing) = tx.workspace_by_slug_any(slug)? {
             return Err(Error::Conflict(match existing.deleted_at {
-                None => format!("workspace slug {slug:?} is already taken"),
+                None => format!("workspace slug {slug} is already taken"),
                 Some(_) => format!(
-                    "workspace slug {slug:?} belonged to a deleted workspace; slugs are never reused, because its audit log is still exported by that slug"
+                    "workspace slug {slug} belonged to a deleted workspace; slugs are never reused, because its audit log is still exported by that slug"
                 ),
             }));
         }
@@ -59,7 +59,7 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
 /// The live workspace with this slug, or exit 4 naming it.
 pub fn require(tx: &Tx<'_>, slug: &Slug) -> Result<WorkspaceRow> {
     tx.workspace_by_slug(slug)?
-        .ok_or_else(|| Error::NotFound(format!("workspace {slug:?} does not exist")))
+        .ok_or_else(|| Error::NotFound(format!("workspace {slug} does not exist")))
 }
 
 pub fn list(app: &mut App) -> Result<Vec<WorkspaceRow>> {
@@ -76,7 +76,7 @@ pub fn show(app: &mut App, slug: &Slug) -> Result<WorkspaceRow> {
 pub fn delete(app: &mut App, slug: &Slug, confirm: &str) -> Result<()> {
     if confirm != slug.as_str() {
         return Err(Error::Invalid(format!(
-            "refusing to delete workspace {slug:?}: --confirm {confirm:?} does not match; pass --confirm {slug}"
+            "refusing to delete workspace {slug}: --confirm {confirm:?} does not match; pass --confirm {slug}"
         )));
     }
     let vault = app.vault.clone();

@@ -80,6 +80,13 @@ pub trait Connector: Send + Sync {
     /// Verify the credential and its permissions with the cheapest real call.
     async fn check(&self) -> Result<(), ConnectorError>;
 
+    /// A vendor-reported identity of the endpoint (the Splunk server GUID), so that two URLs of
+    /// one server are recognised as one source by the binding guard. `None` when the vendor has
+    /// no such notion (the source id already names the tenant) or it cannot be read.
+    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
+
     /// Fetch the next batch after `cursor` (or from `budget.since` when `None`).
     async fn fetch(&self, cursor: Option<&Cursor>, budget: Budget)
     -> Result<Batch, ConnectorError>;

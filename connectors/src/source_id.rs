@@ -178,9 +178,12 @@ impl SplunkScope {
     /// The namespaces are not compared: an app namespace decides which macros and saved searches
     /// resolve, not which index data a search can read.
     pub fn conflicts_with(&self, other: &SplunkScope) -> bool {
-        if self.endpoint != other.endpoint {
-            return false;
-        }
+        self.endpoint == other.endpoint && self.scopes_overlap(other)
+    }
+
+    /// The scope part of [`SplunkScope::conflicts_with`], for two endpoints already known to be
+    /// one server (same server GUID under different URLs).
+    pub fn scopes_overlap(&self, other: &SplunkScope) -> bool {
         let indexes_meet = self
             .indexes
             .iter()
@@ -406,6 +409,15 @@ impl SourceId {
         match self {
             SourceId::Splunk(s) => format!("splunk:{}", s.endpoint),
             _ => self.canonical(),
+        }
+    }
+
+    /// [`SourceId::conflicts_with`] for two sources on one server (same Splunk server GUID),
+    /// whatever host name, address or alias each URL used.
+    pub fn conflicts_on_same_server(&self, other: &SourceId) -> bool {
+        match (self, other) {
+            (SourceId::Splunk(a), SourceId::Splunk(b)) => a.scopes_overlap(b),
+            _ => self.conflicts_with(other),
         }
     }
 

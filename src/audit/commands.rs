@@ -40,7 +40,13 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
             let target = match output {
                 None => Target::Default,
                 Some(p) if p.as_os_str() == "-" => Target::Stdout,
-                Some(p) => Target::File(p),
+                Some(p) => {
+                    // Before anything is signed or written: refuse a target we would clobber.
+                    crate::fs_atomic::ensure_replaceable(&p).map_err(|e| {
+                        Error::Invalid(format!("refusing --output {}: {e}", p.display()))
+                    })?;
+                    Target::File(p)
+                }
             };
             let req = ExportRequest {
                 slug: Slug::parse(&workspace)?,
@@ -179,7 +185,7 @@ fn verify_file(
         && h.workspace != slug.as_str()
     {
         return Err(Error::Runtime(format!(
-            "{} is an export of workspace {:?}, not {slug:?}",
+            "{} is an export of workspace {:?}, not {slug}",
             path.display(),
             h.workspace
         )));

@@ -133,7 +133,7 @@ fn workspace(mut app: App, cmd: WorkspaceCmd) -> Result<u8> {
                         "{:<32} {:<10} {}",
                         w.slug,
                         w.plan,
-                        w.description.lines().next().unwrap_or("")
+                        printable(w.description.lines().next().unwrap_or(""))
                     );
                 }
             }
@@ -149,7 +149,7 @@ fn workspace(mut app: App, cmd: WorkspaceCmd) -> Result<u8> {
                     w.id,
                     w.plan,
                     w.created_at.to_rfc3339(),
-                    w.description
+                    printable(&w.description)
                 );
             }
         }
@@ -292,4 +292,34 @@ fn vault_cmd(mut app: App, cmd: VaultCmd) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// Text for a terminal: control characters (ANSI escape sequences, carriage returns, bells) are
+/// shown escaped, so stored text cannot rewrite the operator's screen. Line breaks stay.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod printable_tests {
+    #[test]
+    fn escapes_control_characters_but_keeps_line_breaks() {
+        assert_eq!(super::printable("plain\ntext"), "plain\ntext");
+        let shown = super::printable("a\u{1b}[2Jb\rc\u{7}");
+        assert!(!shown.contains('\u{1b}') && !shown.contains('\r') && !shown.contains('\u{7}'));
+        assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+    }
 }

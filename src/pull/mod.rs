@@ -153,6 +153,18 @@ fn print_summary(ws: &Slug, report: &PullReport) {
     }
 }
 
+/// Where a first pull of `integ` starts: its stored first window back from `now`.
+fn first_window_start(integ: &IntegrationRow, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let window = crate::timespec::check_span(
+        &format!("the stored first window of integration {}", integ.name),
+        Duration::from_secs(integ.first_window_secs),
+    )?;
+    let window = chrono::Duration::from_std(window)
+        .map_err(|_| Error::Runtime("the stored first window is out of range".to_owned()))?;
+    now.checked_sub_signed(window)
+        .ok_or_else(|| Error::Runtime("the stored first window is out of range".to_owned()))
+}
+
 /// Resolve the integrations, open credentials and checkpoints, and build the connectors.
 fn prepare(
     app: &mut App,
@@ -178,12 +190,17 @@ fn prepare(
     let mut jobs = Vec::new();
     let mut failed = Vec::new();
     for (integ, secret, checkpoint) in rows {
-        let since = req.since.unwrap_or_else(|| {
-            now - chrono::Duration::seconds(integ.first_window_secs.min(i64::MAX as u64) as i64)
+        // The stored window is untrusted input too: a bad value fails this integration only.
+        let since = match req.since {
+            Some(t) => Ok(t),
+            None => first_window_start(&integ, now),
+        };
+        let built = since.and_then(|since| {
+            let s = secret?;
+            Ok((since, registry::build(&integ.settings, s, http)?))
         });
-        let built = secret.and_then(|s| Ok(registry::build(&integ.settings, s, http)?));
         match built {
-            Ok(connector) => jobs.push(Job {
+            Ok((since, connector)) => jobs.push(Job {
                 cursor: checkpoint.map(|c| c.cursor),
                 integ,
                 connector,

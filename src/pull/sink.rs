@@ -6,6 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -32,11 +33,14 @@ impl Sink {
         let io = |e: std::io::Error| {
             Error::Runtime(format!("cannot write output file {}: {e}", path.display()))
         };
+        // A new file is created 0600: alerts carry client data and are for the ingestion user
+        // alone (an existing file keeps the mode its owner gave it).
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
             .write(true)
             .truncate(false)
+            .mode(0o600)
             .open(path)
             .map_err(io)?;
         let key = std::fs::canonicalize(path)

@@ -27,6 +27,8 @@ pub struct BindingRow {
     pub source: SourceId,
     pub workspace_id: Uuid,
     pub integration_id: Uuid,
+    /// The Splunk server GUID read when the source was bound, if it could be read.
+    pub server_guid: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -46,7 +48,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
         kind: settings.kind(),
         settings,
         source: r.get(5)?,
-        first_window_secs: r.get::<_, i64>(6)? as u64,
+        // A negative value (hand-edited) reads as u64::MAX and is refused where it is used.
+        first_window_secs: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(u64::MAX),
         created_at: r.get(7)?,
     })
 }
@@ -115,10 +118,26 @@ impl Tx<'_> {
 
     /// Bound sources that share `key` (see `SourceId::binding_key`).
     pub fn bindings_with_key(&self, key: &str) -> Result<Vec<BindingRow>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT source_json, workspace_id, integration_id FROM bindings WHERE binding_key = ?1",
-        )?;
-        let rows = stmt.query_map([key], |r| {
+        self.bindings_where("binding_key = ?1", key)
+    }
+
+    /// Bindings on the Splunk server with this GUID, whatever URL spelled it.
+    pub fn bindings_with_server_guid(&self, guid: &str) -> Result<Vec<BindingRow>> {
+        self.bindings_where("server_guid = ?1", guid)
+    }
+
+    /// The binding an integration holds.
+    pub fn binding_of(&self, integration_id: Uuid) -> Result<Option<BindingRow>> {
+        Ok(self
+            .bindings_where("integration_id = ?1", &integration_id.to_string())?
+            .pop())
+    }
+
+    fn bindings_where(&self, clause: &str, value: &str) -> Result<Vec<BindingRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT source_json, workspace_id, integration_id, server_guid FROM bindings WHERE {clause}"
+        ))?;
+        let rows = stmt.query_map([value], |r| {
             let json: String = r.get(0)?;
             let ws: String = r.get(1)?;
             let integ: String = r.get(2)?;
@@ -127,6 +146,7 @@ impl Tx<'_> {
                 workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
                 integration_id: Uuid::parse_str(&integ)
                     .map_err(|e| corrupt("integration id", e))?,
+                server_guid: r.get(3)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -139,14 +159,15 @@ impl Tx<'_> {
         source: &SourceId,
         workspace_id: Uuid,
         integration_id: Uuid,
+        server_guid: Option<&str>,
     ) -> Result<()> {
         let json = serde_json::to_string(source)
             .map_err(|e| StoreError::Corrupt(format!("source does not encode: {e}")))?;
         let canonical = source.canonical();
         self.tx
             .execute(
-                "INSERT INTO bindings (source, binding_key, source_json, workspace_id, integration_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![canonical, source.binding_key(), json, workspace_id.to_string(), integration_id.to_string()],
+                "INSERT INTO bindings (source, binding_key, source_json, workspace_id, integration_id, server_guid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![canonical, source.binding_key(), json, workspace_id.to_string(), integration_id.to_string(), server_guid],
             )
             .map_err(|e| unique_or(e, || format!("source {canonical} is already bound")))?;
         Ok(())

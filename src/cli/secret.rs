@@ -15,8 +15,18 @@ use crate::error::{Error, Result};
 
 /// No real credential is longer; a bigger input is a mistake (`/dev/zero`, a log file).
 pub const MAX_SECRET_BYTES: usize = 64 * 1024;
-/// How long a secret file (a FIFO, process substitution) may take to deliver its content.
+/// How long a secret file (a FIFO, process substitution) may take to deliver its content;
+/// `SELIQ_SECRET_FILE_TIMEOUT` (seconds, 1–600) overrides it.
 const FILE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const FILE_TIMEOUT_ENV: &str = "SELIQ_SECRET_FILE_TIMEOUT";
+
+fn file_timeout() -> Duration {
+    std::env::var(FILE_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|s| (1..=600).contains(s))
+        .map_or(FILE_TIMEOUT, Duration::from_secs)
+}
 
 pub fn read(args: &SecretArgs) -> Result<SecretString> {
     let raw = if let Some(var) = &args.secret_env {
@@ -91,13 +101,14 @@ fn from_file(path: &Path) -> Result<Zeroizing<String>> {
         })();
         let _ = tx.send(read);
     });
-    let bytes = match rx.recv_timeout(FILE_TIMEOUT) {
+    let timeout = file_timeout();
+    let bytes = match rx.recv_timeout(timeout) {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => return Err(Error::Invalid(format!("cannot read {shown}: {e}"))),
         Err(_) => {
             return Err(Error::Invalid(format!(
                 "cannot read {shown}: nothing arrived within {}s (a FIFO with no writer?)",
-                FILE_TIMEOUT.as_secs()
+                timeout.as_secs()
             )));
         }
     };

@@ -13,25 +13,31 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0002_gateway_keys.sql"),
 ];
 
-/// `creating` is true only for `init`'s brand-new file. Anything else must already carry our
-/// schema: an empty (0-byte) or foreign SQLite file at the database path is refused, never
-/// silently turned into a gateway database.
-pub(super) fn apply(conn: &mut Connection, path: &Path, creating: bool) -> Result<()> {
+/// Refuse a file that is not ours before anything (even a pragma) writes to it. `creating` is
+/// true only for `init`'s brand-new file; anything else must already carry our schema: an empty
+/// (0-byte) or foreign SQLite file at the database path is never turned into a gateway database.
+pub(super) fn check_ours(conn: &Connection, path: &Path, creating: bool) -> Result<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if current == 0 {
-        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
-        if tables > 0 || !creating {
-            return Err(StoreError::NotADatabase {
-                path: path.to_owned(),
-                reason: if tables > 0 {
-                    "it is a SQLite database of something else (it has tables but no Seliq schema version)".to_owned()
-                } else {
-                    "it is empty; run `seliq-gateway init` on a data dir without this file"
-                        .to_owned()
-                },
-            });
-        }
+    if current != 0 {
+        return Ok(());
     }
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    if tables == 0 && creating {
+        return Ok(());
+    }
+    Err(StoreError::NotADatabase {
+        path: path.to_owned(),
+        reason: if tables > 0 {
+            "it is a SQLite database of something else (it has tables but no Seliq schema version)"
+                .to_owned()
+        } else {
+            "it is empty; run `seliq-gateway init` on a data dir without this file".to_owned()
+        },
+    })
+}
+
+pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let known = STEPS.len() as i64;
     if current > known {
         return Err(StoreError::TooNew {

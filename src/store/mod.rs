@@ -109,11 +109,12 @@ impl Store {
             r.get::<_, i64>(0)
         })
         .map_err(not_db)?;
+        migrations::check_ours(&conn, path, creating)?;
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        migrations::apply(&mut conn, path, creating)?;
+        migrations::apply(&mut conn, path)?;
         Ok(Store {
             conn,
             path: path.to_owned(),

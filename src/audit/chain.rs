@@ -127,7 +127,9 @@ pub fn entry_hash(row: &AuditRow) -> String {
 /// sorted and unique, no whitespace. Duplicate keys fail because the parse keeps one of them.
 pub fn details_are_canonical(details: &str) -> bool {
     match serde_json::from_str::<serde_json::Value>(details) {
-        Ok(v @ serde_json::Value::Object(_)) => v.to_string() == details,
+        Ok(v @ serde_json::Value::Object(_)) => {
+            serde_json::to_string(&v).is_ok_and(|s| s == details)
+        }
         _ => false,
     }
 }

@@ -338,6 +338,18 @@ pub async fn test(
     outcome
 }
 
+/// An integration's dead letters (records its pulls could not map), oldest first.
+pub fn dead_letters(
+    app: &mut App,
+    slug: &Slug,
+    name: &IntegrationName,
+) -> Result<Vec<crate::store::DeadLetterRow>> {
+    app.store.read(|tx| {
+        let (_, integ) = require(tx, slug, name)?;
+        Ok(tx.dead_letters(integ.id)?)
+    })
+}
+
 pub fn remove(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<()> {
     let who = app.who.clone();
     app.store.write(|tx| {

@@ -251,6 +251,12 @@ pub enum IntegrationCmd {
     /// Remove an integration: its credential is destroyed and its source released.
     #[command(after_help = "Example:\n  seliq-gateway integration remove acme-corp falcon")]
     Remove { workspace: String, name: String },
+    /// Print the vendor records a pull could not map (one JSON line each: id, at, reason, raw).
+    #[command(
+        name = "dead-letters",
+        after_help = "Example:\n  seliq-gateway integration dead-letters acme-corp falcon"
+    )]
+    DeadLetters { workspace: String, name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -223,6 +223,26 @@ fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
             integrations::remove(&mut app, &slug, &name)?;
             println!("removed {name} from {slug}: credential destroyed, source released");
         }
+        IntegrationCmd::DeadLetters { workspace, name } => {
+            let (slug, name) = names(&workspace, &name)?;
+            let rows = integrations::dead_letters(&mut app, &slug, &name)?;
+            let mut out = std::io::stdout().lock();
+            for r in rows {
+                // `raw` is the vendor's JSON exactly as received; anything else (a hand-edited
+                // row) is shown as a string rather than spliced in.
+                let raw = serde_json::from_str::<&serde_json::value::RawValue>(&r.raw)
+                    .map(|v| v.get().to_owned())
+                    .unwrap_or_else(|_| serde_json::Value::String(r.raw.clone()).to_string());
+                writeln!(
+                    out,
+                    "{{\"id\":{},\"at\":{},\"reason\":{},\"raw\":{raw}}}",
+                    r.id,
+                    serde_json::Value::String(r.at.to_rfc3339()),
+                    serde_json::Value::String(r.reason),
+                )
+                .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
+            }
+        }
     }
     Ok(0)
 }

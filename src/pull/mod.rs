@@ -56,9 +56,16 @@ pub struct IntegrationReport {
     pub alerts: u64,
     pub pages: u64,
     pub retries: u64,
+    /// Vendor records that could not be mapped, kept in the integration's dead letters.
+    pub dead_lettered: u64,
+    /// A few distinct reasons among them (our own text), for the summary and the audit entry.
+    pub dead_letter_reasons: Vec<String>,
     pub error: Option<String>,
     pub credential_rejected: bool,
 }
+
+/// How many distinct dead-letter reasons a report keeps.
+const MAX_REASONS: usize = 5;
 
 #[derive(Debug, Clone, Default)]
 pub struct PullReport {
@@ -150,6 +157,15 @@ fn print_summary(ws: &Slug, report: &PullReport) {
             "  {:<24} alerts {:>8}  pages {:>6}  retries {:>4}  {status}",
             r.name, r.alerts, r.pages, r.retries
         );
+        if r.dead_lettered > 0 {
+            let _ = writeln!(
+                err,
+                "  {:<24} dead-lettered {} record(s) that could not be mapped ({}); see `seliq-gateway integration dead-letters`",
+                "",
+                r.dead_lettered,
+                r.dead_letter_reasons.join("; ")
+            );
+        }
     }
 }
 
@@ -265,6 +281,14 @@ pub async fn run(
                 let r = &mut reports[d.index];
                 r.alerts += d.batch.alerts.len() as u64;
                 r.pages += u64::from(d.batch.pages);
+                r.dead_lettered += d.batch.quarantined.len() as u64;
+                for q in &d.batch.quarantined {
+                    if r.dead_letter_reasons.len() < MAX_REASONS
+                        && !r.dead_letter_reasons.contains(&q.reason)
+                    {
+                        r.dead_letter_reasons.push(q.reason.clone());
+                    }
+                }
                 progress.update(d.index, r.alerts);
             }
             Err(e) => tracing::error!(integration = %integ_name, error = %e, "batch not committed"),
@@ -320,10 +344,15 @@ fn commit_batch(
         sink_offset: key.as_ref().map(|_| offset),
         updated_at: Utc::now(),
     };
+    // Dead letters commit with the cursor that moves past them: never skipped without a trace.
+    let now = Utc::now();
     app.store.write(|tx| {
         tx.save_checkpoint(&row)?;
         if let Some(k) = &key {
             tx.set_sink_offset(k, offset)?;
+        }
+        for q in &d.batch.quarantined {
+            tx.insert_dead_letter(d.integration_id, now, &q.reason, q.raw.get())?;
         }
         Ok::<_, Error>(())
     })
@@ -495,6 +524,8 @@ fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> R
                     "alerts": r.alerts,
                     "pages": r.pages,
                     "retries": r.retries,
+                    "dead_lettered": r.dead_lettered,
+                    "dead_letter_reasons": r.dead_letter_reasons,
                     "error": r.error,
                 })),
             )?;

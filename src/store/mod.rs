@@ -7,6 +7,7 @@
 mod audit_rows;
 mod checkpoints;
 mod credentials;
+mod dead_letters;
 mod integrations;
 mod keys;
 mod migrations;
@@ -21,6 +22,7 @@ use thiserror::Error;
 pub use audit_rows::{AuditRow, SegmentManifest, StoredCheckpoint};
 pub use checkpoints::CheckpointRow;
 pub use credentials::{CredentialRow, CredentialState};
+pub use dead_letters::DeadLetterRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
 pub use workspaces::{Plan, WorkspaceRow};

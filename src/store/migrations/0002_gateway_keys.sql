@@ -34,3 +34,15 @@ END;
 -- are recognised as one endpoint by the binding guard. NULL when it could not be read.
 ALTER TABLE bindings ADD COLUMN server_guid TEXT;
 CREATE INDEX bindings_by_server_guid ON bindings (server_guid) WHERE server_guid IS NOT NULL;
+
+-- Dead letters (issue 14): vendor records that could not be mapped to an alert. Written in the
+-- same transaction as the checkpoint that moves past them, so a record is never skipped without
+-- being kept. Client data like the alert stream: they go with their integration.
+CREATE TABLE dead_letters (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_id TEXT NOT NULL REFERENCES integrations(id) ON DELETE CASCADE,
+    at             TEXT NOT NULL,
+    reason         TEXT NOT NULL,
+    raw            TEXT NOT NULL
+) STRICT;
+CREATE INDEX dead_letters_by_integration ON dead_letters (integration_id, id);

@@ -1,0 +1,50 @@
+//! Dead letters: vendor records a connector could not map, kept verbatim with the reason.
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+use uuid::Uuid;
+
+use super::{Result, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterRow {
+    pub id: i64,
+    pub integration_id: Uuid,
+    pub at: DateTime<Utc>,
+    pub reason: String,
+    /// The vendor's record exactly as received (JSON text).
+    pub raw: String,
+}
+
+impl Tx<'_> {
+    pub fn insert_dead_letter(
+        &self,
+        integration_id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+        raw: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO dead_letters (integration_id, at, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+            params![integration_id.to_string(), at, reason, raw],
+        )?;
+        Ok(())
+    }
+
+    /// One integration's dead letters, oldest first.
+    pub fn dead_letters(&self, integration_id: Uuid) -> Result<Vec<DeadLetterRow>> {
+        let mut stmt = self.tx.prepare(
+            "SELECT id, at, reason, raw FROM dead_letters WHERE integration_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([integration_id.to_string()], |r| {
+            Ok(DeadLetterRow {
+                id: r.get(0)?,
+                integration_id,
+                at: r.get(1)?,
+                reason: r.get(2)?,
+                raw: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

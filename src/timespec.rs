@@ -37,7 +37,9 @@ fn parse_any_span(flag: &str, raw: &str) -> Result<Duration> {
         ))
     };
     let raw_t = raw.trim();
-    let (num, unit) = raw_t.split_at(raw_t.len().saturating_sub(1));
+    // Split off the last *character*: a byte index would panic inside a multi-byte one (`5µ`).
+    let unit_at = raw_t.char_indices().last().map_or(0, |(i, _)| i);
+    let (num, unit) = raw_t.split_at(unit_at);
     let n: u64 = num.parse().map_err(|_| bad())?;
     let secs = match unit {
         "s" => n,
@@ -68,6 +70,14 @@ pub fn parse_time(flag: &str, raw: &str, now: DateTime<Utc>) -> Result<DateTime<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_byte_input_is_an_error_not_a_panic() {
+        for bad in ["5µ", "é", "1é", "µ", "", "１d"] {
+            assert!(parse_span("--look-back", bad).is_err(), "{bad}");
+            assert!(parse_time("--since", bad, Utc::now()).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn refuses_zero_and_spans_beyond_ten_years() {

@@ -525,10 +525,7 @@ impl Splunk {
 
     /// Maps every row in scope; a row that cannot be mapped is quarantined under a key derived
     /// from its bytes (it has no usable `_indextime` or id), with our own one-sentence reason.
-    fn map_rows(
-        &self,
-        rows: Vec<Box<RawValue>>,
-    ) -> (Vec<MappedRow>, Vec<(String, Quarantined)>) {
+    fn map_rows(&self, rows: Vec<Box<RawValue>>) -> (Vec<MappedRow>, Vec<(String, Quarantined)>) {
         let mut mapped = Vec::with_capacity(rows.len());
         let mut bad = Vec::new();
         let mut foreign = 0usize;
@@ -946,7 +943,10 @@ fn quota_hint(e: ConnectorError) -> ConnectorError {
 }
 
 fn quarantine(raw: Box<RawValue>, e: RowError) -> (String, Quarantined) {
-    let key = format!("q:{}", hex::encode(&Sha256::digest(raw.get().as_bytes())[..16]));
+    let key = format!(
+        "q:{}",
+        hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
+    );
     (
         key,
         Quarantined {
@@ -1051,10 +1051,21 @@ mod tests {
         let f = job_status(br#"{"entry":[{"content":{"dispatchState":"DONE","isDone":true,"isFinalized":true,"resultCount":3}}]}"#).unwrap();
         assert!(f.done && f.finalized);
         let w = job_status(br#"{"entry":[{"content":{"dispatchState":"DONE","isDone":"1","messages":{"warn":["Unable to distribute to peer named idx-02 at uri https://idx-02:8089 because peer has status = \"Down\"."]}}}]}"#).unwrap();
-        assert!(partial_messages(&w.messages).unwrap().starts_with("WARN: Unable to distribute"));
-        let info = status_messages(Some(&serde_json::json!([{"type": "INFO", "text": "results may be incomplete"}])));
-        assert!(partial_messages(&info).is_none(), "INFO never fails a fetch");
-        let other = status_messages(Some(&serde_json::json!([{"type": "WARN", "text": "Field 'x' does not exist"}])));
+        assert!(
+            partial_messages(&w.messages)
+                .unwrap()
+                .starts_with("WARN: Unable to distribute")
+        );
+        let info = status_messages(Some(
+            &serde_json::json!([{"type": "INFO", "text": "results may be incomplete"}]),
+        ));
+        assert!(
+            partial_messages(&info).is_none(),
+            "INFO never fails a fetch"
+        );
+        let other = status_messages(Some(
+            &serde_json::json!([{"type": "WARN", "text": "Field 'x' does not exist"}]),
+        ));
         assert!(partial_messages(&other).is_none());
         let page = results_page(br#"{"messages":[{"type":"WARN","text":"Search results might be incomplete: the search process on peer idx-02 ended prematurely."}],"results":[{"a":"1"}]}"#).unwrap();
         assert!(page.partial.is_some() && page.error.is_none());

@@ -79,7 +79,10 @@ impl State {
         cursor: &Cursor,
         event_id: impl Fn(&str, &str) -> String,
     ) -> Result<State, ConnectorError> {
-        let v = cursor.as_json().get("v").and_then(serde_json::Value::as_u64);
+        let v = cursor
+            .as_json()
+            .get("v")
+            .and_then(serde_json::Value::as_u64);
         match v {
             Some(1) => {
                 let old: V1 = cursor.decode()?;
@@ -268,7 +271,10 @@ mod tests {
         assert!(sel.window_done);
         assert_eq!(sel.alerts.len(), 3);
         assert_eq!(sel.next.hw, 200);
-        assert_eq!(sel.next.floor, 100, "the first run never looks before since");
+        assert_eq!(
+            sel.next.floor, 100,
+            "the first run never looks before since"
+        );
         assert_eq!(sel.next.recent.len(), 3);
     }
 
@@ -353,7 +359,10 @@ mod tests {
             ids(&second.alerts),
             vec![row(2, 1050).alert.event_id, row(3, 1150).alert.event_id]
         );
-        assert_eq!(second.next.floor, 900, "1200 - 300 is below the first floor");
+        assert_eq!(
+            second.next.floor, 900,
+            "1200 - 300 is below the first floor"
+        );
         let third = select(rows(), vec![], &second.next, LB, 1300, 10);
         assert!(third.alerts.is_empty(), "nothing twice");
         // Far beyond the look-behind, the keys are pruned and the rows are no longer searched.
@@ -366,7 +375,11 @@ mod tests {
     #[test]
     fn a_cut_among_re_read_rows_keeps_hw_and_finds_the_rest_next() {
         let base = select(vec![], vec![], &State::start(900), LB, 1100, 10).next;
-        let rows = || (0..5).map(|c| row(c, 1000 + i64::from(c))).collect::<Vec<_>>();
+        let rows = || {
+            (0..5)
+                .map(|c| row(c, 1000 + i64::from(c)))
+                .collect::<Vec<_>>()
+        };
         let a = select(rows(), vec![], &base, LB, 1100, 2);
         assert!(!a.window_done);
         assert_eq!(a.next.hw, 1100, "hw never moves backwards");
@@ -411,7 +424,10 @@ mod tests {
             floor: 1,
             recent: vec![(3, "a".into())],
         };
-        assert_eq!(State::decode(&s.encode().unwrap(), |_, _| unreachable!()).unwrap(), s);
+        assert_eq!(
+            State::decode(&s.encode().unwrap(), |_, _| unreachable!()).unwrap(),
+            s
+        );
         let v1 = Cursor::from_json(serde_json::json!({"v": 1, "hw": 7, "seen": ["x"]}));
         let up = State::decode(&v1, |id, version| format!("{id}@{version}")).unwrap();
         assert_eq!((up.hw, up.floor), (7, 7));

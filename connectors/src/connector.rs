@@ -95,6 +95,14 @@ pub trait Connector: Send + Sync {
     /// the most requests it let through in one quota period (benchmarks prove the limit with it).
     fn http_stats(&self) -> HttpStats;
 
+    /// A vendor-reported identity of the endpoint (Splunk server GUID) so two URLs of one server
+    /// are recognised as one source. `None` when the vendor has no such identity. One real call;
+    /// callers use it to warn about duplicates, not as the binding key (every member of a
+    /// Splunk search head cluster reports its own GUID).
+    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
+        Ok(None)
+    }
+
     /// Requests retried so far (for the pull summary).
     fn retries(&self) -> u64 {
         self.http_stats().retries

@@ -666,6 +666,285 @@ async fn rows_outside_the_scope_are_dropped_even_when_the_server_returns_them() 
     );
 }
 
+// ---- vendor fidelity: partial results, look-behind, deterministic sid, quarantine ----
+
+fn budget(mock: &SplunkMock) -> Budget {
+    Budget {
+        max_alerts: 1000,
+        since: since(mock),
+    }
+}
+
+#[tokio::test]
+async fn a_peer_failure_fails_the_fetch_as_partial_and_the_next_pull_gets_the_window_once() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 200)], &[])).await;
+    let conn = token_connector(params(&mock, &["acme_prod"], None), DEFAULT_TOKEN);
+    let since = since(&mock);
+    let (first, cursor) = pull(&conn, None, 1000, since).await;
+    assert_eq!(first.len(), 200);
+    let added = mock.add_events("acme_prod", 40);
+
+    // A peer goes down during the search: with allow_partial_results=false Splunk fails the job.
+    mock.fail_peer_next_jobs(1);
+    let err = conn
+        .fetch(cursor.as_ref(), budget(&mock))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Vendor { .. }), "{err}");
+    assert!(err.to_string().contains("partial results"), "{err}");
+    assert!(
+        err.to_string().contains(seliq_mocks::splunk::FAILED_PEER),
+        "{err}"
+    );
+    let stats = mock.stats();
+    assert!(
+        stats.strict_jobs >= 2,
+        "every job asks for allow_partial_results=false: {stats:?}"
+    );
+    assert_eq!(stats.jobs_open, 0, "the failed job is deleted");
+
+    // The engine keeps the old cursor; the peer is back: the window comes exactly once.
+    let (next, cursor) = pull(&conn, cursor, 1000, since).await;
+    assert_exactly_once(&next, &truth(&added));
+    let (again, _) = pull(&conn, cursor, 1000, since).await;
+    assert!(again.is_empty(), "nothing twice");
+}
+
+#[tokio::test]
+async fn a_finalized_job_is_partial_and_fails_the_fetch_without_moving_the_cursor() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 120)], &[])).await;
+    let conn = token_connector(params(&mock, &["acme_prod"], None), DEFAULT_TOKEN);
+    mock.finalize_next_jobs(1);
+    let err = conn.fetch(None, budget(&mock)).await.unwrap_err();
+    assert!(err.to_string().contains("partial results"), "{err}");
+    assert!(err.to_string().contains("finalized"), "{err}");
+    let (got, _) = pull(&conn, None, 1000, since(&mock)).await;
+    assert_exactly_once(&got, &truth(&mock.events(&["acme_prod"], None)));
+}
+
+#[tokio::test]
+async fn a_sixty_second_indexer_skew_loses_nothing_and_duplicates_nothing() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 100)], &[])).await;
+    let since = since(&mock);
+    let conn = token_connector(params(&mock, &["acme_prod"], None), DEFAULT_TOKEN);
+    let (mut all, mut cursor) = pull(&conn, None, 1000, since).await;
+    // The indexer's clock is a minute behind the search head's: every event lands behind the
+    // window end the previous pull computed from the search head's clock.
+    mock.set_indexer_skew(60);
+    for round in 0..8 {
+        mock.add_events("acme_prod", 15 + round);
+        mock.add_late_events("acme_prod", 3, Duration::from_secs(3600));
+        let (got, c) = pull(&conn, cursor, 7, since).await;
+        all.extend(got);
+        cursor = c;
+    }
+    assert_exactly_once(&all, &truth(&mock.events(&["acme_prod"], None)));
+
+    // The same skew without a real look-behind loses events for good: what the default prevents.
+    let mock = SplunkMock::start(config(&[("acme_prod", 10)], &[])).await;
+    let mut p = params(&mock, &["acme_prod"], None);
+    p.look_back = Some(Duration::from_secs(1));
+    let short = token_connector(p, DEFAULT_TOKEN);
+    let (_, cursor) = pull(&short, None, 1000, since).await;
+    mock.set_indexer_skew(60);
+    let lost = mock.add_events("acme_prod", 5);
+    let (got, _) = pull(&short, cursor, 1000, since).await;
+    assert!(
+        got.is_empty(),
+        "indexed behind the mark: {} found",
+        lost.len()
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_job_was_created_does_not_create_a_second_job() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 60)], &[])).await;
+    let conn = token_connector(params(&mock, &["acme_prod"], None), DEFAULT_TOKEN);
+    mock.fail_next_job_creations_after_creating(1, 502);
+    let batch = conn.fetch(None, budget(&mock)).await.unwrap();
+    assert_eq!(batch.alerts.len(), 60);
+    let stats = mock.stats();
+    assert_eq!(stats.jobs_created, 1, "{stats:?}");
+    assert_eq!(
+        stats.duplicate_sids, 1,
+        "the retry reused the id: {stats:?}"
+    );
+    assert_eq!(stats.jobs_open, 0);
+    assert!(conn.retries() >= 1);
+}
+
+#[tokio::test]
+async fn a_transport_error_after_the_job_was_created_does_not_create_a_second_job() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 60)], &[])).await;
+    // The create's answer comes after the read timeout: the client sees a timeout for a job
+    // Splunk has made.
+    let http = HttpOptions::new(Duration::from_secs(5), Duration::from_millis(400))
+        .unwrap()
+        .with_retry(fast_retry());
+    let conn = Splunk::with_tuning(
+        Settings::validate(params(&mock, &["acme_prod"], None)).unwrap(),
+        SecretString::from(DEFAULT_TOKEN),
+        &http,
+        tuning(),
+    )
+    .unwrap();
+    mock.stall_next_job_creations(1, Duration::from_secs(3));
+    let batch = conn.fetch(None, budget(&mock)).await.unwrap();
+    assert_eq!(batch.alerts.len(), 60);
+    let stats = mock.stats();
+    assert_eq!(stats.jobs_created, 1, "{stats:?}");
+    assert_eq!(
+        stats.duplicate_sids, 1,
+        "the retry reused the id: {stats:?}"
+    );
+    assert_eq!(stats.jobs_open, 0);
+    assert!(conn.retries() >= 1, "the timed-out create was retried");
+}
+
+/// A scripted splunkd answering every job with `results`, for rows the mock's data never has.
+async fn scripted_splunk(results: String) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path, path_regex};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let server = MockServer::start().await;
+    let date = fixed_now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let reply = |status: u16, body: String| {
+        ResponseTemplate::new(status)
+            .insert_header("Date", date.as_str())
+            .set_body_raw(body.into_bytes(), "application/json")
+    };
+    Mock::given(method("GET"))
+        .and(path("/services/server/info"))
+        .respond_with(reply(
+            200,
+            r#"{"entry":[{"content":{"version":"9.3.0","guid":"ABC"}}]}"#.into(),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/servicesNS/nobody/search/search/jobs"))
+        .respond_with(reply(201, r#"{"sid":"1.1"}"#.into()))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/servicesNS/nobody/search/search/jobs/1.1"))
+        .respond_with(reply(
+            200,
+            r#"{"entry":[{"content":{"dispatchState":"DONE","isDone":true}}]}"#.into(),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(
+            r"^/servicesNS/nobody/search/search/v2/jobs/1\.1/results$",
+        ))
+        .respond_with(reply(200, results))
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .respond_with(reply(200, r#"{"messages":[]}"#.into()))
+        .mount(&server)
+        .await;
+    server
+}
+
+fn scripted_params(uri: String) -> Params {
+    Params {
+        url: uri,
+        app: "search".into(),
+        indexes: vec!["acme_prod".into()],
+        allow_insecure_http: true,
+        rate_limit_per_minute: Some(6_000_000),
+        ..Params::default()
+    }
+}
+
+#[tokio::test]
+async fn a_row_that_cannot_be_mapped_is_quarantined_once_and_the_rest_flows() {
+    let it = (fixed_now().timestamp() - 3600).to_string();
+    let results = serde_json::json!({"results": [
+        {"_cd": "1:1", "_indextime": it, "_time": it, "_raw": "good", "index": "acme_prod"},
+        // A custom base search dropped `_indextime`; the row even carries a secret-looking value.
+        {"_cd": "1:2", "_time": it, "_raw": "password=hunter2", "index": "acme_prod"},
+        {"_cd": "1:3", "_indextime": "yesterday", "_raw": "x", "index": "acme_prod"},
+        "not an object"
+    ]});
+    let server = scripted_splunk(results.to_string()).await;
+    let conn = token_connector(scripted_params(server.uri()), "t");
+    let budget = Budget {
+        max_alerts: 100,
+        since: fixed_now() - chrono::Duration::hours(24),
+    };
+    let batch = conn.fetch(None, budget).await.unwrap();
+    assert_eq!(batch.alerts.len(), 1);
+    assert_eq!(batch.quarantined.len(), 3);
+    for q in &batch.quarantined {
+        assert!(q.reason.ends_with('.'), "one sentence: {}", q.reason);
+        assert!(!q.reason.contains("hunter2") && !q.reason.contains("yesterday"));
+    }
+    assert!(
+        batch
+            .quarantined
+            .iter()
+            .any(|q| q.raw.get().contains("hunter2")),
+        "kept verbatim"
+    );
+    assert!(batch.quarantined[0].reason.contains("_indextime"));
+    assert!(batch.caught_up);
+
+    // The cursor moved past them: the next pull's look-behind re-reads them, and drops them.
+    let next = conn.fetch(Some(&batch.cursor), budget).await.unwrap();
+    assert!(next.alerts.is_empty());
+    assert!(next.quarantined.is_empty(), "quarantined once");
+}
+
+#[tokio::test]
+async fn a_results_page_that_does_not_parse_is_an_error_not_a_quarantine() {
+    let server = scripted_splunk(r#"{"results": [{"_cd": "1"#.into()).await;
+    let conn = token_connector(scripted_params(server.uri()), "t");
+    let err = conn
+        .fetch(
+            None,
+            Budget {
+                max_alerts: 100,
+                since: fixed_now() - chrono::Duration::hours(24),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Malformed { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn endpoint_identity_is_the_servers_guid_whatever_url_reaches_it() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 1)], &[])).await;
+    let by_ip = token_connector(params(&mock, &["acme_prod"], None), DEFAULT_TOKEN);
+    let mut p = params(&mock, &["acme_prod"], None);
+    p.url = mock.uri().replace("127.0.0.1", "localhost");
+    let by_name = token_connector(p, DEFAULT_TOKEN);
+    assert_ne!(
+        by_ip.source_id(),
+        by_name.source_id(),
+        "two URLs, two source ids"
+    );
+    let a = by_ip.endpoint_identity().await.unwrap().unwrap();
+    let b = by_name.endpoint_identity().await.unwrap().unwrap();
+    assert_eq!(a, b, "one server");
+    assert_eq!(a, mock.server_guid().to_ascii_lowercase());
+    assert_eq!(
+        a,
+        by_ip.endpoint_identity().await.unwrap().unwrap(),
+        "stable"
+    );
+
+    let other = SplunkMock::start(config(&[("acme_prod", 1)], &[])).await;
+    let c = token_connector(params(&other, &["acme_prod"], None), DEFAULT_TOKEN)
+        .endpoint_identity()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(a, c, "another server, another guid");
+}
+
 // ---- settings ----
 
 fn settings(url: &str, indexes: &[&str], filter: Option<&str>) -> Settings {
@@ -819,6 +1098,53 @@ fn settings_errors_name_the_field_and_value() {
 }
 
 #[test]
+fn look_back_is_validated_defaulted_and_read_from_old_stored_settings() {
+    let base = Params {
+        url: "https://h.example".into(),
+        app: "search".into(),
+        indexes: vec!["acme".into()],
+        ..Params::default()
+    };
+    let s = Settings::validate(base.clone()).unwrap();
+    assert_eq!(s.look_back(), seliq_connectors::splunk::DEFAULT_LOOK_BACK);
+    assert_eq!(s.look_back(), Duration::from_secs(300));
+    let json = serde_json::to_value(&s).unwrap();
+    assert!(
+        json.get("look_back_secs").is_none(),
+        "old form unchanged: {json}"
+    );
+    let custom = Settings::validate(Params {
+        look_back: Some(Duration::from_millis(1500)),
+        ..base.clone()
+    })
+    .unwrap();
+    assert_eq!(custom.look_back(), Duration::from_secs(2), "rounded up");
+    let back: Settings = serde_json::from_value(serde_json::to_value(&custom).unwrap()).unwrap();
+    assert_eq!(back.look_back(), Duration::from_secs(2));
+    for bad in [Duration::ZERO, Duration::from_secs(3651 * 86_400)] {
+        let e = Settings::validate(Params {
+            look_back: Some(bad),
+            ..base.clone()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("look-back"), "{e}");
+    }
+    assert!(
+        Settings::validate(Params {
+            look_back: Some(Duration::from_secs(3650 * 86_400)),
+            ..base
+        })
+        .is_ok()
+    );
+    let mut stored = json;
+    stored["look_back_secs"] = 0.into();
+    assert!(
+        serde_json::from_value::<Settings>(stored).is_err(),
+        "validated again on load"
+    );
+}
+
+#[test]
 fn with_client_id_changes_the_user_of_a_password_credential_only() {
     let mut p = Params {
         url: "https://h.example".into(),
@@ -955,4 +1281,81 @@ async fn mock_disables_v1_results_in_10_x_and_caps_pages() {
         env["messages"][0]["text"],
         "call not properly authenticated"
     );
+}
+
+#[tokio::test]
+async fn mock_follows_allow_partial_results_and_refuses_a_sid_in_use() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 10)], &[])).await;
+    let c = reqwest::Client::new();
+    let create = |extra: Vec<(&'static str, &'static str)>| {
+        let mut form = vec![
+            ("search", "search index=acme_prod"),
+            ("output_mode", "json"),
+            ("exec_mode", "blocking"),
+            ("earliest_time", "0"),
+        ];
+        form.extend(extra);
+        c.post(format!("{}/services/search/jobs", mock.uri()))
+            .bearer_auth(DEFAULT_TOKEN)
+            .form(&form)
+            .send()
+    };
+    let status = |sid: String| {
+        c.get(format!(
+            "{}/services/search/jobs/{sid}?output_mode=json",
+            mock.uri()
+        ))
+        .bearer_auth(DEFAULT_TOKEN)
+        .send()
+    };
+    // Splunk's default (allow_partial_results=true): DONE without the peer's rows, and a WARN.
+    mock.fail_peer_next_jobs(1);
+    let r: serde_json::Value = create(vec![]).await.unwrap().json().await.unwrap();
+    let sid = r["sid"].as_str().unwrap().to_owned();
+    let st: serde_json::Value = status(sid.clone()).await.unwrap().json().await.unwrap();
+    let content = &st["entry"][0]["content"];
+    assert_eq!(content["dispatchState"], "DONE");
+    assert_eq!(content["resultCount"], 5);
+    assert_eq!(content["messages"][0]["type"], "WARN");
+    let page: serde_json::Value = c
+        .get(format!(
+            "{}/services/search/v2/jobs/{sid}/results?output_mode=json",
+            mock.uri()
+        ))
+        .bearer_auth(DEFAULT_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page["messages"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("incomplete")
+    );
+
+    // allow_partial_results=false: the job fails instead.
+    mock.fail_peer_next_jobs(1);
+    let r: serde_json::Value = create(vec![("allow_partial_results", "false")])
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let st: serde_json::Value = status(r["sid"].as_str().unwrap().to_owned())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(st["entry"][0]["content"]["isFailed"], true);
+
+    // `id` names the sid; a second job with the same id is refused.
+    let first = create(vec![("id", "my_sid_1")]).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let again = create(vec![("id", "my_sid_1")]).await.unwrap();
+    assert_eq!(again.status(), 400);
+    assert_eq!(mock.stats().duplicate_sids, 1);
 }

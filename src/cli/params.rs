@@ -62,6 +62,7 @@ pub fn build(kind: KindArg, a: &KindArgs) -> Result<Params> {
                 earliest: a.earliest.clone(),
                 allow_insecure_http: a.allow_insecure_http,
                 rate_limit_per_minute: a.rate_limit,
+                look_back,
             })
         }
     })

@@ -5,15 +5,31 @@
 //!    9.0.2209) and, from the `Date` header, the server's clock. The window ends at that clock
 //!    minus [`Tuning::index_delay`], never at ours.
 //! 2. `POST /servicesNS/<owner>/<app>/search/jobs` with `index_earliest`/`index_latest` = the
-//!    window on `_indextime`, `earliest_time` = the window start minus the allowed lateness
-//!    (`earliest`, default 7 days), a far `latest_time`, and a large `max_count` (Splunk keeps
-//!    only 10,000 events by default).
+//!    window on `_indextime` (from the high-water mark minus the look-behind, see the cursor
+//!    module), `earliest_time` = the window start minus the allowed lateness (`earliest`,
+//!    default 7 days), a far `latest_time`, a large `max_count` (Splunk keeps only 10,000 events
+//!    by default), `allow_partial_results=false` and a deterministic `id` (below).
 //! 3. Poll `GET …/search/jobs/<sid>` with backoff until DONE (FAILED fails the fetch).
 //! 4. When `resultCount` is far above one batch, the job is dropped and the window narrowed
 //!    (see the cursor module), so a backlog is read in batch-sized windows.
 //! 5. Page `…/search/v2/jobs/<sid>/results` (v1 before 9.0.2) by `offset`/`count` (≤ 50,000),
 //!    until `resultCount` rows are read: a short page is not taken as the end.
 //! 6. `DELETE …/search/jobs/<sid>`, on success and on error alike.
+//!
+//! # Partial results fail the fetch
+//! A search whose peer failed, or that was finalized (stopped early), returns fewer rows than
+//! the window holds; committing a cursor after it would lose the rest for good. So jobs are
+//! created with `allow_partial_results=false` (Splunk then fails the job when a peer fails), and
+//! a job that still reports `isFinalized`, or an ERROR/WARN message saying results are
+//! incomplete or a peer could not be searched (on the job or on a results page), fails the fetch
+//! with a "partial results" error. The cursor stays; the next pull searches the window again.
+//!
+//! # Deterministic search id
+//! `POST search/jobs` is not idempotent, and the HTTP layer retries it after a transport error
+//! or a 5xx, which can follow a job Splunk did create. Each job therefore gets `id=` derived
+//! from the source, the search and the window. When the create still fails (how Splunk answers
+//! a duplicate id is not documented), the job is looked up by that id, and an existing one is
+//! used instead of starting another.
 //!
 //! Why jobs and not `search/v2/jobs/export`: export streams one whole result set with no count
 //! up front, so a window cannot be narrowed before reading it all, a batch cannot stop part way,
@@ -34,6 +50,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use url::Url;
 
@@ -42,10 +59,10 @@ use super::auth::{
     envelope_text, http_error, messages_line, search_slots,
 };
 use super::cursor::{State, select};
-use super::mapping::{IdMode, VENDOR, map_row, row_scope};
+use super::mapping::{IdMode, MappedRow, RowError, VENDOR, row_scope, try_map_row};
 use super::settings::{AuthMode, Settings};
 use crate::http::{Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache};
-use crate::{Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
+use crate::{Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SourceId};
 
 /// Splunk caps a results page at `limits.conf [restapi] maxresultrows` (50,000 by default).
 pub const MAX_PAGE: usize = 50_000;
@@ -122,6 +139,8 @@ pub struct ServerInfo {
     pub v2: bool,
     /// The server's clock (epoch seconds) from its `Date` header.
     pub now: i64,
+    /// `guid` of the instance answering, lowercased (GUIDs compare case-insensitively).
+    pub guid: Option<String>,
 }
 
 enum JobOutcome {
@@ -273,55 +292,93 @@ impl Splunk {
             == Some("cloud");
         // A server that does not say is taken to be current: v1 results are disabled from 10.0.
         let v2 = version.is_empty() || supports_v2(&version, cloud);
-        Ok(ServerInfo { version, v2, now })
+        let guid = content
+            .and_then(|c| c.get("guid"))
+            .and_then(Value::as_str)
+            .map(|g| g.trim().to_ascii_lowercase())
+            .filter(|g| !g.is_empty());
+        Ok(ServerInfo {
+            version,
+            v2,
+            now,
+            guid,
+        })
+    }
+
+    /// The job's `id`: the same source, search and window always give the same sid, so a create
+    /// retried after its job was made finds that job. Hex and `_` only: valid in a sid and in
+    /// the URL path segment it becomes.
+    fn job_id(&self, start: i64, end: i64, earliest: &str) -> String {
+        let mut h = Sha256::new();
+        for part in [
+            self.source_name.as_str(),
+            self.search.as_str(),
+            earliest,
+            &start.to_string(),
+            &end.to_string(),
+        ] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        format!("seliq_{}", hex::encode(&h.finalize()[..16]))
     }
 
     async fn create_job(
         &self,
-        hw: i64,
+        start: i64,
         end: i64,
         server_now: i64,
     ) -> Result<String, ConnectorError> {
         let endpoint = "search/jobs";
         let url = self.ns_url(&["search", "jobs"]);
-        let earliest = earliest_time(self.settings.earliest(), hw);
+        let earliest = earliest_time(self.settings.earliest(), start);
+        let sid = self.job_id(start, end, &earliest);
         let form: Vec<(&str, String)> = vec![
             ("search", self.search.clone()),
+            ("id", sid.clone()),
             ("exec_mode", "normal".into()),
             ("output_mode", "json".into()),
             ("earliest_time", earliest),
             // Events stamped in the future by a skewed source still belong to their window.
             ("latest_time", (server_now + 86_400).to_string()),
-            ("index_earliest", hw.to_string()),
+            ("index_earliest", start.to_string()),
             ("index_latest", end.to_string()),
             ("max_count", self.tuning.max_count.to_string()),
+            // A failed peer fails the job instead of silently returning part of the window.
+            ("allow_partial_results", "false".into()),
             // Artifacts of a job we could not delete go after 10 minutes, not a day.
             ("timeout", "600".into()),
         ];
         let scheme = self.scheme;
-        let resp = self
+        let created = self
             .http
             .send_authed(endpoint, &self.tokens, |c, secret| {
                 authorize(c.post(url.clone()).form(&form), scheme, secret)
             })
+            .await;
+        let failure = match created {
+            Ok(resp) if resp.is_success() => return created_sid(endpoint, &resp.body),
+            Ok(resp) => http_error(endpoint, &resp),
+            Err(e) => quota_hint(e),
+        };
+        // A retried create may have been refused as a duplicate of the job its first attempt
+        // made, or the retries ran out after that job was made: use it if it is there.
+        if !failure.is_credential_rejected() && self.job_exists(&sid).await {
+            tracing::debug!(vendor = VENDOR, sid, error = %failure, "job creation failed but the job exists; using it");
+            return Ok(sid);
+        }
+        Err(failure)
+    }
+
+    async fn job_exists(&self, sid: &str) -> bool {
+        let url = self.ns_url(&["search", "jobs", sid]);
+        match self
+            .get("search/jobs/{sid}", url, &[("output_mode", "json".into())])
             .await
-            .map_err(quota_hint)?;
-        if !resp.is_success() {
-            return Err(http_error(endpoint, &resp));
+        {
+            Ok(r) => r.is_success(),
+            Err(_) => false,
         }
-        #[derive(Deserialize)]
-        struct Created {
-            sid: String,
-        }
-        let created: Created = serde_json::from_slice(&resp.body)
-            .map_err(|e| malformed(endpoint, format!("no sid: {e}")))?;
-        if created.sid.is_empty() || created.sid.contains('/') {
-            return Err(malformed(
-                endpoint,
-                format!("unusable sid {:?}", created.sid),
-            ));
-        }
-        Ok(created.sid)
     }
 
     /// Polls until the job is done; returns its `resultCount` when the server reports one.
@@ -338,17 +395,29 @@ impl Splunk {
                 200 => {
                     let status = job_status(&resp.body).map_err(|e| malformed(endpoint, e))?;
                     if status.failed {
-                        return Err(ConnectorError::Vendor {
-                            vendor: VENDOR,
-                            endpoint: endpoint.to_owned(),
-                            message: format!(
-                                "search job {} ended {}: {}",
-                                sid, status.state, status.messages
-                            ),
-                            trace_id: None,
-                        });
+                        let line = messages_text(&status.messages);
+                        let message = if partial_messages(&status.messages).is_some() {
+                            format!(
+                                "partial results: search job {sid} ended {} because a search \
+                                 peer failed: {line}",
+                                status.state
+                            )
+                        } else {
+                            format!("search job {sid} ended {}: {line}", status.state)
+                        };
+                        return Err(vendor_error(endpoint, message));
                     }
                     if status.done {
+                        if status.finalized {
+                            return Err(partial_error(
+                                endpoint,
+                                sid,
+                                "was finalized (stopped before it completed)",
+                            ));
+                        }
+                        if let Some(m) = partial_messages(&status.messages) {
+                            return Err(partial_error(endpoint, sid, &format!("reported: {m}")));
+                        }
                         return Ok(status.result_count);
                     }
                 }
@@ -401,6 +470,9 @@ impl Splunk {
                 return Err(http_error(endpoint, &resp));
             }
             let page = results_page(&resp.body).map_err(|e| malformed(endpoint, e))?;
+            if let Some(m) = page.partial {
+                return Err(partial_error(endpoint, sid, &format!("reported: {m}")));
+            }
             if let Some(err) = page.error {
                 return Err(ConnectorError::Vendor {
                     vendor: VENDOR,
@@ -451,9 +523,38 @@ impl Splunk {
         }
     }
 
-    /// One job over `[hw, end)`: create, wait, read (or report too many), and always delete.
+    /// Maps every row in scope; a row that cannot be mapped is quarantined under a key derived
+    /// from its bytes (it has no usable `_indextime` or id), with our own one-sentence reason.
+    fn map_rows(&self, rows: Vec<Box<RawValue>>) -> (Vec<MappedRow>, Vec<(String, Quarantined)>) {
+        let mut mapped = Vec::with_capacity(rows.len());
+        let mut bad = Vec::new();
+        let mut foreign = 0usize;
+        let field = self.settings.filter_field();
+        for raw in rows {
+            match row_scope(raw.get(), field).map(|scope| self.settings.row_in_scope(&scope)) {
+                Ok(false) => foreign += 1,
+                Ok(true) => match try_map_row(&self.source_name, raw, self.ids) {
+                    Ok(m) => mapped.push(m),
+                    Err((e, raw)) => bad.push(quarantine(raw, e)),
+                },
+                Err(e) => bad.push(quarantine(raw, e)),
+            }
+        }
+        if foreign > 0 {
+            tracing::warn!(
+                vendor = VENDOR,
+                dropped = foreign,
+                "the search returned rows outside this scope's indexes or filter; dropped them"
+            );
+        }
+        (mapped, bad)
+    }
+
+    /// One job over `[start, end)` (`start` = `hw` minus the look-behind): create, wait, read (or
+    /// report too many), and always delete.
     async fn run_window(
         &self,
+        start: i64,
         hw: i64,
         end: i64,
         info: &ServerInfo,
@@ -468,7 +569,7 @@ impl Splunk {
                 endpoint: "search/jobs".into(),
                 reason: "the search slot semaphore was closed".into(),
             })?;
-        let sid = self.create_job(hw, end, info.now).await?;
+        let sid = self.create_job(start, end, info.now).await?;
         let outcome = async {
             let count = self.wait_done(&sid).await?;
             if let Some(c) = count
@@ -519,13 +620,17 @@ impl Connector for Splunk {
     ) -> Result<Batch, ConnectorError> {
         let info = self.server_info().await?;
         let mut state = match cursor {
-            Some(c) => State::decode(c)?,
+            Some(c) => State::decode(c, |id, version| {
+                crate::alert::event_id(&self.source_name, id, version)
+            })?,
             None => State::start(budget.since.timestamp()),
         };
         let max_alerts = budget.max_alerts.max(1);
+        let look_back = i64::try_from(self.settings.look_back().as_secs()).unwrap_or(i64::MAX);
         let horizon = info.now - self.tuning.index_delay.as_secs() as i64;
         let mut pages = 1u32;
-        if state.hw >= horizon {
+        // Nothing new and no look-behind to re-read (a first run already at the horizon).
+        if state.hw >= horizon && state.search_start(look_back) >= state.hw {
             return Ok(Batch {
                 alerts: Vec::new(),
                 cursor: state.encode()?,
@@ -540,8 +645,12 @@ impl Connector for Splunk {
         // Each narrowing divides the window by at least `narrow_factor`: this bound is never
         // reached before the window is one second wide.
         for _ in 0..64 {
+            let start = state.search_start(look_back);
             let end = state.window_end(horizon);
-            match self.run_window(state.hw, end, &info, max_rows).await? {
+            match self
+                .run_window(start, state.hw, end, &info, max_rows)
+                .await?
+            {
                 JobOutcome::TooMany { count } => {
                     pages += 2;
                     let width = (end - state.hw) as u128;
@@ -556,31 +665,31 @@ impl Connector for Splunk {
                 }
                 JobOutcome::Rows { rows, pages: p } => {
                     pages += p + 2;
-                    let mut mapped = Vec::with_capacity(rows.len());
-                    let mut foreign = 0usize;
-                    let field = self.settings.filter_field();
-                    for raw in rows {
-                        if !self.settings.row_in_scope(&row_scope(raw.get(), field)?) {
-                            foreign += 1;
-                            continue;
-                        }
-                        mapped.push(map_row(&self.source_name, raw, self.ids)?);
-                    }
-                    if foreign > 0 {
+                    let (mapped, bad) = self.map_rows(rows);
+                    let sel = select(mapped, bad, &state, look_back, end, max_alerts);
+                    if sel.capped {
                         tracing::warn!(
                             vendor = VENDOR,
-                            dropped = foreign,
-                            "the search returned rows outside this scope's indexes or filter; dropped them"
+                            kept = sel.next.recent.len(),
+                            floor = sel.next.floor,
+                            "the look-behind's dedup set reached its cap; events that become \
+                             searchable late below the new floor will be missed"
                         );
                     }
-                    let sel = select(mapped, &state, end, max_alerts);
+                    if !sel.quarantined.is_empty() {
+                        tracing::warn!(
+                            vendor = VENDOR,
+                            quarantined = sel.quarantined.len(),
+                            "result rows that could not be mapped were quarantined"
+                        );
+                    }
                     let caught_up = sel.window_done && end >= horizon;
                     return Ok(Batch {
                         alerts: sel.alerts,
                         cursor: sel.next.encode()?,
                         caught_up,
                         pages,
-                        quarantined: Vec::new(),
+                        quarantined: sel.quarantined,
                     });
                 }
             }
@@ -591,6 +700,10 @@ impl Connector for Splunk {
             message: "could not narrow the index-time window to a readable size".into(),
             trace_id: None,
         })
+    }
+
+    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
+        Ok(self.server_info().await?.guid)
     }
 
     fn http_stats(&self) -> HttpStats {
@@ -665,8 +778,11 @@ struct JobStatus {
     state: String,
     done: bool,
     failed: bool,
+    /// Stopped before it completed (by a user, `auto_finalize_ec`, or a limit): rows are missing.
+    finalized: bool,
     result_count: Option<u64>,
-    messages: String,
+    /// `(TYPE, text)`, type uppercased.
+    messages: Vec<(String, String)>,
 }
 
 fn job_status(body: &[u8]) -> Result<JobStatus, String> {
@@ -698,6 +814,7 @@ fn job_status(body: &[u8]) -> Result<JobStatus, String> {
     };
     Ok(JobStatus {
         messages: status_messages(content.get("messages")),
+        finalized: flag("isFinalized"),
         state,
         done,
         failed,
@@ -706,14 +823,14 @@ fn job_status(body: &[u8]) -> Result<JobStatus, String> {
 }
 
 /// Job messages come as `[{type, text}]` or as `{type: [text, …]}`.
-fn status_messages(v: Option<&Value>) -> String {
+fn status_messages(v: Option<&Value>) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     match v {
         Some(Value::Array(a)) => {
             for m in a {
                 let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
                 let text = m.get("text").and_then(Value::as_str).unwrap_or_default();
-                out.push((kind.to_owned(), text.to_owned()));
+                out.push((kind.to_uppercase(), text.to_owned()));
             }
         }
         Some(Value::Object(o)) => {
@@ -731,16 +848,47 @@ fn status_messages(v: Option<&Value>) -> String {
         }
         _ => {}
     }
-    if out.is_empty() {
+    out
+}
+
+fn messages_text(messages: &[(String, String)]) -> String {
+    if messages.is_empty() {
         return "no message".to_owned();
     }
-    messages_line(out.iter().map(|(k, t)| (k.as_str(), t.as_str())))
+    messages_line(messages.iter().map(|(k, t)| (k.as_str(), t.as_str())))
+}
+
+/// What Splunk says when a search could not read every peer: "Unable to distribute to peer
+/// named … because peer has status = Down", "… results might be incomplete", "… might have
+/// returned partial results". Matched on ERROR, FATAL and WARN only; INFO never fails a fetch.
+const PARTIAL_MARKERS: &[&str] = &[
+    "incomplete",
+    "partial result",
+    "unable to distribute to peer",
+    "peer has status",
+];
+
+/// The ERROR/FATAL/WARN messages that say the results are incomplete, as one line.
+fn partial_messages(messages: &[(String, String)]) -> Option<String> {
+    let hits: Vec<(&str, &str)> = messages
+        .iter()
+        .filter(|(k, t)| {
+            matches!(k.as_str(), "ERROR" | "FATAL" | "WARN") && {
+                let t = t.to_lowercase();
+                PARTIAL_MARKERS.iter().any(|m| t.contains(m))
+            }
+        })
+        .map(|(k, t)| (k.as_str(), t.as_str()))
+        .collect();
+    (!hits.is_empty()).then(|| messages_line(hits.into_iter()))
 }
 
 struct Page {
     results: Vec<Box<RawValue>>,
     /// ERROR or FATAL messages of the page; INFO and WARN are only logged.
     error: Option<String>,
+    /// Messages saying the results are incomplete (WARN included).
+    partial: Option<String>,
 }
 
 fn results_page(body: &[u8]) -> Result<Page, String> {
@@ -752,25 +900,21 @@ fn results_page(body: &[u8]) -> Result<Page, String> {
         messages: Option<Value>,
     }
     let raw: Raw = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let mut error = None;
-    if let Some(Value::Array(msgs)) = &raw.messages {
-        let mut bad = Vec::new();
-        for m in msgs {
-            let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
-            let text = m.get("text").and_then(Value::as_str).unwrap_or_default();
-            if matches!(kind, "ERROR" | "FATAL") {
-                bad.push((kind, text));
-            } else if !text.is_empty() {
-                tracing::debug!(vendor = VENDOR, kind, text, "message on a results page");
-            }
-        }
-        if !bad.is_empty() {
-            error = Some(messages_line(bad.into_iter()));
+    let messages = status_messages(raw.messages.as_ref());
+    let partial = partial_messages(&messages);
+    let mut bad = Vec::new();
+    for (kind, text) in &messages {
+        if matches!(kind.as_str(), "ERROR" | "FATAL") {
+            bad.push((kind.as_str(), text.as_str()));
+        } else if !text.is_empty() {
+            tracing::debug!(vendor = VENDOR, kind, text, "message on a results page");
         }
     }
+    let error = (!bad.is_empty()).then(|| messages_line(bad.into_iter()));
     Ok(Page {
         results: raw.results,
         error,
+        partial,
     })
 }
 
@@ -796,6 +940,56 @@ fn quota_hint(e: ConnectorError) -> ConnectorError {
         },
         other => other,
     }
+}
+
+fn quarantine(raw: Box<RawValue>, e: RowError) -> (String, Quarantined) {
+    let key = format!(
+        "q:{}",
+        hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
+    );
+    (
+        key,
+        Quarantined {
+            raw,
+            reason: e.reason().to_owned(),
+        },
+    )
+}
+
+fn created_sid(endpoint: &str, body: &[u8]) -> Result<String, ConnectorError> {
+    #[derive(Deserialize)]
+    struct Created {
+        sid: String,
+    }
+    let created: Created =
+        serde_json::from_slice(body).map_err(|e| malformed(endpoint, format!("no sid: {e}")))?;
+    if created.sid.is_empty() || created.sid.contains('/') {
+        return Err(malformed(
+            endpoint,
+            format!("unusable sid {:?}", created.sid),
+        ));
+    }
+    Ok(created.sid)
+}
+
+fn vendor_error(endpoint: &str, message: String) -> ConnectorError {
+    ConnectorError::Vendor {
+        vendor: VENDOR,
+        endpoint: endpoint.to_owned(),
+        message,
+        trace_id: None,
+    }
+}
+
+/// The pull summary shows this message: it must say the results were partial.
+fn partial_error(endpoint: &str, sid: &str, detail: &str) -> ConnectorError {
+    vendor_error(
+        endpoint,
+        format!(
+            "partial results: search job {sid} {detail}; the fetch failed and the checkpoint \
+             stays where it was, so the next pull searches this window again"
+        ),
+    )
 }
 
 fn malformed(endpoint: &str, reason: String) -> ConnectorError {
@@ -842,14 +1036,62 @@ mod tests {
         assert_eq!(s.result_count, Some(42));
         let f = job_status(br#"{"entry":[{"content":{"dispatchState":"FAILED","isDone":true,"messages":[{"type":"FATAL","text":"boom"}]}}]}"#).unwrap();
         assert!(f.failed);
-        assert_eq!(f.messages, "FATAL: boom");
+        assert_eq!(messages_text(&f.messages), "FATAL: boom");
         let o = job_status(br#"{"entry":[{"content":{"dispatchState":"RUNNING","resultCount":"7","messages":{"error":["x"]}}}]}"#).unwrap();
         assert!(!o.done);
         assert_eq!(o.result_count, Some(7));
         assert_eq!(
-            status_messages(Some(&serde_json::json!({"error": ["x"]}))),
+            messages_text(&status_messages(Some(&serde_json::json!({"error": ["x"]})))),
             "ERROR: x"
         );
+    }
+
+    #[test]
+    fn finalized_jobs_and_peer_failure_messages_are_partial() {
+        let f = job_status(br#"{"entry":[{"content":{"dispatchState":"DONE","isDone":true,"isFinalized":true,"resultCount":3}}]}"#).unwrap();
+        assert!(f.done && f.finalized);
+        let w = job_status(br#"{"entry":[{"content":{"dispatchState":"DONE","isDone":"1","messages":{"warn":["Unable to distribute to peer named idx-02 at uri https://idx-02:8089 because peer has status = \"Down\"."]}}}]}"#).unwrap();
+        assert!(
+            partial_messages(&w.messages)
+                .unwrap()
+                .starts_with("WARN: Unable to distribute")
+        );
+        let info = status_messages(Some(
+            &serde_json::json!([{"type": "INFO", "text": "results may be incomplete"}]),
+        ));
+        assert!(
+            partial_messages(&info).is_none(),
+            "INFO never fails a fetch"
+        );
+        let other = status_messages(Some(
+            &serde_json::json!([{"type": "WARN", "text": "Field 'x' does not exist"}]),
+        ));
+        assert!(partial_messages(&other).is_none());
+        let page = results_page(br#"{"messages":[{"type":"WARN","text":"Search results might be incomplete: the search process on peer idx-02 ended prematurely."}],"results":[{"a":"1"}]}"#).unwrap();
+        assert!(page.partial.is_some() && page.error.is_none());
+    }
+
+    #[test]
+    fn job_ids_are_deterministic_per_window_and_valid_sids() {
+        let s = Settings::validate(super::super::Params {
+            url: "https://h.example".into(),
+            app: "search".into(),
+            indexes: vec!["acme".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        let c = Splunk::new(
+            s,
+            SecretString::from("t"),
+            &HttpOptions::without_timeouts().unwrap(),
+        )
+        .unwrap();
+        let a = c.job_id(100, 200, "0");
+        assert_eq!(a, c.job_id(100, 200, "0"));
+        assert_ne!(a, c.job_id(100, 201, "0"));
+        assert_ne!(a, c.job_id(101, 200, "0"));
+        assert!(a.starts_with("seliq_") && a.len() == 38);
+        assert!(a.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
     }
 
     #[test]

@@ -36,6 +36,36 @@ pub enum IdMode {
     Events,
 }
 
+/// Why one result row cannot be mapped. The reasons are our own sentences, never the row's
+/// values: a quarantine reason must not carry vendor text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowError {
+    NotAnObject,
+    NoIndextime,
+    BadIndextime,
+}
+
+impl RowError {
+    pub fn reason(self) -> &'static str {
+        match self {
+            RowError::NotAnObject => "The result row is not a JSON object.",
+            RowError::NoIndextime => {
+                "The result row has no _indextime field, so it cannot be placed in an index-time \
+                 window; a custom base search may have removed it."
+            }
+            RowError::BadIndextime => {
+                "The result row's _indextime is not an epoch time in seconds within range."
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.reason())
+    }
+}
+
 /// A mapped row plus its index time, which orders rows for the cursor.
 #[derive(Debug)]
 pub struct MappedRow {
@@ -45,7 +75,9 @@ pub struct MappedRow {
 
 /// Maps one result row with the notable rules (`event_id` when present). Used by benchmarks.
 pub fn map_result(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
-    map_row(source, raw, IdMode::Notable).map(|m| m.alert)
+    map_row(source, raw, IdMode::Notable)
+        .map(|m| m.alert)
+        .map_err(|e| malformed(e.reason().to_owned()))
 }
 
 #[derive(Deserialize)]
@@ -91,12 +123,20 @@ struct Parsed {
     indextime: i64,
 }
 
-pub fn map_row(
+pub fn map_row(source: &str, raw: Box<RawValue>, mode: IdMode) -> Result<MappedRow, RowError> {
+    try_map_row(source, raw, mode).map_err(|(e, _)| e)
+}
+
+/// Like [`map_row`], handing the row back on failure so it can be quarantined without a copy.
+pub fn try_map_row(
     source: &str,
     raw: Box<RawValue>,
     mode: IdMode,
-) -> Result<MappedRow, ConnectorError> {
-    let p = parse(raw.get(), mode)?;
+) -> Result<MappedRow, (RowError, Box<RawValue>)> {
+    let p = match parse(raw.get(), mode) {
+        Ok(p) => p,
+        Err(e) => return Err((e, raw)),
+    };
     let alert = Alert::new(
         source,
         VENDOR,
@@ -118,22 +158,18 @@ pub fn map_row(
     })
 }
 
-fn parse(row: &str, mode: IdMode) -> Result<Parsed, ConnectorError> {
-    let f: Fields<'_> =
-        serde_json::from_str(row).map_err(|e| malformed(format!("result row: {e}")))?;
-    let indextime_text = text(f._indextime).ok_or_else(|| {
-        malformed(
-            "a result row has no _indextime; the base search must return events, not a \
-             transforming command's table"
-                .to_owned(),
-        )
-    })?;
-    let indextime = parse_epoch_seconds(&indextime_text)
-        .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is not an epoch")))?;
+fn parse(row: &str, mode: IdMode) -> Result<Parsed, RowError> {
+    // serde would also read a struct from an array, positionally.
+    if !row.trim_start().starts_with('{') {
+        return Err(RowError::NotAnObject);
+    }
+    let f: Fields<'_> = serde_json::from_str(row).map_err(|_| RowError::NotAnObject)?;
+    let indextime_text = text(f._indextime).ok_or(RowError::NoIndextime)?;
+    let indextime = parse_epoch_seconds(&indextime_text).ok_or(RowError::BadIndextime)?;
     let updated_at = Utc
         .timestamp_opt(indextime, 0)
         .single()
-        .ok_or_else(|| malformed(format!("_indextime {indextime_text:?} is out of range")))?;
+        .ok_or(RowError::BadIndextime)?;
     let time_text = text(f._time);
     let created_at = time_text
         .as_deref()
@@ -180,7 +216,7 @@ pub struct RowScope {
     pub values: Vec<String>,
 }
 
-pub fn row_scope(row: &str, field: Option<&str>) -> Result<RowScope, ConnectorError> {
+pub fn row_scope(row: &str, field: Option<&str>) -> Result<RowScope, RowError> {
     use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
     struct Seed<'f>(Option<&'f str>);
@@ -248,7 +284,7 @@ pub fn row_scope(row: &str, field: Option<&str>) -> Result<RowScope, ConnectorEr
     let mut de = serde_json::Deserializer::from_str(row);
     Seed(field)
         .deserialize(&mut de)
-        .map_err(|e| malformed(format!("result row: {e}")))
+        .map_err(|_| RowError::NotAnObject)
 }
 
 /// The dedup key of a raw event (SplunkPy's recipe). Missing `_raw` (a server that drops it)
@@ -461,5 +497,18 @@ mod tests {
     fn a_row_without_indextime_is_malformed() {
         let e = map_result("s", raw(r#"{"count":"3"}"#)).unwrap_err();
         assert!(e.to_string().contains("_indextime"), "{e}");
+    }
+
+    #[test]
+    fn row_errors_never_quote_the_row() {
+        let bad = map_row("s", raw(r#"{"_indextime":"s3cr3t"}"#), IdMode::Events).unwrap_err();
+        assert_eq!(bad, RowError::BadIndextime);
+        assert!(!bad.reason().contains("s3cr3t"));
+        let e = map_row("s", raw(r#"["x"]"#), IdMode::Events).unwrap_err();
+        assert_eq!(e, RowError::NotAnObject);
+        assert_eq!(
+            map_row("s", raw(r#"{"_raw":"x"}"#), IdMode::Events).unwrap_err(),
+            RowError::NoIndextime
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! - [`auth`]: Bearer token or session login, the `messages` envelope, per-credential search slots;
 //! - [`client`]: search jobs, polling, paging, cleanup, and the [`Connector`](crate::Connector);
 //! - [`mapping`]: result row → [`Alert`](crate::Alert);
-//! - [`cursor`]: the index-time high-water mark.
+//! - [`cursor`]: the index-time high-water mark and the look-behind's dedup set.
 
 pub mod auth;
 pub mod client;
@@ -14,7 +14,8 @@ pub mod mapping;
 pub mod settings;
 
 pub use client::{MAX_PAGE, ServerInfo, Splunk, Tuning};
-pub use mapping::{IdMode, MappedRow, VENDOR, map_result, map_row};
+pub use mapping::{IdMode, MappedRow, RowError, VENDOR, map_result, map_row, try_map_row};
 pub use settings::{
-    AuthMode, DEFAULT_EARLIEST, DEFAULT_OWNER, DEFAULT_PORT, NOTABLE_INDEX, Params, Settings,
+    AuthMode, DEFAULT_EARLIEST, DEFAULT_LOOK_BACK, DEFAULT_OWNER, DEFAULT_PORT, MAX_LOOK_BACK,
+    NOTABLE_INDEX, Params, Settings,
 };

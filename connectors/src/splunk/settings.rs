@@ -1,6 +1,8 @@
 //! Splunk settings: the management endpoint, the namespace, the search scope and the auth mode.
 //! Validated on construction and again on deserialisation (they are stored as JSON).
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -17,6 +19,13 @@ pub const DEFAULT_OWNER: &str = "nobody";
 pub const DEFAULT_EARLIEST: &str = "-7d";
 /// The ES index whose default search is the `notable` macro.
 pub const NOTABLE_INDEX: &str = "notable";
+/// Index time re-read behind the high-water mark on every pull, for events that become
+/// searchable after their `_indextime` second has passed (indexer clock behind the search head,
+/// slow or restarting peers).
+pub const DEFAULT_LOOK_BACK: Duration = Duration::from_secs(5 * 60);
+/// The longest look-behind accepted: ten years, a bound against typos rather than a tuning hint
+/// (every pull re-reads the whole look-behind).
+pub const MAX_LOOK_BACK: Duration = Duration::from_secs(3650 * 86_400);
 
 /// Unvalidated settings, as an operator typed them (CLI flags).
 #[derive(Debug, Clone, Default)]
@@ -38,6 +47,9 @@ pub struct Params {
     pub earliest: Option<String>,
     pub allow_insecure_http: bool,
     pub rate_limit_per_minute: Option<u32>,
+    /// Index time re-read behind the high-water mark on every pull; [`DEFAULT_LOOK_BACK`] when
+    /// `None`. More than zero, at most [`MAX_LOOK_BACK`], rounded up to whole seconds.
+    pub look_back: Option<Duration>,
 }
 
 /// How the secret is presented.
@@ -68,6 +80,9 @@ struct SettingsRepr {
     allow_insecure_http: bool,
     #[serde(default)]
     rate_limit_per_minute: Option<u32>,
+    /// Absent in settings stored before the look-behind existed: they get the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    look_back_secs: Option<u64>,
 }
 
 /// Validated Splunk settings. Never holds a secret.
@@ -106,6 +121,9 @@ impl Settings {
             earliest: p.earliest.unwrap_or_else(|| DEFAULT_EARLIEST.to_owned()),
             allow_insecure_http: p.allow_insecure_http,
             rate_limit_per_minute: p.rate_limit_per_minute,
+            look_back_secs: p
+                .look_back
+                .map(|d| d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))),
         })
     }
 
@@ -159,6 +177,15 @@ impl Settings {
                 "must be at least 1 request per minute",
             ));
         }
+        if let Some(secs) = r.look_back_secs
+            && (secs == 0 || secs > MAX_LOOK_BACK.as_secs())
+        {
+            return Err(SettingsError::new(
+                "look-back",
+                format!("{secs}s"),
+                "must be more than 0 and at most 3650 days",
+            ));
+        }
         let repr = SettingsRepr {
             url: endpoint_string(&base, port),
             app,
@@ -173,6 +200,7 @@ impl Settings {
             earliest,
             allow_insecure_http: r.allow_insecure_http,
             rate_limit_per_minute: r.rate_limit_per_minute,
+            look_back_secs: r.look_back_secs,
         };
         Ok(Settings {
             repr,
@@ -249,6 +277,13 @@ impl Settings {
 
     pub fn rate_limit_per_minute(&self) -> Option<u32> {
         self.repr.rate_limit_per_minute
+    }
+
+    /// Index time re-read behind the high-water mark on every pull.
+    pub fn look_back(&self) -> Duration {
+        self.repr
+            .look_back_secs
+            .map_or(DEFAULT_LOOK_BACK, Duration::from_secs)
     }
 
     /// The scope is ES's shared notable index: results carry `event_id`, the dedup key.

@@ -6,13 +6,16 @@
 //!   `Bearer <token>` or Basic. A session expires after `session_timeout_secs` idle on the mock
 //!   clock, or at once with [`SplunkMock::expire_sessions`]; then 401 "call not properly
 //!   authenticated".
-//! - `GET server/info` with a configurable `version` and `instance_type`.
+//! - `GET server/info` with a configurable `version` and `instance_type`, and a `guid` stable for
+//!   the server's lifetime and distinct per server (seed and port), as each Splunk instance has.
 //! - Every endpoint under `/services/…` and `/servicesNS/<owner>/<app>/…` (owner `nobody`, `-` or
 //!   a known user).
 //! - `POST search/jobs` (and `search/v2/jobs` from 9.0.2): `search`, `earliest_time`,
 //!   `latest_time` (on `_time`), `index_earliest`, `index_latest` (on `_indextime`; earliest
 //!   inclusive, latest exclusive), `now`, `max_count` (default 10,000: later rows are dropped,
-//!   newest `_time` first), `exec_mode` normal | blocking | oneshot. 201 `{"sid"}`. The search
+//!   newest `_time` first), `exec_mode` normal | blocking | oneshot, `id` (the sid to use; one
+//!   already in use gets 400, since Splunk does not document that answer),
+//!   `allow_partial_results` (default true). 201 `{"sid"}`. The search
 //!   language is the subset in [`spl`]: indexes, `IN`, `OR`, `AND`, `NOT`, wildcards, field
 //!   equality, `| search` stages and the `` `notable` `` macro (adds `event_id`, `urgency`,
 //!   `status`, `status_label`, `owner` at search time).
@@ -46,12 +49,15 @@
 //! [`SplunkMock::expire_sessions`], [`SplunkMock::revoke_token`],
 //! [`SplunkMock::fail_next_searches_with_quota`], [`SplunkMock::fail_next_requests`],
 //! [`SplunkMock::fail_next_results`], [`SplunkMock::fail_next_jobs`],
-//! [`SplunkMock::set_job_polls`], [`SplunkMock::set_version`].
+//! [`SplunkMock::set_job_polls`], [`SplunkMock::set_version`], [`SplunkMock::fail_peer_next_jobs`],
+//! [`SplunkMock::finalize_next_jobs`], [`SplunkMock::fail_next_job_creations_after_creating`],
+//! [`SplunkMock::stall_next_job_creations`], [`SplunkMock::set_indexer_skew`].
 //!
 //! # Ground truth
 //! [`SplunkMock::events`] lists every stored event matching index globs and an optional field
 //! glob (as the `notable` macro sees it), [`SplunkMock::stats`] counts logins, jobs (created,
-//! still open), 503s and the most searches one user ran at once.
+//! still open), 503s, duplicate sids refused, jobs created with `allow_partial_results=false`, and
+//! the most searches one user ran at once.
 
 mod data;
 mod server;
@@ -64,7 +70,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use wiremock::{Mock, MockServer, matchers::any};
 
-pub use server::MockStats;
+pub use server::{FAILED_PEER, MockStats};
 
 use data::{Draft, NotableState, Rng, build_event, iso_time};
 use server::{Faults, Handler, State, in_scope, key_seed};
@@ -105,6 +111,9 @@ pub struct SplunkMockConfig {
     /// `max_count` when a job does not set it.
     pub default_max_count: usize,
     pub export_preview: bool,
+    /// `server/info` `guid`. `None`: derived from the seed and the port, so each mock server has
+    /// its own, stable for its lifetime, and every URL reaching it reports the same one.
+    pub server_guid: Option<String>,
 }
 
 impl Default for SplunkMockConfig {
@@ -134,6 +143,7 @@ impl Default for SplunkMockConfig {
             max_result_rows: 50_000,
             default_max_count: 10_000,
             export_preview: true,
+            server_guid: None,
         }
     }
 }
@@ -167,6 +177,13 @@ impl SplunkMock {
     async fn serve(builder: wiremock::MockServerBuilder, config: SplunkMockConfig) -> Self {
         let state = Arc::new(Mutex::new(seed(config)));
         let server = builder.disable_request_recording().start().await;
+        {
+            let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+            st.guid = match &st.cfg.server_guid {
+                Some(g) => g.clone(),
+                None => server_guid(st.cfg.seed, server.address().port()),
+            };
+        }
         Mock::given(any())
             .respond_with(Handler(state.clone()))
             .mount(&server)
@@ -213,7 +230,8 @@ impl SplunkMock {
 
     fn add(&self, index: &str, orig: Option<&str>, n: usize, lateness: i64) -> Vec<MockEvent> {
         self.with(|s| {
-            let now = s.now;
+            // The indexer stamps `_indextime` from its own clock.
+            let now = s.now - s.indexer_skew;
             let out = (0..n)
                 .map(|i| {
                     let back = if lateness > 0 {
@@ -297,6 +315,49 @@ impl SplunkMock {
         self.with(|s| s.faults.job_failures += n);
     }
 
+    /// The indexer's clock runs `secs` behind the search head's (the `Date` header): events
+    /// indexed from now on get `_indextime` that far behind the search head's clock, so they
+    /// land behind a window end already computed from the search head's clock.
+    pub fn set_indexer_skew(&self, secs: i64) {
+        self.with(|s| s.indexer_skew = secs);
+    }
+
+    /// The next `n` jobs lose a search peer ([`server::FAILED_PEER`]) while they run. A job
+    /// created with `allow_partial_results=false` then fails (FAILED, `isFailed`, an ERROR
+    /// "Unable to distribute to peer …" message). Otherwise (Splunk's default) it ends DONE
+    /// without that peer's rows (every second row), with a WARN saying results might be
+    /// incomplete on the job and on each results page.
+    pub fn fail_peer_next_jobs(&self, n: u32) {
+        self.with(|s| s.faults.peer_failures += n);
+    }
+
+    /// The next `n` jobs are finalized before they complete: DONE with `isFinalized` true and
+    /// only the first half of their rows.
+    pub fn finalize_next_jobs(&self, n: u32) {
+        self.with(|s| s.faults.finalizations += n);
+    }
+
+    /// The next `n` job creations make the job, then answer `status` (e.g. 502) instead of 201.
+    pub fn fail_next_job_creations_after_creating(&self, n: u32, status: u16) {
+        self.with(|s| {
+            s.faults.after_create = server::Fault {
+                remaining: n,
+                status,
+            }
+        });
+    }
+
+    /// The next `n` job creations make the job, then answer 201 only after `delay`: a client
+    /// whose read timeout is shorter sees a transport error for a job that exists.
+    pub fn stall_next_job_creations(&self, n: u32, delay: Duration) {
+        self.with(|s| s.faults.stall_after_create = (n > 0).then_some((n, delay)));
+    }
+
+    /// This server's `server/info` `guid`.
+    pub fn server_guid(&self) -> String {
+        self.with(|s| s.guid.clone())
+    }
+
     pub fn set_job_polls(&self, queued: u32, running: u32) {
         self.with(|s| {
             s.cfg.queued_polls = queued;
@@ -344,6 +405,21 @@ fn push(s: &mut State, d: Draft) -> MockEvent {
     v
 }
 
+/// A GUID in Splunk's upper-case form, from the seed and the port.
+fn server_guid(seed: u64, port: u16) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("splunk server guid {seed} {port}").as_bytes());
+    let x: String = h.iter().take(16).map(|b| format!("{b:02X}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &x[..8],
+        &x[8..12],
+        &x[12..16],
+        &x[16..20],
+        &x[20..32]
+    )
+}
+
 fn seed(cfg: SplunkMockConfig) -> State {
     let now = cfg.now.timestamp();
     let mut st = State {
@@ -361,6 +437,9 @@ fn seed(cfg: SplunkMockConfig) -> State {
         faults: Faults::default(),
         stats: MockStats::default(),
         version: cfg.version.clone(),
+        guid: String::new(),
+        indexer_skew: 0,
+        stall: None,
         cfg,
     };
     let newest = now - st.cfg.settle_secs;

@@ -28,6 +28,9 @@ pub struct Job {
     pub blocking: bool,
     pub failed: Option<String>,
     pub finalized: bool,
+    /// WARN text of a peer that failed while the job ran with `allow_partial_results=true`:
+    /// on the job's messages and on every results page.
+    pub partial: Option<String>,
     pub earliest: Option<f64>,
     pub latest: Option<f64>,
     pub index_earliest: Option<f64>,
@@ -55,7 +58,19 @@ pub struct Faults {
     pub any: Fault,
     pub results: Fault,
     pub job_failures: u32,
+    /// Jobs during which a search peer goes down.
+    pub peer_failures: u32,
+    /// Jobs finalized (stopped early) before they complete.
+    pub finalizations: u32,
+    /// Job creations that make the job, then answer `status` instead of 201.
+    pub after_create: Fault,
+    /// Job creations that make the job, then answer only after this long (a client with a
+    /// shorter read timeout sees a transport error).
+    pub stall_after_create: Option<(u32, std::time::Duration)>,
 }
+
+/// A search peer the mock pretends to fan out to; its rows go missing when it fails.
+pub const FAILED_PEER: &str = "mock-idx-02";
 
 /// Counters tests read through `SplunkMock::stats`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -74,6 +89,10 @@ pub struct MockStats {
     pub exports: u64,
     /// The largest `count` a results request asked for (0 counts as the cap).
     pub max_page_count: u64,
+    /// Job creations refused because their `id` was already a job's sid.
+    pub duplicate_sids: u64,
+    /// Job creations that asked for `allow_partial_results=false`.
+    pub strict_jobs: u64,
 }
 
 pub struct State {
@@ -92,6 +111,13 @@ pub struct State {
     pub faults: Faults,
     pub stats: MockStats,
     pub version: String,
+    /// `server/info` `guid` of this instance (the search head), stable for its lifetime.
+    pub guid: String,
+    /// Seconds the indexer's clock runs behind the search head's: new events get
+    /// `_indextime = now - skew`.
+    pub indexer_skew: i64,
+    /// Set by a job creation that should answer late; taken by the responder.
+    pub stall: Option<std::time::Duration>,
 }
 
 pub struct Handler(pub Arc<Mutex<State>>);
@@ -103,6 +129,7 @@ impl Respond for Handler {
         st.stats.requests += 1;
         let now = st.now;
         let (status, body, mime) = st.route(req);
+        let stall = st.stall.take();
         let mut t = ResponseTemplate::new(status)
             .insert_header("Date", http_date(now))
             .insert_header("Server", "Splunkd")
@@ -112,6 +139,9 @@ impl Respond for Handler {
             );
         if status != 204 {
             t = t.set_body_raw(body.into_bytes(), mime);
+        }
+        if let Some(d) = stall {
+            t = t.set_delay(d);
         }
         t
     }
@@ -369,7 +399,7 @@ impl State {
                 "content": {
                     "build": "mockbuild",
                     "cpu_arch": "x86_64",
-                    "guid": super::data::INDEXER_GUID,
+                    "guid": self.guid,
                     "host": "mock-splunk",
                     "instance_type": self.cfg.instance_type,
                     "isFree": false,
@@ -489,17 +519,59 @@ impl State {
         if mode == "oneshot" {
             let count = page_count(p, self.cfg.max_result_rows);
             let end = rows.len().min(count);
-            return (200, results_body(0, &fields, &rows[..end]), JSON);
+            return (200, results_body(0, "[]", &fields, &rows[..end]), JSON);
         }
         if mode != "normal" && mode != "blocking" {
             return messages(400, "ERROR", &format!("Invalid exec_mode '{mode}'"));
         }
-        self.job_seq += 1;
-        let sid = format!("{}.{}", self.now, self.job_seq);
-        let failed = (self.faults.job_failures > 0).then(|| {
+        // `id` names the sid; Splunk does not document its answer to an id already in use, so
+        // the mock refuses it like any bad argument (400) and keeps the existing job.
+        let sid = match p.get("id").filter(|i| !i.is_empty()) {
+            Some(id) if !valid_sid(id) => {
+                return messages(400, "ERROR", &format!("Invalid search ID '{id}'."));
+            }
+            Some(id) if self.jobs.contains_key(id) => {
+                self.stats.duplicate_sids += 1;
+                return messages(400, "ERROR", &format!("Search ID '{id}' already exists."));
+            }
+            Some(id) => id.clone(),
+            None => {
+                self.job_seq += 1;
+                format!("{}.{}", self.now, self.job_seq)
+            }
+        };
+        // savedsearches.conf: `allow_partial_results` defaults to true; false fails the job
+        // when a search peer providing results fails.
+        let allow_partial = p
+            .get("allow_partial_results")
+            .is_none_or(|v| !matches!(v.as_str(), "false" | "0" | "f" | "no"));
+        if !allow_partial {
+            self.stats.strict_jobs += 1;
+        }
+        let mut failed = (self.faults.job_failures > 0).then(|| {
             self.faults.job_failures -= 1;
             "Search process did not exit cleanly, exit_code=255 (injected fault)".to_owned()
         });
+        let mut partial = None;
+        if self.faults.peer_failures > 0 {
+            self.faults.peer_failures -= 1;
+            let down = format!(
+                "Unable to distribute to peer named {FAILED_PEER} at uri https://{FAILED_PEER}:8089 because peer has status = \"Down\"."
+            );
+            if allow_partial {
+                // The peer's share of the rows is missing from the results.
+                rows = rows.into_iter().step_by(2).collect();
+                partial = Some(format!("{down} Search results might be incomplete."));
+            } else {
+                failed = Some(down);
+            }
+        }
+        let finalized = self.faults.finalizations > 0 && failed.is_none();
+        if finalized {
+            self.faults.finalizations -= 1;
+            // Stopped early: only what had been found so far.
+            rows.truncate(rows.len() / 2);
+        }
         let [earliest, latest, index_earliest, index_latest] = bounds;
         self.jobs.insert(
             sid.clone(),
@@ -512,7 +584,8 @@ impl State {
                 created_tick: self.ticks,
                 blocking: mode == "blocking",
                 failed,
-                finalized: false,
+                finalized,
+                partial,
                 earliest,
                 latest,
                 index_earliest,
@@ -523,6 +596,20 @@ impl State {
         self.stats.jobs_open += 1;
         let running = self.running(user);
         self.stats.max_concurrent_searches = self.stats.max_concurrent_searches.max(running);
+        if let Some(status) = self.faults.after_create.take() {
+            return messages(
+                status,
+                "ERROR",
+                "Internal error: injected fault after the job was created",
+            );
+        }
+        if let Some((n, delay)) = self.faults.stall_after_create.as_mut() {
+            *n -= 1;
+            self.stall = Some(*delay);
+            if *n == 0 {
+                self.faults.stall_after_create = None;
+            }
+        }
         (201, json!({"sid": sid}).to_string(), JSON)
     }
 
@@ -552,8 +639,9 @@ impl State {
         let done = self.is_done(j, ticks);
         let failed = state == "FAILED";
         let count = if failed { 0 } else { j.rows.len() };
-        let msgs = match &j.failed {
-            Some(m) if failed => json!([{"type": "FATAL", "text": m}]),
+        let msgs = match (&j.failed, &j.partial) {
+            (Some(m), _) if failed => json!([{"type": "FATAL", "text": m}]),
+            (_, Some(m)) if done => json!([{"type": "WARN", "text": m}]),
             _ => json!([]),
         };
         let body = json!({
@@ -655,7 +743,11 @@ impl State {
             .unwrap_or(0)
             .min(j.rows.len());
         let end = j.rows.len().min(offset.saturating_add(count));
-        let body = results_body(offset, &j.fields, &j.rows[offset..end]);
+        let msgs = match &j.partial {
+            Some(m) => json!([{"type": "WARN", "text": m}]).to_string(),
+            None => "[]".to_owned(),
+        };
+        let body = results_body(offset, &msgs, &j.fields, &j.rows[offset..end]);
         self.stats.results_pages += 1;
         let asked = if asked == 0 {
             self.cfg.max_result_rows as u64
@@ -712,6 +804,15 @@ impl State {
     }
 }
 
+/// Sids are file names in the dispatch directory: letters, digits, `_`, `.`, `-`, `@`, `:`.
+fn valid_sid(id: &str) -> bool {
+    id.len() <= 200
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@' | ':'))
+}
+
 /// `count`: default 100; 0 means "all", capped by `maxresultrows` like any larger value.
 fn page_count(p: &HashMap<String, String>, cap: usize) -> usize {
     match p.get("count").and_then(|c| c.parse::<usize>().ok()) {
@@ -721,12 +822,14 @@ fn page_count(p: &HashMap<String, String>, cap: usize) -> usize {
     }
 }
 
-fn results_body(offset: usize, fields: &str, rows: &[Arc<str>]) -> String {
+fn results_body(offset: usize, messages: &str, fields: &str, rows: &[Arc<str>]) -> String {
     let mut body =
         String::with_capacity(rows.iter().map(|r| r.len() + 1).sum::<usize>() + fields.len() + 128);
     body.push_str("{\"preview\":false,\"init_offset\":");
     body.push_str(&offset.to_string());
-    body.push_str(",\"messages\":[],\"fields\":");
+    body.push_str(",\"messages\":");
+    body.push_str(messages);
+    body.push_str(",\"fields\":");
     body.push_str(fields);
     body.push_str(",\"results\":[");
     for (i, r) in rows.iter().enumerate() {

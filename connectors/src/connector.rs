@@ -82,7 +82,9 @@ pub trait Connector: Send + Sync {
 
     /// A vendor-reported identity of the endpoint (the Splunk server GUID), so that two URLs of
     /// one server are recognised as one source by the binding guard. `None` when the vendor has
-    /// no such notion (the source id already names the tenant) or it cannot be read.
+    /// no such notion (the source id already names the tenant) or it cannot be read. Each
+    /// member of a Splunk search head cluster reports its own GUID, so it catches aliases of one
+    /// server, not two members of one cluster.
     async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
         Ok(None)
     }
@@ -94,14 +96,6 @@ pub trait Connector: Send + Sync {
     /// What this connector's HTTP layer has done so far: requests, retries, throttled waits, and
     /// the most requests it let through in one quota period (benchmarks prove the limit with it).
     fn http_stats(&self) -> HttpStats;
-
-    /// A vendor-reported identity of the endpoint (Splunk server GUID) so two URLs of one server
-    /// are recognised as one source. `None` when the vendor has no such identity. One real call;
-    /// callers use it to warn about duplicates, not as the binding key (every member of a
-    /// Splunk search head cluster reports its own GUID).
-    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
-        Ok(None)
-    }
 
     /// Requests retried so far (for the pull summary).
     fn retries(&self) -> u64 {

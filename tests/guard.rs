@@ -360,3 +360,56 @@ async fn lets_exactly_one_of_fifty_concurrent_tasks_bind_a_cid() {
     assert_eq!((ok, conflicts), (1, 49));
     assert_eq!(bindings(&env), 1);
 }
+
+/// Issue 13.6: `127.0.0.1` and `localhost` name one Splunk server; the server GUID read at bind
+/// time makes the second spelling conflict even though the URLs differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_aliases_of_one_splunk_server_are_one_endpoint() {
+    use seliq_mocks::splunk::{DEFAULT_TOKEN, SplunkMock, SplunkMockConfig};
+    let splunk = SplunkMock::start(SplunkMockConfig {
+        indexes: vec![("acme_prod".into(), 5)],
+        notables: vec![],
+        ..Default::default()
+    })
+    .await;
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    env.ok(&["workspace", "create", "globex-prod"]);
+    let by_ip = splunk.uri();
+    let by_name = by_ip.replace("127.0.0.1", "localhost");
+    assert_ne!(by_ip, by_name);
+    let add = |ws: &'static str, url: String| {
+        let env = &env;
+        async move {
+            let mut c = env.cmd();
+            c.env("S", DEFAULT_TOKEN).args([
+                "integration",
+                "add",
+                ws,
+                "splunk",
+                "--kind",
+                "splunk",
+                "--url",
+                &url,
+                "--app",
+                "search",
+                "--index",
+                "acme_prod",
+                "--allow-insecure-http",
+                "--secret-env",
+                "S",
+            ]);
+            tokio::process::Command::from(c).output().await.unwrap()
+        }
+    };
+    let first = add("acme-corp", by_ip).await;
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let second = add("globex-prod", by_name).await;
+    assert_eq!(code(&second), 3, "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("already bound to workspace acme-corp"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(bindings(&env), 1);
+}

@@ -167,6 +167,7 @@ async fn connect(
         secret: SecretString::from(secret),
         verify: true,
         first_window: pull::DEFAULT_FIRST_WINDOW,
+        poll_interval: crate::integrations::DEFAULT_POLL_INTERVAL,
     };
     let row = integrations::add(app, http, req).await?;
     println!("  {ws:<18} {name:<12} verified and bound to {}", row.source);

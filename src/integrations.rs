@@ -25,6 +25,25 @@ pub struct NewIntegration {
     pub secret: SecretString,
     pub verify: bool,
     pub first_window: Duration,
+    pub poll_interval: Duration,
+}
+
+/// How often `serve` polls an integration unless told otherwise.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// Polling faster than this buys nothing from these vendors and costs their quotas.
+pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// And slower than a day is not a feed.
+pub const MAX_POLL_INTERVAL: Duration = Duration::from_secs(86_400);
+
+/// Refuse a poll interval outside [`MIN_POLL_INTERVAL`, `MAX_POLL_INTERVAL`].
+pub fn check_poll_interval(d: Duration) -> Result<Duration> {
+    if d < MIN_POLL_INTERVAL || d > MAX_POLL_INTERVAL {
+        return Err(Error::Invalid(format!(
+            "--poll-interval of {}s is outside 10s..24h",
+            d.as_secs()
+        )));
+    }
+    Ok(d)
 }
 
 /// The integration `name` of workspace `slug`, or exit 4 naming what is missing.
@@ -195,6 +214,7 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
         settings: req.settings.clone(),
         source: canonical.clone(),
         first_window_secs: req.first_window.as_secs(),
+        poll_interval_secs: check_poll_interval(req.poll_interval)?.as_secs(),
         created_at: Utc::now(),
     };
     let vault = app.vault.clone();
@@ -350,6 +370,75 @@ pub fn dead_letters(
     })
 }
 
+/// Change how often `serve` polls an integration (audited). A running `serve` picks it up at its
+/// next reload.
+pub fn set_poll_interval(
+    app: &mut App,
+    slug: &Slug,
+    name: &IntegrationName,
+    interval: Duration,
+) -> Result<()> {
+    let interval = check_poll_interval(interval)?;
+    let who = app.who.clone();
+    app.store.write(|tx| {
+        let (ws, integ) = require(tx, slug, name)?;
+        tx.set_poll_interval(integ.id, interval.as_secs())?;
+        audit::append(
+            tx,
+            ws.id,
+            &who,
+            Event::new("integration.updated", name.as_str(), Outcome::Success).details(json!({
+                "integration_id": integ.id,
+                "poll_interval_secs": interval.as_secs(),
+                "previous_poll_interval_secs": integ.poll_interval_secs,
+            })),
+        )?;
+        Ok(())
+    })
+}
+
+/// Clear a suspension (the vendor rejected the credential) so `serve` polls it again (audited).
+/// Returns false when it was not suspended.
+pub fn resume(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<bool> {
+    let who = app.who.clone();
+    app.store.write(|tx| {
+        let (ws, integ) = require(tx, slug, name)?;
+        clear_suspension(tx, ws.id, &integ, &who, "resumed by an operator")
+    })
+}
+
+/// Lift a suspension inside the caller's transaction, auditing why. False when there was none.
+pub fn clear_suspension(
+    tx: &Tx<'_>,
+    workspace_id: Uuid,
+    integ: &IntegrationRow,
+    who: &audit::Attribution,
+    reason: &str,
+) -> Result<bool> {
+    let Some(mut state) = tx.integration_state(integ.id)? else {
+        return Ok(false);
+    };
+    if state.suspended_at.is_none() {
+        return Ok(false);
+    }
+    state.suspended_at = None;
+    state.suspended_reason = None;
+    state.suspended_credential_version = None;
+    state.failures = 0;
+    state.next_poll = None;
+    tx.save_integration_state(&state)?;
+    audit::append(
+        tx,
+        workspace_id,
+        who,
+        Event::new("integration.resumed", integ.name.as_str(), Outcome::Success).details(json!({
+            "integration_id": integ.id,
+            "reason": reason,
+        })),
+    )?;
+    Ok(true)
+}
+
 pub fn remove(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<()> {
     let who = app.who.clone();
     app.store.write(|tx| {
@@ -461,6 +550,7 @@ pub async fn rotate(
         if new_settings != integ.settings {
             tx.update_integration_settings(integ.id, &new_settings)?;
         }
+        clear_suspension(tx, ws.id, &integ, &who, "credential rotated")?;
         audit::append(
             tx,
             ws.id,
@@ -509,6 +599,7 @@ pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<u3
                 ))
             })?;
         tx.rollback_credential(integ.id, current.version, previous.version)?;
+        clear_suspension(tx, ws.id, &integ, &who, "credential rolled back")?;
         audit::append(
             tx,
             ws.id,

@@ -140,6 +140,7 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
             secret: SecretString::from(field("client_secret")?),
             verify: true,
             first_window: pull::DEFAULT_FIRST_WINDOW,
+            poll_interval: crate::integrations::DEFAULT_POLL_INTERVAL,
         },
     )
     .await?;

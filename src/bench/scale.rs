@@ -476,6 +476,7 @@ async fn setup(app: &mut App, http: &HttpOptions, mocks: &Mocks, w: usize) -> Re
                     secret: SecretString::from(secret),
                     verify: false,
                     first_window: pull::DEFAULT_FIRST_WINDOW,
+                    poll_interval: crate::integrations::DEFAULT_POLL_INTERVAL,
                 },
             )
             .await?;

@@ -237,7 +237,24 @@ pub enum IntegrationCmd {
         /// Store without calling the vendor to check the credential.
         #[arg(long)]
         no_verify: bool,
+        /// How often `serve` polls it (10s..24h; default 60s).
+        #[arg(long, value_name = "SPAN")]
+        poll_interval: Option<String>,
     },
+    /// Change how `serve` polls an integration.
+    #[command(
+        after_help = "Example:\n  seliq-gateway integration update acme-corp falcon --poll-interval 5m"
+    )]
+    Update {
+        workspace: String,
+        name: String,
+        /// How often `serve` polls it (10s..24h).
+        #[arg(long, value_name = "SPAN", required = true)]
+        poll_interval: String,
+    },
+    /// Poll an integration again after `serve` suspended it for a rejected credential.
+    #[command(after_help = "Example:\n  seliq-gateway integration resume acme-corp falcon")]
+    Resume { workspace: String, name: String },
     /// List a workspace's integrations.
     #[command(after_help = "Example:\n  seliq-gateway integration list acme-corp --json")]
     List {

@@ -177,8 +177,13 @@ fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
             settings,
             secret,
             no_verify,
+            poll_interval,
         } => {
             let (slug, name) = names(&workspace, &name)?;
+            let poll_interval = match &poll_interval {
+                Some(s) => integrations::check_poll_interval(parse_span("--poll-interval", s)?)?,
+                None => integrations::DEFAULT_POLL_INTERVAL,
+            };
             let first_window = match &settings.first_window {
                 Some(s) => parse_span("--first-window", s)?,
                 None => pull::DEFAULT_FIRST_WINDOW,
@@ -192,6 +197,7 @@ fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
                 secret,
                 verify: !no_verify,
                 first_window,
+                poll_interval,
             };
             let row = runtime()?.block_on(integrations::add(&mut app, &http()?, req))?;
             println!(
@@ -222,6 +228,27 @@ fn integration(mut app: App, cmd: IntegrationCmd) -> Result<u8> {
             let (slug, name) = names(&workspace, &name)?;
             integrations::remove(&mut app, &slug, &name)?;
             println!("removed {name} from {slug}: credential destroyed, source released");
+        }
+        IntegrationCmd::Update {
+            workspace,
+            name,
+            poll_interval,
+        } => {
+            let (slug, name) = names(&workspace, &name)?;
+            let interval = parse_span("--poll-interval", &poll_interval)?;
+            integrations::set_poll_interval(&mut app, &slug, &name, interval)?;
+            println!(
+                "{name} in {slug}: polled every {}s from serve's next reload",
+                interval.as_secs()
+            );
+        }
+        IntegrationCmd::Resume { workspace, name } => {
+            let (slug, name) = names(&workspace, &name)?;
+            if integrations::resume(&mut app, &slug, &name)? {
+                println!("{name} in {slug}: resumed; serve polls it again from its next reload");
+            } else {
+                println!("{name} in {slug} was not suspended");
+            }
         }
         IntegrationCmd::DeadLetters { workspace, name } => {
             let (slug, name) = names(&workspace, &name)?;

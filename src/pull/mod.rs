@@ -332,6 +332,7 @@ fn commit_batch(
         let _ = sink.write_batch(&buf[..buf.len() / 2]);
         fault::crash();
     }
+    let before = sink.len();
     let offset = sink.write_batch(buf)?;
     if fault::armed(fault::Point::AfterWrite, batch_no) {
         fault::crash();
@@ -346,7 +347,7 @@ fn commit_batch(
     };
     // Dead letters commit with the cursor that moves past them: never skipped without a trace.
     let now = Utc::now();
-    app.store.write(|tx| {
+    let committed = app.store.write(|tx| {
         tx.save_checkpoint(&row)?;
         if let Some(k) = &key {
             tx.set_sink_offset(k, offset)?;
@@ -355,7 +356,12 @@ fn commit_batch(
             tx.insert_dead_letter(d.integration_id, now, &q.reason, q.raw.get())?;
         }
         Ok::<_, Error>(())
-    })
+    });
+    if committed.is_err() {
+        // The batch will be fetched again from the old cursor: take its bytes back out.
+        sink.truncate_to(before)?;
+    }
+    committed
 }
 
 /// One NDJSON line: the envelope fields, then the alert's own fields, in one object.

@@ -35,6 +35,7 @@ impl Sink {
         };
         // A new file is created 0600: alerts carry client data and are for the ingestion user
         // alone (an existing file keeps the mode its owner gave it).
+        let existed = path.exists();
         let mut file = OpenOptions::new()
             .create(true)
             .read(true)
@@ -43,6 +44,14 @@ impl Sink {
             .mode(0o600)
             .open(path)
             .map_err(io)?;
+        if !existed {
+            // The new directory entry must be durable before a checkpoint says it was written.
+            let dir = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
         let key = std::fs::canonicalize(path)
             .map_err(io)?
             .display()
@@ -88,15 +97,47 @@ impl Sink {
             Sink::File {
                 file, path, len, ..
             } => {
-                file.write_all(bytes)
-                    .and_then(|()| file.sync_data())
-                    .map_err(|e| {
-                        Error::Runtime(format!("cannot write output file {}: {e}", path.display()))
-                    })?;
+                if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
+                    // Cut a torn write off again, so the next batch does not land after it.
+                    let _ = file.set_len(*len).and_then(|()| file.seek(SeekFrom::Start(*len)));
+                    return Err(Error::Runtime(format!(
+                        "cannot write output file {}: {e}",
+                        path.display()
+                    )));
+                }
                 *len += bytes.len() as u64;
                 Ok(*len)
             }
         }
+    }
+
+    /// The file's length as written (0 for stdout).
+    pub fn len(&self) -> u64 {
+        match self {
+            Sink::Stdout(_) => 0,
+            Sink::File { len, .. } => *len,
+        }
+    }
+
+    /// Take back a batch whose checkpoint did not commit: the file returns to `to`, the length
+    /// the store records, so committed offsets never fall behind or ahead of the file.
+    pub fn truncate_to(&mut self, to: u64) -> Result<()> {
+        if let Sink::File {
+            file, path, len, ..
+        } = self
+        {
+            file.set_len(to)
+                .and_then(|()| file.seek(SeekFrom::Start(to)).map(drop))
+                .and_then(|()| file.sync_all())
+                .map_err(|e| {
+                    Error::Runtime(format!(
+                        "cannot truncate output file {} after a failed commit: {e}",
+                        path.display()
+                    ))
+                })?;
+            *len = to;
+        }
+        Ok(())
     }
 
     /// The store key of a file sink.

@@ -18,6 +18,8 @@ pub struct IntegrationRow {
     /// Canonical source identity.
     pub source: String,
     pub first_window_secs: u64,
+    /// How often `serve` polls it.
+    pub poll_interval_secs: u64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -31,8 +33,7 @@ pub struct BindingRow {
     pub server_guid: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, workspace_id, name, kind, settings, source, first_window_secs, created_at";
+const COLUMNS: &str = "id, workspace_id, name, kind, settings, source, first_window_secs, created_at, poll_interval_secs";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
     let id: String = r.get(0)?;
@@ -51,6 +52,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
         // A negative value (hand-edited) reads as u64::MAX and is refused where it is used.
         first_window_secs: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(u64::MAX),
         created_at: r.get(7)?,
+        poll_interval_secs: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(u64::MAX),
     })
 }
 
@@ -60,8 +62,8 @@ impl Tx<'_> {
             .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
         self.tx
             .execute(
-                "INSERT INTO integrations (id, workspace_id, name, kind, settings, source, first_window_secs, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at],
+                "INSERT INTO integrations (id, workspace_id, name, kind, settings, source, first_window_secs, created_at, poll_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at, i64::try_from(i.poll_interval_secs).unwrap_or(i64::MAX)],
             )
             .map_err(|e| unique_or(e, || format!("an integration named {:?} already exists in this workspace", i.name.as_str())))?;
         Ok(())

@@ -46,3 +46,26 @@ CREATE TABLE dead_letters (
     raw            TEXT NOT NULL
 ) STRICT;
 CREATE INDEX dead_letters_by_integration ON dead_letters (integration_id, id);
+
+-- Service mode (issue 15). How often `serve` polls the integration.
+ALTER TABLE integrations ADD COLUMN poll_interval_secs INTEGER NOT NULL DEFAULT 60;
+
+-- What the last poll of an integration did, and whether it is suspended. Written by `serve` and
+-- `pull`; read by `status` and `/v1/status`. Operational state, not audit: it may be rewritten.
+CREATE TABLE integration_state (
+    integration_id      TEXT PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    last_poll_start     TEXT,
+    last_poll_end       TEXT,
+    last_outcome        TEXT,
+    last_alerts         INTEGER NOT NULL DEFAULT 0,
+    last_error          TEXT,
+    last_success        TEXT,
+    newest_updated_at   TEXT,
+    next_poll           TEXT,
+    failures            INTEGER NOT NULL DEFAULT 0,
+    -- Set when the vendor rejected the credential: polls stop until the credential version
+    -- changes (a rotation or rollback) or `integration resume` clears it.
+    suspended_at        TEXT,
+    suspended_reason    TEXT,
+    suspended_credential_version INTEGER
+) STRICT;

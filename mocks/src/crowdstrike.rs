@@ -151,6 +151,18 @@ pub struct FalconMockConfig {
     pub token_rate_limit_per_minute: u32,
     /// `expires_in` of minted tokens (1799 s).
     pub token_ttl: Duration,
+    /// A parent token minted without `member_cid` reads its home CID *and* its children's alerts
+    /// (the Alerts spec's "across all CIDs"; facts §3 leave this open for parents). Queries then
+    /// need a `cid:'…'` clause to stay on one CID. Default true: the case a connector must survive.
+    pub parent_token_reads_children: bool,
+    /// A `member_cid` token's requests count against the parent's account quota (true, default)
+    /// or the child's own. Falcon counts 6,000 per minute per customer account; which account a
+    /// child token spends is undocumented (facts §5), so the default is the stricter reading.
+    pub member_quota_on_parent: bool,
+    /// Read time from this runtime instead of the wall clock: a test passes
+    /// `tokio::runtime::Handle::current()` so quota windows and token lifetimes follow its paused
+    /// clock (wiremock answers on its own thread and runtime).
+    pub clock: Option<tokio::runtime::Handle>,
 }
 
 impl Default for FalconMockConfig {
@@ -189,6 +201,9 @@ impl Default for FalconMockConfig {
             rate_limit_per_minute: 6000,
             token_rate_limit_per_minute: 300,
             token_ttl: Duration::from_secs(1799),
+            parent_token_reads_children: true,
+            member_quota_on_parent: true,
+            clock: None,
         }
     }
 }
@@ -213,6 +228,15 @@ pub enum RetryAfter {
     EpochMillis { in_ms: i64 },
 }
 
+/// What is wrong with an alert's returned document ([`FalconMock::break_alerts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    NoCompositeId,
+    NoUpdatedTimestamp,
+    /// `updated_timestamp` is a string but not a date.
+    BadUpdatedTimestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     TooManyRequests(RetryAfter),
@@ -222,6 +246,8 @@ pub enum Fault {
     ErrorsInOk,
     /// Revokes the caller's token and answers 401.
     RevokeToken,
+    /// HTTP 200 whose body is cut off mid-JSON (a page that does not parse).
+    UnreadableBody,
 }
 
 /// Counters since start.
@@ -241,6 +267,9 @@ pub struct MockStats {
     pub alerts_served: u64,
     /// The largest `limit` a combined-alerts request asked for.
     pub max_limit_requested: i64,
+    /// The most data requests one account's quota admitted within any sliding minute, on the
+    /// mock's clock (see [`FalconMockConfig::clock`]).
+    pub max_requests_per_minute: u64,
 }
 
 /// What a token request carried (never the secret).
@@ -364,6 +393,39 @@ impl FalconMock {
             .collect()
     }
 
+    /// Adds an automated lead to `cid`, updated now, carrying `score` and neither `severity`
+    /// nor `severity_name`. Returns its composite id.
+    pub fn add_automated_lead(&self, cid: &str, score: u8) -> String {
+        let mut st = lock(&self.state);
+        let t = tenant_mut(&mut st, cid);
+        let at = next_now(t);
+        t.push_shaped(at, data::Shape::AutomatedLead { score })
+    }
+
+    /// Breaks `n` alerts of `cid` (seeded pick): their returned documents get `defect`, while
+    /// the index still finds and sorts them by their `updated_timestamp`. Returns their ids.
+    pub fn break_alerts(&self, cid: &str, n: usize, defect: Defect) -> Vec<String> {
+        let mut st = lock(&self.state);
+        let Some(t) = st.tenants.get_mut(&cid.to_ascii_lowercase()) else {
+            return Vec::new();
+        };
+        let picked = t.pick(n);
+        for idx in &picked {
+            t.break_alert(*idx, defect);
+        }
+        picked
+            .into_iter()
+            .map(|i| t.alerts[i].composite_id.clone())
+            .collect()
+    }
+
+    /// Updates the named alerts of `cid` (new status, `updated_timestamp` = now) once `pages`
+    /// more combined-alerts pages were served: an update in the middle of one pagination.
+    pub fn update_alerts_after_pages(&self, cid: &str, ids: &[String], pages: u32) {
+        lock(&self.state).update_after_pages =
+            Some((pages.max(1), cid.to_ascii_lowercase(), ids.to_vec()));
+    }
+
     pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: u32) {
         lock(&self.state).arm(endpoint, fault, times);
     }
@@ -410,7 +472,7 @@ fn tenant_mut<'a>(st: &'a mut State, cid: &str) -> &'a mut Tenant {
 }
 
 /// Now, or a microsecond after the newest alert if the clock has not moved past it.
-fn next_now(t: &Tenant) -> i64 {
+pub(crate) fn next_now(t: &Tenant) -> i64 {
     let now = nanos_of(Utc::now());
     t.max_updated().map_or(now, |m| now.max(m + 1_000))
 }

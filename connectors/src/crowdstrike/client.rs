@@ -30,8 +30,8 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::auth::{
-    ApiBase, ApiError, FalconMinter, REFRESH_BEFORE, RegionHosts, VENDOR, first_error_message,
-    header,
+    ApiBase, ApiError, FalconMinter, REFRESH_BEFORE, RegionHosts, VENDOR, account_key,
+    first_error_message, header,
 };
 use super::cursor::{CursorState, Timestamp};
 use super::mapping::Parsed;
@@ -76,6 +76,9 @@ impl CrowdStrike {
     ) -> Result<Self, ConnectorError> {
         let base = Arc::new(ApiBase::new(settings.api_base()));
         let regions = Arc::new(RegionHosts::default());
+        let account_quota = http.account_rate_limit.unwrap_or(RateLimit::per_minute(
+            super::settings::DEFAULT_ACCOUNT_RATE_LIMIT_PER_MINUTE,
+        ));
         let minter = FalconMinter {
             base: Arc::clone(&base),
             regions: Arc::clone(&regions),
@@ -85,12 +88,20 @@ impl CrowdStrike {
             token_quota: http.token_rate_limit.unwrap_or(RateLimit::per_minute(
                 super::auth::DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE,
             )),
+            account_quota,
         };
         let source = settings.source_id();
+        let client = Http::new(Arc::new(FalconPolicy), http, settings.rate_limit());
+        // Falcon counts requests per customer account, not per CID: every child CID reached
+        // through one parent client draws on one budget, on top of its own.
+        client.share_account_quota(
+            &account_key(settings.client_id(), &base.get()),
+            account_quota,
+        );
         Ok(CrowdStrike {
             source_name: source.canonical(),
             source,
-            http: Http::new(Arc::new(FalconPolicy), http, settings.rate_limit()),
+            http: client,
             tokens: TokenCache::new(Box::new(minter), REFRESH_BEFORE),
             base,
             regions,

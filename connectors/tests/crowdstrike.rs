@@ -150,20 +150,23 @@ async fn pulls_25000_alerts_over_more_than_25_pages_exactly_once() {
     let stats = mock.stats();
     assert!(stats.max_limit_requested <= 1000);
     assert_eq!(stats.tokens_issued, 1, "one token serves the whole pull");
-    // Every request is a combined-alerts query on updated_timestamp, paged with after.
+    // Every request is a combined-alerts query on updated_timestamp of this CID only; the walk
+    // pages by fresh queries whose lower bound only moves forward (keyset paging).
     let bodies = mock.combined_bodies();
     assert_eq!(bodies.len() as u32, p.pages);
+    let mut bounds = Vec::new();
     for b in &bodies {
         let v: serde_json::Value = serde_json::from_str(b).unwrap();
         assert!(v.get("offset").is_none());
         assert_eq!(v["sort"], "updated_timestamp|asc");
         let f = v["filter"].as_str().unwrap();
-        assert!(
-            f.starts_with("updated_timestamp:>='") && f.ends_with("Z'"),
-            "{f}"
-        );
+        let bound = f
+            .strip_prefix("updated_timestamp:>='")
+            .and_then(|r| r.strip_suffix(&format!("'+cid:'{CID_A}'")))
+            .unwrap_or_else(|| panic!("{f}"));
+        bounds.push(bound.parse::<DateTime<Utc>>().unwrap());
     }
-    assert!(bodies.iter().any(|b| b.contains("\"after\"")));
+    assert!(bounds.windows(2).filter(|w| w[1] > w[0]).count() > 25);
     assert!(
         p.alerts
             .iter()

@@ -402,21 +402,18 @@ impl FalconMock {
         t.push_shaped(at, data::Shape::AutomatedLead { score })
     }
 
-    /// Breaks `n` alerts of `cid` (seeded pick): their returned documents get `defect`, while
-    /// the index still finds and sorts them by their `updated_timestamp`. Returns their ids.
-    pub fn break_alerts(&self, cid: &str, n: usize, defect: Defect) -> Vec<String> {
+    /// Breaks the named alerts of `cid`: their returned documents get `defect`, while the index
+    /// still finds and sorts them by their `updated_timestamp`.
+    pub fn break_alerts(&self, cid: &str, ids: &[String], defect: Defect) {
         let mut st = lock(&self.state);
         let Some(t) = st.tenants.get_mut(&cid.to_ascii_lowercase()) else {
-            return Vec::new();
+            return;
         };
-        let picked = t.pick(n);
-        for idx in &picked {
-            t.break_alert(*idx, defect);
+        for id in ids {
+            if let Some(idx) = t.by_id.get(id).copied() {
+                t.break_alert(idx, defect);
+            }
         }
-        picked
-            .into_iter()
-            .map(|i| t.alerts[i].composite_id.clone())
-            .collect()
     }
 
     /// Updates the named alerts of `cid` (new status, `updated_timestamp` = now) once `pages`

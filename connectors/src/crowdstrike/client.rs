@@ -380,11 +380,11 @@ impl Connector for CrowdStrike {
                             // Like an alert: left for the next fetch, which starts below it.
                             break 'pages;
                         }
+                        // Remembered at once, so a fresh page query re-reading it skips it; a
+                        // record without a readable time gets its bound raised below.
+                        state.record_quarantined(hash.clone(), rejected.updated.unwrap_or(lower));
                         match rejected.updated {
-                            Some(t) => {
-                                page_times.push(t);
-                                state.record_quarantined(hash, t);
-                            }
+                            Some(t) => page_times.push(t),
                             None => unbounded.push(hash),
                         }
                         tracing::warn!(

@@ -892,7 +892,10 @@ async fn twenty_child_cids_under_one_parent_stay_within_one_shared_account_budge
         stats.max_requests_per_minute <= u64::from(BUDGET) + CHILDREN as u64,
         "{stats:?}"
     );
-    assert!(stats.max_requests_per_minute >= u64::from(BUDGET) * 3 / 4, "{stats:?}");
+    assert!(
+        stats.max_requests_per_minute >= u64::from(BUDGET) * 3 / 4,
+        "{stats:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -915,7 +918,8 @@ async fn unmappable_records_are_quarantined_once_and_their_neighbours_delivered_
     let mock = FalconMock::start(config(&[CID_A], 600)).await;
     let mut order = mock.versions(CID_A);
     order.sort_by(|a, b| a.1.cmp(&b.1));
-    let ids = |picks: &[usize]| -> Vec<String> { picks.iter().map(|i| order[*i].0.clone()).collect() };
+    let ids =
+        |picks: &[usize]| -> Vec<String> { picks.iter().map(|i| order[*i].0.clone()).collect() };
     // The oldest, neighbours, page and batch edges, and the newest (nothing readable follows it).
     let picks: [(&[usize], Defect); 3] = [
         (&[0, 6, 7, 300], Defect::NoCompositeId),
@@ -944,8 +948,14 @@ async fn unmappable_records_are_quarantined_once_and_their_neighbours_delivered_
         let v: serde_json::Value = serde_json::from_str(raw).unwrap();
         assert!(v.get("agent_id").is_some(), "the raw record is kept: {raw}");
         // Our words only: no id, no timestamp, no vendor text.
-        assert!(!reason.contains(CID_A) && !reason.contains("20"), "{reason}");
-        assert!(reason.ends_with('.') && reason.matches(". ").count() == 0, "{reason}");
+        assert!(
+            !reason.contains(CID_A) && !reason.contains("20"),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with('.') && reason.matches(". ").count() == 0,
+            "{reason}"
+        );
     }
     // From the checkpoint: nothing again, neither alerts nor quarantines.
     let again = pull(&c, first.cursor, 7).await;

@@ -20,7 +20,11 @@
 //!
 //! Between pulls: [`FalconMock::update_alerts`] (new status, `updated_timestamp` = now),
 //! [`FalconMock::add_alerts`], [`FalconMock::add_late_alerts`] (new alerts whose
-//! `updated_timestamp` is `age` older than the newest alert of the CID).
+//! `updated_timestamp` is `age` older than the newest alert of the CID),
+//! [`FalconMock::add_automated_lead`] (`score` only, no `severity`/`severity_name`),
+//! [`FalconMock::break_alerts`] (documents missing `composite_id` or a readable
+//! `updated_timestamp`, still indexed in place). Within one pull:
+//! [`FalconMock::update_alerts_after_pages`] (an update between two pages of a walk).
 //! Ground truth: [`FalconMock::versions`] (every current `(composite_id, updated_timestamp)` of a
 //! CID), [`FalconMock::alert_count`], [`FalconMock::stats`], [`FalconMock::token_requests`],
 //! [`FalconMock::combined_bodies`].
@@ -38,9 +42,11 @@
 //!   gets 403 "access denied, authorization failed". With `redirect_to` set, every token request
 //!   gets **308** with `X-Cs-Region: <region>` and a `Location` on that region's real host, unless
 //!   the request's `Host` already is that host. Token quota: 300 per minute.
-//! - Every token is scoped to one CID: a token minted for CID A never sees CID B's alerts.
-//!   Unknown, expired or revoked tokens get 401 "access denied, invalid bearer token" with
-//!   `X-Ratelimit-Limit: 15`.
+//! - A `member_cid` token is scoped to that CID: it never sees another CID's alerts. A parent
+//!   token minted without `member_cid` reads its home CID and every child
+//!   ([`FalconMockConfig::parent_token_reads_children`]); the FQL `cid:'…'` clause (exact match)
+//!   narrows it, and pages merge the CIDs in sort order. Unknown, expired or revoked tokens get
+//!   401 "access denied, invalid bearer token" with `X-Ratelimit-Limit: 15`.
 //! - `POST /alerts/combined/alerts/v1` `{filter, sort, limit, after}`: FQL on
 //!   `updated_timestamp`, `created_timestamp`, `timestamp`, `status`, `product`, `type`, `cid`,
 //!   `composite_id`, `severity`; sort on the timestamps, `severity` or `composite_id`
@@ -52,15 +58,19 @@
 //! - `POST /alerts/entities/alerts/v2` `{composite_ids}`: at most 1,000 ids (413 above), results
 //!   in no particular order, ids of other CIDs silently absent.
 //! - Every response has `X-Cs-Traceid` and `X-Cs-Region`; data responses carry
-//!   `X-Ratelimit-Limit`/`X-Ratelimit-Remaining` for the token's CID (a sliding minute, default
-//!   6,000); over quota gives 429 with `X-Ratelimit-Retryafter` in epoch seconds.
+//!   `X-Ratelimit-Limit`/`X-Ratelimit-Remaining` for the token's customer account (a sliding
+//!   minute, default 6,000; a `member_cid` token spends the parent's account by default,
+//!   [`FalconMockConfig::member_quota_on_parent`]); over quota gives 429 with
+//!   `X-Ratelimit-Retryafter` in epoch seconds. [`MockStats::max_requests_per_minute`] is the
+//!   most one account admitted in any minute, on [`FalconMockConfig::clock`] when set.
 //!
 //! # Faults
 //! [`FalconMock::inject`]`(endpoint, fault, times)` arms a fault for the next `times` requests
 //! of that endpoint ([`Endpoint::AnyData`] for any alerts endpoint): [`Fault::TooManyRequests`]
 //! (429 with `X-Ratelimit-Retryafter` as epoch seconds or milliseconds), [`Fault::Status`]
 //! (e.g. 500/503), [`Fault::ErrorsInOk`] (a 200 whose `errors[]` is not empty),
-//! [`Fault::RevokeToken`] (the caller's token is revoked and the request gets 401).
+//! [`Fault::RevokeToken`] (the caller's token is revoked and the request gets 401),
+//! [`Fault::UnreadableBody`] (a 200 cut off mid-JSON).
 //! Also [`FalconMock::revoke_tokens_after_pages`] (revoke every token once N more combined pages
 //! were served: a token dying in the middle of a pagination), [`FalconMock::revoke_all_tokens`],
 //! [`FalconMock::block_client`] and [`FalconMock::set_redirect`].

@@ -587,7 +587,11 @@ mod tests {
         assert_eq!(back, s);
         assert!(back.is_quarantined("h1"));
         let mut s = back;
-        s.record("a:ind:2", ts("2026-11-27T10:05:00Z"), "2026-11-27T10:05:00Z");
+        s.record(
+            "a:ind:2",
+            ts("2026-11-27T10:05:00Z"),
+            "2026-11-27T10:05:00Z",
+        );
         s.advance(Duration::from_secs(120), far_future());
         assert!(!s.is_quarantined("h1"));
         // A cursor written before quarantines existed still decodes.

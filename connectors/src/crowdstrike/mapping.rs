@@ -236,8 +236,8 @@ pub(crate) struct Rejected {
 impl<'a> Parsed<'a> {
     pub fn read(raw: &'a RawValue) -> Result<Parsed<'a>, Rejected> {
         let reject = |why, updated| Rejected { why, updated };
-        let fields: Fields<'a> = serde_json::from_str(raw.get())
-            .map_err(|_| reject(Unmappable::NotAnObject, None))?;
+        let fields: Fields<'a> =
+            serde_json::from_str(raw.get()).map_err(|_| reject(Unmappable::NotAnObject, None))?;
         let updated = match fields.updated_timestamp.as_deref() {
             None => Err(Unmappable::NoUpdatedTimestamp),
             Some(s) => Timestamp::parse(s).ok_or(Unmappable::BadUpdatedTimestamp),
@@ -476,7 +476,10 @@ mod tests {
                 r#"{"updated_timestamp":"2024-08-19T18:49:02Z","description":"s3cr3t"}"#,
                 Unmappable::NoCompositeId,
             ),
-            (r#"{"composite_id":"s3cr3t:ind:1"}"#, Unmappable::NoUpdatedTimestamp),
+            (
+                r#"{"composite_id":"s3cr3t:ind:1"}"#,
+                Unmappable::NoUpdatedTimestamp,
+            ),
             (
                 r#"{"composite_id":"s3cr3t:ind:1","updated_timestamp":"s3cr3t"}"#,
                 Unmappable::BadUpdatedTimestamp,

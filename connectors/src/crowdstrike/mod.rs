@@ -20,6 +20,5 @@ pub use cursor::Timestamp;
 pub use mapping::{map_alert, severity};
 pub use settings::{
     Cloud, DEFAULT_ACCOUNT_RATE_LIMIT_PER_MINUTE, DEFAULT_LOOK_BACK, DEFAULT_RATE_LIMIT_PER_MINUTE,
-    Params, Settings,
-    VENDOR_RATE_LIMIT_PER_MINUTE,
+    Params, Settings, VENDOR_RATE_LIMIT_PER_MINUTE,
 };

@@ -588,7 +588,12 @@ impl State {
         let n = cids
             .iter()
             .filter_map(|c| self.tenants.get(c))
-            .map(|t| t.alerts.iter().filter(|r| filter.matches(&t.cid, r)).count())
+            .map(|t| {
+                t.alerts
+                    .iter()
+                    .filter(|r| filter.matches(&t.cid, r))
+                    .count()
+            })
             .sum();
         self.totals
             .insert(key, (filter_text.to_owned(), version, n));

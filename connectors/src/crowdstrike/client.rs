@@ -24,7 +24,9 @@
 //! - 429 and 5xx are retried by the shared HTTP layer; `X-Ratelimit-Retryafter` is read as epoch
 //!   seconds (milliseconds above 10^12), past values clamped to a minimum wait.
 //! - When `X-Ratelimit-Remaining` runs low the next request waits a little (as gofalcon does),
-//!   on top of the integration's own quota (default 5,000 per minute, under the vendor's 6,000).
+//!   on top of the integration's own quota (default 5,000 per minute, under the vendor's 6,000)
+//!   and the account quota every integration of one parent client on one API host shares
+//!   (default 5,000 per minute; the vendor counts per customer account, not per CID).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};

@@ -341,6 +341,7 @@ async fn lets_exactly_one_of_fifty_concurrent_tasks_bind_a_cid() {
                 secret: secrecy::SecretString::from("s3cret-value"),
                 verify: false,
                 first_window: std::time::Duration::from_secs(3600),
+                poll_interval: seliq_gateway::integrations::DEFAULT_POLL_INTERVAL,
             };
             add(&mut app, &http, req)
                 .await

@@ -12,7 +12,8 @@ use seliq_connectors::http::{HttpOptions, RateLimit, RetryPolicy};
 use seliq_connectors::{Alert, Budget, Connector, ConnectorError, Cursor, Severity};
 use seliq_mocks::crowdstrike::{
     BLOCKED_CLIENT_ID, BLOCKED_SECRET, CHILD_A_CLIENT_ID, CHILD_A_SECRET, CID_A, CID_A_CCID, CID_B,
-    Endpoint, FalconMock, FalconMockConfig, Fault, PARENT_CLIENT_ID, PARENT_SECRET, RetryAfter,
+    Defect, Endpoint, FalconMock, FalconMockConfig, Fault, PARENT_CID, PARENT_CLIENT_ID,
+    PARENT_SECRET, RetryAfter,
 };
 
 fn fast_retry() -> RetryPolicy {
@@ -32,6 +33,7 @@ fn http() -> HttpOptions {
         .with_retry(fast_retry())
         .with_rate_limit(RateLimit::per_second(1_000_000))
         .with_token_rate_limit(RateLimit::per_second(1_000_000))
+        .with_account_rate_limit(RateLimit::per_second(1_000_000))
 }
 
 fn params(mock: &FalconMock, cid: &str) -> Params {
@@ -78,6 +80,8 @@ struct Pull {
     cursor: Option<Cursor>,
     batches: usize,
     pages: u32,
+    /// `(raw, reason)` of every quarantined record.
+    quarantined: Vec<(String, String)>,
 }
 
 async fn pull(c: &CrowdStrike, cursor: Option<Cursor>, max_alerts: usize) -> Pull {
@@ -86,6 +90,7 @@ async fn pull(c: &CrowdStrike, cursor: Option<Cursor>, max_alerts: usize) -> Pul
         cursor,
         batches: 0,
         pages: 0,
+        quarantined: Vec::new(),
     };
     loop {
         let batch = c
@@ -96,6 +101,12 @@ async fn pull(c: &CrowdStrike, cursor: Option<Cursor>, max_alerts: usize) -> Pul
         out.batches += 1;
         out.pages += batch.pages;
         out.alerts.extend(batch.alerts);
+        out.quarantined.extend(
+            batch
+                .quarantined
+                .into_iter()
+                .map(|q| (q.raw.get().to_owned(), q.reason)),
+        );
         out.cursor = Some(batch.cursor);
         if batch.caught_up {
             return out;
@@ -150,20 +161,23 @@ async fn pulls_25000_alerts_over_more_than_25_pages_exactly_once() {
     let stats = mock.stats();
     assert!(stats.max_limit_requested <= 1000);
     assert_eq!(stats.tokens_issued, 1, "one token serves the whole pull");
-    // Every request is a combined-alerts query on updated_timestamp, paged with after.
+    // Every request is a combined-alerts query on updated_timestamp of this CID only; the walk
+    // pages by fresh queries whose lower bound only moves forward (keyset paging).
     let bodies = mock.combined_bodies();
     assert_eq!(bodies.len() as u32, p.pages);
+    let mut bounds = Vec::new();
     for b in &bodies {
         let v: serde_json::Value = serde_json::from_str(b).unwrap();
         assert!(v.get("offset").is_none());
         assert_eq!(v["sort"], "updated_timestamp|asc");
         let f = v["filter"].as_str().unwrap();
-        assert!(
-            f.starts_with("updated_timestamp:>='") && f.ends_with("Z'"),
-            "{f}"
-        );
+        let bound = f
+            .strip_prefix("updated_timestamp:>='")
+            .and_then(|r| r.strip_suffix(&format!("'+cid:'{CID_A}'")))
+            .unwrap_or_else(|| panic!("{f}"));
+        bounds.push(bound.parse::<DateTime<Utc>>().unwrap());
     }
-    assert!(bodies.iter().any(|b| b.contains("\"after\"")));
+    assert!(bounds.windows(2).filter(|w| w[1] > w[0]).count() > 25);
     assert!(
         p.alerts
             .iter()
@@ -607,14 +621,22 @@ async fn maps_severity_title_link_and_keeps_nine_digit_timestamps_in_raw() {
 // ---- The mock's own API contract, spoken to directly. ----
 
 async fn mint(mock: &FalconMock, cid: &str) -> String {
+    mint_as(mock, Some(cid)).await
+}
+
+/// A parent token, with `member_cid` when given.
+async fn mint_as(mock: &FalconMock, member_cid: Option<&str>) -> String {
     seliq_connectors::http::install_crypto_provider();
+    let mut form = vec![
+        ("client_id", PARENT_CLIENT_ID),
+        ("client_secret", PARENT_SECRET),
+    ];
+    if let Some(cid) = member_cid {
+        form.push(("member_cid", cid));
+    }
     let resp = reqwest::Client::new()
         .post(format!("{}/oauth2/token", mock.uri()))
-        .form(&[
-            ("client_id", PARENT_CLIENT_ID),
-            ("client_secret", PARENT_SECRET),
-            ("member_cid", cid),
-        ])
+        .form(&form)
         .send()
         .await
         .unwrap();
@@ -752,4 +774,236 @@ async fn paces_token_requests_per_api_host_across_integrations() {
         started.elapsed()
     );
     assert_eq!(mock.stats().tokens_issued, 4);
+}
+
+// ---- Issue 14: CID scoping, the shared account budget, lead scores, quarantine, mid-walk updates.
+
+fn cid_of(a: &Alert) -> String {
+    let raw: serde_json::Value = serde_json::from_str(a.raw.get()).unwrap();
+    raw["cid"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_parent_token_that_reaches_its_children_pulls_only_its_own_cid() {
+    // The parent client's own CID, without `member_cid`: its token reads the children's alerts
+    // too, so only the `cid` clause keeps them out of the parent's workspace.
+    let mock = FalconMock::start(config(&[PARENT_CID, CID_A, CID_B], 700)).await;
+    let p = Params {
+        own_cid: true,
+        ..params(&mock, PARENT_CID)
+    };
+    let c = connector_with(p, PARENT_SECRET, &http());
+    c.check().await.unwrap();
+    let got = pull(&c, None, 500).await;
+    assert_exactly_once(&got.alerts, &mock.versions(PARENT_CID));
+    assert!(got.alerts.iter().all(|a| cid_of(a) == PARENT_CID));
+    assert_eq!(mock.token_requests()[0].member_cid, None);
+    for b in mock.combined_bodies() {
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        let f = v["filter"].as_str().unwrap();
+        assert!(f.contains(&format!("cid:'{PARENT_CID}'")), "{f}");
+    }
+}
+
+#[tokio::test]
+async fn mock_a_parent_token_reads_every_child_unless_the_filter_names_one_cid() {
+    let mock = FalconMock::start(config(&[PARENT_CID, CID_A, CID_B], 30)).await;
+    let query = |token: String, filter: &'static str| {
+        let uri = mock.uri();
+        async move {
+            let v: serde_json::Value = reqwest::Client::new()
+                .post(format!("{uri}/alerts/combined/alerts/v1"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({"limit": 1000, "filter": filter}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let cids: Vec<String> = v["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["cid"].as_str().unwrap().to_owned())
+                .collect();
+            (cids, v["meta"]["pagination"]["total"].as_u64().unwrap())
+        }
+    };
+    let parent = mint_as(&mock, None).await;
+    let (all, total) = query(parent.clone(), "").await;
+    assert_eq!((all.len(), total), (90, 90));
+    let distinct: HashSet<&str> = all.iter().map(String::as_str).collect();
+    assert_eq!(distinct, HashSet::from([PARENT_CID, CID_A, CID_B]));
+    // Merged across CIDs, still in updated_timestamp order.
+    let a_only = "cid:'1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6'";
+    assert_eq!(a_only, format!("cid:'{CID_A}'"));
+    let (a, total) = query(parent, a_only).await;
+    assert_eq!(total, 30);
+    assert!(a.len() == 30 && a.iter().all(|c| c == CID_A));
+    // A member_cid token never reaches another CID, whatever the filter names.
+    let child_b = mint_as(&mock, Some(CID_B)).await;
+    assert_eq!(query(child_b, a_only).await, (Vec::new(), 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn twenty_child_cids_under_one_parent_stay_within_one_shared_account_budget() {
+    const BUDGET: u32 = 300;
+    const CHILDREN: usize = 20;
+    let cids: Vec<String> = (0..CHILDREN)
+        .map(|i| format!("{:032x}", 0x5eed_0000_u128 + i as u128))
+        .collect();
+    let mut cfg = FalconMockConfig {
+        cids: cids.clone(),
+        alerts_per_cid: 800,
+        // The account's quota, scaled down from Falcon's 6,000 with the gateway's default ratio
+        // (5,000 of 6,000), so the run is short; counted on the test's paused clock.
+        rate_limit_per_minute: BUDGET * 6 / 5,
+        clock: Some(tokio::runtime::Handle::current()),
+        ..FalconMockConfig::default()
+    };
+    cfg.clients[0].children = cids.clone();
+    let mock = FalconMock::start(cfg).await;
+    // Each integration keeps the default per-CID quota (5,000 per minute): alone, any of them
+    // could spend the whole account; only the shared budget holds them together.
+    let shared = HttpOptions::without_timeouts()
+        .unwrap()
+        .with_retry(fast_retry())
+        .with_token_rate_limit(RateLimit::per_second(1_000_000))
+        .with_account_rate_limit(RateLimit::per_minute(BUDGET));
+    let mut set = tokio::task::JoinSet::new();
+    for cid in &cids {
+        let c = std::sync::Arc::new(connector_with(params(&mock, cid), PARENT_SECRET, &shared));
+        assert_eq!(c.settings().rate_limit(), RateLimit::per_minute(5000));
+        let cid = cid.clone();
+        set.spawn(async move { (cid, pull(&c, None, 20).await.alerts) });
+    }
+    while let Some(done) = set.join_next().await {
+        let (cid, alerts) = done.unwrap();
+        assert_exactly_once(&alerts, &mock.versions(&cid));
+    }
+    let stats = mock.stats();
+    assert_eq!(stats.responses_429, 0);
+    // Demand was well over the budget: it, not the integrations' own quotas, set the pace.
+    assert!(stats.combined_requests > u64::from(BUDGET) * 2, "{stats:?}");
+    // Counted at arrival on the paused clock, which moves on while requests are on the wire:
+    // a minute of arrivals can hold the budget plus at most one in-flight request per child.
+    assert!(
+        stats.max_requests_per_minute <= u64::from(BUDGET) + CHILDREN as u64,
+        "{stats:?}"
+    );
+    assert!(
+        stats.max_requests_per_minute >= u64::from(BUDGET) * 3 / 4,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_automated_lead_with_only_a_score_of_21_is_low() {
+    let mock = FalconMock::start(config(&[CID_A], 50)).await;
+    let lead = mock.add_automated_lead(CID_A, 21);
+    let c = connector(&mock, CID_A);
+    let got = pull(&c, None, 1000).await;
+    assert_exactly_once(&got.alerts, &mock.versions(CID_A));
+    let a = got.alerts.iter().find(|a| a.id == lead).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(a.raw.get()).unwrap();
+    assert!(raw.get("severity").is_none() && raw.get("severity_name").is_none());
+    assert_eq!(raw["score"], 21);
+    assert!(lead.contains(":automated-lead:"));
+    assert_eq!(a.severity, Severity::Low);
+}
+
+#[tokio::test(start_paused = true)]
+async fn unmappable_records_are_quarantined_once_and_their_neighbours_delivered_once() {
+    let mock = FalconMock::start(config(&[CID_A], 600)).await;
+    let mut order = mock.versions(CID_A);
+    order.sort_by(|a, b| a.1.cmp(&b.1));
+    let ids =
+        |picks: &[usize]| -> Vec<String> { picks.iter().map(|i| order[*i].0.clone()).collect() };
+    // The oldest, neighbours, page and batch edges, and the newest (nothing readable follows it).
+    let picks: [(&[usize], Defect); 3] = [
+        (&[0, 6, 7, 300], Defect::NoCompositeId),
+        (&[8, 13, 301], Defect::NoUpdatedTimestamp),
+        (&[14, 450, 599], Defect::BadUpdatedTimestamp),
+    ];
+    let mut broken: HashSet<String> = HashSet::new();
+    for (at, defect) in picks {
+        let named = ids(at);
+        mock.break_alerts(CID_A, &named, defect);
+        broken.extend(named);
+    }
+    let c = connector(&mock, CID_A);
+    // Small batches: broken records land at batch and page edges.
+    let first = pull(&c, None, 7).await;
+    let good: Vec<(String, String)> = mock
+        .versions(CID_A)
+        .into_iter()
+        .filter(|(id, _)| !broken.contains(id))
+        .collect();
+    assert_exactly_once(&first.alerts, &good);
+    assert_eq!(first.quarantined.len(), broken.len());
+    let distinct: HashSet<&String> = first.quarantined.iter().map(|(raw, _)| raw).collect();
+    assert_eq!(distinct.len(), first.quarantined.len(), "quarantined twice");
+    for (raw, reason) in &first.quarantined {
+        let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+        assert!(v.get("agent_id").is_some(), "the raw record is kept: {raw}");
+        // Our words only: no id, no timestamp, no vendor text.
+        assert!(
+            !reason.contains(CID_A) && !reason.contains("20"),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with('.') && reason.matches(". ").count() == 0,
+            "{reason}"
+        );
+    }
+    // From the checkpoint: nothing again, neither alerts nor quarantines.
+    let again = pull(&c, first.cursor, 7).await;
+    assert!(again.alerts.is_empty() && again.quarantined.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_page_that_does_not_parse_is_an_error_not_a_quarantine() {
+    let mock = FalconMock::start(config(&[CID_A], 300)).await;
+    let c = connector(&mock, CID_A);
+    mock.inject(Endpoint::CombinedAlerts, Fault::UnreadableBody, 1);
+    let err = c.fetch(None, budget(1000)).await.unwrap_err();
+    assert!(matches!(err, ConnectorError::Malformed { .. }), "{err:?}");
+    let p = pull(&c, None, 1000).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    assert!(p.quarantined.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alert_updated_between_two_pages_of_one_walk_is_still_delivered() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    let mut order = mock.versions(CID_A);
+    order.sort_by(|a, b| a.1.cmp(&b.1));
+    let before: HashMap<String, String> = order.iter().cloned().collect();
+    // One alert the walk has passed (first page), one it has not reached yet.
+    let passed = order[10].0.clone();
+    let ahead = order[2500].0.clone();
+    mock.update_alerts_after_pages(CID_A, &[passed.clone(), ahead.clone()], 1);
+    let c = connector(&mock, CID_A);
+    // One fetch walks every page: the update lands between its first and second page.
+    let first = c.fetch(None, budget(10_000)).await.unwrap();
+    assert!(first.pages >= 3, "{}", first.pages);
+    let mut alerts = first.alerts;
+    alerts.extend(pull(&c, Some(first.cursor), 10_000).await.alerts);
+    let got: Vec<(String, String)> = versions(&alerts);
+    let distinct: HashSet<&(String, String)> = got.iter().collect();
+    assert_eq!(distinct.len(), got.len(), "a version was delivered twice");
+    let now: HashMap<String, String> = mock.versions(CID_A).into_iter().collect();
+    for (id, latest) in &now {
+        assert!(
+            distinct.contains(&(id.clone(), latest.clone())),
+            "latest version of {id} missing"
+        );
+    }
+    for id in [&passed, &ahead] {
+        assert_ne!(now[id], before[id], "{id} was not updated");
+    }
+    // The passed alert's old version went out before the update, its new one after.
+    assert!(distinct.contains(&(passed.clone(), before[&passed].clone())));
+    assert!(got.len() == 3000 || got.len() == 3001, "{}", got.len());
 }

@@ -20,7 +20,11 @@
 //!
 //! Between pulls: [`FalconMock::update_alerts`] (new status, `updated_timestamp` = now),
 //! [`FalconMock::add_alerts`], [`FalconMock::add_late_alerts`] (new alerts whose
-//! `updated_timestamp` is `age` older than the newest alert of the CID).
+//! `updated_timestamp` is `age` older than the newest alert of the CID),
+//! [`FalconMock::add_automated_lead`] (`score` only, no `severity`/`severity_name`),
+//! [`FalconMock::break_alerts`] (documents missing `composite_id` or a readable
+//! `updated_timestamp`, still indexed in place). Within one pull:
+//! [`FalconMock::update_alerts_after_pages`] (an update between two pages of a walk).
 //! Ground truth: [`FalconMock::versions`] (every current `(composite_id, updated_timestamp)` of a
 //! CID), [`FalconMock::alert_count`], [`FalconMock::stats`], [`FalconMock::token_requests`],
 //! [`FalconMock::combined_bodies`].
@@ -38,9 +42,11 @@
 //!   gets 403 "access denied, authorization failed". With `redirect_to` set, every token request
 //!   gets **308** with `X-Cs-Region: <region>` and a `Location` on that region's real host, unless
 //!   the request's `Host` already is that host. Token quota: 300 per minute.
-//! - Every token is scoped to one CID: a token minted for CID A never sees CID B's alerts.
-//!   Unknown, expired or revoked tokens get 401 "access denied, invalid bearer token" with
-//!   `X-Ratelimit-Limit: 15`.
+//! - A `member_cid` token is scoped to that CID: it never sees another CID's alerts. A parent
+//!   token minted without `member_cid` reads its home CID and every child
+//!   ([`FalconMockConfig::parent_token_reads_children`]); the FQL `cid:'…'` clause (exact match)
+//!   narrows it, and pages merge the CIDs in sort order. Unknown, expired or revoked tokens get
+//!   401 "access denied, invalid bearer token" with `X-Ratelimit-Limit: 15`.
 //! - `POST /alerts/combined/alerts/v1` `{filter, sort, limit, after}`: FQL on
 //!   `updated_timestamp`, `created_timestamp`, `timestamp`, `status`, `product`, `type`, `cid`,
 //!   `composite_id`, `severity`; sort on the timestamps, `severity` or `composite_id`
@@ -52,15 +58,19 @@
 //! - `POST /alerts/entities/alerts/v2` `{composite_ids}`: at most 1,000 ids (413 above), results
 //!   in no particular order, ids of other CIDs silently absent.
 //! - Every response has `X-Cs-Traceid` and `X-Cs-Region`; data responses carry
-//!   `X-Ratelimit-Limit`/`X-Ratelimit-Remaining` for the token's CID (a sliding minute, default
-//!   6,000); over quota gives 429 with `X-Ratelimit-Retryafter` in epoch seconds.
+//!   `X-Ratelimit-Limit`/`X-Ratelimit-Remaining` for the token's customer account (a sliding
+//!   minute, default 6,000; a `member_cid` token spends the parent's account by default,
+//!   [`FalconMockConfig::member_quota_on_parent`]); over quota gives 429 with
+//!   `X-Ratelimit-Retryafter` in epoch seconds. [`MockStats::max_requests_per_minute`] is the
+//!   most one account admitted in any minute, on [`FalconMockConfig::clock`] when set.
 //!
 //! # Faults
 //! [`FalconMock::inject`]`(endpoint, fault, times)` arms a fault for the next `times` requests
 //! of that endpoint ([`Endpoint::AnyData`] for any alerts endpoint): [`Fault::TooManyRequests`]
 //! (429 with `X-Ratelimit-Retryafter` as epoch seconds or milliseconds), [`Fault::Status`]
 //! (e.g. 500/503), [`Fault::ErrorsInOk`] (a 200 whose `errors[]` is not empty),
-//! [`Fault::RevokeToken`] (the caller's token is revoked and the request gets 401).
+//! [`Fault::RevokeToken`] (the caller's token is revoked and the request gets 401),
+//! [`Fault::UnreadableBody`] (a 200 cut off mid-JSON).
 //! Also [`FalconMock::revoke_tokens_after_pages`] (revoke every token once N more combined pages
 //! were served: a token dying in the middle of a pagination), [`FalconMock::revoke_all_tokens`],
 //! [`FalconMock::block_client`] and [`FalconMock::set_redirect`].
@@ -151,6 +161,18 @@ pub struct FalconMockConfig {
     pub token_rate_limit_per_minute: u32,
     /// `expires_in` of minted tokens (1799 s).
     pub token_ttl: Duration,
+    /// A parent token minted without `member_cid` reads its home CID *and* its children's alerts
+    /// (the Alerts spec's "across all CIDs"; facts §3 leave this open for parents). Queries then
+    /// need a `cid:'…'` clause to stay on one CID. Default true: the case a connector must survive.
+    pub parent_token_reads_children: bool,
+    /// A `member_cid` token's requests count against the parent's account quota (true, default)
+    /// or the child's own. Falcon counts 6,000 per minute per customer account; which account a
+    /// child token spends is undocumented (facts §5), so the default is the stricter reading.
+    pub member_quota_on_parent: bool,
+    /// Read time from this runtime instead of the wall clock: a test passes
+    /// `tokio::runtime::Handle::current()` so quota windows and token lifetimes follow its paused
+    /// clock (wiremock answers on its own thread and runtime).
+    pub clock: Option<tokio::runtime::Handle>,
 }
 
 impl Default for FalconMockConfig {
@@ -189,6 +211,9 @@ impl Default for FalconMockConfig {
             rate_limit_per_minute: 6000,
             token_rate_limit_per_minute: 300,
             token_ttl: Duration::from_secs(1799),
+            parent_token_reads_children: true,
+            member_quota_on_parent: true,
+            clock: None,
         }
     }
 }
@@ -213,6 +238,15 @@ pub enum RetryAfter {
     EpochMillis { in_ms: i64 },
 }
 
+/// What is wrong with an alert's returned document ([`FalconMock::break_alerts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defect {
+    NoCompositeId,
+    NoUpdatedTimestamp,
+    /// `updated_timestamp` is a string but not a date.
+    BadUpdatedTimestamp,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     TooManyRequests(RetryAfter),
@@ -222,6 +256,8 @@ pub enum Fault {
     ErrorsInOk,
     /// Revokes the caller's token and answers 401.
     RevokeToken,
+    /// HTTP 200 whose body is cut off mid-JSON (a page that does not parse).
+    UnreadableBody,
 }
 
 /// Counters since start.
@@ -241,6 +277,9 @@ pub struct MockStats {
     pub alerts_served: u64,
     /// The largest `limit` a combined-alerts request asked for.
     pub max_limit_requested: i64,
+    /// The most data requests one account's quota admitted within any sliding minute, on the
+    /// mock's clock (see [`FalconMockConfig::clock`]).
+    pub max_requests_per_minute: u64,
 }
 
 /// What a token request carried (never the secret).
@@ -364,6 +403,36 @@ impl FalconMock {
             .collect()
     }
 
+    /// Adds an automated lead to `cid`, updated now, carrying `score` and neither `severity`
+    /// nor `severity_name`. Returns its composite id.
+    pub fn add_automated_lead(&self, cid: &str, score: u8) -> String {
+        let mut st = lock(&self.state);
+        let t = tenant_mut(&mut st, cid);
+        let at = next_now(t);
+        t.push_shaped(at, data::Shape::AutomatedLead { score })
+    }
+
+    /// Breaks the named alerts of `cid`: their returned documents get `defect`, while the index
+    /// still finds and sorts them by their `updated_timestamp`.
+    pub fn break_alerts(&self, cid: &str, ids: &[String], defect: Defect) {
+        let mut st = lock(&self.state);
+        let Some(t) = st.tenants.get_mut(&cid.to_ascii_lowercase()) else {
+            return;
+        };
+        for id in ids {
+            if let Some(idx) = t.by_id.get(id).copied() {
+                t.break_alert(idx, defect);
+            }
+        }
+    }
+
+    /// Updates the named alerts of `cid` (new status, `updated_timestamp` = now) once `pages`
+    /// more combined-alerts pages were served: an update in the middle of one pagination.
+    pub fn update_alerts_after_pages(&self, cid: &str, ids: &[String], pages: u32) {
+        lock(&self.state).update_after_pages =
+            Some((pages.max(1), cid.to_ascii_lowercase(), ids.to_vec()));
+    }
+
     pub fn inject(&self, endpoint: Endpoint, fault: Fault, times: u32) {
         lock(&self.state).arm(endpoint, fault, times);
     }
@@ -410,7 +479,7 @@ fn tenant_mut<'a>(st: &'a mut State, cid: &str) -> &'a mut Tenant {
 }
 
 /// Now, or a microsecond after the newest alert if the clock has not moved past it.
-fn next_now(t: &Tenant) -> i64 {
+pub(crate) fn next_now(t: &Tenant) -> i64 {
     let now = nanos_of(Utc::now());
     t.max_updated().map_or(now, |m| now.max(m + 1_000))
 }

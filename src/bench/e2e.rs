@@ -110,7 +110,9 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
     app::init(&config)?;
     let mut app = App::open(config)?;
     let http = HttpOptions::default_timeouts()?
-        .with_rate_limit(RateLimit::per_minute(args.e2e_rate_limit.max(1)));
+        .with_rate_limit(RateLimit::per_minute(args.e2e_rate_limit.max(1)))
+        // One CID under the parent client: its account quota is lifted with the CID's own.
+        .with_account_rate_limit(RateLimit::per_minute(args.e2e_rate_limit.max(1)));
     let slug = Slug::parse("bench-e2e")?;
     workspaces::create(&mut app, &slug, "benchmark", Plan::Pro)?;
     let info = &mock.info;

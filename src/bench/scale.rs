@@ -219,6 +219,10 @@ fn one_run_here(args: &BenchArgs) -> Result<Value> {
                 &n,
                 "--token-rate-limit",
                 &args.falcon_token_quota.to_string(),
+                // The mock pools every child CID in the parent's account quota; lifted here
+                // with the gateway's account quota, so the bench measures the gateway.
+                "--rate-limit",
+                "600000",
             ]),
         )?,
         sentinel: MockProcess::start(
@@ -342,8 +346,11 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
     // The gateway paces Falcon token requests per API host (250/min by default, under the
     // vendor's 300/min per IP); it gets the same quota as the mock here, so what is measured is
     // the gateway, not 1,000 first mints queueing for four minutes.
+    // Likewise the account quota: every Falcon CID here hangs off one parent client, whose
+    // 5,000 per minute would pace 1,000 integrations' few requests each over half a minute.
     let http = HttpOptions::default_timeouts()?
-        .with_token_rate_limit(RateLimit::per_minute(args.falcon_token_quota));
+        .with_token_rate_limit(RateLimit::per_minute(args.falcon_token_quota))
+        .with_account_rate_limit(RateLimit::per_minute(600_000));
 
     let setup_start = Instant::now();
     let slugs = rt.block_on(setup(&mut app, &http, &mocks, args.workspaces))?;

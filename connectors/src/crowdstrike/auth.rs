@@ -66,6 +66,16 @@ impl ApiBase {
     }
 }
 
+/// The process-wide quota key of one vendor account as one API client reaches it: the client id
+/// and the API host (a client id names one client in one cloud; the host keeps two clouds apart).
+pub(crate) fn account_key(client_id: &str, base: &Url) -> String {
+    format!(
+        "crowdstrike account {client_id}@{}:{}",
+        base.host_str().unwrap_or_default(),
+        base.port_or_known_default().unwrap_or(443)
+    )
+}
+
 pub(crate) fn join(base: &Url, path: &str) -> String {
     format!("{}{path}", base.as_str().trim_end_matches('/'))
 }
@@ -101,6 +111,8 @@ pub(crate) struct FalconMinter {
     pub member_cid: Option<String>,
     /// The process-wide token quota per API host (see [`DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE`]).
     pub token_quota: RateLimit,
+    /// The account quota shared per (client id, API host), rejoined after a region redirect.
+    pub account_quota: RateLimit,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +174,8 @@ impl TokenMinter for FalconMinter {
             });
         }
         let token = self.read(resp)?;
+        // Every later call goes to the regional host, and so spends that host's account quota.
+        http.share_account_quota(&account_key(&self.client_id, &target), self.account_quota);
         self.base.set(target);
         Ok(token)
     }

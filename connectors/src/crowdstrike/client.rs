@@ -2,11 +2,20 @@
 //! rate-limit headers, and the [`Connector`] implementation.
 //!
 //! # Fetch
-//! One fetch runs one query, `updated_timestamp:>='<window start>'` sorted
-//! `updated_timestamp|asc`, and pages on `meta.pagination.after` until it is absent or the budget
-//! is full. Offset paging (and its 10,000-result wall) is never used. Each item's key fields are
-//! read from its raw bytes; versions already in the cursor's seen set are dropped before any
-//! further work. See the cursor module for why this never loses or repeats a version.
+//! One fetch walks `updated_timestamp:>='<from>'+cid:'<cid>'` sorted `updated_timestamp|asc`
+//! from the window start until the vendor has no more (`meta.pagination.after` absent) or the
+//! budget is full. Each page after the first is a fresh query from the newest millisecond the
+//! previous page reached (keyset paging); `after` is followed only while a page sits in one
+//! millisecond. Offset paging (and its 10,000-result wall) is never used. Each item's key fields
+//! are read from its raw bytes; versions already in the cursor's seen set are dropped before any
+//! further work. See the cursor module for why this never loses or repeats a version, even when
+//! alerts are updated mid-walk.
+//!
+//! # One bad record
+//! An item that cannot be mapped (no `composite_id`, no readable `updated_timestamp`, not an
+//! object) goes into `Batch::quarantined` with its raw bytes and a reason of our own words, and
+//! the walk goes on; the cursor remembers it so it is quarantined once. A page that does not
+//! parse as a whole is [`ConnectorError::Malformed`] and fails the fetch.
 //!
 //! # Errors and limits
 //! - `errors[]` is checked on every 2xx: a non-empty list fails the fetch
@@ -15,7 +24,9 @@
 //! - 429 and 5xx are retried by the shared HTTP layer; `X-Ratelimit-Retryafter` is read as epoch
 //!   seconds (milliseconds above 10^12), past values clamped to a minimum wait.
 //! - When `X-Ratelimit-Remaining` runs low the next request waits a little (as gofalcon does),
-//!   on top of the integration's own quota (default 5,000 per minute, under the vendor's 6,000).
+//!   on top of the integration's own quota (default 5,000 per minute, under the vendor's 6,000)
+//!   and the account quota every integration of one parent client on one API host shares
+//!   (default 5,000 per minute; the vendor counts per customer account, not per CID).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -30,8 +41,8 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::auth::{
-    ApiBase, ApiError, FalconMinter, REFRESH_BEFORE, RegionHosts, VENDOR, first_error_message,
-    header,
+    ApiBase, ApiError, FalconMinter, REFRESH_BEFORE, RegionHosts, VENDOR, account_key,
+    first_error_message, header,
 };
 use super::cursor::{CursorState, Timestamp};
 use super::mapping::Parsed;
@@ -40,7 +51,7 @@ use crate::http::{
     Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy, epoch_retry_after,
     standard_retry_after,
 };
-use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, SourceId};
+use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SourceId};
 
 pub(crate) const ALERTS_PATH: &str = "/alerts/combined/alerts/v1";
 /// The endpoint's page size cap.
@@ -76,6 +87,9 @@ impl CrowdStrike {
     ) -> Result<Self, ConnectorError> {
         let base = Arc::new(ApiBase::new(settings.api_base()));
         let regions = Arc::new(RegionHosts::default());
+        let account_quota = http.account_rate_limit.unwrap_or(RateLimit::per_minute(
+            super::settings::DEFAULT_ACCOUNT_RATE_LIMIT_PER_MINUTE,
+        ));
         let minter = FalconMinter {
             base: Arc::clone(&base),
             regions: Arc::clone(&regions),
@@ -85,12 +99,20 @@ impl CrowdStrike {
             token_quota: http.token_rate_limit.unwrap_or(RateLimit::per_minute(
                 super::auth::DEFAULT_TOKEN_RATE_LIMIT_PER_MINUTE,
             )),
+            account_quota,
         };
         let source = settings.source_id();
+        let client = Http::new(Arc::new(FalconPolicy), http, settings.rate_limit());
+        // Falcon counts requests per customer account, not per CID: every child CID reached
+        // through one parent client draws on one budget, on top of its own.
+        client.share_account_quota(
+            &account_key(settings.client_id(), &base.get()),
+            account_quota,
+        );
         Ok(CrowdStrike {
             source_name: source.canonical(),
             source,
-            http: Http::new(Arc::new(FalconPolicy), http, settings.rate_limit()),
+            http: client,
             tokens: TokenCache::new(Box::new(minter), REFRESH_BEFORE),
             base,
             regions,
@@ -113,6 +135,18 @@ impl CrowdStrike {
     /// The host requests go to now: the configured one, or the region a redirect named.
     pub fn api_base(&self) -> Url {
         self.base.get()
+    }
+
+    /// The FQL of one page query: versions updated at or after `from`, of this integration's CID
+    /// only. The `cid` clause matters: a parent client's token minted without `member_cid` may
+    /// read every child's alerts (the Alerts API filters "across all CIDs"), and the CID is an
+    /// exact-match FQL field, lowercase as the settings hold it.
+    fn filter_from(&self, from: Timestamp) -> String {
+        format!(
+            "updated_timestamp:>='{}'+cid:'{}'",
+            from.to_rfc3339_nanos(),
+            self.settings.cid().as_str()
+        )
     }
 
     /// One page of `POST /alerts/combined/alerts/v1`.
@@ -234,6 +268,13 @@ impl CrowdStrike {
     }
 }
 
+/// A quarantined record's identity across fetches: the hash of its exact bytes (it has no usable
+/// key of its own).
+fn record_hash(raw: &RawValue) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
+}
+
 fn bearer(token: &SecretString) -> String {
     format!("Bearer {}", token.expose_secret())
 }
@@ -285,7 +326,8 @@ impl Connector for CrowdStrike {
     /// Mints a token (proves the client id, secret, IP allow-list and `member_cid`), then reads
     /// one alert (proves the Alerts: Read scope on this CID).
     async fn check(&self) -> Result<(), ConnectorError> {
-        self.alerts_page(None, 1, None).await.map(|_| ())
+        let filter = format!("cid:'{}'", self.settings.cid().as_str());
+        self.alerts_page(Some(&filter), 1, None).await.map(|_| ())
     }
 
     async fn fetch(
@@ -299,27 +341,71 @@ impl Connector for CrowdStrike {
         };
         let max = budget.max_alerts;
         let lower = state.window_start();
-        let filter = format!("updated_timestamp:>='{}'", lower.to_rfc3339_nanos());
+        let mut frontier = lower;
+        let mut filter = self.filter_from(frontier);
         let mut alerts = Vec::with_capacity(max.min(PAGE_MAX));
+        let mut quarantined = Vec::new();
+        // Hashes of records quarantined in this walk whose place in the order is not known yet:
+        // the next readable timestamp bounds it (the sort is ascending).
+        let mut unbounded: Vec<String> = Vec::new();
         let mut after: Option<String> = None;
         let mut pages: u32 = 0;
         let mut caught_up = false;
         // Seen versions this walk has not met yet: the next page can hold up to that many
         // repeats, so asking for `room + pending` avoids reading alerts the budget cannot take.
-        let mut pending_seen = state.seen_len();
+        let mut pending_seen = state.seen_len() + state.quarantined_len();
+        // Records a fresh query re-reads from the previous page (same millisecond or later).
+        let mut reread: usize = 0;
+        let mut page_times: Vec<Timestamp> = Vec::new();
         'pages: loop {
             let room = max - alerts.len();
             if room == 0 {
                 break;
             }
-            let limit = (room + pending_seen).clamp(1, PAGE_MAX);
+            let limit = (room + pending_seen + reread).clamp(1, PAGE_MAX);
             let page = self
                 .alerts_page(Some(&filter), limit, after.as_deref())
                 .await?;
             pages += 1;
             let got = page.resources.len();
+            page_times.clear();
             for raw in page.resources {
-                let parsed = Parsed::read(&raw)?;
+                let parsed = match Parsed::read(&raw) {
+                    Ok(p) => p,
+                    Err(rejected) => {
+                        let hash = record_hash(&raw);
+                        if state.is_quarantined(&hash) {
+                            pending_seen = pending_seen.saturating_sub(1);
+                            continue;
+                        }
+                        if alerts.len() == max {
+                            // Like an alert: left for the next fetch, which starts below it.
+                            break 'pages;
+                        }
+                        // Remembered at once, so a fresh page query re-reading it skips it; a
+                        // record without a readable time gets its bound raised below.
+                        state.record_quarantined(hash.clone(), rejected.updated.unwrap_or(lower));
+                        match rejected.updated {
+                            Some(t) => page_times.push(t),
+                            None => unbounded.push(hash),
+                        }
+                        tracing::warn!(
+                            vendor = VENDOR,
+                            source = %self.source_name,
+                            reason = %rejected.why,
+                            "quarantined an alert that cannot be mapped"
+                        );
+                        quarantined.push(Quarantined {
+                            raw,
+                            reason: rejected.why.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                page_times.push(parsed.updated);
+                for hash in unbounded.drain(..) {
+                    state.record_quarantined(hash, parsed.updated);
+                }
                 // A vendor that rounds the filter down returns a little more; it is outside the
                 // window the seen set vouches for, and was handled by an earlier fetch.
                 if parsed.updated < lower {
@@ -339,7 +425,21 @@ impl Connector for CrowdStrike {
             }
             match page.after {
                 Some(next) if got > 0 && after.as_deref() != Some(next.as_str()) => {
-                    after = Some(next);
+                    // Keyset paging (see the cursor module): a fresh query from the newest
+                    // millisecond of this page, unless the whole page sits in one millisecond.
+                    let newest = page_times.iter().max().map(|t| t.floor_millis());
+                    match newest.filter(|t| *t > frontier) {
+                        Some(from) => {
+                            frontier = from;
+                            filter = self.filter_from(from);
+                            reread = page_times.iter().filter(|t| **t >= from).count();
+                            after = None;
+                        }
+                        None => {
+                            reread = 0;
+                            after = Some(next);
+                        }
+                    }
                 }
                 _ => {
                     caught_up = true;
@@ -347,17 +447,22 @@ impl Connector for CrowdStrike {
                 }
             }
         }
+        // Records quarantined last in the walk: nothing readable followed them, so they sort at
+        // or before the newest record there is, which is no later than now or the mark.
+        let now = Timestamp::from_datetime(Utc::now());
+        let last = state.mark_time().map_or(now, |m| m.max(now)).max(frontier);
+        for hash in unbounded {
+            state.record_quarantined(hash, last);
+        }
         // Room was reserved for a full page; a batch waits for its commit with only what it holds
         // (thousands of integrations keep one batch each in flight).
         alerts.shrink_to_fit();
-        state.advance(
-            self.settings.look_back(),
-            Timestamp::from_datetime(Utc::now()),
-        );
+        state.advance(self.settings.look_back(), now);
         tracing::debug!(
             vendor = VENDOR,
             source = %self.source_name,
             alerts = alerts.len(),
+            quarantined = quarantined.len(),
             pages,
             caught_up,
             mark = state.mark(),
@@ -368,7 +473,7 @@ impl Connector for CrowdStrike {
             cursor: state.encode()?,
             caught_up,
             pages,
-            quarantined: Vec::new(),
+            quarantined,
         })
     }
 

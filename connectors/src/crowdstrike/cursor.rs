@@ -20,9 +20,40 @@
 //!   the seen set cannot vouch for versions older than the window it was kept for, so the query
 //!   does not reach below it.
 //!
+//! - **Quarantined records.** A record that cannot be mapped (no `composite_id`, no readable
+//!   `updated_timestamp`) is written to the dead-letter output once and remembered by a hash of
+//!   its bytes, with an upper bound on its place in the order: its own `updated_timestamp` if
+//!   readable, else that of the next readable record of the walk (the sort is ascending, so the
+//!   record sorts at or before it), else the later of the mark and now when it was the last.
+//!   It is forgotten once the window start passes that bound, which is exactly when no query
+//!   can return it again. It never moves the mark, so its neighbours are neither lost nor
+//!   repeated; a changed record hashes differently and is quarantined as a new version.
+//!
 //! The cursor carries no vendor `after` token: every fetch starts a fresh query from the window
-//! start and pages on `after` within that one call, so a stale or expired token can never be
-//! replayed after a crash.
+//! start, so a stale or expired token can never be replayed after a crash.
+//!
+//! # Walking a field that changes while paging
+//! The query sorts on `updated_timestamp|asc`, a field that changes while we page (FalconPy and
+//! the vendor warn that `after` paging on a mutable sort field can duplicate or skip records).
+//! Falcon does not document what its `after` token holds, so the walk does not rely on it
+//! across timestamps: once a page ends on a later millisecond than the query's lower bound, the
+//! next page is a **fresh query** from that millisecond (the connector's own keyset paging);
+//! `after` is only followed while a whole page shares one millisecond. Why nothing is lost:
+//! - `updated_timestamp` only grows, and an update sets it to the vendor's now, which is at or
+//!   after every timestamp already walked. An alert updated mid-walk therefore leaves a prefix
+//!   the walk has passed and re-enters at or after the frontier, where the fresh queries (or
+//!   the next fetch, whose window starts a look-back below the mark) find it: its **latest
+//!   version is delivered at least once**. If it had already been emitted, its new version is
+//!   a new `(composite_id, updated_timestamp)` and passes the seen set; its old version is
+//!   never re-emitted (seen set), so **each version at most once**. Had it not been reached
+//!   yet, only the new version is seen, which is the one that matters.
+//! - Every page query starts at or below the newest timestamp already emitted, so records it
+//!   re-reads are dropped by the seen set; records after the frontier are returned by a query
+//!   that did not exist while earlier pages were read, so an update cannot shift them out of
+//!   reach (the skip an offset-like `after` token would cause).
+//! - Residual: more than a page of alerts within one millisecond follows `after`; a
+//!   position-based `after` could then skip one of that millisecond's records if another of
+//!   them is updated between those pages, and the look-back (not the walk) must catch it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -207,6 +238,9 @@ struct Stored {
     /// `[composite_id, updated_timestamp]` of every version emitted at or after `window_start`.
     #[serde(default)]
     seen: Vec<(String, String)>,
+    /// `[hash of the raw record, upper bound of its updated_timestamp]` of quarantined records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    quarantined: Vec<(String, String)>,
 }
 
 /// The live checkpoint while a fetch runs.
@@ -218,6 +252,8 @@ pub struct CursorState {
     /// always one entry, two or more when an alert was updated within one look-back.
     seen: HashMap<String, Vec<(Timestamp, String)>>,
     seen_len: usize,
+    /// Hash of a quarantined record's bytes → the upper bound of its place in the order.
+    quarantined: HashMap<String, Timestamp>,
 }
 
 impl CursorState {
@@ -228,6 +264,7 @@ impl CursorState {
             window_start: Timestamp::from_datetime(since).floor_millis(),
             seen: HashMap::new(),
             seen_len: 0,
+            quarantined: HashMap::new(),
         }
     }
 
@@ -254,10 +291,15 @@ impl CursorState {
             window_start,
             seen: HashMap::with_capacity(stored.seen.len()),
             seen_len: 0,
+            quarantined: HashMap::with_capacity(stored.quarantined.len()),
         };
         for (id, ts) in stored.seen {
             let parsed = parse("seen timestamp", &ts)?;
             state.insert_seen(id, parsed, ts);
+        }
+        for (hash, bound) in stored.quarantined {
+            let bound = parse("quarantine bound", &bound)?;
+            state.quarantined.insert(hash, bound);
         }
         Ok(state)
     }
@@ -269,14 +311,21 @@ impl CursorState {
                 seen.push((id.clone(), ts.clone()));
             }
         }
+        let mut quarantined: Vec<(String, String)> = self
+            .quarantined
+            .iter()
+            .map(|(h, b)| (h.clone(), b.to_rfc3339_nanos()))
+            .collect();
         // Stable output, so an unchanged state encodes to an identical cursor.
         seen.sort_unstable();
+        quarantined.sort_unstable();
         Cursor::encode(&Stored {
             vendor: VENDOR_TAG.to_owned(),
             v: VERSION,
             mark: self.mark.as_ref().map(|(_, s)| s.clone()),
             window_start: self.window_start.to_rfc3339_nanos(),
             seen,
+            quarantined,
         })
     }
 
@@ -299,6 +348,27 @@ impl CursorState {
         self.seen
             .get(id)
             .is_some_and(|v| v.iter().any(|(t, _)| *t == updated))
+    }
+
+    /// True when this record (by the hash of its bytes) was already quarantined.
+    pub fn is_quarantined(&self, hash: &str) -> bool {
+        self.quarantined.contains_key(hash)
+    }
+
+    /// Remembers a quarantined record until the window passes `bound` (see the module doc).
+    pub fn record_quarantined(&mut self, hash: String, bound: Timestamp) {
+        let slot = self.quarantined.entry(hash).or_insert(bound);
+        *slot = (*slot).max(bound);
+    }
+
+    /// Quarantined records remembered.
+    pub fn quarantined_len(&self) -> usize {
+        self.quarantined.len()
+    }
+
+    /// The newest timestamp emitted, parsed.
+    pub fn mark_time(&self) -> Option<Timestamp> {
+        self.mark.as_ref().map(|(t, _)| *t)
     }
 
     /// Records an emitted version and raises the mark if it is newer.
@@ -328,6 +398,7 @@ impl CursorState {
             !versions.is_empty()
         });
         self.seen_len = len;
+        self.quarantined.retain(|_, bound| *bound >= start);
     }
 
     fn insert_seen(&mut self, id: String, updated: Timestamp, verbatim: String) {
@@ -503,6 +574,31 @@ mod tests {
         let start = s.window_start();
         s.advance(Duration::from_secs(3600), far_future());
         assert_eq!(s.window_start(), start);
+    }
+
+    #[test]
+    fn a_quarantined_record_is_remembered_until_the_window_passes_its_bound() {
+        let mut s = CursorState::first_run(since());
+        let bound = ts("2026-11-27T10:00:00Z");
+        s.record_quarantined("h1".to_owned(), bound);
+        s.record("a:ind:1", bound, "2026-11-27T10:00:00Z");
+        s.advance(Duration::from_secs(120), far_future());
+        let back = CursorState::decode(&s.encode().unwrap()).unwrap();
+        assert_eq!(back, s);
+        assert!(back.is_quarantined("h1"));
+        let mut s = back;
+        s.record(
+            "a:ind:2",
+            ts("2026-11-27T10:05:00Z"),
+            "2026-11-27T10:05:00Z",
+        );
+        s.advance(Duration::from_secs(120), far_future());
+        assert!(!s.is_quarantined("h1"));
+        // A cursor written before quarantines existed still decodes.
+        let old = Cursor::from_json(
+            serde_json::json!({"vendor":"crowdstrike","v":1,"window_start":"2026-01-01T00:00:00Z"}),
+        );
+        assert_eq!(CursorState::decode(&old).unwrap().quarantined_len(), 0);
     }
 
     #[test]

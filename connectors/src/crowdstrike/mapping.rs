@@ -19,16 +19,26 @@
 //! `severity_name` wins when it is one of the Falcon UI buckets (any case):
 //! `Critical` → critical, `High` → high, `Medium` → medium, `Low` → low,
 //! `Informational`/`Info` → informational.
-//! Otherwise the numeric `severity` (1–100) is bucketed, consistent with the UI's labels
-//! (for example 79 is labelled High, 30 Low):
+//! Otherwise the numeric `severity` (1–100) is bucketed; an alert without `severity` (an
+//! automated lead carries only `score`, 0–100) has its `score` bucketed the same way:
 //!
-//! | `severity` | bucket |
+//! | `severity`, else `score` | bucket |
 //! |---|---|
 //! | 80–100 | critical |
 //! | 60–79 | high |
 //! | 40–59 | medium |
 //! | 20–39 | low |
-//! | below 20, or absent | informational |
+//! | below 20, or both absent | informational |
+//!
+//! Why these bands: the facts document `severity` as 1–100 and `severity_name` as the UI
+//! bucket, but no cut-offs. Every pairing seen in real payloads fits the bands above (30 is
+//! `Low`, 80 is `Critical` in detection exports), so one table serves both numbers; a lead's
+//! `score` is on the same 0–100 scale and has no bucket of its own. A `score` of 21 is low.
+//!
+//! # Records that cannot be mapped
+//! A record without `composite_id` (no identity, so no dedup) or without a readable
+//! `updated_timestamp` (no version, so no cursor) is [`Unmappable`]: the connector quarantines it
+//! with a reason of our own words; every other odd field only falls back.
 
 use std::borrow::Cow;
 
@@ -61,6 +71,9 @@ struct Fields<'a> {
     severity: Score,
     #[serde(borrow, default)]
     severity_name: Text<'a>,
+    /// An automated lead's 0–100 score, used when `severity` is absent.
+    #[serde(default)]
+    score: Score,
     #[serde(borrow, default)]
     status: Text<'a>,
     #[serde(borrow, default)]
@@ -183,25 +196,56 @@ pub(crate) struct Parsed<'a> {
     pub updated: Timestamp,
 }
 
+/// Why a record cannot become an [`Alert`]. The text is ours alone: it never quotes the record,
+/// whose values could carry anything (including a secret pasted into a description).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmappable {
+    NotAnObject,
+    NoCompositeId,
+    NoUpdatedTimestamp,
+    BadUpdatedTimestamp,
+}
+
+impl fmt::Display for Unmappable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unmappable::NotAnObject => {
+                "The record is not a JSON object with readable alert fields."
+            }
+            Unmappable::NoCompositeId => {
+                "The alert has no composite_id, so it can be neither identified nor deduplicated."
+            }
+            Unmappable::NoUpdatedTimestamp => {
+                "The alert has no updated_timestamp, so its version cannot be tracked."
+            }
+            Unmappable::BadUpdatedTimestamp => {
+                "The alert's updated_timestamp is not an RFC 3339 timestamp, so its version cannot be tracked."
+            }
+        })
+    }
+}
+
+/// A record [`Parsed::read`] refused, with its `updated_timestamp` when that much was readable
+/// (it places the record in the walk's order).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rejected {
+    pub why: Unmappable,
+    pub updated: Option<Timestamp>,
+}
+
 impl<'a> Parsed<'a> {
-    pub fn read(raw: &'a RawValue) -> Result<Parsed<'a>, ConnectorError> {
-        let fields: Fields<'a> = serde_json::from_str(raw.get())
-            .map_err(|e| malformed(format!("an alert is not a readable object ({e})")))?;
+    pub fn read(raw: &'a RawValue) -> Result<Parsed<'a>, Rejected> {
+        let reject = |why, updated| Rejected { why, updated };
+        let fields: Fields<'a> =
+            serde_json::from_str(raw.get()).map_err(|_| reject(Unmappable::NotAnObject, None))?;
+        let updated = match fields.updated_timestamp.as_deref() {
+            None => Err(Unmappable::NoUpdatedTimestamp),
+            Some(s) => Timestamp::parse(s).ok_or(Unmappable::BadUpdatedTimestamp),
+        };
         if fields.composite_id.as_deref().is_none_or(str::is_empty) {
-            return Err(malformed("an alert has no composite_id".to_owned()));
+            return Err(reject(Unmappable::NoCompositeId, updated.ok()));
         }
-        let updated_str = fields.updated_timestamp.as_deref().ok_or_else(|| {
-            malformed(format!(
-                "alert {} has no updated_timestamp",
-                fields.composite_id.as_deref().unwrap_or_default()
-            ))
-        })?;
-        let updated = Timestamp::parse(updated_str).ok_or_else(|| {
-            malformed(format!(
-                "alert {} has an unreadable updated_timestamp {updated_str:?}",
-                fields.composite_id.as_deref().unwrap_or_default()
-            ))
-        })?;
+        let updated = updated.map_err(|why| reject(why, None))?;
         Ok(Parsed { fields, updated })
     }
 
@@ -230,7 +274,7 @@ impl<'a> Parsed<'a> {
             .map(Cow::into_owned)
             .unwrap_or_else(|| id.clone());
         AlertParts {
-            severity: severity(f.severity_name.as_deref(), f.severity.0),
+            severity: severity(f.severity_name.as_deref(), f.severity.0.or(f.score.0)),
             status: f
                 .status
                 .non_empty()
@@ -253,11 +297,14 @@ impl<'a> Parsed<'a> {
 /// `/alerts/entities/alerts/v2`) to an [`Alert`] for the source `source` (its canonical form,
 /// `crowdstrike:<cid>`). `raw` ends up in the alert unchanged.
 pub fn map_alert(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
-    let parts = Parsed::read(&raw)?.into_parts();
+    let parts = Parsed::read(&raw)
+        .map_err(|r| malformed(r.why.to_string()))?
+        .into_parts();
     Ok(Alert::new(source, VENDOR, parts, raw))
 }
 
-/// The severity table of the module doc.
+/// The severity table of the module doc. `score` is the numeric `severity`, or a lead's `score`
+/// when `severity` is absent.
 pub fn severity(name: Option<&str>, score: Option<f64>) -> Severity {
     if let Some(name) = name {
         for (label, sev) in [
@@ -398,6 +445,55 @@ mod tests {
         ] {
             assert_eq!(severity(name, score), want, "{name:?} {score:?}");
         }
+    }
+
+    #[test]
+    fn an_automated_lead_takes_its_severity_from_its_score() {
+        let lead = |extra: &str| {
+            map_alert(
+                SOURCE,
+                raw(&format!(
+                    r#"{{"composite_id":"c:automated-lead:c:1","updated_timestamp":"2026-11-27T10:00:00Z"{extra}}}"#
+                )),
+            )
+            .unwrap()
+            .severity
+        };
+        assert_eq!(lead(r#","score":21"#), Severity::Low);
+        assert_eq!(lead(r#","score":19.5"#), Severity::Informational);
+        assert_eq!(lead(r#","score":95"#), Severity::Critical);
+        // `severity`, then `severity_name`, outrank the score.
+        assert_eq!(lead(r#","score":95,"severity":45"#), Severity::Medium);
+        assert_eq!(lead(r#","score":95,"severity_name":"Low""#), Severity::Low);
+        assert_eq!(lead(""), Severity::Informational);
+    }
+
+    #[test]
+    fn reasons_are_our_own_words_and_never_quote_the_record() {
+        for (bad, want) in [
+            (r#"null"#, Unmappable::NotAnObject),
+            (
+                r#"{"updated_timestamp":"2024-08-19T18:49:02Z","description":"s3cr3t"}"#,
+                Unmappable::NoCompositeId,
+            ),
+            (
+                r#"{"composite_id":"s3cr3t:ind:1"}"#,
+                Unmappable::NoUpdatedTimestamp,
+            ),
+            (
+                r#"{"composite_id":"s3cr3t:ind:1","updated_timestamp":"s3cr3t"}"#,
+                Unmappable::BadUpdatedTimestamp,
+            ),
+        ] {
+            let r = raw(bad);
+            let rejected = Parsed::read(&r).err().unwrap();
+            assert_eq!(rejected.why, want, "{bad}");
+            let text = rejected.why.to_string();
+            assert!(!text.contains("s3cr3t") && text.ends_with('.'), "{text}");
+        }
+        // Readable timestamp without a key: the time still places the record.
+        let r = raw(r#"{"updated_timestamp":"2024-08-19T18:49:02Z"}"#);
+        assert!(Parsed::read(&r).err().unwrap().updated.is_some());
     }
 
     #[test]

@@ -19,6 +19,6 @@ pub use client::{CrowdStrike, PAGE_MAX};
 pub use cursor::Timestamp;
 pub use mapping::{map_alert, severity};
 pub use settings::{
-    Cloud, DEFAULT_LOOK_BACK, DEFAULT_RATE_LIMIT_PER_MINUTE, Params, Settings,
-    VENDOR_RATE_LIMIT_PER_MINUTE,
+    Cloud, DEFAULT_ACCOUNT_RATE_LIMIT_PER_MINUTE, DEFAULT_LOOK_BACK, DEFAULT_RATE_LIMIT_PER_MINUTE,
+    Params, Settings, VENDOR_RATE_LIMIT_PER_MINUTE,
 };

@@ -27,6 +27,13 @@ pub const MAX_LOOK_BACK: Duration = Duration::from_secs(24 * 3600);
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 5_000;
 /// The vendor's own per-account ceiling; a higher setting could only earn 429s.
 pub const VENDOR_RATE_LIMIT_PER_MINUTE: u32 = 6_000;
+/// Default requests per minute shared by every integration of this process that uses one API
+/// client on one API host (an MSSP parent client and all its child CIDs). Falcon's 6,000 per
+/// minute is per customer account, and which account a `member_cid` token spends is not
+/// documented, so all children of a parent are budgeted together, with a sixth left as
+/// headroom for the customer's other API clients. Override with
+/// [`HttpOptions::account_rate_limit`](crate::http::HttpOptions::account_rate_limit).
+pub const DEFAULT_ACCOUNT_RATE_LIMIT_PER_MINUTE: u32 = 5_000;
 
 /// Falcon clouds (regions) and their API hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -27,6 +27,11 @@ pub struct HttpOptions {
     /// Overrides the vendor's default quota on token requests, which the vendor counts per
     /// source IP and which every integration of this process therefore shares.
     pub token_rate_limit: Option<RateLimit>,
+    /// Overrides the vendor's default quota per vendor account, shared by every integration of
+    /// this process that uses one API client (CrowdStrike: a parent client on one API host,
+    /// whose account's 6,000 per minute all its child CIDs draw on). Applies on top of the
+    /// per-integration `rate_limit`.
+    pub account_rate_limit: Option<RateLimit>,
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,6 +92,7 @@ impl HttpOptions {
             retry: RetryPolicy::default(),
             rate_limit: None,
             token_rate_limit: None,
+            account_rate_limit: None,
         })
     }
 
@@ -107,6 +113,11 @@ impl HttpOptions {
 
     pub fn with_token_rate_limit(mut self, rate_limit: RateLimit) -> Self {
         self.token_rate_limit = Some(rate_limit);
+        self
+    }
+
+    pub fn with_account_rate_limit(mut self, rate_limit: RateLimit) -> Self {
+        self.account_rate_limit = Some(rate_limit);
         self
     }
 }
@@ -176,6 +187,9 @@ pub struct Http {
     read_timeout: Duration,
     retry: RetryPolicy,
     limiter: Limiter,
+    /// The process-wide quota of the vendor account this integration draws on, if any
+    /// ([`Http::share_account_quota`]); every attempt passes it after its own limiter.
+    account: std::sync::RwLock<Option<Arc<Limiter>>>,
     /// No request starts before this instant: set by `throttle_ahead` and by `Retry-After`, so
     /// concurrent requests of the integration back off together.
     paused_until: Mutex<Option<Instant>>,
@@ -213,6 +227,7 @@ impl Http {
             read_timeout: options.read_timeout,
             retry: options.retry,
             limiter: Limiter::new(limit),
+            account: std::sync::RwLock::new(None),
             paused_until: Mutex::new(None),
             retries: AtomicU64::new(0),
             pauses: AtomicU64::new(0),
@@ -226,6 +241,29 @@ impl Http {
     /// The quota in force (the override from `HttpOptions` or the vendor default).
     pub fn rate_limit(&self) -> RateLimit {
         self.limiter.limit()
+    }
+
+    /// Joins the process-wide quota named `key` (one vendor account as reached by one API
+    /// client), replacing any joined before: a region redirect moves the integration to another
+    /// host, and with it to that host's account quota. The first joiner's `limit` wins for a key.
+    pub fn share_account_quota(&self, key: &str, limit: RateLimit) {
+        let shared = super::limiter::shared(key, limit);
+        *self
+            .account
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(shared);
+    }
+
+    /// The account quota this integration draws on, if it joined one.
+    pub fn account_rate_limit(&self) -> Option<RateLimit> {
+        self.account_limiter().map(|l| l.limit())
+    }
+
+    fn account_limiter(&self) -> Option<Arc<Limiter>> {
+        self.account
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Send one logical request. `build` is called once per attempt. Waits on the limiter before
@@ -405,6 +443,11 @@ impl Http {
         }
         self.wait_for_pause().await;
         self.limiter.acquire().await;
+        // The account quota last, so its grant is as close as possible to the send the vendor
+        // counts; waiting here does not hold back other integrations' own limiters.
+        if let Some(account) = self.account_limiter() {
+            account.acquire().await;
+        }
         let resp = match self.client.execute(request).await {
             Ok(resp) => resp,
             Err(e) => return Ok(Attempt::Failed(e)),

@@ -90,7 +90,21 @@ pub(crate) struct AlertRec {
     pub severity: u8,
     /// Everything else in the JSON derives from this, so an update re-renders the same alert.
     seed: u64,
+    /// What kind of document the alert renders as; kept across updates.
+    pub shape: Shape,
     pub json: String,
+}
+
+/// How an alert's JSON is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A detection with every documented field.
+    Full,
+    /// An automated lead: `score`, but neither `severity` nor `severity_name`.
+    AutomatedLead { score: u8 },
+    /// A detection whose returned document lacks one field the index still holds (it is found
+    /// and sorted as usual, but the client cannot read it).
+    Defective(super::Defect),
 }
 
 pub(crate) const STATUSES: [&str; 4] = ["new", "in_progress", "closed", "reopened"];
@@ -185,32 +199,46 @@ impl Tenant {
 
     /// Adds a new alert last updated at `updated_ns`; returns its composite id.
     pub fn push(&mut self, updated_ns: i64) -> String {
+        self.push_shaped(updated_ns, Shape::Full)
+    }
+
+    /// Adds a new alert of the given shape; returns its composite id.
+    pub fn push_shaped(&mut self, updated_ns: i64, shape: Shape) -> String {
         let seed = self.rng.next();
         let mut g = Rng::new(seed);
         let kind = Kind::pick(seed);
         let aid = g.hex(32);
-        let composite_id = match kind {
-            Kind::Ldt | Kind::LdtNoName => format!(
+        let composite_id = match (shape, kind) {
+            // Observed composite id kind `automated-lead` (facts §4).
+            (Shape::AutomatedLead { .. }, _) => {
+                format!("{}:automated-lead:{}:{}", self.cid, self.cid, g.hex(32))
+            }
+            (_, Kind::Ldt | Kind::LdtNoName) => format!(
                 "{}:ind:{aid}:{}-{}-{}",
                 self.cid,
                 100_000_000_000 + g.below(900_000_000_000),
                 5700 + g.below(100),
                 g.below(100_000_000)
             ),
-            Kind::Ods => format!("{}:ods:{}:{}", self.cid, self.cid, g.hex(32)),
-            Kind::Idp => format!("{}:ind:{}:{}", self.cid, self.cid, uuidish(&mut g)),
+            (_, Kind::Ods) => format!("{}:ods:{}:{}", self.cid, self.cid, g.hex(32)),
+            (_, Kind::Idp) => format!("{}:ind:{}:{}", self.cid, self.cid, uuidish(&mut g)),
         };
         // Creation precedes the last update by up to ten minutes; the sensor's own
         // `timestamp` precedes creation by up to a minute.
         let created_ns = updated_ns - (g.below(600_000) as i64) * 1_000_000;
         let timestamp_ns = created_ns - (g.below(60_000) as i64) * 1_000_000;
-        let (product, type_) = match kind {
-            Kind::Ldt | Kind::LdtNoName => ("epp", "ldt"),
-            Kind::Ods => ("epp", "ods"),
-            Kind::Idp => ("idp", "idp-user-endpoint-app-info"),
+        let (product, type_) = match (shape, kind) {
+            // The product of automated leads is not in the facts; `xdr` is a guess.
+            (Shape::AutomatedLead { .. }, _) => ("xdr", "automated-lead"),
+            (_, Kind::Ldt | Kind::LdtNoName) => ("epp", "ldt"),
+            (_, Kind::Ods) => ("epp", "ods"),
+            (_, Kind::Idp) => ("idp", "idp-user-endpoint-app-info"),
         };
         let (base, _) = SEVERITIES[g.below(5) as usize];
-        let severity = base + g.below(10) as u8;
+        let severity = match shape {
+            Shape::AutomatedLead { .. } => 0,
+            _ => base + g.below(10) as u8,
+        };
         let mut rec = AlertRec {
             composite_id: composite_id.clone(),
             updated_ns,
@@ -221,6 +249,7 @@ impl Tenant {
             kind: type_,
             severity,
             seed,
+            shape,
             json: String::new(),
         };
         rec.json = render(&self.cid, &rec);
@@ -247,6 +276,15 @@ impl Tenant {
         rec.json = render(&self.cid, rec);
         self.order.insert((updated_ns, idx));
         self.version += 1;
+    }
+
+    /// Re-renders alert `idx` with a defect (same position in the index, same version).
+    pub fn break_alert(&mut self, idx: usize, defect: super::Defect) {
+        if let Some(rec) = self.alerts.get_mut(idx) {
+            rec.shape = Shape::Defective(defect);
+            rec.json = render(&self.cid, rec);
+            self.version += 1;
+        }
     }
 
     pub fn max_updated(&self) -> Option<i64> {
@@ -282,6 +320,60 @@ fn uuidish(g: &mut Rng) -> String {
 
 /// The alert's JSON, written by hand as Falcon sends it (keys sorted, as in real exports).
 fn render(cid: &str, r: &AlertRec) -> String {
+    match r.shape {
+        Shape::Full => render_detection(cid, r),
+        Shape::AutomatedLead { score } => render_lead(cid, r, score),
+        Shape::Defective(defect) => {
+            let mut v: serde_json::Value =
+                serde_json::from_str(&render_detection(cid, r)).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                match defect {
+                    super::Defect::NoCompositeId => {
+                        o.remove("composite_id");
+                    }
+                    super::Defect::NoUpdatedTimestamp => {
+                        o.remove("updated_timestamp");
+                    }
+                    super::Defect::BadUpdatedTimestamp => {
+                        o.insert("updated_timestamp".into(), json!("0000-00-00T00:00:00Z"));
+                    }
+                }
+            }
+            v.to_string()
+        }
+    }
+}
+
+/// An automated lead: a `score` from 0 to 100 instead of `severity`/`severity_name`.
+fn render_lead(cid: &str, r: &AlertRec, score: u8) -> String {
+    let id = r
+        .composite_id
+        .split_once(':')
+        .map_or(r.composite_id.as_str(), |(_, rest)| rest);
+    json!({
+        "cid": cid,
+        "composite_id": r.composite_id,
+        "created_timestamp": fmt_nanos(r.created_ns),
+        "description": "Related detections grouped into one lead for review.",
+        "display_name": "Automated lead",
+        "falcon_host_link": format!(
+            "https://falcon.crowdstrike.com/xdr/leads/{}?_cid={cid}",
+            r.composite_id
+        ),
+        "id": id,
+        "name": "AutomatedLead",
+        "product": r.product,
+        "score": score,
+        "show_in_ui": true,
+        "status": r.status,
+        "timestamp": fmt_millis(r.timestamp_ns),
+        "type": r.kind,
+        "updated_timestamp": fmt_nanos(r.updated_ns)
+    })
+    .to_string()
+}
+
+fn render_detection(cid: &str, r: &AlertRec) -> String {
     let mut g = Rng::new(r.seed);
     let kind = Kind::pick(r.seed);
     let aid = g.hex(32);

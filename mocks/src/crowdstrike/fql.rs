@@ -93,6 +93,16 @@ impl Filter {
         self.0.iter().all(|c| clause_matches(c, cid, r))
     }
 
+    /// False when a `cid:` equality clause names another CID (Falcon compares CIDs exactly;
+    /// they are lowercase in its data): such a CID cannot contribute a single alert.
+    pub fn may_match_cid(&self, cid: &str) -> bool {
+        self.0.iter().all(|c| match (&c.value, c.field, c.op) {
+            (Value::Text(t), Field::Cid, Op::Eq) => t == cid,
+            (Value::Text(t), Field::Cid, Op::Ne) => t != cid,
+            _ => true,
+        })
+    }
+
     /// The tightest lower bound on `updated_timestamp` (ns, inclusive?), for index seeks.
     pub fn updated_lower_bound(&self) -> Option<(i64, bool)> {
         self.0

@@ -2,14 +2,16 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-use super::data::{Rng, Tenant, fmt_nanos};
+use super::data::{AlertRec, Rng, Tenant, fmt_nanos};
 use super::fql::{Filter, Sort};
 use super::{Endpoint, FalconMockConfig, Fault, MockStats, RetryAfter, TokenRequest, region_host};
 
@@ -24,7 +26,11 @@ const OFFSET_WALL: usize = 10_000;
 const ENTITIES_MAX_IDS: usize = 1000;
 
 pub(crate) struct TokenInfo {
-    cid: String,
+    /// The CIDs whose alerts this token reads: one for a `member_cid` token; the home CID and
+    /// its children for a parent token minted without `member_cid`.
+    scope: Vec<String>,
+    /// Whose quota the token's requests count against (a customer account, named by its CID).
+    account: String,
     expires_at: Instant,
     revoked: bool,
 }
@@ -44,13 +50,21 @@ pub(crate) struct State {
     faults: Vec<ArmedFault>,
     /// Revoke every live token after this many more combined-alerts pages.
     pub revoke_after_pages: Option<u32>,
+    /// Update these alerts of this CID after this many more combined-alerts pages.
+    pub update_after_pages: Option<(u32, String, Vec<String>)>,
     windows: HashMap<String, VecDeque<Instant>>,
     token_window: VecDeque<Instant>,
     pub stats: MockStats,
     pub token_log: VecDeque<TokenRequest>,
     pub combined_log: VecDeque<String>,
-    /// cid → (filter text, data version, total): totals are a full scan otherwise.
+    /// scope → (filter text, data version, total): totals are a full scan otherwise.
     totals: HashMap<String, (String, u64, usize)>,
+}
+
+/// A token's view: which CIDs it reads and whose quota it spends.
+struct Caller {
+    scope: Vec<String>,
+    account: String,
 }
 
 impl State {
@@ -69,6 +83,7 @@ impl State {
             blocked,
             faults: Vec::new(),
             revoke_after_pages: None,
+            update_after_pages: None,
             windows: HashMap::new(),
             token_window: VecDeque::new(),
             stats: MockStats::default(),
@@ -85,6 +100,18 @@ impl State {
                 fault,
                 remaining: times,
             });
+        }
+    }
+
+    /// The mock's clock: the wall clock, or the runtime named in the config (a test's paused
+    /// clock), so quota windows and token lifetimes follow virtual time in tests.
+    pub fn now(&self) -> Instant {
+        match &self.config.clock {
+            Some(handle) => {
+                let _entered = handle.enter();
+                Instant::now()
+            }
+            None => Instant::now(),
         }
     }
 
@@ -202,8 +229,7 @@ fn bearer(req: &Request) -> Option<String> {
 }
 
 /// Slides a one-minute window and counts this request; `Err(retry_at)` when the quota is spent.
-fn admit(window: &mut VecDeque<Instant>, limit: u32) -> Result<u32, Instant> {
-    let now = Instant::now();
+fn admit(window: &mut VecDeque<Instant>, limit: u32, now: Instant) -> Result<u32, Instant> {
     while window
         .front()
         .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
@@ -259,7 +285,8 @@ impl State {
             host: host.clone(),
         });
         let limit = self.config.token_rate_limit_per_minute;
-        let remaining = match admit(&mut self.token_window, limit) {
+        let now = self.now();
+        let remaining = match admit(&mut self.token_window, limit, now) {
             Ok(r) => r,
             Err(_) => {
                 self.stats.responses_429 += 1;
@@ -322,8 +349,14 @@ impl State {
         if self.blocked.contains(&client.client_id) {
             return forbidden(&mut self.stats);
         }
-        let scope = match member_cid.filter(|m| !m.is_empty()) {
-            None => client.home_cid.clone(),
+        let (scope, account) = match member_cid.filter(|m| !m.is_empty()) {
+            None => {
+                let mut scope = vec![client.home_cid.clone()];
+                if self.config.parent_token_reads_children {
+                    scope.extend(client.children.iter().cloned());
+                }
+                (scope, client.home_cid.clone())
+            }
             Some(m) => {
                 let m_lower = m.to_ascii_lowercase();
                 let allowed = m_lower.len() == 32
@@ -332,20 +365,26 @@ impl State {
                 if !allowed {
                     return forbidden(&mut self.stats);
                 }
-                m_lower
+                let account = if self.config.member_quota_on_parent {
+                    client.home_cid.clone()
+                } else {
+                    m_lower.clone()
+                };
+                (vec![m_lower], account)
             }
         };
         self.minted += 1;
         let mut h = Sha256::new();
         h.update(self.config.seed.to_be_bytes());
         h.update(self.minted.to_be_bytes());
-        h.update(scope.as_bytes());
+        h.update(scope.join(",").as_bytes());
         let token: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
         self.tokens.insert(
             token.clone(),
             TokenInfo {
-                cid: scope,
-                expires_at: Instant::now() + self.config.token_ttl,
+                scope,
+                account,
+                expires_at: now + self.config.token_ttl,
                 revoked: false,
             },
         );
@@ -374,7 +413,8 @@ impl State {
         })
         .to_string();
         let limit = self.config.token_rate_limit_per_minute;
-        let remaining = admit(&mut self.token_window, limit).unwrap_or(0);
+        let now = self.now();
+        let remaining = admit(&mut self.token_window, limit, now).unwrap_or(0);
         reply(200, &region, Some((limit, remaining)), (trace, body))
     }
 
@@ -385,14 +425,17 @@ impl State {
             Endpoint::QueryAlerts => self.stats.query_requests += 1,
             _ => self.stats.entity_requests += 1,
         }
-        let now = Instant::now();
+        let now = self.now();
         let token = bearer(req);
-        let cid = token
+        let caller = token
             .as_ref()
             .and_then(|t| self.tokens.get(t))
             .filter(|t| !t.revoked && t.expires_at > now)
-            .map(|t| t.cid.clone());
-        let Some(cid) = cid else {
+            .map(|t| Caller {
+                scope: t.scope.clone(),
+                account: t.account.clone(),
+            });
+        let Some(caller) = caller else {
             self.stats.responses_401 += 1;
             return reply(
                 401,
@@ -406,9 +449,14 @@ impl State {
             );
         };
         let limit = self.config.rate_limit_per_minute;
-        let window = self.windows.entry(cid.clone()).or_default();
-        let remaining = match admit(window, limit) {
-            Ok(r) => r,
+        let window = self.windows.entry(caller.account.clone()).or_default();
+        let remaining = match admit(window, limit, now) {
+            Ok(r) => {
+                let in_window = window.len() as u64;
+                self.stats.max_requests_per_minute =
+                    self.stats.max_requests_per_minute.max(in_window);
+                r
+            }
             Err(at) => {
                 self.stats.responses_429 += 1;
                 let in_secs = at.saturating_duration_since(now).as_secs() as i64 + 1;
@@ -421,7 +469,7 @@ impl State {
         }
         match endpoint {
             Endpoint::CombinedAlerts => {
-                let resp = self.combined(req, &cid, &region, quota);
+                let resp = self.combined(req, &caller.scope, &region, quota);
                 if let Some(n) = self.revoke_after_pages.as_mut() {
                     *n = n.saturating_sub(1);
                     if *n == 0 {
@@ -429,10 +477,18 @@ impl State {
                         self.revoke_all();
                     }
                 }
+                if let Some((n, _, _)) = self.update_after_pages.as_mut() {
+                    *n = n.saturating_sub(1);
+                    if *n == 0
+                        && let Some((_, cid, ids)) = self.update_after_pages.take()
+                    {
+                        self.update_now(&cid, &ids);
+                    }
+                }
                 resp
             }
-            Endpoint::QueryAlerts => self.queries(req, &cid, &region, quota),
-            _ => self.entities(req, &cid, &region, quota),
+            Endpoint::QueryAlerts => self.queries(req, &caller.scope, &region, quota),
+            _ => self.entities(req, &caller.scope, &region, quota),
         }
     }
 
@@ -460,6 +516,16 @@ impl State {
                     error_body("msa-api", status, "internal server error"),
                 )
             }
+            Fault::UnreadableBody => reply(
+                200,
+                region,
+                quota,
+                (
+                    trace_id(),
+                    r#"{"meta":{"query_time":0.01,"powered_by":"detectsapi"},"resources":[{"composite_id""#
+                        .to_owned(),
+                ),
+            ),
             Fault::ErrorsInOk => {
                 self.stats.errors_in_ok += 1;
                 reply(
@@ -496,26 +562,48 @@ impl State {
         reply(400, region, quota, error_body("detectsapi", 400, message))
     }
 
-    fn total(&mut self, cid: &str, filter_text: &str, filter: &Filter) -> usize {
-        let Some(t) = self.tenants.get(cid) else {
-            return 0;
-        };
-        if let Some((f, v, n)) = self.totals.get(cid)
+    /// The CIDs of `scope` a query can match: all of them, or those its `cid` clauses name.
+    fn reachable(&self, scope: &[String], filter: &Filter) -> Vec<String> {
+        scope
+            .iter()
+            .filter(|c| filter.may_match_cid(c))
+            .filter(|c| self.tenants.contains_key(*c))
+            .cloned()
+            .collect()
+    }
+
+    fn total(&mut self, cids: &[String], filter_text: &str, filter: &Filter) -> usize {
+        let key = cids.join(",");
+        let version: u64 = cids
+            .iter()
+            .filter_map(|c| self.tenants.get(c))
+            .map(|t| t.version)
+            .sum();
+        if let Some((f, v, n)) = self.totals.get(&key)
             && f == filter_text
-            && *v == t.version
+            && *v == version
         {
             return *n;
         }
-        let n = t.alerts.iter().filter(|r| filter.matches(cid, r)).count();
+        let n = cids
+            .iter()
+            .filter_map(|c| self.tenants.get(c))
+            .map(|t| {
+                t.alerts
+                    .iter()
+                    .filter(|r| filter.matches(&t.cid, r))
+                    .count()
+            })
+            .sum();
         self.totals
-            .insert(cid.to_owned(), (filter_text.to_owned(), t.version, n));
+            .insert(key, (filter_text.to_owned(), version, n));
         n
     }
 
     fn combined(
         &mut self,
         req: &Request,
-        cid: &str,
+        scope: &[String],
         region: &str,
         quota: Quota,
     ) -> ResponseTemplate {
@@ -553,63 +641,51 @@ impl State {
                 _ => return self.bad_request(region, quota, "invalid after token"),
             },
         };
-        let total = self.total(cid, &filter_text, &filter);
-        let page = match self.tenants.get(cid) {
-            None => Ok((Vec::new(), false)),
-            Some(t) => select(t, &filter, sort, after, limit),
-        };
-        let (idxs, more) = match page {
+        let cids = self.reachable(scope, &filter);
+        let total = self.total(&cids, &filter_text, &filter);
+        let tenants: Vec<&Tenant> = cids.iter().filter_map(|c| self.tenants.get(c)).collect();
+        let (page, more) = match select(&tenants, &filter, sort, after, limit) {
             Ok(p) => p,
             Err(e) => return self.bad_request(region, quota, e),
         };
-        let mut out = String::with_capacity(256 + idxs.len() * 1400);
         let trace = trace_id();
-        let mut next_after = None;
-        if let Some(t) = self.tenants.get(cid) {
-            if more && let Some(last) = idxs.last().and_then(|i| t.alerts.get(*i)) {
-                next_after = Some(encode_after(
-                    &sort.as_string(),
-                    sort.key(last),
-                    &last.composite_id,
-                ));
-            }
-            out.push_str(r#"{"meta":{"query_time":0.012,"pagination":{"total":"#);
-            out.push_str(&total.to_string());
-            out.push_str(r#","limit":"#);
-            out.push_str(&limit.to_string());
-            if let Some(a) = &next_after {
-                out.push_str(r#","after":""#);
-                out.push_str(a);
-                out.push('"');
-            }
-            out.push_str(r#"},"powered_by":"detectsapi","trace_id":""#);
-            out.push_str(&trace);
-            out.push_str(r#""},"resources":["#);
-            for (n, i) in idxs.iter().enumerate() {
-                if n > 0 {
-                    out.push(',');
-                }
-                if let Some(r) = t.alerts.get(*i) {
-                    out.push_str(&r.json);
-                }
-            }
-            out.push_str(r#"],"errors":[]}"#);
-        } else {
-            out = json!({
-                "meta": {"query_time": 0.001, "pagination": {"total": 0, "limit": limit}, "powered_by": "detectsapi", "trace_id": trace},
-                "resources": [],
-                "errors": []
-            })
-            .to_string();
+        let next_after = match page.last() {
+            Some(last) if more => Some(encode_after(
+                &sort.as_string(),
+                sort.key(last),
+                &last.composite_id,
+            )),
+            _ => None,
+        };
+        let mut out = String::with_capacity(256 + page.len() * 1400);
+        out.push_str(r#"{"meta":{"query_time":0.012,"pagination":{"total":"#);
+        out.push_str(&total.to_string());
+        out.push_str(r#","limit":"#);
+        out.push_str(&limit.to_string());
+        if let Some(a) = &next_after {
+            out.push_str(r#","after":""#);
+            out.push_str(a);
+            out.push('"');
         }
-        self.stats.alerts_served += idxs.len() as u64;
+        out.push_str(r#"},"powered_by":"detectsapi","trace_id":""#);
+        out.push_str(&trace);
+        out.push_str(r#""},"resources":["#);
+        for (n, r) in page.iter().enumerate() {
+            if n > 0 {
+                out.push(',');
+            }
+            out.push_str(&r.json);
+        }
+        out.push_str(r#"],"errors":[]}"#);
+        let served = page.len() as u64;
+        self.stats.alerts_served += served;
         reply(200, region, quota, (trace, out))
     }
 
     fn queries(
         &mut self,
         req: &Request,
-        cid: &str,
+        scope: &[String],
         region: &str,
         quota: Quota,
     ) -> ResponseTemplate {
@@ -641,18 +717,15 @@ impl State {
             Some(Ok(s)) => s,
             Some(Err(e)) => return self.bad_request(region, quota, &e),
         };
-        let ids: Vec<String> = match self.tenants.get(cid) {
-            None => Vec::new(),
-            Some(t) => {
-                let all = sorted_matches(t, &filter, sort);
-                all.iter()
-                    .skip(offset)
-                    .take(limit)
-                    .filter_map(|i| t.alerts.get(*i).map(|r| r.composite_id.clone()))
-                    .collect()
-            }
-        };
-        let total = self.total(cid, &filter_text, &filter);
+        let cids = self.reachable(scope, &filter);
+        let total = self.total(&cids, &filter_text, &filter);
+        let tenants: Vec<&Tenant> = cids.iter().filter_map(|c| self.tenants.get(c)).collect();
+        let ids: Vec<&str> = sorted_matches(&tenants, &filter, sort)
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| r.composite_id.as_str())
+            .collect();
         let trace = trace_id();
         let body = json!({
             "meta": {
@@ -671,7 +744,7 @@ impl State {
     fn entities(
         &mut self,
         req: &Request,
-        cid: &str,
+        scope: &[String],
         region: &str,
         quota: Quota,
     ) -> ResponseTemplate {
@@ -696,15 +769,17 @@ impl State {
             );
         }
         let mut found: Vec<&str> = Vec::new();
-        if let Some(t) = self.tenants.get(cid) {
-            let mut seen = HashSet::new();
-            for id in &body.composite_ids {
-                if let Some(i) = t.by_id.get(id)
-                    && seen.insert(*i)
-                    && let Some(r) = t.alerts.get(*i)
-                {
-                    found.push(&r.json);
-                }
+        let mut seen = HashSet::new();
+        for id in &body.composite_ids {
+            // Ids of CIDs outside the token's scope are silently absent.
+            let rec = scope
+                .iter()
+                .filter_map(|c| self.tenants.get(c))
+                .find_map(|t| t.by_id.get(id).and_then(|i| t.alerts.get(*i)));
+            if let Some(r) = rec
+                && seen.insert(r.composite_id.as_str())
+            {
+                found.push(&r.json);
             }
         }
         // The real API returns entities in no particular order.
@@ -722,18 +797,34 @@ impl State {
         out.push_str(r#"],"errors":[]}"#);
         reply(200, region, quota, (trace, out))
     }
+
+    /// A new version of each named alert of `cid`, updated now.
+    pub fn update_now(&mut self, cid: &str, ids: &[String]) {
+        let Some(t) = self.tenants.get_mut(&cid.to_ascii_lowercase()) else {
+            return;
+        };
+        for id in ids {
+            if let Some(idx) = t.by_id.get(id).copied() {
+                let at = super::next_now(t);
+                t.update(idx, at);
+            }
+        }
+    }
 }
 
-/// One page of `updated_timestamp|asc` (index seek) or any other sort (sorted scan).
-/// Returns the alert indices and whether more match after them.
-fn select(
-    t: &Tenant,
+/// One page in `sort` order after the `after` position, and whether more match after it.
+/// One CID and `updated_timestamp|asc`: an index seek. Several CIDs (a parent token without a
+/// `cid` clause) or another sort: a sorted scan merged across them.
+fn select<'t>(
+    tenants: &[&'t Tenant],
     filter: &Filter,
     sort: Sort,
     after: Option<(i64, String)>,
     limit: usize,
-) -> Result<(Vec<usize>, bool), &'static str> {
-    if sort == Sort::UPDATED_ASC {
+) -> Result<(Vec<&'t AlertRec>, bool), &'static str> {
+    if let [t] = tenants
+        && sort == Sort::UPDATED_ASC
+    {
         let from_filter = filter.updated_lower_bound();
         let mut start: std::ops::Bound<(i64, usize)> = match from_filter {
             Some((ns, true)) => std::ops::Bound::Included((ns, 0)),
@@ -765,16 +856,15 @@ fn select(
                 more = true;
                 break;
             }
-            out.push(*idx);
+            out.push(r);
         }
         return Ok((out, more));
     }
-    let all = sorted_matches(t, filter, sort);
+    let all = sorted_matches(tenants, filter, sort);
     let begin = match after {
         None => 0,
         Some((key, id)) => {
-            let past = |i: &usize| {
-                let r = &t.alerts[*i];
+            let past = |r: &&AlertRec| {
                 let k = (sort.key(r), r.composite_id.as_str());
                 if sort.desc {
                     k >= (key, id.as_str())
@@ -782,20 +872,20 @@ fn select(
                     k <= (key, id.as_str())
                 }
             };
-            all.iter().take_while(|i| past(i)).count()
+            all.iter().take_while(|r| past(r)).count()
         }
     };
-    let page: Vec<usize> = all.iter().skip(begin).take(limit).copied().collect();
+    let page: Vec<&AlertRec> = all.iter().skip(begin).take(limit).copied().collect();
     let more = begin + page.len() < all.len();
     Ok((page, more))
 }
 
-fn sorted_matches(t: &Tenant, filter: &Filter, sort: Sort) -> Vec<usize> {
-    let mut all: Vec<usize> = (0..t.alerts.len())
-        .filter(|i| filter.matches(&t.cid, &t.alerts[*i]))
+fn sorted_matches<'t>(tenants: &[&'t Tenant], filter: &Filter, sort: Sort) -> Vec<&'t AlertRec> {
+    let mut all: Vec<&AlertRec> = tenants
+        .iter()
+        .flat_map(|t| t.alerts.iter().filter(|r| filter.matches(&t.cid, r)))
         .collect();
-    all.sort_by(|a, b| {
-        let (ra, rb) = (&t.alerts[*a], &t.alerts[*b]);
+    all.sort_by(|ra, rb| {
         let ka = (sort.key(ra), ra.composite_id.as_str());
         let kb = (sort.key(rb), rb.composite_id.as_str());
         if sort.desc { kb.cmp(&ka) } else { ka.cmp(&kb) }

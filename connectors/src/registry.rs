@@ -113,10 +113,13 @@ pub fn build(
 ) -> Result<Box<dyn Connector>, ConnectorError> {
     let redactor = Redactor::new(&secret, settings.principal().as_deref());
     let inner: Box<dyn Connector> = match settings {
-        Settings::Crowdstrike(s) => Box::new(crowdstrike::CrowdStrike::new(s.clone(), secret, http)
-            .map_err(|e| redactor.scrub_error(e))?),
+        Settings::Crowdstrike(s) => Box::new(
+            crowdstrike::CrowdStrike::new(s.clone(), secret, http)
+                .map_err(|e| redactor.scrub_error(e))?,
+        ),
         Settings::Sentinel(s) => Box::new(
-            sentinel::Sentinel::new(s.clone(), secret, http).map_err(|e| redactor.scrub_error(e))?,
+            sentinel::Sentinel::new(s.clone(), secret, http)
+                .map_err(|e| redactor.scrub_error(e))?,
         ),
         Settings::Splunk(s) => Box::new(
             splunk::Splunk::new(s.clone(), secret, http).map_err(|e| redactor.scrub_error(e))?,

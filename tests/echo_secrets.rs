@@ -16,7 +16,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use common::{Env, code, stderr};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use wiremock::matchers::{any, method, path, path_regex};
+use wiremock::matchers::{any, method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 const WS: &str = "acme-corp";

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::http::HttpOptions;
+use crate::redact::{Redacting, Redactor};
 use crate::{Connector, ConnectorError, SettingsError, SourceId, crowdstrike, sentinel, splunk};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,6 +76,19 @@ impl Settings {
         }
     }
 
+    /// The non-secret half of the credential (client id, or Splunk user name): the user of an
+    /// HTTP `Basic` pair the redactor must recognise.
+    pub fn principal(&self) -> Option<String> {
+        match self {
+            Settings::Crowdstrike(s) => Some(s.client_id().to_owned()),
+            Settings::Sentinel(s) => Some(s.client_id().to_owned()),
+            Settings::Splunk(s) => match s.auth() {
+                splunk::AuthMode::Session { username } => Some(username),
+                splunk::AuthMode::Token => None,
+            },
+        }
+    }
+
     /// Replace the non-secret half of the credential (client id, or Splunk user name) during a
     /// rotation. The source identity never changes.
     pub fn with_client_id(&self, client_id: &str) -> Result<Settings, SettingsError> {
@@ -88,16 +102,28 @@ impl Settings {
 
 /// Build a connector. Each call gets its own token cache and rate limiter: nothing that carries
 /// a credential is shared between integrations.
+///
+/// Every connector comes back wrapped in [`Redacting`]: whatever vendor text its errors carry is
+/// scrubbed of this secret (in all its encodings) and of credential patterns before the gateway
+/// can print, log or audit it.
 pub fn build(
     settings: &Settings,
     secret: SecretString,
     http: &HttpOptions,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
-    Ok(match settings {
-        Settings::Crowdstrike(s) => {
-            Box::new(crowdstrike::CrowdStrike::new(s.clone(), secret, http)?)
-        }
-        Settings::Sentinel(s) => Box::new(sentinel::Sentinel::new(s.clone(), secret, http)?),
-        Settings::Splunk(s) => Box::new(splunk::Splunk::new(s.clone(), secret, http)?),
-    })
+    let redactor = Redactor::new(&secret, settings.principal().as_deref());
+    let inner: Box<dyn Connector> = match settings {
+        Settings::Crowdstrike(s) => Box::new(
+            crowdstrike::CrowdStrike::new(s.clone(), secret, http)
+                .map_err(|e| redactor.scrub_error(e))?,
+        ),
+        Settings::Sentinel(s) => Box::new(
+            sentinel::Sentinel::new(s.clone(), secret, http)
+                .map_err(|e| redactor.scrub_error(e))?,
+        ),
+        Settings::Splunk(s) => Box::new(
+            splunk::Splunk::new(s.clone(), secret, http).map_err(|e| redactor.scrub_error(e))?,
+        ),
+    };
+    Ok(Box::new(Redacting::new(inner, redactor)))
 }

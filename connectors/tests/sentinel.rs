@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use seliq_connectors::alert::event_id;
 use seliq_connectors::http::{HttpOptions, RetryPolicy};
 use seliq_connectors::sentinel::{Params, Sentinel, Settings};
-use seliq_connectors::{Alert, Budget, Connector, ConnectorError, Cursor, Severity};
-use seliq_mocks::sentinel::{SentinelMock, SentinelMockConfig};
+use seliq_connectors::{Alert, Budget, Connector, ConnectorError, Cursor, Quarantined, Severity};
+use seliq_mocks::sentinel::{Damage, SentinelMock, SentinelMockConfig};
 
 fn fast_retry() -> RetryPolicy {
     RetryPolicy {
@@ -726,4 +726,165 @@ async fn mock_checks_the_token_form_and_scope() {
     assert_eq!(body["error"], "invalid_scope");
     assert_eq!(body["error_codes"][0], 1002012);
     assert!(mock.stats().tokens_issued == 0);
+}
+
+/// Like [`pull`], keeping the quarantined records as well.
+async fn pull_with_quarantine(
+    conn: &Sentinel,
+    mut cursor: Option<Cursor>,
+    max: usize,
+) -> Result<(Vec<Alert>, Vec<Quarantined>, Option<Cursor>), ConnectorError> {
+    let (mut alerts, mut quarantined) = (Vec::new(), Vec::new());
+    for _ in 0..10_000 {
+        let batch = conn
+            .fetch(
+                cursor.as_ref(),
+                Budget {
+                    max_alerts: max,
+                    since: since(),
+                },
+            )
+            .await?;
+        assert!(batch.alerts.len() <= max, "batch over budget");
+        alerts.extend(batch.alerts);
+        quarantined.extend(batch.quarantined);
+        cursor = Some(batch.cursor);
+        if batch.caught_up {
+            return Ok((alerts, quarantined, cursor));
+        }
+    }
+    panic!("never caught up");
+}
+
+fn raw_name(q: &Quarantined) -> String {
+    let v: serde_json::Value = serde_json::from_str(q.raw.get()).unwrap();
+    v["name"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn unmappable_incidents_are_quarantined_and_the_walk_neither_loses_nor_repeats_neighbours() {
+    // Pages of 25 and batches of 40: damage sits at a page's end, the next page's start, a
+    // batch's start and in the middle of a later page.
+    let mock = start(150, 25).await;
+    let all = mock.versions();
+    let damaged = [
+        (24, Damage::NoLastModified),
+        (25, Damage::BadLastModified),
+        (40, Damage::NoLastModified),
+        (118, Damage::BadCreated),
+    ];
+    for (i, d) in damaged {
+        assert!(mock.damage_incident(&all[i].0, d));
+    }
+    let damaged_names: HashSet<String> = damaged.iter().map(|(i, _)| all[*i].0.clone()).collect();
+    // A look-back over all the data: the second pull re-reads every record, damaged ones too.
+    let conn = connector_with(
+        &mock,
+        Params {
+            look_back: Some(Duration::from_secs(3 * 3600)),
+            ..params(&mock)
+        },
+        &http(),
+    );
+
+    let (alerts, quarantined, cursor) = pull_with_quarantine(&conn, None, 40).await.unwrap();
+
+    assert_no_duplicates(&alerts);
+    let expected: HashSet<(String, String)> = all
+        .iter()
+        .filter(|(name, _)| !damaged_names.contains(name))
+        .cloned()
+        .collect();
+    assert_eq!(as_set(versions(&alerts)), expected, "every neighbour, once");
+    assert_eq!(alerts.len(), expected.len());
+
+    let names: Vec<String> = quarantined.iter().map(raw_name).collect();
+    assert_eq!(
+        names.len(),
+        damaged.len(),
+        "each quarantined once: {names:?}"
+    );
+    assert_eq!(names.iter().cloned().collect::<HashSet<_>>(), damaged_names);
+    for q in &quarantined {
+        // One sentence of our own: names the field, never the vendor's value.
+        assert!(q.reason.ends_with('.'), "{}", q.reason);
+        assert_eq!(q.reason.matches(". ").count(), 0, "{}", q.reason);
+        assert!(!q.reason.contains("yesterday-ish"), "{}", q.reason);
+        assert!(!q.reason.contains(&raw_name(q)), "{}", q.reason);
+    }
+    let reason_of = |idx: usize| {
+        quarantined
+            .iter()
+            .find(|q| raw_name(q) == all[idx].0)
+            .map(|q| q.reason.clone())
+            .unwrap()
+    };
+    assert!(reason_of(24).contains("has no properties.lastModifiedTimeUtc"));
+    assert!(reason_of(25).contains("lastModifiedTimeUtc is not an ISO-8601 time"));
+    assert!(reason_of(118).contains("createdTimeUtc is not a string"));
+    // The raw record is kept exactly as served.
+    let raw24 = &quarantined
+        .iter()
+        .find(|q| raw_name(q) == all[24].0)
+        .unwrap()
+        .raw;
+    let v: serde_json::Value = serde_json::from_str(raw24.get()).unwrap();
+    assert!(v["properties"].get("lastModifiedTimeUtc").is_none());
+    assert!(v["properties"]["title"].is_string());
+
+    // The next pull re-reads the whole look-back window: nothing comes back, quarantined or not.
+    let lists_before = mock.stats().list_requests;
+    let (again, requarantined, _) = pull_with_quarantine(&conn, cursor, 40).await.unwrap();
+    assert!(
+        mock.stats().list_requests >= lists_before + 6,
+        "all pages read again"
+    );
+    assert!(again.is_empty(), "{} repeated", again.len());
+    assert!(
+        requarantined.is_empty(),
+        "{} quarantined again",
+        requarantined.len()
+    );
+}
+
+#[tokio::test]
+async fn a_quarantined_record_does_not_hold_back_the_cursor_for_later_updates() {
+    let mock = start(60, 1000).await;
+    let all = mock.versions();
+    assert!(mock.damage_incident(&all[59].0, Damage::NoLastModified));
+    let conn = connector(&mock);
+    let (first, q, cursor) = pull_with_quarantine(&conn, None, 1000).await.unwrap();
+    assert_eq!(first.len(), 59);
+    assert_eq!(q.len(), 1);
+    // An escalation afterwards is emitted; the damaged record, fixed by its own update, too.
+    let escalated = mock.escalate(1);
+    assert!(mock.update(&all[59].0, Some("High"), None));
+    let (second, q2, _) = pull_with_quarantine(&conn, cursor, 1000).await.unwrap();
+    let ids: HashSet<String> = second.iter().map(|a| a.id.clone()).collect();
+    assert!(ids.contains(&escalated[0]), "{ids:?}");
+    assert!(ids.contains(&all[59].0), "{ids:?}");
+    assert_eq!(second.len(), 2, "{ids:?}");
+    assert!(q2.is_empty());
+}
+
+#[tokio::test]
+async fn a_page_that_does_not_parse_is_still_an_error() {
+    let mock = start(30, 1000).await;
+    mock.garble_next_pages(1);
+    let conn = connector(&mock);
+    let err = conn
+        .fetch(
+            None,
+            Budget {
+                max_alerts: 100,
+                since: since(),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ConnectorError::Malformed { .. }), "{err:?}");
+    // Nothing was committed, so the next fetch from the same (absent) cursor gets everything.
+    let (alerts, quarantined, _) = pull_with_quarantine(&conn, None, 100).await.unwrap();
+    assert_eq!(alerts.len(), 30);
+    assert!(quarantined.is_empty());
 }

@@ -40,11 +40,51 @@ fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(RedactingStderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
+}
+
+/// Log output goes through the connectors' redaction before it reaches stderr: vendor modules
+/// log vendor messages (and hyper/reqwest log at debug), and any of them could quote an echoed
+/// credential. Each event is formatted into one buffer, scrubbed whole, then written.
+struct RedactingStderr;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for RedactingStderr {
+    type Writer = RedactedEvent;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactedEvent(Vec::new())
+    }
+}
+
+/// One event's formatted bytes, written to stderr scrubbed when the subscriber drops it.
+struct RedactedEvent(Vec<u8>);
+
+impl std::io::Write for RedactedEvent {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&self.0);
+        let clean = seliq_connectors::redact::scrub_for_log(&text);
+        let result = std::io::stderr().lock().write_all(clean.as_bytes());
+        self.0.clear();
+        result
+    }
+}
+
+impl Drop for RedactedEvent {
+    fn drop(&mut self) {
+        let _ = std::io::Write::flush(self);
+    }
 }
 
 fn config(cli: &Cli) -> Config {

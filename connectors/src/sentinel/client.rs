@@ -18,7 +18,9 @@ use super::cursor::State;
 use super::mapping::{self, VENDOR};
 use super::settings::Settings;
 use crate::http::{Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy};
-use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, SettingsError, SourceId};
+use crate::{
+    Alert, Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SettingsError, SourceId,
+};
 
 /// The most `Incidents_List` accepts.
 pub const MAX_TOP: usize = 1000;
@@ -315,7 +317,9 @@ impl Connector for Sentinel {
         };
         let mut alerts: Vec<Alert> = Vec::new();
         let mut pages = 0u32;
-        let mut link = self.list_url(state.begin(look_back), max.min(MAX_TOP));
+        let low = state.begin(look_back);
+        let mut link = self.list_url(low, max.min(MAX_TOP));
+        let mut quarantined = Vec::new();
         loop {
             let resp = self.get_page(&link).await?;
             pages += 1;
@@ -324,7 +328,16 @@ impl Connector for Sentinel {
 
             let mut full = false;
             for raw in page.value {
-                let parsed = mapping::parse(&raw).map_err(|e| self.malformed(LIST, e))?;
+                // One unmappable record must not stop the integration: it is quarantined and the
+                // walk goes on (the page itself parsed, so its neighbours are sound).
+                let Ok(parsed) = mapping::parse(&raw) else {
+                    let digest = digest(&raw);
+                    if !state.is_quarantined(&digest) {
+                        state.quarantine(digest, low);
+                        quarantined.push(self.quarantine(raw));
+                    }
+                    continue;
+                };
                 let modified = parsed.modified;
                 let name = parsed.fields.name.as_ref();
                 if state.is_seen(name, modified) {
@@ -337,7 +350,12 @@ impl Connector for Sentinel {
                 }
                 state.processed(modified);
                 state.saw(name, modified);
-                let parts = parsed.to_parts().map_err(|e| self.malformed(LIST, e))?;
+                // Its version is known, so `seen` keeps a re-read from quarantining it again.
+                let Ok(parts) = parsed.to_parts() else {
+                    drop(parsed);
+                    quarantined.push(self.quarantine(raw));
+                    continue;
+                };
                 let name = name.to_owned();
                 drop(parsed);
                 let raw = if self.settings.with_alerts() {
@@ -356,7 +374,7 @@ impl Connector for Sentinel {
                         cursor: state.encode()?,
                         caught_up: true,
                         pages,
-                        quarantined: Vec::new(),
+                        quarantined,
                     });
                 }
                 None => None,
@@ -384,7 +402,7 @@ impl Connector for Sentinel {
                         cursor: state.encode()?,
                         caught_up: false,
                         pages,
-                        quarantined: Vec::new(),
+                        quarantined,
                     });
                 }
             }
@@ -394,6 +412,26 @@ impl Connector for Sentinel {
     fn http_stats(&self) -> HttpStats {
         self.http.stats()
     }
+}
+
+impl Sentinel {
+    fn quarantine(&self, raw: Box<RawValue>) -> Quarantined {
+        let reason = mapping::unmappable_reason(&raw);
+        tracing::warn!(
+            vendor = VENDOR,
+            source = %self.canonical,
+            reason = %reason,
+            "incident quarantined"
+        );
+        Quarantined { raw, reason }
+    }
+}
+
+/// Identifies a quarantined record across re-reads: 16 bytes of SHA-256 over its raw text, so
+/// the cursor never holds vendor text. A record that changes is a new record.
+fn digest(raw: &RawValue) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
 }
 
 /// ARM's throttling and trace headers.

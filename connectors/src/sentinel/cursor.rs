@@ -42,6 +42,12 @@ pub(crate) struct State {
     pub chain: Option<Chain>,
     #[serde(default)]
     pub seen: BTreeMap<String, DateTime<Utc>>,
+    /// Records quarantined while a later query can still return them: a digest of the raw bytes
+    /// → the walk's position when met. Such a record has no usable time of its own, so it cannot
+    /// go into `seen`; without this a look-back or resumed query would quarantine it again.
+    /// Pruned with `seen`. Absent from older cursors, hence the default.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quarantined: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// An unfinished chain.
@@ -66,6 +72,7 @@ impl State {
             fresh: true,
             chain: None,
             seen: BTreeMap::new(),
+            quarantined: BTreeMap::new(),
         }
     }
 
@@ -138,9 +145,22 @@ impl State {
         }
     }
 
+    /// True when this raw record was already quarantined.
+    pub fn is_quarantined(&self, digest: &str) -> bool {
+        self.quarantined.contains_key(digest)
+    }
+
+    /// Remember a quarantined record at the walk's position (`low`, the query's bound, before
+    /// anything was processed), the closest to its place in the order we know.
+    pub fn quarantine(&mut self, digest: String, low: DateTime<Utc>) {
+        let at = self.chain.as_ref().and_then(|c| c.pos).unwrap_or(low);
+        self.quarantined.insert(digest, at);
+    }
+
     /// Forget versions no later query can return: older than `floor`.
     fn prune(&mut self, floor: DateTime<Utc>) {
         self.seen.retain(|_, t| *t >= floor);
+        self.quarantined.retain(|_, t| *t >= floor);
     }
 
     /// The chain reached a page without `nextLink`: move the mark and keep only the look-back

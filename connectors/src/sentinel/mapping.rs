@@ -85,6 +85,52 @@ impl Parsed<'_> {
     }
 }
 
+/// Why `raw` cannot be mapped, as one sentence of our own: it names the field, never quotes the
+/// vendor's value (which could be anything, a credential included) or a parser message that
+/// would. For a record [`parse`] or [`Parsed::to_parts`] refused.
+pub(crate) fn unmappable_reason(raw: &RawValue) -> String {
+    use serde_json::Value;
+    let Ok(Value::Object(incident)) = serde_json::from_str::<Value>(raw.get()) else {
+        return "The incident is not a JSON object.".to_owned();
+    };
+    if !incident.get("name").is_some_and(Value::is_string) {
+        return "The incident has no name.".to_owned();
+    }
+    let Some(Value::Object(props)) = incident.get("properties") else {
+        return "The incident has no properties object.".to_owned();
+    };
+    let time_problem = |field: &str, required: bool| match props.get(field) {
+        None | Some(Value::Null) if required => Some(format!(
+            "The incident has no properties.{field}, so its version and place in the walk are \
+             unknown."
+        )),
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => parse_time(t)
+            .is_err()
+            .then(|| format!("The incident's properties.{field} is not an ISO-8601 time.")),
+        Some(_) => Some(format!(
+            "The incident's properties.{field} is not a string."
+        )),
+    };
+    if let Some(p) = time_problem("lastModifiedTimeUtc", true) {
+        return p;
+    }
+    if let Some(p) = time_problem("createdTimeUtc", false) {
+        return p;
+    }
+    let bad_text = ["title", "severity", "status", "incidentUrl"]
+        .into_iter()
+        .find(|f| {
+            props
+                .get(*f)
+                .is_some_and(|v| !v.is_string() && !v.is_null())
+        });
+    match bad_text {
+        Some(f) => format!("The incident's properties.{f} is not a string."),
+        None => "The incident could not be mapped.".to_owned(),
+    }
+}
+
 /// Map one incident, as received, to an [`Alert`]. `source` is the canonical source id.
 /// Public for the mapping benchmark; the connector uses the same code path.
 pub fn map_incident(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
@@ -135,6 +181,26 @@ pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unmappable_reasons_name_the_field_and_never_the_value() {
+        let reason = |json: &str| unmappable_reason(&RawValue::from_string(json.into()).unwrap());
+        assert_eq!(reason("[1]"), "The incident is not a JSON object.");
+        assert_eq!(reason(r#"{"properties":{}}"#), "The incident has no name.");
+        assert_eq!(
+            reason(r#"{"name":"n","properties":"client_secret=x"}"#),
+            "The incident has no properties object."
+        );
+        let no_time = reason(r#"{"name":"n","properties":{"lastModifiedTimeUtc":null}}"#);
+        assert!(no_time.starts_with("The incident has no properties.lastModifiedTimeUtc"));
+        let title = reason(
+            r#"{"name":"n","properties":{"lastModifiedTimeUtc":"2024-01-01T00:00:00Z","title":{"password":"x"}}}"#,
+        );
+        assert_eq!(title, "The incident's properties.title is not a string.");
+        let bad =
+            reason(r#"{"name":"n","properties":{"lastModifiedTimeUtc":"Bearer abcdefghijkl"}}"#);
+        assert!(!bad.contains("Bearer"), "{bad}");
+    }
 
     const INCIDENT: &str = r#"{"id":"/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws/providers/Microsoft.SecurityInsights/Incidents/73e01a99-5cd7-4139-a149-9f2736ff2ab5","name":"73e01a99-5cd7-4139-a149-9f2736ff2ab5","etag":"\"0300bf09-0000-0000-0000-5c37296e0000\"","type":"Microsoft.SecurityInsights/Incidents","properties":{"title":"Suspicious sign-in \u2014 \"admin\"","severity":"High","status":"Active","createdTimeUtc":"2024-01-01T10:00:00.1234567Z","lastModifiedTimeUtc":"2024-01-02T11:30:00.7654321Z","incidentNumber":3177,"incidentUrl":"https://portal.azure.com/#asset/Microsoft_Azure_Security_Insights/Incident/x","labels":[],"additionalData":{"alertsCount":2,"tactics":["InitialAccess"]}}}"#;
 

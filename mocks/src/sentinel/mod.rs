@@ -38,7 +38,9 @@
 //! [`SentinelMock::throttle_next`] (429 + `Retry-After`), [`SentinelMock::fail_next`] (5xx),
 //! [`SentinelMock::expire_tokens`] (the next data call gets 401 `ExpiredAuthenticationToken`),
 //! [`SentinelMock::reject_next_tokens`], [`SentinelMock::fail_token_endpoint`] (503),
-//! [`SentinelMock::set_client_secret`] (rotation), [`SentinelMock::set_remaining_reads`].
+//! [`SentinelMock::set_client_secret`] (rotation), [`SentinelMock::set_remaining_reads`],
+//! [`SentinelMock::damage_incident`] (one record unmappable), [`SentinelMock::garble_next_pages`]
+//! (a whole page unreadable).
 //!
 //! # Ground truth
 //! [`SentinelMock::versions`] (every current `(name, lastModifiedTimeUtc)`),
@@ -137,6 +139,17 @@ impl Default for SentinelMockConfig {
             extra_workspaces: Vec::new(),
         }
     }
+}
+
+/// How [`SentinelMock::damage_incident`] breaks an incident's JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Damage {
+    /// `properties.lastModifiedTimeUtc` is missing.
+    NoLastModified,
+    /// `properties.lastModifiedTimeUtc` is not a time.
+    BadLastModified,
+    /// `properties.createdTimeUtc` is a number.
+    BadCreated,
 }
 
 /// What an integration needs to reach the mock (both URLs are [`SentinelMock::uri`]).
@@ -354,6 +367,45 @@ impl SentinelMock {
     /// Set `x-ms-ratelimit-remaining-subscription-reads` for the next answers.
     pub fn set_remaining_reads(&self, remaining: u32) {
         lock(&self.state).remaining_reads = remaining;
+    }
+
+    /// Damage the JSON served for one incident (by `name`, any case) without moving it: the
+    /// service still filters and orders it by its real `lastModifiedTimeUtc`, but the record the
+    /// client receives lacks the field or carries a bad value (a partial projection or a buggy
+    /// export, as seen from proxies and older API versions). Any later change to the incident
+    /// renders it whole again. False when there is no such incident.
+    pub fn damage_incident(&self, name: &str, damage: Damage) -> bool {
+        let mut st = lock(&self.state);
+        let Some(inc) = st
+            .incidents
+            .iter_mut()
+            .find(|i| i.name.eq_ignore_ascii_case(name))
+        else {
+            return false;
+        };
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&inc.json) else {
+            return false;
+        };
+        let props = &mut v["properties"];
+        match damage {
+            Damage::NoLastModified => {
+                if let Some(p) = props.as_object_mut() {
+                    p.remove("lastModifiedTimeUtc");
+                }
+            }
+            Damage::BadLastModified => {
+                props["lastModifiedTimeUtc"] = serde_json::json!("yesterday-ish");
+            }
+            Damage::BadCreated => props["createdTimeUtc"] = serde_json::json!(17),
+        }
+        inc.json = v.to_string();
+        true
+    }
+
+    /// The next `times` incident-list answers are 200 with a body cut off mid-JSON (a proxy
+    /// that drops the connection's tail): the whole page is unreadable.
+    pub fn garble_next_pages(&self, times: u32) {
+        lock(&self.state).faults.garbled_pages = times;
     }
 
     // ------------------------------------------------------------ ground truth

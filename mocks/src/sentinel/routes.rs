@@ -599,6 +599,14 @@ fn list(
         body.push_str(&serde_json::Value::String(link).to_string());
     }
     body.push('}');
+    if st.faults.garbled_pages > 0 {
+        st.faults.garbled_pages -= 1;
+        let mut cut = body.len() / 2;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        body.truncate(cut);
+    }
     arm_response(st, 200, body)
 }
 

@@ -62,6 +62,7 @@ pub(crate) struct Faults {
     pub server_error_status: u16,
     pub token_endpoint_errors: u32,
     pub unauthorized: u32,
+    pub garbled_pages: u32,
 }
 
 pub(crate) struct State {

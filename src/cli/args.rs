@@ -68,6 +68,14 @@ pub enum Command {
         after_help = "Example:\n  seliq-gateway pull acme-corp --since 24h --output alerts.ndjson"
     )]
     Pull(PullArgs),
+    /// Poll every integration of every workspace on its schedule, with health, metrics and status.
+    #[command(
+        after_help = "Example:\n  seliq-gateway serve --listen 127.0.0.1:9477 --config /etc/seliq/serve.toml"
+    )]
+    Serve(ServeArgs),
+    /// Show each integration's last poll, next poll, lag and state, from the store.
+    #[command(after_help = "Example:\n  seliq-gateway status acme-corp --json")]
+    Status(StatusArgs),
     /// Export, verify and prune a workspace's audit log.
     #[command(
         subcommand,
@@ -296,6 +304,39 @@ pub enum CredentialsCmd {
     /// Make the previous credential version current again.
     #[command(after_help = "Example:\n  seliq-gateway credentials rollback acme-corp falcon")]
     Rollback { workspace: String, name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP address for /livez, /readyz, /metrics and /v1/status [default: 127.0.0.1:9477].
+    #[arg(long, env = "SELIQ_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// TOML file with any of the keys below (flags and SELIQ_* variables win over it).
+    #[arg(long, env = "SELIQ_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen on a non-loopback address although the endpoints have no authentication yet.
+    #[arg(long, env = "SELIQ_I_KNOW_THIS_IS_UNAUTHENTICATED")]
+    pub i_know_this_is_unauthenticated: bool,
+    /// Write every workspace's alerts to stdout (at-least-once) instead of the spool files.
+    #[arg(long, env = "SELIQ_STDOUT")]
+    pub stdout: bool,
+    /// Start a new spool file past this size [default: 268435456].
+    #[arg(long, env = "SELIQ_SPOOL_MAX_BYTES", value_name = "BYTES")]
+    pub spool_max_bytes: Option<u64>,
+    /// How long a SIGTERM waits for batches in flight to commit [default: 30s].
+    #[arg(long, env = "SELIQ_SHUTDOWN_GRACE", value_name = "SPAN")]
+    pub shutdown_grace: Option<String>,
+    /// Polls running at once, across all workspaces [default: 64].
+    #[arg(long, env = "SELIQ_MAX_CONCURRENT_POLLS", value_name = "N")]
+    pub max_concurrent_polls: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this workspace.
+    pub workspace: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

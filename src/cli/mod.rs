@@ -3,6 +3,8 @@
 
 pub mod args;
 mod params;
+#[path = "pull.rs"]
+mod pull_cmd;
 mod secret;
 
 use std::io::Write;
@@ -25,7 +27,13 @@ use args::{
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A service logs one line per poll at info; one-shot commands stay quiet unless asked.
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, default_level);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -35,11 +43,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(RedactingStderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -143,9 +153,29 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Credentials(cmd) => credentials(App::open(cfg)?, cmd),
         Command::Pull(args) => {
             let mut app = App::open(cfg)?;
-            let summary = runtime()?.block_on(pull::run_cli(&mut app, &http()?, args))?;
+            let summary = runtime()?.block_on(pull_cmd::run(&mut app, &http()?, args))?;
             Ok(summary)
         }
+        Command::Serve(args) => {
+            let file = match &args.config {
+                Some(p) => crate::serve::config::FileConfig::read(p)?,
+                None => Default::default(),
+            };
+            let opts = crate::serve::config::resolve(
+                file,
+                crate::serve::config::Overrides {
+                    listen: args.listen,
+                    i_know_this_is_unauthenticated: args.i_know_this_is_unauthenticated,
+                    stdout: args.stdout,
+                    spool_max_bytes: args.spool_max_bytes,
+                    shutdown_grace: args.shutdown_grace,
+                    max_concurrent_polls: args.max_concurrent_polls,
+                },
+            )?;
+            let app = App::open(cfg)?;
+            runtime()?.block_on(crate::serve::run(app, http()?, opts))
+        }
+        Command::Status(args) => status_cmd(App::open(cfg)?, args),
         Command::Audit(cmd) => audit_cmd(App::open(cfg)?, cmd),
         Command::Vault(cmd) => vault_cmd(App::open(cfg)?, cmd),
     }
@@ -377,6 +407,45 @@ fn vault_cmd(mut app: App, cmd: VaultCmd) -> Result<u8> {
                 new.id()
             );
         }
+    }
+    Ok(0)
+}
+
+fn status_cmd(mut app: App, args: super::cli::args::StatusArgs) -> Result<u8> {
+    let only = args.workspace.as_deref().map(Slug::parse).transpose()?;
+    let list = crate::serve::status::from_store(&mut app, only.as_ref())?;
+    if args.json {
+        print_json(&serde_json::json!({ "integrations": list }))?;
+        return Ok(0);
+    }
+    let mut out = std::io::stdout().lock();
+    let fmt_secs = |s: Option<f64>| s.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}s"));
+    for s in &list {
+        let last = s.last_poll.as_ref().map_or_else(
+            || "never polled".to_owned(),
+            |p| {
+                format!(
+                    "last poll {} {} ({} alerts)",
+                    p.start.format("%Y-%m-%dT%H:%M:%SZ"),
+                    p.outcome.as_deref().unwrap_or("running"),
+                    p.alerts
+                )
+            },
+        );
+        writeln!(
+            out,
+            "{:<24} {:<20} {:<12} {:<12} lag {:>8}  {last}{}",
+            s.workspace,
+            s.integration,
+            s.vendor,
+            s.state,
+            fmt_secs(s.lag_seconds),
+            s.last_error
+                .as_deref()
+                .map(|e| format!("; {}", printable(e)))
+                .unwrap_or_default()
+        )
+        .map_err(|e| Error::Runtime(format!("cannot write to stdout: {e}")))?;
     }
     Ok(0)
 }

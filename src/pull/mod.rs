@@ -11,7 +11,6 @@ mod fault;
 mod progress;
 mod sink;
 
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -25,12 +24,10 @@ use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Event, Outcome};
-use crate::cli::args::PullArgs;
 use crate::error::{Error, Result};
 use crate::integrations;
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{CheckpointRow, IntegrationRow};
-use crate::timespec::parse_time;
 use crate::workspaces;
 
 pub use sink::Sink;
@@ -97,80 +94,27 @@ impl PullReport {
 }
 
 /// One integration ready to pull.
-struct Job {
-    integ: IntegrationRow,
-    connector: Box<dyn Connector>,
-    cursor: Option<Cursor>,
-    since: DateTime<Utc>,
+pub(crate) struct Job {
+    pub integ: IntegrationRow,
+    /// Shared so `serve` keeps one connector (token cache, rate limiter) across polls.
+    pub connector: Arc<dyn Connector>,
+    pub cursor: Option<Cursor>,
+    pub since: DateTime<Utc>,
 }
 
 /// A batch on its way to the committer; the ack says whether it was committed.
-struct Delivery {
-    index: usize,
-    integration_id: Uuid,
-    batch: Batch,
-    ack: oneshot::Sender<Result<(), String>>,
-}
-
-pub async fn run_cli(app: &mut App, http: &HttpOptions, args: PullArgs) -> Result<u8> {
-    let req = PullRequest {
-        workspace: Slug::parse(&args.workspace)?,
-        integration: args
-            .integration
-            .as_deref()
-            .map(IntegrationName::parse)
-            .transpose()?,
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_time("--since", s, Utc::now()))
-            .transpose()?,
-        max: args.max,
-        concurrency: args.concurrency.max(1),
-        batch_size: DEFAULT_BATCH,
-    };
-    if req.max == Some(0) {
-        return Err(Error::Invalid(
-            "--max 0 would pull nothing; give a positive number".to_owned(),
-        ));
-    }
-    // Open the sink first: an unwritable --output fails before any vendor is called.
-    let mut sink = match &args.output {
-        Some(p) => Sink::open_file(p, &mut app.store)?,
-        None => Sink::stdout(),
-    };
-    let report = run(app, http, &req, &mut sink).await?;
-    print_summary(&req.workspace, &report);
-    Ok(report.exit_code())
-}
-
-fn print_summary(ws: &Slug, report: &PullReport) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "pull {ws}: {} alerts", report.alerts());
-    for r in &report.integrations {
-        let status = match &r.error {
-            None => "ok".to_owned(),
-            Some(e) => format!("FAILED: {e}"),
-        };
-        let _ = writeln!(
-            err,
-            "  {:<24} alerts {:>8}  pages {:>6}  retries {:>4}  {status}",
-            r.name, r.alerts, r.pages, r.retries
-        );
-        if r.dead_lettered > 0 {
-            let _ = writeln!(
-                err,
-                "  {:<24} dead-lettered {} record(s) that could not be mapped ({}); see `seliq-gateway integration dead-letters`",
-                "",
-                r.dead_lettered,
-                r.dead_letter_reasons.join("; ")
-            );
-        }
-    }
+pub(crate) struct Delivery {
+    pub index: usize,
+    pub integration_id: Uuid,
+    pub batch: Batch,
+    pub ack: oneshot::Sender<Result<(), String>>,
 }
 
 /// Where a first pull of `integ` starts: its stored first window back from `now`.
-fn first_window_start(integ: &IntegrationRow, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+pub(crate) fn first_window_start(
+    integ: &IntegrationRow,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>> {
     let window = crate::timespec::check_span(
         &format!("the stored first window of integration {}", integ.name),
         Duration::from_secs(integ.first_window_secs),
@@ -219,7 +163,7 @@ fn prepare(
             Ok((since, connector)) => jobs.push(Job {
                 cursor: checkpoint.map(|c| c.cursor),
                 integ,
-                connector,
+                connector: Arc::from(connector),
                 since,
             }),
             Err(e) => failed.push(IntegrationReport {
@@ -263,7 +207,7 @@ pub async fn run(
         let batch_size = req.batch_size;
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            let outcome = pull_one(index, job, batch_size, remaining, tx).await;
+            let outcome = pull_one(index, job, batch_size, remaining, tx, None).await;
             (index, outcome)
         });
     }
@@ -302,8 +246,8 @@ pub async fn run(
         let r = &mut reports[index];
         r.retries = outcome.retries;
         if let Some(e) = outcome.error {
-            r.credential_rejected = e.1;
-            r.error = Some(e.0);
+            r.credential_rejected = e.credential_rejected;
+            r.error = Some(e.message);
         }
     }
     reports.append(&mut failed);
@@ -315,7 +259,7 @@ pub async fn run(
 }
 
 /// Write one batch durably, then commit its checkpoint (and the sink length) in one transaction.
-fn commit_batch(
+pub(crate) fn commit_batch(
     app: &mut App,
     sink: &mut Sink,
     workspace: &str,
@@ -386,17 +330,31 @@ pub fn encode_line(
     Ok(())
 }
 
-struct TaskOutcome {
-    retries: u64,
-    error: Option<(String, bool)>,
+/// Why one integration's pull stopped early. The message is one sentence (connector errors are
+/// redacted before they get here).
+#[derive(Debug, Clone)]
+pub(crate) struct PullError {
+    pub message: String,
+    /// The vendor refused the credential: retrying cannot help until it changes.
+    pub credential_rejected: bool,
 }
 
-async fn pull_one(
+pub(crate) struct TaskOutcome {
+    pub retries: u64,
+    pub error: Option<PullError>,
+    /// A stop was asked for (shutdown, integration removed): the pull ended early, nothing lost.
+    pub stopped: bool,
+}
+
+/// Pull one integration until it is caught up (or `--max`, an error, or `stop`), handing each
+/// batch to the committer through `tx` and waiting for its ack before the next cursor is used.
+pub(crate) async fn pull_one(
     index: usize,
     job: Job,
     batch_size: usize,
     remaining: Arc<AtomicU64>,
     tx: mpsc::Sender<Delivery>,
+    mut stop: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> TaskOutcome {
     let Job {
         integ,
@@ -406,8 +364,13 @@ async fn pull_one(
     } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
         retries: c.retries(),
-        error: Some((e, rejected)),
+        error: Some(PullError {
+            message: e,
+            credential_rejected: rejected,
+        }),
+        stopped: false,
     };
+    let mut stopped = false;
     // The previous batch's commit, still in flight. Fetching batch k+1 from cursor k while batch
     // k is written and fsynced overlaps the vendor's latency with our disk; it is safe because a
     // cursor still reaches the store only after its own batch is durable, and batch k+1 is sent
@@ -433,7 +396,32 @@ async fn pull_one(
                 None => None,
             }
         };
-        let (fetched, ack) = tokio::join!(connector.fetch(cursor.as_ref(), budget), previous);
+        // A stop abandons the fetch in flight (nothing of it is committed, so nothing is lost)
+        // but never a batch already handed to the committer: that one's ack is awaited below.
+        let fetch = connector.fetch(cursor.as_ref(), budget);
+        let stop_asked = async {
+            match stop.as_mut() {
+                Some(rx) => {
+                    let _ = rx.wait_for(|v| *v).await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let raced = async {
+            tokio::select! {
+                f = fetch => Some(f),
+                () = stop_asked => None,
+            }
+        };
+        let (fetched, ack) = tokio::join!(raced, previous);
+        let Some(fetched) = fetched else {
+            remaining.fetch_add(want, Ordering::SeqCst);
+            stopped = true;
+            if let Err(e) = committed(ack) {
+                return fail(e, false, connector.as_ref());
+            }
+            break;
+        };
         if let Err(e) = committed(ack) {
             remaining.fetch_add(want, Ordering::SeqCst);
             return fail(e, false, connector.as_ref());
@@ -494,6 +482,7 @@ async fn pull_one(
     TaskOutcome {
         retries: connector.retries(),
         error: None,
+        stopped,
     }
 }
 

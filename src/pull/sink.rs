@@ -65,9 +65,14 @@ impl Sink {
                 file.sync_all().map_err(io)?;
                 c
             }
-            Some(c) if len < c => {
-                tracing::warn!(file = %key, committed = c, found = len, "output file is shorter than committed; it was rotated or truncated outside the gateway");
-                len
+            // A file that existed but is shorter than what was committed lost committed alerts
+            // outside the gateway (truncated by hand, copytruncate): refuse rather than write
+            // on and let the offsets lie. A removed file is a deliberate fresh start.
+            Some(c) if len < c && existed => {
+                return Err(Error::Runtime(format!(
+                    "output file {key} is shorter than its committed length ({len} bytes, {c} committed: {} bytes of delivered alerts are missing); it was truncated outside the gateway. Move it aside and pull into a new file",
+                    c - len
+                )));
             }
             _ => len,
         };
@@ -99,7 +104,9 @@ impl Sink {
             } => {
                 if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
                     // Cut a torn write off again, so the next batch does not land after it.
-                    let _ = file.set_len(*len).and_then(|()| file.seek(SeekFrom::Start(*len)));
+                    let _ = file
+                        .set_len(*len)
+                        .and_then(|()| file.seek(SeekFrom::Start(*len)));
                     return Err(Error::Runtime(format!(
                         "cannot write output file {}: {e}",
                         path.display()

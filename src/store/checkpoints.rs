@@ -77,4 +77,11 @@ impl Tx<'_> {
         )?;
         Ok(())
     }
+
+    /// Every file sink the store records a committed length for.
+    pub fn sink_paths(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare("SELECT path FROM sinks ORDER BY path")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
 }

@@ -1,0 +1,160 @@
+//! `serve` settings: defaults, then the TOML file (`--config`), then flags and `SELIQ_*`
+//! variables (clap reads both), each later source winning. Unknown keys in the file are an
+//! error naming them, so a typo never silently keeps a default.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::timespec::parse_span;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 64;
+
+/// Everything `serve` needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub unauthenticated_ok: bool,
+    /// All alerts to stdout (at-least-once, as `pull`) instead of the spool.
+    pub stdout: bool,
+    pub spool_max_bytes: u64,
+    pub shutdown_grace: Duration,
+    pub max_concurrent_polls: usize,
+    pub batch_size: usize,
+}
+
+/// The config file. Every key is optional and has a flag and a `SELIQ_*` variable.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub i_know_this_is_unauthenticated: Option<bool>,
+    pub stdout: Option<bool>,
+    pub spool_max_bytes: Option<u64>,
+    pub shutdown_grace: Option<String>,
+    pub max_concurrent_polls: Option<usize>,
+}
+
+impl FileConfig {
+    pub fn read(path: &Path) -> Result<FileConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Invalid(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        toml::from_str(&text).map_err(|e| {
+            // toml's message names the key and line; keep it to one line.
+            let msg = e.message().replace('\n', " ");
+            Error::Invalid(format!("config file {} is invalid: {msg}", path.display()))
+        })
+    }
+}
+
+/// Flag (or variable) values, `None` when not given.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub i_know_this_is_unauthenticated: bool,
+    pub stdout: bool,
+    pub spool_max_bytes: Option<u64>,
+    pub shutdown_grace: Option<String>,
+    pub max_concurrent_polls: Option<usize>,
+}
+
+pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
+    let listen_raw = flags
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen: SocketAddr = listen_raw.parse().map_err(|_| {
+        Error::Invalid(format!(
+            "listen address {listen_raw:?} is not IP:PORT (e.g. 127.0.0.1:9477)"
+        ))
+    })?;
+    let unauthenticated_ok =
+        flags.i_know_this_is_unauthenticated || file.i_know_this_is_unauthenticated == Some(true);
+    super::check_listen(&listen, unauthenticated_ok)?;
+    let spool_max_bytes = flags
+        .spool_max_bytes
+        .or(file.spool_max_bytes)
+        .unwrap_or(DEFAULT_SPOOL_MAX_BYTES);
+    if spool_max_bytes < 1024 * 1024 {
+        return Err(Error::Invalid(format!(
+            "spool_max_bytes {spool_max_bytes} is below 1 MiB; a spool file per batch helps nobody"
+        )));
+    }
+    let shutdown_grace = match flags.shutdown_grace.or(file.shutdown_grace) {
+        Some(s) => parse_span("shutdown_grace", &s)?,
+        None => DEFAULT_GRACE,
+    };
+    let max_concurrent_polls = flags
+        .max_concurrent_polls
+        .or(file.max_concurrent_polls)
+        .unwrap_or(DEFAULT_MAX_CONCURRENT_POLLS);
+    if !(1..=4096).contains(&max_concurrent_polls) {
+        return Err(Error::Invalid(format!(
+            "max_concurrent_polls {max_concurrent_polls} is outside 1..4096"
+        )));
+    }
+    Ok(ServeOptions {
+        listen,
+        unauthenticated_ok,
+        stdout: flags.stdout || file.stdout == Some(true),
+        spool_max_bytes,
+        shutdown_grace,
+        max_concurrent_polls,
+        batch_size: crate::pull::DEFAULT_BATCH,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_which_overrides_defaults() {
+        let file: FileConfig =
+            toml::from_str("listen = \"127.0.0.1:9000\"\nmax_concurrent_polls = 8\n").unwrap();
+        let o = resolve(
+            file,
+            Overrides {
+                max_concurrent_polls: Some(16),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(o.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(o.max_concurrent_polls, 16);
+        assert_eq!(o.shutdown_grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn unknown_keys_and_remote_listeners_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+        let e = resolve(
+            FileConfig::default(),
+            Overrides {
+                listen: Some("0.0.0.0:9477".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--i-know-this-is-unauthenticated"), "{e}");
+        assert!(
+            resolve(
+                FileConfig::default(),
+                Overrides {
+                    listen: Some("0.0.0.0:9477".into()),
+                    i_know_this_is_unauthenticated: true,
+                    ..Default::default()
+                },
+            )
+            .is_ok()
+        );
+    }
+}

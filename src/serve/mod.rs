@@ -1,0 +1,683 @@
+//! `serve`: every integration of every workspace polled on its own schedule, into a rotating
+//! spool per workspace (or stdout), with health, metrics and status over HTTP.
+//!
+//! One task owns the store and the sinks (the *scheduler*); it starts polls, commits their
+//! batches and records their outcomes, in that order, so the exactly-once rule of `pull` (write,
+//! fsync, then commit cursor and file length together) holds unchanged. Each poll runs the same
+//! engine as `pull` ([`crate::pull::pull_one`]) on its own task; a slow or failing vendor delays
+//! nothing but its own integration.
+//!
+//! - `schedule`: interval ± jitter, exponential backoff, the states.
+//! - `spool`: the per-workspace rotating NDJSON files.
+//! - `metrics`, `status`, `http`: what operators see.
+//! - `config`: the TOML file and its flags.
+
+pub mod config;
+mod http;
+mod metrics;
+pub mod schedule;
+mod spool;
+pub mod status;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rand::RngExt;
+use seliq_connectors::http::HttpOptions;
+use seliq_connectors::{Connector, registry};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use crate::app::App;
+use crate::audit::{self, Event, Outcome};
+use crate::error::{Error, Result};
+use crate::integrations;
+use crate::pull::{self, Delivery, Job, Sink, TaskOutcome};
+use crate::store::{CredentialState, IntegrationRow, IntegrationStateRow};
+use metrics::{IntegrationLabels, PollLabels, StateLabels, VendorLabels};
+use schedule::State;
+
+pub use config::ServeOptions;
+
+/// How often the scheduler re-reads workspaces and integrations: changes made by other
+/// processes (an integration added, a credential rotated, a workspace deleted) apply this fast.
+const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// The scheduler's heartbeat; `/readyz` fails when it stops for two reload intervals.
+const TICK: Duration = Duration::from_secs(1);
+
+/// One integration as the scheduler tracks it.
+struct Entry {
+    workspace: String,
+    integ: IntegrationRow,
+    credential_version: u32,
+    connector: Option<Arc<dyn Connector>>,
+    /// Its connector's HTTP figures at the end of the last poll, for the metric deltas.
+    last_stats: seliq_connectors::http::HttpStats,
+    due: Instant,
+    state: State,
+    stored: IntegrationStateRow,
+    /// This poll so far (reset at its start).
+    poll_alerts: u64,
+    poll_pages: u64,
+    poll_started: Option<(Instant, DateTime<Utc>)>,
+}
+
+impl Entry {
+    fn labels(&self) -> IntegrationLabels {
+        IntegrationLabels {
+            workspace: self.workspace.clone(),
+            integration: self.integ.name.to_string(),
+            vendor: self.integ.kind.as_str().to_owned(),
+        }
+    }
+
+    fn interval(&self) -> Duration {
+        Duration::from_secs(self.integ.poll_interval_secs).clamp(
+            integrations::MIN_POLL_INTERVAL,
+            integrations::MAX_POLL_INTERVAL,
+        )
+    }
+}
+
+/// What a poll task reports when it ends.
+struct Finished {
+    id: Uuid,
+    outcome: TaskOutcome,
+}
+
+fn unit() -> f64 {
+    rand::rng().random::<f64>()
+}
+
+/// Run until SIGTERM/SIGINT. Returns the exit code (0 after a clean drain).
+pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<u8> {
+    let _lock = crate::lock::serve(&app.config.data_dir, &opts.listen.to_string())?;
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .map_err(|e| Error::Runtime(format!("cannot listen on {}: {e}", opts.listen)))?;
+    let mut sinks = if opts.stdout {
+        Sinks::Stdout(Sink::stdout())
+    } else {
+        Sinks::Spool(spool::Spool::open(
+            app.config.data_dir.join("spool"),
+            opts.spool_max_bytes,
+            &mut app.store,
+        )?)
+    };
+
+    let shared = Arc::new(http::Shared {
+        metrics: metrics::Metrics::new(),
+        ready: AtomicBool::new(false),
+        last_tick: Mutex::new((Instant::now(), false)),
+        tick_deadline: RELOAD_EVERY * 2,
+        status: Mutex::new(Vec::new()),
+    });
+    let (http_stop_tx, mut http_stop_rx) = watch::channel(false);
+    let server =
+        axum::serve(listener, http::router(shared.clone())).with_graceful_shutdown(async move {
+            let _ = http_stop_rx.wait_for(|v| *v).await;
+        });
+    let server = tokio::spawn(async move { server.await });
+    tracing::info!(listen = %opts.listen, delivery = if opts.stdout { "stdout" } else { "spool" }, "serve started");
+
+    let mut sched = Scheduler {
+        entries: HashMap::new(),
+        http,
+        opts: opts.clone(),
+        shared: shared.clone(),
+        running: 0,
+    };
+    let (tx, mut rx) = mpsc::channel::<Delivery>(opts.max_concurrent_polls.max(1));
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut signals = Signals::new()?;
+
+    let _ = sched.reload(&mut app);
+    shared.ready.store(true, Ordering::SeqCst);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_reload = Instant::now();
+    let mut buf = Vec::with_capacity(1 << 20);
+    let mut batch_no = 0u64;
+
+    loop {
+        tokio::select! {
+            biased;
+            () = signals.recv() => break,
+            Some(d) = rx.recv() => {
+                batch_no += 1;
+                sched.commit(&mut app, &mut sinks, d, batch_no, &mut buf);
+            }
+            Some(f) = done_rx.recv() => sched.finish(&mut app, f),
+            _ = tick.tick() => {
+                if last_reload.elapsed() >= RELOAD_EVERY {
+                    for ws in sched.reload(&mut app) {
+                        if let Sinks::Spool(spool) = &mut sinks {
+                            spool.close(&ws);
+                        }
+                    }
+                    last_reload = Instant::now();
+                }
+                sched.start_due(&mut app, &tx, &done_tx, &stop_rx);
+                sched.publish();
+            }
+        }
+    }
+
+    // Shutdown: not ready, no new polls, in-flight fetches abandoned, batches already fetched
+    // written and committed, within the grace period. A second signal exits at once: the next
+    // start resumes from the checkpoints, so that loses nothing either.
+    shared.ready.store(false, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    tracing::info!(
+        polls_in_flight = sched.running,
+        grace_secs = opts.shutdown_grace.as_secs(),
+        "shutting down"
+    );
+    let deadline = tokio::time::Instant::now() + opts.shutdown_grace;
+    while sched.running > 0 {
+        tokio::select! {
+            biased;
+            () = signals.recv() => {
+                tracing::warn!("second signal: exiting now; the next start resumes from the checkpoints");
+                std::process::exit(130);
+            }
+            Some(d) = rx.recv() => {
+                batch_no += 1;
+                sched.commit(&mut app, &mut sinks, d, batch_no, &mut buf);
+            }
+            Some(f) = done_rx.recv() => sched.finish(&mut app, f),
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!(polls_in_flight = sched.running, "grace period over; exiting with polls unfinished (nothing uncommitted is kept)");
+                break;
+            }
+        }
+    }
+    let _ = http_stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    tracing::info!("serve stopped");
+    Ok(0)
+}
+
+enum Sinks {
+    Stdout(Sink),
+    Spool(spool::Spool),
+}
+
+struct Scheduler {
+    entries: HashMap<Uuid, Entry>,
+    http: HttpOptions,
+    opts: ServeOptions,
+    shared: Arc<http::Shared>,
+    running: usize,
+}
+
+impl Scheduler {
+    /// Re-read workspaces, integrations, credential versions and stored state: add what is new,
+    /// drop what is gone, pick up rotations, poll-interval changes and resumptions.
+    /// Returns the workspaces no longer scheduled (deleted), whose spool files can close.
+    fn reload(&mut self, app: &mut App) -> Vec<String> {
+        let read = app.store.read(|tx| {
+            let mut out = Vec::new();
+            for ws in tx.list_workspaces(false)? {
+                for integ in tx.integrations(ws.id)? {
+                    let version = tx
+                        .credential(integ.id, CredentialState::Current)?
+                        .map_or(0, |c| c.version);
+                    let state = tx.integration_state(integ.id)?;
+                    out.push((ws.slug.to_string(), integ, version, state));
+                }
+            }
+            Ok::<_, Error>(out)
+        });
+        let rows = match read {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the store; keeping the last known integrations");
+                self.mark_tick(false);
+                return Vec::new();
+            }
+        };
+        self.mark_tick(true);
+        let now = Instant::now();
+        let mut seen = std::collections::HashSet::new();
+        for (workspace, integ, version, stored) in rows {
+            seen.insert(integ.id);
+            let stored = stored.unwrap_or_else(|| IntegrationStateRow {
+                integration_id: integ.id,
+                ..Default::default()
+            });
+            match self.entries.get_mut(&integ.id) {
+                Some(e) => {
+                    if e.credential_version != version || e.integ.settings != integ.settings {
+                        // Rotated (or rolled back): the next poll builds a fresh connector.
+                        e.connector = None;
+                        e.credential_version = version;
+                    }
+                    if e.integ.poll_interval_secs != integ.poll_interval_secs
+                        && e.state == State::Ok
+                    {
+                        e.due = now
+                            + schedule::first_delay(
+                                Duration::from_secs(integ.poll_interval_secs),
+                                unit(),
+                            );
+                    }
+                    e.integ = integ;
+                    if e.state == State::Suspended && stored.suspended_at.is_none() {
+                        tracing::info!(workspace = %e.workspace, integration = %e.integ.name, "resumed");
+                        e.state = State::Ok;
+                        e.stored = stored;
+                        e.due = now;
+                    }
+                }
+                None => {
+                    let interval = Duration::from_secs(integ.poll_interval_secs);
+                    let state = if stored.suspended_at.is_some() {
+                        State::Suspended
+                    } else {
+                        State::Ok
+                    };
+                    self.entries.insert(
+                        integ.id,
+                        Entry {
+                            workspace,
+                            credential_version: version,
+                            connector: None,
+                            last_stats: Default::default(),
+                            due: now + schedule::first_delay(interval, unit()),
+                            state,
+                            stored,
+                            poll_alerts: 0,
+                            poll_pages: 0,
+                            poll_started: None,
+                            integ,
+                        },
+                    );
+                }
+            }
+        }
+        let gone_candidates: std::collections::BTreeSet<String> =
+            self.entries.values().map(|e| e.workspace.clone()).collect();
+        // Removed integrations and deleted workspaces: no new polls. A poll in flight finds its
+        // checkpoint refused (the row is gone), takes its bytes back out of the spool and ends.
+        self.entries.retain(|id, e| {
+            let keep = seen.contains(id) || e.state == State::Polling;
+            if !seen.contains(id) && e.state != State::Polling {
+                tracing::info!(workspace = %e.workspace, integration = %e.integ.name, "integration gone; no longer polled");
+            }
+            keep
+        });
+        let before: std::collections::BTreeSet<String> = gone_candidates;
+        before
+            .into_iter()
+            .filter(|w| !self.entries.values().any(|e| &e.workspace == w))
+            .collect()
+    }
+
+    fn mark_tick(&self, store_ok: bool) {
+        *self
+            .shared
+            .last_tick
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = (Instant::now(), store_ok);
+    }
+
+    /// Start every due poll, up to the concurrency limit.
+    fn start_due(
+        &mut self,
+        app: &mut App,
+        tx: &mpsc::Sender<Delivery>,
+        done_tx: &mpsc::UnboundedSender<Finished>,
+        stop_rx: &watch::Receiver<bool>,
+    ) {
+        {
+            let mut last = self
+                .shared
+                .last_tick
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            last.0 = Instant::now();
+        }
+        let now = Instant::now();
+        let mut due: Vec<(Instant, Uuid)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| matches!(e.state, State::Ok | State::BackingOff) && e.due <= now)
+            .map(|(id, e)| (e.due, *id))
+            .collect();
+        due.sort();
+        for (_, id) in due {
+            if self.running >= self.opts.max_concurrent_polls {
+                break;
+            }
+            self.start(app, id, tx, done_tx, stop_rx);
+        }
+    }
+
+    fn start(
+        &mut self,
+        app: &mut App,
+        id: Uuid,
+        tx: &mpsc::Sender<Delivery>,
+        done_tx: &mpsc::UnboundedSender<Finished>,
+        stop_rx: &watch::Receiver<bool>,
+    ) {
+        let Some(e) = self.entries.get_mut(&id) else {
+            return;
+        };
+        let vault = app.vault.clone();
+        let integ = e.integ.clone();
+        let need_secret = e.connector.is_none();
+        let read = app.store.read(|tx| {
+            let secret = if need_secret {
+                Some(integrations::open_current(tx, &vault, &integ)?)
+            } else {
+                // Still refuse settings that no longer match the binding.
+                integrations::bound_source(tx, &integ)?;
+                None
+            };
+            Ok::<_, Error>((secret, tx.checkpoint(integ.id)?))
+        });
+        let started_at = Utc::now();
+        e.poll_started = Some((Instant::now(), started_at));
+        e.poll_alerts = 0;
+        e.poll_pages = 0;
+        e.stored.last_poll_start = Some(started_at);
+        let prepared = read.and_then(|(secret, checkpoint)| {
+            let connector = match (secret, &e.connector) {
+                (Some(secret), _) => {
+                    let c: Arc<dyn Connector> =
+                        Arc::from(registry::build(&integ.settings, secret, &self.http)?);
+                    e.connector = Some(c.clone());
+                    e.last_stats = Default::default();
+                    c
+                }
+                (None, Some(c)) => c.clone(),
+                (None, None) => unreachable!("a secret is read whenever there is no connector"),
+            };
+            let since = match checkpoint.as_ref() {
+                Some(_) => Utc::now(),
+                None => pull::first_window_start(&integ, Utc::now())?,
+            };
+            Ok(Job {
+                integ: integ.clone(),
+                connector,
+                cursor: checkpoint.map(|c| c.cursor),
+                since,
+            })
+        });
+        let job = match prepared {
+            Ok(job) => job,
+            Err(err) => {
+                // Could not even start (credential unopenable, settings tampered): a failed poll.
+                let rejected = matches!(&err, Error::Connector(c) if c.is_credential_rejected());
+                let outcome = TaskOutcome {
+                    retries: 0,
+                    error: Some(pull::PullError {
+                        message: err.to_string(),
+                        credential_rejected: rejected,
+                    }),
+                    stopped: false,
+                };
+                e.state = State::Polling;
+                self.running += 1;
+                self.finish(app, Finished { id, outcome });
+                return;
+            }
+        };
+        e.state = State::Polling;
+        self.running += 1;
+        let (tx, done_tx, stop) = (tx.clone(), done_tx.clone(), stop_rx.clone());
+        let batch = self.opts.batch_size;
+        tokio::spawn(async move {
+            let remaining = Arc::new(AtomicU64::new(u64::MAX));
+            let outcome = pull::pull_one(0, job, batch, remaining, tx, Some(stop)).await;
+            let _ = done_tx.send(Finished { id, outcome });
+        });
+    }
+
+    /// Write and commit one batch (the same rule as `pull`), then count it.
+    fn commit(
+        &mut self,
+        app: &mut App,
+        sinks: &mut Sinks,
+        d: Delivery,
+        batch_no: u64,
+        buf: &mut Vec<u8>,
+    ) {
+        let Some(e) = self.entries.get_mut(&d.integration_id) else {
+            let _ = d
+                .ack
+                .send(Err("the integration is no longer scheduled".to_owned()));
+            return;
+        };
+        let name = e.integ.name.to_string();
+        let sink = match sinks {
+            Sinks::Stdout(s) => Ok(s),
+            Sinks::Spool(spool) => spool.sink_for(&e.workspace, Utc::now(), &mut app.store),
+        };
+        let result = sink
+            .and_then(|sink| pull::commit_batch(app, sink, &e.workspace, &name, &d, batch_no, buf));
+        match &result {
+            Ok(()) => {
+                let n = d.batch.alerts.len() as u64;
+                e.poll_alerts += n;
+                e.poll_pages += u64::from(d.batch.pages);
+                if let Some(newest) = d.batch.alerts.iter().map(|a| a.updated_at).max() {
+                    e.stored.newest_updated_at = e.stored.newest_updated_at.max(Some(newest));
+                }
+                let labels = e.labels();
+                self.shared.metrics.alerts.get_or_create(&labels).inc_by(n);
+                let q = d.batch.quarantined.len() as u64;
+                if q > 0 {
+                    self.shared
+                        .metrics
+                        .dead_letters
+                        .get_or_create(&labels)
+                        .inc_by(q);
+                    tracing::warn!(workspace = %e.workspace, integration = %name, records = q, "records dead-lettered");
+                }
+            }
+            Err(err) => {
+                tracing::error!(workspace = %e.workspace, integration = %name, error = %err, "batch not committed")
+            }
+        }
+        let _ = d.ack.send(result.map_err(|e| e.to_string()));
+    }
+
+    /// A poll ended: decide the next one, suspend on a rejected credential, record everything.
+    fn finish(&mut self, app: &mut App, f: Finished) {
+        self.running = self.running.saturating_sub(1);
+        let Some(e) = self.entries.get_mut(&f.id) else {
+            return;
+        };
+        let now = Utc::now();
+        let (started, _) = e.poll_started.take().unwrap_or((Instant::now(), now));
+        let took = started.elapsed();
+        let interval = e.interval();
+        let outcome_name;
+        match &f.outcome.error {
+            None => {
+                outcome_name = if f.outcome.stopped { "stopped" } else { "ok" };
+                e.stored.failures = 0;
+                e.stored.last_error = None;
+                if !f.outcome.stopped {
+                    e.stored.last_success = Some(now);
+                }
+                e.state = State::Ok;
+                e.due = started + schedule::jittered(interval, unit());
+            }
+            Some(err) if err.credential_rejected => {
+                outcome_name = "rejected";
+                e.state = State::Suspended;
+                e.stored.last_error = Some(err.message.clone());
+                e.stored.suspended_at = Some(now);
+                e.stored.suspended_reason = Some(format!(
+                    "suspended: the vendor rejected the credential ({}); rotate it or run `seliq-gateway integration resume`",
+                    err.message
+                ));
+                e.stored.suspended_credential_version = Some(e.credential_version);
+                e.connector = None;
+                let who = app.who.clone();
+                let (ws_id, name, reason) = (
+                    e.integ.workspace_id,
+                    e.integ.name.clone(),
+                    err.message.clone(),
+                );
+                let audited = app.store.write(|tx| {
+                    audit::append(
+                        tx,
+                        ws_id,
+                        &who,
+                        Event::new("integration.suspended", name.as_str(), Outcome::Failure)
+                            .details(json!({
+                                "integration_id": f.id,
+                                "credential_version": e.credential_version,
+                                "reason": reason,
+                            })),
+                    )
+                });
+                if let Err(err) = audited {
+                    tracing::error!(error = %err, "could not audit the suspension");
+                }
+                tracing::warn!(workspace = %e.workspace, integration = %e.integ.name, "suspended: the vendor rejected the credential");
+            }
+            Some(err) => {
+                outcome_name = "failed";
+                e.stored.failures = e.stored.failures.saturating_add(1);
+                e.stored.last_error = Some(err.message.clone());
+                e.state = State::BackingOff;
+                e.due = Instant::now() + schedule::backoff(interval, e.stored.failures);
+            }
+        }
+        e.stored.last_poll_end = Some(now);
+        e.stored.last_outcome = Some(outcome_name.to_owned());
+        e.stored.last_alerts = e.poll_alerts;
+        e.stored.next_poll = (e.state != State::Suspended).then(|| {
+            now + chrono::Duration::from_std(e.due.saturating_duration_since(Instant::now()))
+                .unwrap_or_default()
+        });
+        let labels = e.labels();
+        let m = &self.shared.metrics;
+        m.polls
+            .get_or_create(&PollLabels {
+                workspace: labels.workspace.clone(),
+                integration: labels.integration.clone(),
+                vendor: labels.vendor.clone(),
+                outcome: outcome_name.to_owned(),
+            })
+            .inc();
+        m.poll_seconds
+            .get_or_create(&VendorLabels {
+                vendor: labels.vendor.clone(),
+            })
+            .observe(took.as_secs_f64());
+        if let Some(c) = &e.connector {
+            let s = c.http_stats();
+            m.requests
+                .get_or_create(&labels)
+                .inc_by(s.requests.saturating_sub(e.last_stats.requests));
+            m.retries
+                .get_or_create(&labels)
+                .inc_by(s.retries.saturating_sub(e.last_stats.retries));
+            m.throttled_waits.get_or_create(&labels).inc_by(
+                s.throttled_waits
+                    .saturating_sub(e.last_stats.throttled_waits),
+            );
+            e.last_stats = s;
+        }
+        tracing::info!(
+            workspace = %e.workspace,
+            integration = %e.integ.name,
+            vendor = e.integ.kind.as_str(),
+            alerts = e.poll_alerts,
+            pages = e.poll_pages,
+            duration_ms = took.as_millis() as u64,
+            outcome = outcome_name,
+            error = e.stored.last_error.as_deref().unwrap_or(""),
+            "poll"
+        );
+        let state = e.stored.clone();
+        if let Err(err) = app
+            .store
+            .write(|tx| Ok::<_, Error>(tx.save_integration_state(&state)?))
+        {
+            // The integration may have been removed meanwhile (its state row cascades away).
+            tracing::debug!(error = %err, "integration state not saved");
+        }
+    }
+
+    /// Publish status and the state and lag gauges for the HTTP side.
+    fn publish(&self) {
+        let now = Utc::now();
+        let mut list: Vec<_> = self
+            .entries
+            .values()
+            .map(|e| status::build(&e.workspace, &e.integ, e.state, &e.stored, now))
+            .collect();
+        list.sort_by(|a, b| (&a.workspace, &a.integration).cmp(&(&b.workspace, &b.integration)));
+        let m = &self.shared.metrics;
+        for s in State::ALL {
+            let n = self.entries.values().filter(|e| e.state == s).count();
+            m.integrations
+                .get_or_create(&StateLabels {
+                    state: s.as_str().to_owned(),
+                })
+                .set(n as i64);
+        }
+        for e in self.entries.values() {
+            let labels = e.labels();
+            if let Some(t) = e.stored.newest_updated_at {
+                m.lag_seconds
+                    .get_or_create(&labels)
+                    .set((now - t).num_milliseconds().max(0) as f64 / 1000.0);
+            }
+            if let Some(t) = e.stored.last_success {
+                m.since_success_seconds
+                    .get_or_create(&labels)
+                    .set((now - t).num_milliseconds().max(0) as f64 / 1000.0);
+            }
+        }
+        *self.shared.status.lock().unwrap_or_else(|p| p.into_inner()) = list;
+    }
+}
+
+/// SIGTERM and SIGINT as one stream.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let err = |e: std::io::Error| Error::Runtime(format!("cannot handle signals: {e}"));
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(err)?,
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+        })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// The listen address is loopback, or the operator said they know it is unauthenticated.
+pub fn check_listen(addr: &SocketAddr, unauthenticated_ok: bool) -> Result<()> {
+    if addr.ip().is_loopback() || unauthenticated_ok {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "--listen {addr} is not a loopback address and the HTTP endpoints have no authentication yet; add --i-know-this-is-unauthenticated to listen there anyway"
+    )))
+}

@@ -706,11 +706,12 @@ mod tests {
         drop(r);
         // The registry holds no strong reference: once no scrub is in flight (another test's
         // may be, for a moment), the needles are gone and zeroized.
-        for _ in 0..1000 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
             if weak.upgrade().is_none() {
                 return;
             }
-            std::thread::yield_now();
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
         panic!("the registry kept the needles alive");
     }

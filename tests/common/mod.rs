@@ -1,6 +1,8 @@
 //! Shared helpers for the gateway's integration tests: a temp data dir and the real binary.
 #![allow(dead_code)]
 
+pub mod vendors;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -276,7 +276,7 @@ pub(crate) fn commit_batch(
         let _ = sink.write_batch(&buf[..buf.len() / 2]);
         fault::crash();
     }
-    let before = sink.len();
+    let before = sink.written_len();
     let offset = sink.write_batch(buf)?;
     if fault::armed(fault::Point::AfterWrite, batch_no) {
         fault::crash();

@@ -119,7 +119,7 @@ impl Sink {
     }
 
     /// The file's length as written (0 for stdout).
-    pub fn len(&self) -> u64 {
+    pub fn written_len(&self) -> u64 {
         match self {
             Sink::Stdout(_) => 0,
             Sink::File { len, .. } => *len,

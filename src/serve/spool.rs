@@ -92,7 +92,7 @@ impl Spool {
         let date = now.format("%Y-%m-%d").to_string();
         let stale = match self.open.get(workspace) {
             None => true,
-            Some(c) => c.date != date || c.sink.len() >= self.max_bytes,
+            Some(c) => c.date != date || c.sink.written_len() >= self.max_bytes,
         };
         if stale {
             let dir = self.root.join(workspace);
@@ -114,7 +114,7 @@ impl Spool {
             };
             let mut sink = Sink::open_file(&dir.join(file_name(&date, index)), store)?;
             // A reopened file of today may already be full.
-            while sink.len() >= self.max_bytes {
+            while sink.written_len() >= self.max_bytes {
                 index += 1;
                 sink = Sink::open_file(&dir.join(file_name(&date, index)), store)?;
             }
@@ -161,7 +161,7 @@ mod tests {
         let mut again = Spool::open(root.clone(), 10, &mut store).unwrap();
         let s = again.sink_for("acme", day1, &mut store).unwrap();
         assert_eq!(
-            s.len(),
+            s.written_len(),
             0,
             "the .1 file holds uncommitted bytes only: recovered to 0"
         );

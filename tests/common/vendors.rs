@@ -5,7 +5,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::{Env, code, stderr};
-use seliq_mocks::crowdstrike::{CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_mocks::crowdstrike::{
+    CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 use seliq_mocks::sentinel::{SentinelMock, SentinelMockConfig};
 use seliq_mocks::splunk::{DEFAULT_TOKEN, SplunkMock, SplunkMockConfig};
 
@@ -171,4 +173,3 @@ pub fn per_integration(lines: &[serde_json::Value]) -> HashMap<String, usize> {
     }
     m
 }
-

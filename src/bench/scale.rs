@@ -650,6 +650,8 @@ fn commit(
             sink: key.clone(),
             sink_offset: key.as_ref().map(|_| offset),
             updated_at: Utc::now(),
+            // Every bench run starts from fresh integrations and is their only writer.
+            version: 0,
         })
         .collect();
     app.store.write(|tx| {

@@ -59,6 +59,8 @@ pub struct IntegrationReport {
     pub dead_letter_reasons: Vec<String>,
     pub error: Option<String>,
     pub credential_rejected: bool,
+    /// Another process moved this integration's checkpoint: exit 3.
+    pub conflict: bool,
 }
 
 /// How many distinct dead-letter reasons a report keeps.
@@ -74,7 +76,8 @@ impl PullReport {
         self.integrations.iter().map(|r| r.alerts).sum()
     }
 
-    /// 0 all good; 6 some failed; 5 all failed on rejected credentials; 1 all failed otherwise.
+    /// 0 all good; 3 another writer moved a checkpoint; 6 some failed; 5 all failed on rejected
+    /// credentials; 1 all failed otherwise.
     pub fn exit_code(&self) -> u8 {
         let failed: Vec<_> = self
             .integrations
@@ -83,6 +86,8 @@ impl PullReport {
             .collect();
         if failed.is_empty() {
             0
+        } else if failed.iter().any(|r| r.conflict) {
+            3
         } else if failed.len() < self.integrations.len() {
             6
         } else if failed.iter().all(|r| r.credential_rejected) {
@@ -99,6 +104,8 @@ pub(crate) struct Job {
     /// Shared so `serve` keeps one connector (token cache, rate limiter) across polls.
     pub connector: Arc<dyn Connector>,
     pub cursor: Option<Cursor>,
+    /// The stored checkpoint's version when the cursor was read (0: none yet).
+    pub checkpoint_version: u64,
     pub since: DateTime<Utc>,
 }
 
@@ -107,6 +114,9 @@ pub(crate) struct Delivery {
     pub index: usize,
     pub integration_id: Uuid,
     pub batch: Batch,
+    /// The checkpoint version this commit writes: the one read plus one. A stored checkpoint at
+    /// any other version means another writer moved it, and the commit is refused.
+    pub version: u64,
     pub ack: oneshot::Sender<Result<(), String>>,
 }
 
@@ -161,6 +171,7 @@ fn prepare(
         });
         match built {
             Ok((since, connector)) => jobs.push(Job {
+                checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),
                 cursor: checkpoint.map(|c| c.cursor),
                 integ,
                 connector: Arc::from(connector),
@@ -235,7 +246,10 @@ pub async fn run(
                 }
                 progress.update(d.index, r.alerts);
             }
-            Err(e) => tracing::error!(integration = %integ_name, error = %e, "batch not committed"),
+            Err(e) => {
+                reports[d.index].conflict |= matches!(e, Error::Conflict(_));
+                tracing::error!(integration = %integ_name, error = %e, "batch not committed")
+            }
         }
         let _ = d.ack.send(result.map_err(|e| e.to_string()));
     }
@@ -288,11 +302,16 @@ pub(crate) fn commit_batch(
         sink: key.clone(),
         sink_offset: key.as_ref().map(|_| offset),
         updated_at: Utc::now(),
+        version: d.version,
     };
     // Dead letters commit with the cursor that moves past them: never skipped without a trace.
     let now = Utc::now();
     let committed = app.store.write(|tx| {
-        tx.save_checkpoint(&row)?;
+        if !tx.save_checkpoint_if(&row)? {
+            return Err(Error::Conflict(format!(
+                "the checkpoint of integration {integration} was advanced by another process since this pull read it; this batch is not committed"
+            )));
+        }
         if let Some(k) = &key {
             tx.set_sink_offset(k, offset)?;
         }
@@ -360,6 +379,7 @@ pub(crate) async fn pull_one(
         integ,
         connector,
         mut cursor,
+        mut checkpoint_version,
         since,
     } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
@@ -452,10 +472,12 @@ pub(crate) async fn pull_one(
         let caught_up = batch.caught_up || (got == 0 && unchanged);
         if got > 0 || !unchanged {
             let (ack_tx, ack_rx) = oneshot::channel();
+            checkpoint_version += 1;
             let delivery = Delivery {
                 index,
                 integration_id: integ.id,
                 batch,
+                version: checkpoint_version,
                 ack: ack_tx,
             };
             if tx.send(delivery).await.is_err() {

@@ -44,6 +44,18 @@ impl Sink {
             .mode(0o600)
             .open(path)
             .map_err(io)?;
+        // One writer per file: a second `pull` (or `serve`) on it would interleave batches and
+        // corrupt both processes' committed offsets. The lock lives as long as the handle.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Conflict(format!(
+                    "another process is writing output file {}; wait for it or choose another file",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
         if !existed {
             // The new directory entry must be durable before a checkpoint says it was written.
             let dir = match path.parent() {

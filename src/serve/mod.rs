@@ -408,6 +408,7 @@ impl Scheduler {
             Ok(Job {
                 integ: integ.clone(),
                 connector,
+                checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),
                 cursor: checkpoint.map(|c| c.cursor),
                 since,
             })

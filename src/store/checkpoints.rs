@@ -15,6 +15,8 @@ pub struct CheckpointRow {
     pub sink: Option<String>,
     pub sink_offset: Option<u64>,
     pub updated_at: DateTime<Utc>,
+    /// Bumped by every commit; a commit names the version it started from.
+    pub version: u64,
 }
 
 impl Tx<'_> {
@@ -22,7 +24,7 @@ impl Tx<'_> {
         Ok(self
             .tx
             .query_row(
-                "SELECT cursor, sink, sink_offset, updated_at FROM checkpoints WHERE integration_id = ?1",
+                "SELECT cursor, sink, sink_offset, updated_at, version FROM checkpoints WHERE integration_id = ?1",
                 [integration_id.to_string()],
                 |r| {
                     let cursor: String = r.get(0)?;
@@ -34,23 +36,46 @@ impl Tx<'_> {
                         sink: r.get(1)?,
                         sink_offset: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
                         updated_at: r.get(3)?,
+                        version: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(u64::MAX),
                     })
                 },
             )
             .optional()?)
     }
 
+    /// Commit `c` if the stored checkpoint is still at `c.version - 1` (or absent and `c.version`
+    /// is 1). False when another writer moved it meanwhile: nothing is written.
+    pub fn save_checkpoint_if(&self, c: &CheckpointRow) -> Result<bool> {
+        let expected = c.version.saturating_sub(1);
+        let current = self
+            .tx
+            .query_row(
+                "SELECT version FROM checkpoints WHERE integration_id = ?1",
+                [c.integration_id.to_string()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|v| u64::try_from(v).unwrap_or(u64::MAX));
+        if current.unwrap_or(0) != expected {
+            return Ok(false);
+        }
+        self.save_checkpoint(c)?;
+        Ok(true)
+    }
+
     pub fn save_checkpoint(&self, c: &CheckpointRow) -> Result<()> {
         self.tx.execute(
-            "INSERT INTO checkpoints (integration_id, cursor, sink, sink_offset, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO checkpoints (integration_id, cursor, sink, sink_offset, updated_at, version) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (integration_id) DO UPDATE SET cursor = excluded.cursor, sink = excluded.sink,
-                 sink_offset = excluded.sink_offset, updated_at = excluded.updated_at",
+                 sink_offset = excluded.sink_offset, updated_at = excluded.updated_at,
+                 version = excluded.version",
             params![
                 c.integration_id.to_string(),
                 c.cursor.as_json().to_string(),
                 c.sink,
                 c.sink_offset.map(|v| v as i64),
-                c.updated_at
+                c.updated_at,
+                i64::try_from(c.version).unwrap_or(i64::MAX)
             ],
         )?;
         Ok(())

@@ -69,3 +69,7 @@ CREATE TABLE integration_state (
     suspended_reason    TEXT,
     suspended_credential_version INTEGER
 ) STRICT;
+
+-- Compare-and-set on checkpoints (issue 21): each commit names the version it read and bumps
+-- it, so a stale writer (a second process on the same integration) commits nothing.
+ALTER TABLE checkpoints ADD COLUMN version INTEGER NOT NULL DEFAULT 0;

@@ -61,6 +61,7 @@
 
 mod data;
 mod server;
+mod xml;
 pub mod spl;
 
 use std::net::TcpListener;
@@ -440,6 +441,7 @@ fn seed(cfg: SplunkMockConfig) -> State {
         guid: String::new(),
         indexer_skew: 0,
         stall: None,
+        fmt: Default::default(),
         cfg,
     };
     let newest = now - st.cfg.settle_secs;

@@ -1271,7 +1271,10 @@ async fn mock_disables_v1_results_in_10_x_and_caps_pages() {
         .unwrap();
     assert_eq!(v2["results"].as_array().unwrap().len(), 2);
     let unauth = c
-        .get(format!("{}/services/server/info?output_mode=json", mock.uri()))
+        .get(format!(
+            "{}/services/server/info?output_mode=json",
+            mock.uri()
+        ))
         .send()
         .await
         .unwrap();

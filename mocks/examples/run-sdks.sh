@@ -109,4 +109,5 @@ for pair in crowdstrike:falconpy_pull.py sentinel:sentinel_sdk_pull.py splunk:sp
   fi
 done
 [ "$status" = 0 ] || fail "an SDK script failed (see above)"
-echo "run-sdks: 3 passed, 0 failed ($((SECONDS - started)) s)"
+echo "run-sdks: took $((SECONDS - started)) s"
+echo "sdks: 3 passed, 0 failed"

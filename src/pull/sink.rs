@@ -99,7 +99,9 @@ impl Sink {
             } => {
                 if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_data()) {
                     // Cut a torn write off again, so the next batch does not land after it.
-                    let _ = file.set_len(*len).and_then(|()| file.seek(SeekFrom::Start(*len)));
+                    let _ = file
+                        .set_len(*len)
+                        .and_then(|()| file.seek(SeekFrom::Start(*len)));
                     return Err(Error::Runtime(format!(
                         "cannot write output file {}: {e}",
                         path.display()

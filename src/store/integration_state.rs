@@ -95,7 +95,10 @@ impl Tx<'_> {
     pub fn set_poll_interval(&self, integration_id: Uuid, secs: u64) -> Result<()> {
         self.tx.execute(
             "UPDATE integrations SET poll_interval_secs = ?2 WHERE id = ?1",
-            params![integration_id.to_string(), i64::try_from(secs).unwrap_or(i64::MAX)],
+            params![
+                integration_id.to_string(),
+                i64::try_from(secs).unwrap_or(i64::MAX)
+            ],
         )?;
         Ok(())
     }

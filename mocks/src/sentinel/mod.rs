@@ -623,8 +623,15 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains(", 2021-10-01, "), "{msg}");
-        assert!(msg.contains("The supported locations are 'West Europe, "), "{msg}");
-        assert_eq!(err.as_object().unwrap().len(), 1, "only the CloudError: {err}");
+        assert!(
+            msg.contains("The supported locations are 'West Europe, "),
+            "{msg}"
+        );
+        assert_eq!(
+            err.as_object().unwrap().len(),
+            1,
+            "only the CloudError: {err}"
+        );
     }
 
     #[test]

@@ -61,8 +61,8 @@
 
 mod data;
 mod server;
-mod xml;
 pub mod spl;
+mod xml;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 use wiremock::{Request, Respond, ResponseTemplate};
 
 use super::SplunkMockConfig;
-use super::xml;
 use super::data::{Event, Rng, View};
 use super::spl::{Query, glob_match, time_modifier};
+use super::xml;
 
 pub struct Session {
     pub user: String,
@@ -371,7 +371,14 @@ impl State {
                 let body = json!({"messages": [{"type": "WARN", "code": "incorrect_username_or_password", "text": "Login failed"}]});
                 (401, body.to_string(), JSON)
             } else {
-                (401, format!("{}<response>\n  <messages>\n    <msg type=\"WARN\" code=\"incorrect_username_or_password\">Login failed</msg>\n  </messages>\n</response>\n", xml::PROLOG), XML)
+                (
+                    401,
+                    format!(
+                        "{}<response>\n  <messages>\n    <msg type=\"WARN\" code=\"incorrect_username_or_password\">Login failed</msg>\n  </messages>\n</response>\n",
+                        xml::PROLOG
+                    ),
+                    XML,
+                )
             };
         }
         self.stats.logins += 1;

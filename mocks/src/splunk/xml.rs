@@ -170,7 +170,11 @@ pub fn feed(doc: &Value, title: &str) -> String {
     indent(&mut out, 1);
     let _ = write!(out, "<id>{}</id>", escape(text_of(doc, "origin")));
     indent(&mut out, 1);
-    let _ = write!(out, "<updated>{}</updated>", escape(text_of(doc, "updated")));
+    let _ = write!(
+        out,
+        "<updated>{}</updated>",
+        escape(text_of(doc, "updated"))
+    );
     let generator = doc.get("generator").cloned().unwrap_or_default();
     indent(&mut out, 1);
     let _ = write!(
@@ -188,7 +192,10 @@ pub fn feed(doc: &Value, title: &str) -> String {
         ("startIndex", "offset"),
     ] {
         indent(&mut out, 1);
-        let n = paging.get(key).map(scalar_text).unwrap_or_else(|| "0".into());
+        let n = paging
+            .get(key)
+            .map(scalar_text)
+            .unwrap_or_else(|| "0".into());
         let _ = write!(out, "<opensearch:{tag}>{n}</opensearch:{tag}>");
     }
     indent(&mut out, 1);
@@ -265,7 +272,12 @@ pub fn row_fields(row: &str) -> Vec<(String, Vec<String>)> {
 /// The `<results>` document: `preview`, the field order, `messages` (`(type, text)`), and one
 /// `<result offset=…>` per row with a `<field k=…>` per field: `<value><text>` per value
 /// (several for a multivalue field), `_raw` as `<v xml:space='preserve' trunc='0'>`.
-pub fn results(offset: usize, msgs: &[(String, String)], fields: &[String], rows: &[&str]) -> String {
+pub fn results(
+    offset: usize,
+    msgs: &[(String, String)],
+    fields: &[String],
+    rows: &[&str],
+) -> String {
     let mut out = String::with_capacity(rows.iter().map(|r| r.len() * 2).sum::<usize>() + 256);
     out.push_str("<?xml version='1.0' encoding='UTF-8'?>\n<results preview='0'>\n<meta>\n");
     if fields.is_empty() {

@@ -1271,7 +1271,10 @@ async fn mock_disables_v1_results_in_10_x_and_caps_pages() {
         .unwrap();
     assert_eq!(v2["results"].as_array().unwrap().len(), 2);
     let unauth = c
-        .get(format!("{}/services/server/info", mock.uri()))
+        .get(format!(
+            "{}/services/server/info?output_mode=json",
+            mock.uri()
+        ))
         .send()
         .await
         .unwrap();
@@ -1280,6 +1283,18 @@ async fn mock_disables_v1_results_in_10_x_and_caps_pages() {
     assert_eq!(
         env["messages"][0]["text"],
         "call not properly authenticated"
+    );
+    // Without output_mode=json splunkd answers in XML, errors included.
+    let unauth = c
+        .get(format!("{}/services/server/info", mock.uri()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauth.status(), 401);
+    let body = unauth.text().await.unwrap();
+    assert!(
+        body.contains(r#"<msg type="WARN">call not properly authenticated</msg>"#),
+        "{body}"
     );
 }
 

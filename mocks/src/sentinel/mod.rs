@@ -12,7 +12,12 @@
 //!   Tokens live [`SentinelMockConfig::token_lifetime`]; there is no refresh token.
 //! - `GET /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.OperationalInsights/
 //!   workspaces/{ws}/providers/Microsoft.SecurityInsights/incidents?api-version=…`, path matched
-//!   case-insensitively. `$filter` (`properties/lastModifiedTimeUtc|createdTimeUtc|incidentNumber|
+//!   case-insensitively. Every api-version the SecurityInsights spec publishes `Incidents.json`
+//!   under is served (stable 2020-01-01 … 2025-12-01, among them the SDK defaults 2021-10-01,
+//!   2022-11-01, 2023-02-01, 2024-03-01, and the previews); any other gets ARM's 400
+//!   `NoRegisteredProviderFound` ("No registered resource provider found for location … and API
+//!   version … for type 'incidents'. The supported api-versions are '…'. The supported locations
+//!   are '…'."). A missing one gets 400 `MissingApiVersionParameter`. `$filter` (`properties/lastModifiedTimeUtc|createdTimeUtc|incidentNumber|
 //!   severity|status` with `eq ne gt ge lt le`, joined by `and`), `$orderby` (one of the first three,
 //!   `asc|desc`), `$top` (default page 50; above 1000 → 400 CloudError) and `$skipToken`. Pages
 //!   hold at most [`SentinelMockConfig::page_cap`] items. `nextLink` repeats the query *unescaped*
@@ -552,6 +557,81 @@ mod tests {
         let calls: HashMap<String, u64> = mock.workspace_requests().into_iter().collect();
         assert_eq!(calls["client-0002-sentinel"], 1);
         assert_eq!(calls["acme-sentinel"], 0);
+    }
+
+    #[tokio::test]
+    async fn sdk_default_api_versions_are_served_and_an_unknown_one_gets_arms_answer() {
+        let mock = SentinelMock::start(SentinelMockConfig {
+            incidents: 3,
+            ..SentinelMockConfig::default()
+        })
+        .await;
+        let c = mock.credentials();
+        let form = format!(
+            "grant_type=client_credentials&client_id={}&client_secret={}&scope=https%3A%2F%2Fmanagement.azure.com%2F.default",
+            c.client_id, c.client_secret
+        );
+        let (base, tenant) = (mock.uri(), c.tenant_id.clone());
+        let (status, body) = tokio::task::spawn_blocking(move || {
+            exchange(
+                &base,
+                "POST",
+                &format!("/{tenant}/oauth2/v2.0/token"),
+                "Content-Type: application/x-www-form-urlencoded\r\n",
+                &form,
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let auth = format!(
+            "Authorization: Bearer {}\r\n",
+            token["access_token"].as_str().unwrap()
+        );
+        let get = |version: &str| {
+            let path = format!(
+                "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.OperationalInsights/workspaces/{}/providers/Microsoft.SecurityInsights/incidents?api-version={version}",
+                c.subscription_id, c.resource_group, c.workspace_name
+            );
+            let (base, a) = (mock.uri(), auth.clone());
+            tokio::task::spawn_blocking(move || exchange(&base, "GET", &path, &a, ""))
+        };
+        // azure-mgmt-securityinsight 1.0.0 (2021-10-01), later SDKs and the spec's default tag.
+        for v in [
+            "2021-10-01",
+            "2022-11-01",
+            "2023-02-01",
+            "2024-03-01",
+            "2025-06-01",
+            "2025-12-01",
+        ] {
+            let (status, body) = get(v).await.unwrap();
+            assert_eq!(status, 200, "{v}: {body}");
+            let page: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(page["value"].as_array().unwrap().len(), 3, "{v}");
+        }
+        let (status, body) = get("2021-10-02").await.unwrap();
+        assert_eq!(status, 400, "{body}");
+        let err: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(err["error"]["code"], "NoRegisteredProviderFound");
+        let msg = err["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.starts_with(
+                "No registered resource provider found for location 'westeurope' and API version '2021-10-02' for type 'incidents'. The supported api-versions are '2025-12-01, 2025-09-01, "
+            ),
+            "{msg}"
+        );
+        assert!(msg.contains(", 2021-10-01, "), "{msg}");
+        assert!(
+            msg.contains("The supported locations are 'West Europe, "),
+            "{msg}"
+        );
+        assert_eq!(
+            err.as_object().unwrap().len(),
+            1,
+            "only the CloudError: {err}"
+        );
     }
 
     #[test]

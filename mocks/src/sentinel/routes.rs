@@ -11,18 +11,72 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use super::query::{Field, Filter, Order, offset_token, parse_offset_token};
 use super::state::{ListQuery, State};
 
-/// Stable api-versions of `Microsoft.SecurityInsights` (vendor facts), plus the preview one old
-/// integrations still send.
-const API_VERSIONS: [&str; 9] = [
+/// The api-versions ARM serves `Microsoft.SecurityInsights/incidents` under: every stable and
+/// preview tag of the SecurityInsights spec that carries `Incidents.json` (azure-rest-api-specs,
+/// `specification/securityinsights/resource-manager/readme.md`; the stable ones are those in
+/// `shared/vendors/sentinel-splunk.md` §2 plus 2021-10-01, 2022-08-01, 2022-11-01, 2023-11-01 and
+/// 2025-03-01). SDK defaults among them: azure-mgmt-securityinsight 1.0.0 sends 2021-10-01;
+/// XSOAR and Elastic send 2024-03-01. Newest first, as ARM lists them.
+pub(crate) const API_VERSIONS: &[&str] = &[
     "2025-12-01",
     "2025-09-01",
+    "2025-07-01-preview",
     "2025-06-01",
+    "2025-04-01-preview",
+    "2025-03-01",
+    "2025-01-01-preview",
+    "2024-10-01-preview",
     "2024-09-01",
+    "2024-04-01-preview",
     "2024-03-01",
+    "2024-01-01-preview",
+    "2023-12-01-preview",
+    "2023-11-01",
+    "2023-10-01-preview",
+    "2023-09-01-preview",
+    "2023-08-01-preview",
+    "2023-07-01-preview",
+    "2023-06-01-preview",
+    "2023-05-01-preview",
+    "2023-04-01-preview",
+    "2023-03-01-preview",
+    "2023-02-01-preview",
     "2023-02-01",
+    "2022-12-01-preview",
+    "2022-11-01-preview",
+    "2022-11-01",
+    "2022-10-01-preview",
+    "2022-09-01-preview",
+    "2022-08-01-preview",
+    "2022-08-01",
+    "2022-07-01-preview",
+    "2022-06-01-preview",
+    "2022-05-01-preview",
+    "2022-04-01-preview",
+    "2022-01-01-preview",
+    "2021-10-01-preview",
+    "2021-10-01",
+    "2021-09-01-preview",
     "2021-04-01",
+    "2021-03-01-preview",
     "2020-01-01",
     "2019-01-01-preview",
+];
+
+/// Where ARM says the mock's workspaces live (the `x-ms-routing-request-id` region too).
+const LOCATION: &str = "westeurope";
+
+/// The regions ARM lists for `Microsoft.SecurityInsights` in a NoRegisteredProviderFound answer
+/// (a shortened list: the real one names every public region).
+const LOCATIONS: &[&str] = &[
+    "West Europe",
+    "North Europe",
+    "East US",
+    "East US 2",
+    "West US 2",
+    "UK South",
+    "Australia East",
+    "Japan East",
 ];
 
 const DEFAULT_PAGE: usize = 50;
@@ -320,11 +374,11 @@ fn arm(st: &mut State, req: &Request, path: &str) -> ResponseTemplate {
         );
     };
     if !API_VERSIONS.contains(&api_version.as_str()) {
-        let msg = format!(
-            "The resource type 'incidents' could not be found in the namespace 'Microsoft.SecurityInsights' for api version '{api_version}'. The supported api-versions are '{}'.",
-            API_VERSIONS.join(",")
+        return bad_request(
+            st,
+            "NoRegisteredProviderFound",
+            &unsupported_api_version(&api_version),
         );
-        return bad_request(st, "NoRegisteredProviderFound", &msg);
     }
 
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -666,6 +720,17 @@ fn bad_request(st: &mut State, code: &str, message: &str) -> ResponseTemplate {
 
 fn not_found(st: &mut State, code: &str, message: &str) -> ResponseTemplate {
     arm_response(st, 404, cloud_error(code, message))
+}
+
+/// ARM's message for an api-version the resource provider did not register: 400
+/// `NoRegisteredProviderFound`, naming the location, the version and the type, then the supported
+/// versions and locations, each list `, `-separated.
+pub(crate) fn unsupported_api_version(api_version: &str) -> String {
+    format!(
+        "No registered resource provider found for location '{LOCATION}' and API version '{api_version}' for type 'incidents'. The supported api-versions are '{}'. The supported locations are '{}'.",
+        API_VERSIONS.join(", "),
+        LOCATIONS.join(", ")
+    )
 }
 
 /// ARM's CloudError envelope.

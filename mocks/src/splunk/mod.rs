@@ -1,13 +1,22 @@
 //! A mock splunkd management API (port 8089), per `shared/vendors/sentinel-splunk.md` (Splunk).
 //!
+//! # Representations
+//! Like splunkd, the mock answers **XML unless the request says `output_mode=json`** (query or
+//! form): Atom feeds and entries with an `s:dict` content for `server/info`, `messages` and job
+//! status; `<response><sessionKey>` / `<response><sid>` for login and job creation;
+//! `<results>` for results, oneshot and export (`output_mode=csv` gives CSV there); and
+//! `<response><messages><msg type=…>` for errors and notices. Both forms are written from one
+//! value, so they carry the same fields (booleans are `1`/`0` in XML); see `splunk/xml.rs`.
+//!
 //! # Serves
 //! - `POST /services/auth/login` (`username`, `password`, `output_mode=json` → `{"sessionKey"}`,
-//!   else XML; 401 `Login failed`). Requests authenticate with `Authorization: Splunk <key>`,
-//!   `Bearer <token>` or Basic. A session expires after `session_timeout_secs` idle on the mock
+//!   else `<response><sessionKey>`; 401 `Login failed`). Requests authenticate with
+//!   `Authorization: Splunk <key>`, `Bearer <token>` or Basic. A session expires after `session_timeout_secs` idle on the mock
 //!   clock, or at once with [`SplunkMock::expire_sessions`]; then 401 "call not properly
 //!   authenticated".
 //! - `GET server/info` with a configurable `version` and `instance_type`, and a `guid` stable for
 //!   the server's lifetime and distinct per server (seed and port), as each Splunk instance has.
+//! - `GET messages`: the system messages collection, empty.
 //! - Every endpoint under `/services/…` and `/servicesNS/<owner>/<app>/…` (owner `nobody`, `-` or
 //!   a known user).
 //! - `POST search/jobs` (and `search/v2/jobs` from 9.0.2): `search`, `earliest_time`,
@@ -29,7 +38,7 @@
 //! - `GET|POST search/v2/jobs/export`: newline-delimited JSON, a preview set first
 //!   (`"preview":true`, a `messages` line) then the final set; the last row of each set carries
 //!   `"lastrow":true`; an empty result is one `{"preview":false,"lastrow":true}`.
-//! - Errors use the `{"messages":[{"type","text"}]}` envelope. A user may run `search_quota`
+//! - Errors use the `{"messages":[{"type","text"}]}` envelope (XML: `<response><messages>`). A user may run `search_quota`
 //!   searches at once; one more gets 503 "Search not executed: The maximum number of concurrent
 //!   historical searches …".
 //! - Every response has a `Date` header from the mock clock (the "server now").
@@ -62,6 +71,7 @@
 mod data;
 mod server;
 pub mod spl;
+mod xml;
 
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -440,6 +450,7 @@ fn seed(cfg: SplunkMockConfig) -> State {
         guid: String::new(),
         indexer_skew: 0,
         stall: None,
+        fmt: Default::default(),
         cfg,
     };
     let newest = now - st.cfg.settle_secs;

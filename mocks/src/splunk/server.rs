@@ -11,6 +11,7 @@ use wiremock::{Request, Respond, ResponseTemplate};
 use super::SplunkMockConfig;
 use super::data::{Event, Rng, View};
 use super::spl::{Query, glob_match, time_modifier};
+use super::xml;
 
 pub struct Session {
     pub user: String,
@@ -118,6 +119,8 @@ pub struct State {
     pub indexer_skew: i64,
     /// Set by a job creation that should answer late; taken by the responder.
     pub stall: Option<std::time::Duration>,
+    /// The representation the request being answered asked for.
+    pub fmt: Fmt,
 }
 
 pub struct Handler(pub Arc<Mutex<State>>);
@@ -154,10 +157,26 @@ type Evaluated = (Vec<Arc<str>>, Arc<str>, [Option<f64>; 4]);
 
 const JSON: &str = "application/json; charset=UTF-8";
 const XML: &str = "text/xml; charset=UTF-8";
+const CSV: &str = "text/csv; charset=UTF-8";
 
-fn messages(status: u16, kind: &str, text: &str) -> Reply {
-    let body = json!({"messages": [{"type": kind, "text": text}]}).to_string();
-    (status, body, JSON)
+/// The representation a request asked for with `output_mode`: splunkd answers XML (Atom,
+/// `<response>`, `<results>`) unless told `json`; results and export also speak `csv`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fmt {
+    #[default]
+    Xml,
+    Json,
+    Csv,
+}
+
+impl Fmt {
+    fn of(p: &HashMap<String, String>) -> Self {
+        match p.get("output_mode").map(String::as_str) {
+            Some("json") => Fmt::Json,
+            Some("csv") => Fmt::Csv,
+            _ => Fmt::Xml,
+        }
+    }
 }
 
 fn http_date(secs: i64) -> String {
@@ -197,6 +216,46 @@ pub fn version_at_least(version: &str, want: &[u64]) -> bool {
 }
 
 impl State {
+    /// The `messages` envelope in the request's representation: `{"messages":[{type,text}]}`
+    /// for JSON, `<response><messages><msg type=…>` otherwise.
+    fn msg(&self, status: u16, kind: &str, text: &str) -> Reply {
+        if self.fmt == Fmt::Json {
+            let body = json!({"messages": [{"type": kind, "text": text}]}).to_string();
+            (status, body, JSON)
+        } else {
+            (status, xml::messages(&[(kind, text)]), XML)
+        }
+    }
+
+    /// A page of results in the request's representation.
+    fn render_results(
+        &self,
+        offset: usize,
+        msgs: &[(String, String)],
+        fields: &str,
+        rows: &[Arc<str>],
+    ) -> Reply {
+        match self.fmt {
+            Fmt::Json => {
+                let m: Vec<serde_json::Value> = msgs
+                    .iter()
+                    .map(|(k, t)| json!({"type": k, "text": t}))
+                    .collect();
+                let m = serde_json::Value::Array(m).to_string();
+                (200, results_body(offset, &m, fields, rows), JSON)
+            }
+            Fmt::Xml => {
+                let rows: Vec<&str> = rows.iter().map(|r| &**r).collect();
+                let body = xml::results(offset, msgs, &field_names(fields), &rows);
+                (200, body, XML)
+            }
+            Fmt::Csv => {
+                let rows: Vec<&str> = rows.iter().map(|r| &**r).collect();
+                (200, xml::csv(&field_names(fields), &rows), CSV)
+            }
+        }
+    }
+
     fn v2_supported(&self) -> bool {
         if self.cfg.instance_type == "cloud" {
             version_at_least(&self.version, &[9, 0, 2209])
@@ -210,6 +269,8 @@ impl State {
     }
 
     fn route(&mut self, req: &Request) -> Reply {
+        let p = params(req);
+        self.fmt = Fmt::of(&p);
         let path = req.url.path().trim_end_matches('/').to_owned();
         let method = req.method.as_str().to_owned();
         let rest = if let Some(r) = path.strip_prefix("/services/") {
@@ -218,47 +279,47 @@ impl State {
             let mut parts = r.splitn(3, '/');
             let (Some(owner), Some(_app), Some(rest)) = (parts.next(), parts.next(), parts.next())
             else {
-                return messages(404, "ERROR", "Not Found");
+                return self.msg(404, "ERROR", "Not Found");
             };
             let owner_ok = owner == "nobody"
                 || owner == "-"
                 || self.cfg.users.iter().any(|(u, _)| u == owner)
                 || self.cfg.tokens.iter().any(|(_, u)| u == owner);
             if !owner_ok {
-                return messages(404, "ERROR", &format!("User does not exist: {owner}"));
+                return self.msg(404, "ERROR", &format!("User does not exist: {owner}"));
             }
             rest.to_owned()
         } else {
-            return messages(404, "ERROR", "Not Found");
+            return self.msg(404, "ERROR", "Not Found");
         };
-        let p = params(req);
         if rest == "auth/login" {
             return if method == "POST" {
                 self.login(&p)
             } else {
-                messages(405, "ERROR", "Method Not Allowed")
+                self.msg(405, "ERROR", "Method Not Allowed")
             };
         }
         let user = match self.authenticate(req) {
             Some(u) => u,
             None => {
                 self.stats.unauthorized += 1;
-                return messages(401, "WARN", "call not properly authenticated");
+                return self.msg(401, "WARN", "call not properly authenticated");
             }
         };
         if let Some(status) = self.faults.any.take() {
-            return messages(status, "ERROR", "Internal error: injected fault");
+            return self.msg(status, "ERROR", "Internal error: injected fault");
         }
         let segs: Vec<&str> = rest.split('/').collect();
         match (method.as_str(), segs.as_slice()) {
             ("GET", ["server", "info"]) | ("GET", ["server", "info", "server-info"]) => {
                 self.server_info()
             }
+            ("GET", ["messages"]) => self.system_messages(),
             ("POST", ["search", "jobs"]) => self.create_job(&user, &p),
             ("POST", ["search", "v2", "jobs"]) if self.v2_supported() => self.create_job(&user, &p),
             ("GET" | "POST", ["search", "jobs", "export"]) => {
                 if self.v1_results_disabled() {
-                    messages(
+                    self.msg(
                         404,
                         "ERROR",
                         "The v1 endpoint search/jobs/export is deprecated and disabled; use search/v2/jobs/export.",
@@ -284,7 +345,7 @@ impl State {
             }
             ("GET" | "POST", ["search", "jobs", sid, "results"]) => {
                 if self.v1_results_disabled() {
-                    messages(
+                    self.msg(
                         404,
                         "ERROR",
                         "The v1 endpoint search/jobs/{sid}/results is deprecated and disabled; use search/v2/jobs/{sid}/results.",
@@ -296,22 +357,28 @@ impl State {
             ("GET" | "POST", ["search", "v2", "jobs", sid, "results"]) if self.v2_supported() => {
                 self.results(&user, sid, &p)
             }
-            _ => messages(404, "ERROR", "Not Found"),
+            _ => self.msg(404, "ERROR", "Not Found"),
         }
     }
 
     fn login(&mut self, p: &HashMap<String, String>) -> Reply {
-        let json_out = p.get("output_mode").is_some_and(|m| m == "json");
         let (Some(u), Some(pw)) = (p.get("username"), p.get("password")) else {
-            return messages(400, "ERROR", "Missing username or password");
+            return self.msg(400, "ERROR", "Missing username or password");
         };
         if !self.cfg.users.iter().any(|(cu, cp)| cu == u && cp == pw) {
             self.stats.unauthorized += 1;
-            return if json_out {
+            return if self.fmt == Fmt::Json {
                 let body = json!({"messages": [{"type": "WARN", "code": "incorrect_username_or_password", "text": "Login failed"}]});
                 (401, body.to_string(), JSON)
             } else {
-                (401, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<response>\n  <messages>\n    <msg type=\"WARN\" code=\"incorrect_username_or_password\">Login failed</msg>\n  </messages>\n</response>\n".into(), XML)
+                (
+                    401,
+                    format!(
+                        "{}<response>\n  <messages>\n    <msg type=\"WARN\" code=\"incorrect_username_or_password\">Login failed</msg>\n  </messages>\n</response>\n",
+                        xml::PROLOG
+                    ),
+                    XML,
+                )
             };
         }
         self.stats.logins += 1;
@@ -330,14 +397,10 @@ impl State {
                 expired: false,
             },
         );
-        if json_out {
+        if self.fmt == Fmt::Json {
             (200, json!({"sessionKey": key}).to_string(), JSON)
         } else {
-            (
-                200,
-                format!("<response>\n  <sessionKey>{key}</sessionKey>\n</response>\n"),
-                XML,
-            )
+            (200, xml::response(&[("sessionKey", &key)]), XML)
         }
     }
 
@@ -396,6 +459,12 @@ impl State {
             "entry": [{
                 "name": "server-info",
                 "id": "https://127.0.0.1:8089/services/server/info/server-info",
+                "updated": Utc.timestamp_opt(self.now, 0).single().unwrap_or_default().to_rfc3339(),
+                "links": {
+                    "alternate": "/services/server/info/server-info",
+                    "list": "/services/server/info/server-info",
+                },
+                "author": "system",
                 "content": {
                     "build": "mockbuild",
                     "cpu_arch": "x86_64",
@@ -414,7 +483,35 @@ impl State {
             "paging": {"total": 1, "perPage": 30, "offset": 0},
             "messages": []
         });
-        (200, body.to_string(), JSON)
+        match self.fmt {
+            Fmt::Json => (200, body.to_string(), JSON),
+            _ => (200, xml::feed(&body, "server-info"), XML),
+        }
+    }
+
+    /// `GET messages`: the system messages (bulletins) collection; the mock has none.
+    fn system_messages(&self) -> Reply {
+        let body = json!({
+            "links": {"create": "/services/messages/_new"},
+            "origin": "https://127.0.0.1:8089/services/messages",
+            "updated": self.updated(),
+            "generator": {"build": "mockbuild", "version": self.version},
+            "entry": [],
+            "paging": {"total": 0, "perPage": 30, "offset": 0},
+            "messages": []
+        });
+        match self.fmt {
+            Fmt::Json => (200, body.to_string(), JSON),
+            _ => (200, xml::feed(&body, "messages"), XML),
+        }
+    }
+
+    /// The mock clock as Atom's `updated`.
+    fn updated(&self) -> String {
+        Utc.timestamp_opt(self.now, 0)
+            .single()
+            .unwrap_or_default()
+            .to_rfc3339()
     }
 
     fn running(&self, user: &str) -> u64 {
@@ -447,11 +544,11 @@ impl State {
     /// Evaluates a search over the data: (rows, fields list, time bounds).
     fn evaluate(&self, p: &HashMap<String, String>) -> Result<Evaluated, Reply> {
         let Some(search) = p.get("search") else {
-            return Err(messages(400, "FATAL", "Missing required argument: search"));
+            return Err(self.msg(400, "FATAL", "Missing required argument: search"));
         };
-        let q = Query::parse(search).map_err(|e| messages(400, "FATAL", &e.0))?;
+        let q = Query::parse(search).map_err(|e| self.msg(400, "FATAL", &e.0))?;
         let now = match p.get("now") {
-            Some(n) => time_modifier(n, self.now).map_err(|e| messages(400, "FATAL", &e.0))? as i64,
+            Some(n) => time_modifier(n, self.now).map_err(|e| self.msg(400, "FATAL", &e.0))? as i64,
             None => self.now,
         };
         let mut bounds = [None; 4];
@@ -465,7 +562,7 @@ impl State {
         .enumerate()
         {
             if let Some(v) = p.get(*name).filter(|v| !v.is_empty()) {
-                bounds[i] = Some(time_modifier(v, now).map_err(|e| messages(400, "FATAL", &e.0))?);
+                bounds[i] = Some(time_modifier(v, now).map_err(|e| self.msg(400, "FATAL", &e.0))?);
             }
         }
         let [et, lt, ie, il] = bounds;
@@ -519,20 +616,20 @@ impl State {
         if mode == "oneshot" {
             let count = page_count(p, self.cfg.max_result_rows);
             let end = rows.len().min(count);
-            return (200, results_body(0, "[]", &fields, &rows[..end]), JSON);
+            return self.render_results(0, &[], &fields, &rows[..end]);
         }
         if mode != "normal" && mode != "blocking" {
-            return messages(400, "ERROR", &format!("Invalid exec_mode '{mode}'"));
+            return self.msg(400, "ERROR", &format!("Invalid exec_mode '{mode}'"));
         }
         // `id` names the sid; Splunk does not document its answer to an id already in use, so
         // the mock refuses it like any bad argument (400) and keeps the existing job.
         let sid = match p.get("id").filter(|i| !i.is_empty()) {
             Some(id) if !valid_sid(id) => {
-                return messages(400, "ERROR", &format!("Invalid search ID '{id}'."));
+                return self.msg(400, "ERROR", &format!("Invalid search ID '{id}'."));
             }
             Some(id) if self.jobs.contains_key(id) => {
                 self.stats.duplicate_sids += 1;
-                return messages(400, "ERROR", &format!("Search ID '{id}' already exists."));
+                return self.msg(400, "ERROR", &format!("Search ID '{id}' already exists."));
             }
             Some(id) => id.clone(),
             None => {
@@ -597,7 +694,7 @@ impl State {
         let running = self.running(user);
         self.stats.max_concurrent_searches = self.stats.max_concurrent_searches.max(running);
         if let Some(status) = self.faults.after_create.take() {
-            return messages(
+            return self.msg(
                 status,
                 "ERROR",
                 "Internal error: injected fault after the job was created",
@@ -610,14 +707,17 @@ impl State {
                 self.faults.stall_after_create = None;
             }
         }
-        (201, json!({"sid": sid}).to_string(), JSON)
+        match self.fmt {
+            Fmt::Json => (201, json!({"sid": sid}).to_string(), JSON),
+            _ => (201, xml::response(&[("sid", &sid)]), XML),
+        }
     }
 
     fn quota_exceeded(&mut self, user: &str) -> Reply {
         self.stats.quota_rejections += 1;
         let limit = self.cfg.search_quota;
         let current = self.running(user);
-        messages(
+        self.msg(
             503,
             "FATAL",
             &format!(
@@ -629,11 +729,11 @@ impl State {
     fn job_status(&mut self, user: &str, sid: &str) -> Reply {
         let ticks = self.ticks;
         let Some(j) = self.jobs.get_mut(sid).filter(|j| j.user == user) else {
-            return messages(404, "ERROR", "Unknown sid.");
+            return self.msg(404, "ERROR", "Unknown sid.");
         };
         j.polls += 1;
         let Some(j) = self.jobs.get(sid) else {
-            return messages(404, "ERROR", "Unknown sid.");
+            return self.msg(404, "ERROR", "Unknown sid.");
         };
         let state = self.dispatch_state(j);
         let done = self.is_done(j, ticks);
@@ -651,6 +751,7 @@ impl State {
             "entry": [{
                 "name": j.search,
                 "id": format!("https://127.0.0.1:8089/services/search/jobs/{sid}"),
+                "updated": self.updated(),
                 "links": {
                     "alternate": format!("/services/search/jobs/{sid}"),
                     "results": format!("/services/search/jobs/{sid}/results"),
@@ -682,7 +783,10 @@ impl State {
             "paging": {"total": 1, "perPage": 0, "offset": 0},
             "messages": []
         });
-        (200, body.to_string(), JSON)
+        match self.fmt {
+            Fmt::Json => (200, body.to_string(), JSON),
+            _ => (200, xml::root_entry(&body["entry"][0]), XML),
+        }
     }
 
     fn delete_job(&mut self, user: &str, sid: &str) -> Reply {
@@ -691,9 +795,9 @@ impl State {
                 self.jobs.remove(sid);
                 self.stats.jobs_deleted += 1;
                 self.stats.jobs_open = self.stats.jobs_open.saturating_sub(1);
-                messages(200, "INFO", "Search job cancelled.")
+                self.msg(200, "INFO", "Search job cancelled.")
             }
-            _ => messages(404, "ERROR", "Unknown sid."),
+            _ => self.msg(404, "ERROR", "Unknown sid."),
         }
     }
 
@@ -703,34 +807,27 @@ impl State {
             Some("finalize") => match self.jobs.get_mut(sid).filter(|j| j.user == user) {
                 Some(j) => {
                     j.finalized = true;
-                    messages(200, "INFO", "Search job finalized.")
+                    self.msg(200, "INFO", "Search job finalized.")
                 }
-                None => messages(404, "ERROR", "Unknown sid."),
+                None => self.msg(404, "ERROR", "Unknown sid."),
             },
-            other => messages(400, "ERROR", &format!("Unsupported action {other:?}")),
+            other => self.msg(400, "ERROR", &format!("Unsupported action {other:?}")),
         }
     }
 
     fn results(&mut self, user: &str, sid: &str, p: &HashMap<String, String>) -> Reply {
         if let Some(status) = self.faults.results.take() {
-            return messages(status, "ERROR", "Internal error: injected fault on results");
+            return self.msg(status, "ERROR", "Internal error: injected fault on results");
         }
         let ticks = self.ticks;
         let Some(j) = self.jobs.get(sid).filter(|j| j.user == user) else {
-            return messages(404, "ERROR", "Unknown sid.");
+            return self.msg(404, "ERROR", "Unknown sid.");
         };
         if !self.is_done(j, ticks) {
             return (204, String::new(), JSON);
         }
         if let Some(m) = &j.failed {
-            return messages(400, "FATAL", m);
-        }
-        if p.get("output_mode").is_none_or(|m| m != "json") {
-            return (
-                200,
-                "<?xml version='1.0' encoding='UTF-8'?>\n<results preview='0'>\n<meta><fieldOrder /></meta>\n</results>\n".into(),
-                XML,
-            );
+            return self.msg(400, "FATAL", m);
         }
         let asked = p
             .get("count")
@@ -743,11 +840,12 @@ impl State {
             .unwrap_or(0)
             .min(j.rows.len());
         let end = j.rows.len().min(offset.saturating_add(count));
-        let msgs = match &j.partial {
-            Some(m) => json!([{"type": "WARN", "text": m}]).to_string(),
-            None => "[]".to_owned(),
-        };
-        let body = results_body(offset, &msgs, &j.fields, &j.rows[offset..end]);
+        let msgs: Vec<(String, String)> = j
+            .partial
+            .iter()
+            .map(|m| ("WARN".to_owned(), m.clone()))
+            .collect();
+        let reply = self.render_results(offset, &msgs, &j.fields, &j.rows[offset..end]);
         self.stats.results_pages += 1;
         let asked = if asked == 0 {
             self.cfg.max_result_rows as u64
@@ -755,7 +853,7 @@ impl State {
             asked
         };
         self.stats.max_page_count = self.stats.max_page_count.max(asked);
-        (200, body, JSON)
+        reply
     }
 
     fn export(&mut self, user: &str, p: &HashMap<String, String>) -> Reply {
@@ -763,7 +861,7 @@ impl State {
             self.faults.quota -= 1;
             return self.quota_exceeded(user);
         }
-        let (mut rows, _, _) = match self.evaluate(p) {
+        let (mut rows, fields, _) = match self.evaluate(p) {
             Ok(r) => r,
             Err(reply) => return reply,
         };
@@ -771,13 +869,9 @@ impl State {
             rows.truncate(mc);
         }
         self.stats.exports += 1;
-        if p.get("output_mode").is_none_or(|m| m != "json") {
-            return (
-                200,
-                "<?xml version='1.0' encoding='UTF-8'?>\n<results preview='0'>\n</results>\n"
-                    .into(),
-                XML,
-            );
+        // XML (the default) and CSV: the final result set as one document.
+        if self.fmt != Fmt::Json {
+            return self.render_results(0, &[], &fields, &rows);
         }
         let mut out = String::with_capacity(rows.iter().map(|r| r.len() + 48).sum::<usize>() + 256);
         if self.cfg.export_preview && !rows.is_empty() {
@@ -840,6 +934,15 @@ fn results_body(offset: usize, messages: &str, fields: &str, rows: &[Arc<str>]) 
     }
     body.push_str("],\"highlighted\":{}}");
     body
+}
+
+/// The names in a JSON `fields` list (`[{"name":…}]`).
+fn field_names(fields: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<serde_json::Value>>(fields)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| f.get("name").and_then(|n| n.as_str()).map(str::to_owned))
+        .collect()
 }
 
 fn fields_of(row: Option<&Arc<str>>) -> Arc<str> {

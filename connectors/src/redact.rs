@@ -425,6 +425,16 @@ impl Connector for Redacting {
             .map_err(|e| self.redactor.scrub_error(e))
     }
 
+    // Every trait method is forwarded explicitly: a default here would silently replace the
+    // vendor's own answer (the Splunk server GUID the binding guard relies on).
+    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
+        self.inner
+            .endpoint_identity()
+            .await
+            .map(|id| id.map(|s| self.redactor.scrub(&s)))
+            .map_err(|e| self.redactor.scrub_error(e))
+    }
+
     async fn fetch(
         &self,
         cursor: Option<&Cursor>,

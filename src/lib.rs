@@ -4,8 +4,10 @@
 
 pub mod app;
 pub mod audit;
+#[cfg(feature = "dev-tools")]
 pub mod bench;
 pub mod cli;
+#[cfg(feature = "dev-tools")]
 pub mod demo;
 pub mod error;
 pub mod fs_atomic;

@@ -89,9 +89,11 @@ pub enum Command {
     )]
     Vault(VaultCmd),
     /// Run the whole product against embedded mock vendors in a temporary data dir.
+    #[cfg(feature = "dev-tools")]
     #[command(after_help = "Example:\n  seliq-gateway demo")]
     Demo(DemoArgs),
     /// Benchmarks: vault, mapping, end to end and scale; one JSON line per part.
+    #[cfg(feature = "dev-tools")]
     #[command(after_help = "Example:\n  seliq-gateway bench --part e2e --runs 3")]
     Bench(crate::bench::BenchArgs),
 }

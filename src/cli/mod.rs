@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::Plan;
 use crate::timespec::parse_span;
-use crate::{audit, demo, integrations, pull, workspaces};
+use crate::{audit, integrations, pull, workspaces};
 use args::{
     AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, VaultCmd, WorkspaceCmd,
 };
@@ -146,7 +146,9 @@ fn run(cli: Cli) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Demo(args) => demo::run(args.dir),
+        #[cfg(feature = "dev-tools")]
+        Command::Demo(args) => crate::demo::run(args.dir),
+        #[cfg(feature = "dev-tools")]
         Command::Bench(args) => crate::bench::run(args),
         Command::Workspace(cmd) => workspace(App::open(cfg)?, cmd),
         Command::Integration(cmd) => integration(App::open(cfg)?, *cmd),

@@ -157,7 +157,8 @@ mod tests {
         let day2: DateTime<Utc> = "2026-12-04T00:00:01Z".parse().unwrap();
         spool.sink_for("acme", day2, &mut store).unwrap();
         assert!(root.join("acme/alerts-2026-12-04.ndjson").exists());
-        // A new process finds today's latest file.
+        // A new process finds today's latest file (this one's locks go first).
+        drop(spool);
         let mut again = Spool::open(root.clone(), 10, &mut store).unwrap();
         let s = again.sink_for("acme", day1, &mut store).unwrap();
         assert_eq!(

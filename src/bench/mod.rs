@@ -5,6 +5,8 @@
 //! - `e2e`: one `pull` of N CrowdStrike alerts from a standalone `seliq-mocks serve` process.
 //! - `scale`: W workspaces × 3 integrations pulled concurrently in one process against shared
 //!   mock processes: time, peak RSS and the highest request rate against each quota.
+//! - `serve` (not in `all`): the same W × 3 integrations polled by a real `serve` process for
+//!   `--serve-seconds`: its peak RSS and whether every integration polled on time.
 //!
 //! Every figure is the median over `--runs` runs. `--part all` runs each part in a fresh process,
 //! so one part's memory does not count in the next one's peak RSS. Build with
@@ -15,6 +17,7 @@ mod e2e;
 mod mapping;
 pub mod proc_stats;
 mod scale;
+mod serve_scale;
 mod vault;
 
 use std::io::Write;
@@ -32,6 +35,8 @@ pub enum Part {
     Mapping,
     E2e,
     Scale,
+    /// Not part of `all`: it runs for `--serve-seconds`.
+    Serve,
     All,
 }
 
@@ -81,6 +86,9 @@ pub struct BenchArgs {
     /// run in a fresh process).
     #[arg(long, hide = true)]
     pub one_run: bool,
+    /// serve: how long the `serve` child runs before its figures are read (60 s interval).
+    #[arg(long, default_value_t = 300)]
+    pub serve_seconds: u64,
     /// The `seliq-mocks` binary; default: next to this executable.
     #[arg(long)]
     pub mocks_bin: Option<PathBuf>,
@@ -101,6 +109,7 @@ pub fn run_to(args: &BenchArgs, out: &mut impl Write) -> Result<u8> {
         Part::Mapping => &[Part::Mapping],
         Part::E2e => &[Part::E2e],
         Part::Scale => &[Part::Scale],
+        Part::Serve => &[Part::Serve],
     };
     for part in parts {
         proc_stats::reset_peak_rss();
@@ -109,6 +118,7 @@ pub fn run_to(args: &BenchArgs, out: &mut impl Write) -> Result<u8> {
             Part::Mapping => mapping::run(args)?,
             Part::E2e => e2e::run(args)?,
             Part::Scale => scale::run(args)?,
+            Part::Serve => serve_scale::run(args)?,
             Part::All => continue,
         };
         // Written as each part ends, so a long `all` run shows its figures as they come.

@@ -126,7 +126,7 @@ struct Delivery {
     ack: oneshot::Sender<bool>,
 }
 
-struct Mocks {
+pub(super) struct Mocks {
     falcon: MockProcess,
     sentinel: MockProcess,
     /// Client `i`'s index lives on shard `i % len`, as its `i / len`-th index and token.
@@ -201,6 +201,13 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
 
 /// One run in this process; prints its figures as one JSON line for the parent.
 fn one_run_here(args: &BenchArgs) -> Result<Value> {
+    let mocks = start_mocks(args)?;
+    let figures = one_run(args, mocks)?;
+    serde_json::to_value(&figures).map_err(|e| Error::Runtime(e.to_string()))
+}
+
+/// The three vendors' mock processes for W clients (Splunk sharded, see `--splunk-shards`).
+pub(super) fn start_mocks(args: &BenchArgs) -> Result<Mocks> {
     let w = args.workspaces;
     let bin = mocks_binary(args)?;
     // Fresh mocks per run: a run's requests must not count against the next run's quota.
@@ -253,8 +260,7 @@ fn one_run_here(args: &BenchArgs) -> Result<Value> {
             })
             .collect::<Result<_>>()?,
     };
-    let figures = one_run(args, mocks)?;
-    serde_json::to_value(&figures).map_err(|e| Error::Runtime(e.to_string()))
+    Ok(mocks)
 }
 
 fn report(args: &BenchArgs, runs: &[RunFigures]) -> Result<Value> {
@@ -420,7 +426,12 @@ fn text(v: &Value, what: &str) -> Result<String> {
 }
 
 /// One workspace per client and its three integrations, through the store.
-async fn setup(app: &mut App, http: &HttpOptions, mocks: &Mocks, w: usize) -> Result<Vec<Slug>> {
+pub(super) async fn setup(
+    app: &mut App,
+    http: &HttpOptions,
+    mocks: &Mocks,
+    w: usize,
+) -> Result<Vec<Slug>> {
     let (fi, si) = (&mocks.falcon.info, &mocks.sentinel.info);
     let falcon_client = text(&fi["client_id"], "client id")?;
     let falcon_secret = text(&fi["client_secret"], "client secret")?;

@@ -1,0 +1,190 @@
+//! `bench --part serve`: W workspaces × 3 integrations (the scale part's setup, against the same
+//! mock processes) polled by a real `seliq-gateway serve` child process for `--serve-seconds`
+//! at the default 60 s interval. Figures: the child's peak RSS, polls per integration and
+//! vendor, how stale the stalest integration got, and how SIGTERM ended it.
+//!
+//! Nothing is lifted in the gateway: `serve` runs with its production defaults, including the
+//! Falcon token pacing of 250 mints per minute per API host (the vendor allows 300 per source
+//! IP), so W child CIDs need W/250 minutes for their first tokens. The report shows that per
+//! vendor rather than hiding it.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::BenchArgs;
+use super::proc_stats::{mib, status_kib};
+use super::scale::{setup, start_mocks};
+use crate::app::{self, App, Config};
+use crate::error::{Error, Result};
+use seliq_connectors::http::HttpOptions;
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    Some(raw.split_once("\r\n\r\n")?.1.to_owned())
+}
+
+/// `name{labels} value` lines of one metric, as (labels text, value).
+fn samples<'a>(text: &'a str, name: &str) -> Vec<(&'a str, f64)> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+            let (labels, value) = rest.split_once("} ")?;
+            Some((labels, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
+    labels
+        .split(',')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix("=\"")?.strip_suffix('"'))
+}
+
+pub fn run(args: &BenchArgs) -> Result<Value> {
+    let mocks = start_mocks(args)?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        database_url: None,
+        actor: "bench".to_owned(),
+    };
+    app::init(&config)?;
+    {
+        let mut app = App::open(config.clone())?;
+        let rt = super::runtime(2)?;
+        rt.block_on(setup(
+            &mut app,
+            &HttpOptions::default_timeouts()?,
+            &mocks,
+            args.workspaces,
+        ))?;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| Error::Runtime(format!("cannot find a free port: {e}")))?
+        .port();
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Runtime(format!("cannot locate this executable: {e}")))?;
+    let mut child = Command::new(exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("SELIQ_DATA_DIR", &config.data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::Runtime(format!("cannot start serve: {e}")))?;
+    let pid = child.id();
+    let started = Instant::now();
+    let window = Duration::from_secs(args.serve_seconds);
+    while started.elapsed() < window {
+        if let Some(status) = child.try_wait().ok().flatten() {
+            return Err(Error::Runtime(format!("serve exited early: {status}")));
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let peak_rss = status_kib(&proc_status, "VmHWM").map(|k| k * 1024);
+    let metrics = get(port, "/metrics").unwrap_or_default();
+    let status: Value = get(port, "/v1/status")
+        .and_then(|b| serde_json::from_str(&b).ok())
+        .unwrap_or(Value::Null);
+
+    // Polls per integration and vendor.
+    let mut ok_polls: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut by_outcome: BTreeMap<String, f64> = BTreeMap::new();
+    for (labels, v) in samples(&metrics, "seliq_polls_total") {
+        let outcome = label(labels, "outcome").unwrap_or("?").to_owned();
+        *by_outcome.entry(outcome.clone()).or_default() += v;
+        if outcome == "ok" {
+            let key = (
+                label(labels, "vendor").unwrap_or("?").to_owned(),
+                format!(
+                    "{}/{}",
+                    label(labels, "workspace").unwrap_or("?"),
+                    label(labels, "integration").unwrap_or("?")
+                ),
+            );
+            *ok_polls.entry(key).or_default() += v;
+        }
+    }
+    let mut per_vendor = serde_json::Map::new();
+    let integrations = status["integrations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for vendor in ["crowdstrike", "sentinel", "splunk"] {
+        let mine: Vec<&Value> = integrations
+            .iter()
+            .filter(|i| i["vendor"] == vendor)
+            .collect();
+        let polls: Vec<f64> = mine
+            .iter()
+            .map(|i| {
+                let key = (
+                    vendor.to_owned(),
+                    format!(
+                        "{}/{}",
+                        i["workspace"].as_str().unwrap_or(""),
+                        i["integration"].as_str().unwrap_or("")
+                    ),
+                );
+                ok_polls.get(&key).copied().unwrap_or(0.0)
+            })
+            .collect();
+        let stalest = mine
+            .iter()
+            .filter_map(|i| i["seconds_since_last_success"].as_f64())
+            .fold(0.0f64, f64::max);
+        let never = mine
+            .iter()
+            .filter(|i| i["seconds_since_last_success"].is_null())
+            .count();
+        per_vendor.insert(
+            vendor.to_owned(),
+            json!({
+                "integrations": mine.len(),
+                "min_ok_polls": polls.iter().copied().fold(f64::INFINITY, f64::min),
+                "max_ok_polls": polls.iter().copied().fold(0.0, f64::max),
+                "never_succeeded": never,
+                "stalest_seconds_since_success": super::proc_stats::round(stalest, 1),
+            }),
+        );
+    }
+
+    let stop = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let exit = child
+        .wait()
+        .map_err(|e| Error::Runtime(format!("cannot wait for serve: {e}")))?;
+    let stop_s = stop.elapsed().as_secs_f64();
+    drop(mocks);
+    Ok(json!({
+        "part": "serve",
+        "workspaces": args.workspaces,
+        "integrations": integrations.len(),
+        "interval_s": 60,
+        "window_s": args.serve_seconds,
+        "peak_rss_mib": peak_rss.map(|b| super::proc_stats::round(mib(b), 1)),
+        "polls_by_outcome": by_outcome,
+        "per_vendor": per_vendor,
+        "sigterm_exit_code": exit.code(),
+        "sigterm_to_exit_s": super::proc_stats::round(stop_s, 2),
+        "method": "setup as the scale part (store + guard, no vendor calls); then `seliq-gateway serve` with its defaults (60 s interval, spool delivery, Falcon token pacing 250/min) as a child process against the same mock processes; peak RSS is the child's VmHWM; polls and staleness from its own /metrics and /v1/status at the end of the window",
+    }))
+}

@@ -20,7 +20,7 @@ async fn unmappable_falcon_alerts_become_dead_letters_and_the_rest_arrive_once()
         .into_iter()
         .map(|(id, _)| id)
         .collect();
-    let broken = vec![ids[10].clone(), ids[150].clone()];
+    let broken = [ids[10].clone(), ids[150].clone()];
     falcon.break_alerts(CID_A, &broken[..1], Defect::NoCompositeId);
     falcon.break_alerts(CID_A, &broken[1..], Defect::NoUpdatedTimestamp);
 

@@ -210,7 +210,8 @@ pub struct KindArgs {
     #[arg(long)]
     pub base_search: Option<String>,
     /// Splunk `earliest_time` of each search (default -7d), so late-indexed events are found.
-    #[arg(long)]
+    /// Takes a leading hyphen as a value: `--earliest -7d` works as the README shows.
+    #[arg(long, allow_hyphen_values = true)]
     pub earliest: Option<String>,
     /// Sentinel ARM api-version (default: the connector's documented stable version).
     #[arg(long)]

@@ -13,7 +13,74 @@ fn required(kind: &str, flag: &str, v: &Option<String>) -> Result<String> {
         .ok_or_else(|| Error::Invalid(format!("--kind {kind} needs --{flag}")))
 }
 
+/// Flags that belong to one kind only, with whether each was given. A flag given with another
+/// `--kind` is an error naming it, never silently dropped.
+fn foreign_flags(kind: KindArg, a: &KindArgs) -> Vec<&'static str> {
+    let crowdstrike = [
+        ("--cid", a.cid.is_some()),
+        ("--own-cid", a.own_cid),
+        ("--base-url", a.base_url.is_some()),
+    ];
+    let sentinel = [
+        ("--tenant-id", a.tenant_id.is_some()),
+        ("--subscription-id", a.subscription_id.is_some()),
+        ("--resource-group", a.resource_group.is_some()),
+        ("--workspace-name", a.workspace_name.is_some()),
+        ("--authority-url", a.authority_url.is_some()),
+        ("--management-url", a.management_url.is_some()),
+        ("--api-version", a.api_version.is_some()),
+        ("--with-alerts", a.with_alerts),
+    ];
+    let splunk = [
+        ("--url", a.url.is_some()),
+        ("--app", a.app.is_some()),
+        ("--owner", a.owner.is_some()),
+        ("--index", !a.index.is_empty()),
+        ("--scope-filter", a.scope_filter.is_some()),
+        ("--username", a.username.is_some()),
+        ("--base-search", a.base_search.is_some()),
+        ("--earliest", a.earliest.is_some()),
+    ];
+    let not_splunk = [
+        ("--client-id", a.client_id.is_some()),
+        ("--cloud", a.cloud.is_some()),
+    ];
+    let mut foreign: Vec<(&'static str, bool)> = Vec::new();
+    match kind {
+        KindArg::Crowdstrike => {
+            foreign.extend(sentinel);
+            foreign.extend(splunk);
+        }
+        KindArg::Sentinel => {
+            foreign.extend(crowdstrike);
+            foreign.extend(splunk);
+        }
+        KindArg::Splunk => {
+            foreign.extend(crowdstrike);
+            foreign.extend(sentinel);
+            foreign.extend(not_splunk);
+        }
+    }
+    foreign
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
+}
+
 pub fn build(kind: KindArg, a: &KindArgs) -> Result<Params> {
+    let foreign = foreign_flags(kind, a);
+    if !foreign.is_empty() {
+        let kind_name = match kind {
+            KindArg::Crowdstrike => "crowdstrike",
+            KindArg::Sentinel => "sentinel",
+            KindArg::Splunk => "splunk",
+        };
+        return Err(Error::Invalid(format!(
+            "{} do{} not apply to --kind {kind_name}",
+            foreign.join(", "),
+            if foreign.len() == 1 { "es" } else { "" }
+        )));
+    }
     let look_back: Option<Duration> = a
         .look_back
         .as_deref()

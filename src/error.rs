@@ -1,4 +1,4 @@
-//! The gateway's error type and its mapping to the exit codes of DESIGN.md §4.
+//! The gateway's error type and its mapping to the exit codes README.md ("CLI") lists.
 
 use seliq_connectors::{ConnectorError, SettingsError};
 use thiserror::Error;

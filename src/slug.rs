@@ -1,4 +1,4 @@
-//! Workspace slugs (DESIGN.md §4) and integration names, which follow the same rules.
+//! Workspace slugs (README.md, "Rules worth knowing") and integration names, which follow the same rules.
 
 use std::fmt;
 

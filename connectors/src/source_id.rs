@@ -1,4 +1,4 @@
-//! Canonical source identities for the binding guard (DESIGN.md §3).
+//! Canonical source identities for the binding guard (README.md, "Rules worth knowing": binding guard).
 //!
 //! Two integrations that read the same data must produce conflicting `SourceId`s however the
 //! operator spelled the settings: case, whitespace, trailing slashes, default ports, IDN hosts,

@@ -1,4 +1,4 @@
-//! The immutable, tamper-evident audit log: one hash chain per workspace (DESIGN.md §4,
+//! The immutable, tamper-evident audit log: one hash chain per workspace (ARCHITECTURE.md, "Invariants";
 //! issue 9). Only append and read exist; the store refuses UPDATE and DELETE on audit rows,
 //! except retention pruning of a range a sealed segment manifest covers.
 //!

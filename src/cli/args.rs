@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §4). Secrets are never values on it: only `--secret-env VAR`,
+//! The command line (README.md, "CLI"). Secrets are never values on it: only `--secret-env VAR`,
 //! `--secret-file PATH` or `--secret-stdin`.
 
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! The `seliq-gateway` command line: parse, dispatch, print data on stdout, one-sentence errors on
-//! stderr, exit codes per DESIGN.md §4.
+//! stderr, exit codes as README.md ("CLI") lists them.
 
 pub mod args;
 mod params;

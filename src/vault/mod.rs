@@ -1,4 +1,4 @@
-//! The per-workspace credential vault (DESIGN.md §3, "no shared pool").
+//! The per-workspace credential vault (ARCHITECTURE.md, invariant 1: no shared pool).
 //!
 //! Key hierarchy: one master key (KEK) wraps one random data key (DEK) per workspace and DEK
 //! version; each credential version is sealed under its workspace's current DEK. Credentials are

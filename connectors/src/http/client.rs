@@ -586,17 +586,19 @@ fn host_of(url: &url::Url) -> String {
 
 /// The TLS certificate problem behind `err`, if that is what failed it: rustls refused the
 /// server's certificate (unknown issuer, wrong name, expired, ...). Such a failure never heals on
-/// retry. hyper hands the rustls error up inside an `io::Error`, whose `source()` skips it, so
-/// each link is also looked into.
+/// retry. The rustls error comes up wrapped in `io::Error`s (whose `source()` skips the wrapped
+/// error), so each link is unwrapped by hand.
 pub(crate) fn certificate_problem(err: &reqwest::Error) -> Option<String> {
+    fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        rustls_error(inner)
+    }
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {
-        let tls = e.downcast_ref::<rustls::Error>().or_else(|| {
-            e.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
-        if let Some(rustls::Error::InvalidCertificate(why)) = tls {
+        if let Some(rustls::Error::InvalidCertificate(why)) = rustls_error(e) {
             return Some(format!("{why:?}"));
         }
         next = e.source();

@@ -20,7 +20,10 @@ use crate::timespec::{MAX_SPAN, parse_span, parse_time};
 /// Every fuzz target: its name (the `fuzz/fuzz_targets/<name>.rs` file and the
 /// `fuzz/corpus/<name>/` directory) and its harness.
 pub const TARGETS: &[(&str, fn(&[u8]))] = &[
-    ("crowdstrike_page", seliq_connectors::fuzzing::crowdstrike_page),
+    (
+        "crowdstrike_page",
+        seliq_connectors::fuzzing::crowdstrike_page,
+    ),
     ("sentinel_page", seliq_connectors::fuzzing::sentinel_page),
     ("splunk_page", seliq_connectors::fuzzing::splunk_page),
     ("source_id", seliq_connectors::fuzzing::source_id),
@@ -89,7 +92,11 @@ pub fn golden_exports() -> [String; 2] {
     let mut prev = genesis_hash(ws);
     for (seq, action, details) in [
         (1u64, "workspace.created", r#"{}"#),
-        (2, "integration.added", r#"{"kind":"crowdstrike","source":"crowdstrike:1a2b"}"#),
+        (
+            2,
+            "integration.added",
+            r#"{"kind":"crowdstrike","source":"crowdstrike:1a2b"}"#,
+        ),
         (3, "audit.exported", r#"{"entries":2,"format":"jsonl"}"#),
     ] {
         let mut row = AuditRow {

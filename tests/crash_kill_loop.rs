@@ -15,7 +15,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use rand::RngExt;
-use seliq_mocks::crowdstrike::{CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_mocks::crowdstrike::{
+    CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 
 struct Plan {
     bin: PathBuf,
@@ -139,8 +141,9 @@ fn event_ids(path: &Path) -> Vec<String> {
     assert!(text.is_empty() || text.ends_with('\n'), "torn last line");
     text.lines()
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l)
-                .unwrap_or_else(|e| panic!("torn or invalid line {:?}: {e}", &l[..l.len().min(120)]));
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| {
+                panic!("torn or invalid line {:?}: {e}", &l[..l.len().min(120)])
+            });
             v["event_id"].as_str().unwrap().to_owned()
         })
         .collect()
@@ -197,7 +200,10 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         // SIGKILL: no destructor, no flush, no signal handler runs.
         child.start_kill().expect("kill -9");
         let status = child.wait().await.unwrap();
-        assert!(!status.success(), "killed pull #{i} ({when:?}) reported success");
+        assert!(
+            !status.success(),
+            "killed pull #{i} ({when:?}) reported success"
+        );
         killed += 1;
     }
 
@@ -233,7 +239,10 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         got.len(),
         started.elapsed().as_secs_f64()
     );
-    assert!(killed * 2 >= plan.kills, "most pulls must actually be killed ({killed})");
+    assert!(
+        killed * 2 >= plan.kills,
+        "most pulls must actually be killed ({killed})"
+    );
 }
 
 /// A file cut by hand below the length the gateway committed cannot be appended to safely (the
@@ -267,5 +276,9 @@ async fn a_file_truncated_below_its_committed_length_is_refused() {
         err.contains("cut-by-hand.ndjson") && err.contains("shorter"),
         "{err}"
     );
-    assert_eq!(std::fs::metadata(&out).unwrap().len(), len - 100, "left as found");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().len(),
+        len - 100,
+        "left as found"
+    );
 }

@@ -28,7 +28,9 @@ fn every_target_has_a_harness_a_fuzz_target_file_and_seeds() {
     let fuzz = fuzz_dir();
     for (name, _) in TARGETS {
         assert!(
-            fuzz.join("fuzz_targets").join(format!("{name}.rs")).is_file(),
+            fuzz.join("fuzz_targets")
+                .join(format!("{name}.rs"))
+                .is_file(),
             "fuzz/fuzz_targets/{name}.rs is missing"
         );
         assert!(

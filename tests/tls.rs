@@ -7,7 +7,9 @@ mod common;
 mod tls_front;
 
 use common::{Env, code, path_str, stderr};
-use seliq_mocks::crowdstrike::{CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_mocks::crowdstrike::{
+    CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 use tls_front::TlsFront;
 
 async fn gw(env: &Env, args: &[&str]) -> std::process::Output {
@@ -65,7 +67,14 @@ async fn a_private_ca_needs_ca_file_and_works_with_it() {
     let out = env.dir.path().join("alerts.ndjson");
     let pulled = gw(
         &env,
-        &["pull", "acme-corp", "--ca-file", path_str(&ca), "--output", path_str(&out)],
+        &[
+            "pull",
+            "acme-corp",
+            "--ca-file",
+            path_str(&ca),
+            "--output",
+            path_str(&out),
+        ],
     )
     .await;
     assert_eq!(code(&pulled), 0, "{}", stderr(&pulled));

@@ -32,7 +32,10 @@ fn check_alert(alert: &Alert, raw_before: &str) {
 /// A quarantine reason: our own one sentence, never empty.
 fn check_reason(reason: &str) {
     assert!(!reason.is_empty());
-    assert!(reason.ends_with('.'), "a reason is one sentence: {reason:?}");
+    assert!(
+        reason.ends_with('.'),
+        "a reason is one sentence: {reason:?}"
+    );
 }
 
 /// CrowdStrike: a 2xx body of `/alerts/combined/alerts/v1`, then every resource through the
@@ -144,13 +147,21 @@ pub fn source_id(data: &[u8]) {
     }
     if let Ok(filter) = ScopeFilter::parse(field(0)) {
         let again = ScopeFilter::parse(&format!("{}={}", filter.field, filter.glob));
-        assert_eq!(again.as_ref(), Ok(&filter), "a scope filter re-parses to itself");
+        assert_eq!(
+            again.as_ref(),
+            Ok(&filter),
+            "a scope filter re-parses to itself"
+        );
     }
     if let Ok(s) = SourceId::sentinel(field(0), field(1), field(2), field(3)) {
         assert!(s.conflicts_with(&s));
         if let SourceId::Sentinel { cloud, resource_id } = &s {
             let again = SourceId::sentinel_from_resource_id(cloud, resource_id);
-            assert_eq!(again.as_ref(), Ok(&s), "the canonical resource id re-parses");
+            assert_eq!(
+                again.as_ref(),
+                Ok(&s),
+                "the canonical resource id re-parses"
+            );
         }
     }
     if let Ok(s) = SourceId::sentinel_from_resource_id(field(0), field(1)) {
@@ -239,8 +250,16 @@ fn brute_force(
     let in_a = reference_match(ga, s);
     let in_b = reference_match(gb, s);
     let text: String = s.iter().collect();
-    assert_eq!(crate::glob::matches(a, &text), in_a, "matches({a:?}, {text:?})");
-    assert_eq!(crate::glob::matches(b, &text), in_b, "matches({b:?}, {text:?})");
+    assert_eq!(
+        crate::glob::matches(a, &text),
+        in_a,
+        "matches({a:?}, {text:?})"
+    );
+    assert_eq!(
+        crate::glob::matches(b, &text),
+        in_b,
+        "matches({b:?}, {text:?})"
+    );
     if in_a && in_b {
         *found = true;
     }

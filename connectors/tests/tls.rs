@@ -11,7 +11,9 @@ use secrecy::SecretString;
 use seliq_connectors::crowdstrike::{CrowdStrike, Params, Settings};
 use seliq_connectors::http::{HttpOptions, install_crypto_provider};
 use seliq_connectors::{Connector, ConnectorError};
-use seliq_mocks::crowdstrike::{CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET};
+use seliq_mocks::crowdstrike::{
+    CID_A, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
+};
 use tls_front::TlsFront;
 
 fn connector(url: String, http: &HttpOptions) -> CrowdStrike {
@@ -112,9 +114,6 @@ fn a_ca_file_that_is_missing_or_holds_no_certificate_is_a_settings_error_naming_
             .with_ca_file(&path)
             .unwrap_err();
         assert!(matches!(err, ConnectorError::Settings(_)), "{err:?}");
-        assert!(
-            err.to_string().contains(path.to_str().unwrap()),
-            "{err}"
-        );
+        assert!(err.to_string().contains(path.to_str().unwrap()), "{err}");
     }
 }

@@ -40,8 +40,10 @@ impl TlsFront {
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let issuer = Issuer::new(ca, ca_key);
 
-        let mut leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-        leaf.distinguished_name.push(DnType::CommonName, "localhost");
+        let mut leaf =
+            CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, "localhost");
         leaf.use_authority_key_identifier_extension = true;
         let leaf_key = KeyPair::generate().unwrap();
         let leaf_cert = leaf.signed_by(&leaf_key, &issuer).unwrap();

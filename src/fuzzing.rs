@@ -17,9 +17,12 @@ use crate::slug::{IntegrationName, Slug};
 use crate::store::AuditRow;
 use crate::timespec::{MAX_SPAN, parse_span, parse_time};
 
+/// A harness: one fuzz input in, a panic on a finding.
+pub type Harness = fn(&[u8]);
+
 /// Every fuzz target: its name (the `fuzz/fuzz_targets/<name>.rs` file and the
 /// `fuzz/corpus/<name>/` directory) and its harness.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     (
         "crowdstrike_page",
         seliq_connectors::fuzzing::crowdstrike_page,

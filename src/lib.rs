@@ -11,6 +11,8 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod fs_atomic;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod integrations;
 pub mod lock;
 pub mod pull;

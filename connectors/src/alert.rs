@@ -54,7 +54,8 @@ pub struct Alert {
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub link: Option<String>,
-    /// The vendor's object exactly as received: never re-serialised from a parsed tree.
+    /// The vendor's object as received: never re-serialised from a parsed tree. Line breaks
+    /// between tokens become spaces (one alert, one line); every other byte is kept.
     pub raw: Box<RawValue>,
 }
 
@@ -75,6 +76,7 @@ pub struct AlertParts {
 
 impl Alert {
     pub fn new(source: &str, vendor: &'static str, parts: AlertParts, raw: Box<RawValue>) -> Alert {
+        let raw = one_line(raw);
         Alert {
             event_id: event_id(source, &parts.id, &parts.version),
             source: source.to_owned(),
@@ -105,6 +107,20 @@ pub fn event_id(source: &str, vendor_id: &str, version: &str) -> String {
     hex::encode(&digest[..16])
 }
 
+/// `raw` with its line breaks turned into spaces, so the alert stays one NDJSON line. Found by
+/// fuzzing: a vendor (or a proxy) that pretty-prints its JSON sends CR/LF between tokens, and
+/// `raw` was written verbatim, splitting one alert over several lines. In valid JSON a CR or LF
+/// can only be whitespace between tokens (inside a string it must be escaped), so a space in its
+/// place changes no value and keeps every other byte as received.
+fn one_line(raw: Box<RawValue>) -> Box<RawValue> {
+    if !raw.get().contains(['\n', '\r']) {
+        return raw;
+    }
+    let flat = raw.get().replace(['\n', '\r'], " ");
+    // Proven invariant: swapping inter-token whitespace for a space keeps the JSON valid.
+    RawValue::from_string(flat).unwrap_or(raw)
+}
+
 fn rfc3339<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
@@ -126,6 +142,27 @@ mod tests {
         );
         assert_ne!(event_id("ab", "c", "v"), event_id("a", "bc", "v"));
         assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn a_pretty_printed_record_stays_on_one_line() {
+        let raw = RawValue::from_string("{\r\n  \"a\": \"x\\ny\",\n  \"b\": [1,\n2]\n}".to_owned())
+            .unwrap();
+        let parts = AlertParts {
+            id: "i".into(),
+            title: "t".into(),
+            severity: Severity::Low,
+            status: "new".into(),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            version: "v".into(),
+            link: None,
+        };
+        let a = Alert::new("s", "crowdstrike", parts, raw);
+        let line = serde_json::to_string(&a).unwrap();
+        assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
+        let back: serde_json::Value = serde_json::from_str(a.raw.get()).unwrap();
+        assert_eq!(back, serde_json::json!({"a": "x\ny", "b": [1, 2]}));
     }
 
     #[test]

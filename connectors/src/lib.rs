@@ -10,6 +10,8 @@ pub mod alert;
 pub mod connector;
 pub mod crowdstrike;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod glob;
 pub mod http;
 pub mod redact;

@@ -8,7 +8,7 @@
 //! - `export`, `csv`, `bundle`: CSV / JSON presentation, JSON Lines as the verifiable form.
 //! - `prune`: retention by plan tier, whole calendar months, manifests kept forever.
 
-mod bundle;
+pub(crate) mod bundle;
 mod chain;
 pub mod checkpoint;
 pub mod clock;

@@ -30,6 +30,10 @@ pub struct Cli {
     /// Log format on stderr (level from RUST_LOG).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// PEM file of CA certificates to trust besides the system's, for vendor endpoints behind
+    /// a private CA (used by the commands that reach a vendor).
+    #[arg(long, global = true, env = "SELIQ_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }

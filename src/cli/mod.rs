@@ -112,8 +112,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
+/// `--ca-file`, set once by `run`: a process-wide setting like the data dir, kept here so the
+/// command functions that build connectors need no extra parameter.
+static CA_FILE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+
 fn http() -> Result<HttpOptions> {
-    Ok(HttpOptions::default_timeouts()?)
+    let http = HttpOptions::default_timeouts()?;
+    Ok(match CA_FILE.get().and_then(Option::as_deref) {
+        Some(path) => http.with_ca_file(path)?,
+        None => http,
+    })
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -124,6 +132,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 
 fn run(cli: Cli) -> Result<u8> {
     let cfg = config(&cli);
+    let _ = CA_FILE.set(cli.ca_file.clone());
     match cli.command {
         Command::Init => {
             match app::init(&cfg)? {

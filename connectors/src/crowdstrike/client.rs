@@ -192,36 +192,24 @@ impl CrowdStrike {
 
     fn read_page(&self, resp: Response) -> Result<Page, ConnectorError> {
         if resp.is_success() {
-            let body: PageBody = serde_json::from_slice(&resp.body)
-                .map_err(|e| malformed(format!("the alerts page is not readable ({e})")))?;
-            if let Some(err) = body.errors.as_ref().and_then(|e| e.first()) {
-                let message = err.to_string();
-                let trace_id = resp
-                    .trace_id
-                    .or_else(|| body.meta.as_ref().and_then(|m| m.trace_id.clone()));
-                tracing::warn!(
-                    vendor = VENDOR,
-                    endpoint = ALERTS_PATH,
-                    status = resp.status,
-                    trace_id = trace_id.as_deref(),
-                    error = %message,
-                    "errors[] in a successful response; this batch fails and is fetched again"
-                );
-                return Err(ConnectorError::Vendor {
-                    vendor: VENDOR,
-                    endpoint: ALERTS_PATH.to_owned(),
-                    message,
-                    trace_id,
-                });
-            }
-            let after = body
-                .meta
-                .and_then(|m| m.pagination)
-                .and_then(|p| p.after)
-                .filter(|a| !a.is_empty());
-            return Ok(Page {
-                resources: body.resources.unwrap_or_default(),
-                after,
+            let (message, body_trace_id) = match parse_page(&resp.body)? {
+                PageOutcome::Page(page) => return Ok(page),
+                PageOutcome::VendorError { message, trace_id } => (message, trace_id),
+            };
+            let trace_id = resp.trace_id.or(body_trace_id);
+            tracing::warn!(
+                vendor = VENDOR,
+                endpoint = ALERTS_PATH,
+                status = resp.status,
+                trace_id = trace_id.as_deref(),
+                error = %message,
+                "errors[] in a successful response; this batch fails and is fetched again"
+            );
+            return Err(ConnectorError::Vendor {
+                vendor: VENDOR,
+                endpoint: ALERTS_PATH.to_owned(),
+                message,
+                trace_id,
             });
         }
         let vendor_message = first_error_message(&resp.body);
@@ -270,7 +258,7 @@ impl CrowdStrike {
 
 /// A quarantined record's identity across fetches: the hash of its exact bytes (it has no usable
 /// key of its own).
-fn record_hash(raw: &RawValue) -> String {
+pub(crate) fn record_hash(raw: &RawValue) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
 }
@@ -287,9 +275,41 @@ fn malformed(reason: String) -> ConnectorError {
     }
 }
 
-struct Page {
-    resources: Vec<Box<RawValue>>,
-    after: Option<String>,
+pub(crate) struct Page {
+    pub resources: Vec<Box<RawValue>>,
+    pub after: Option<String>,
+}
+
+/// What a 2xx body of the alerts endpoint says.
+pub(crate) enum PageOutcome {
+    Page(Page),
+    /// `errors[]` was not empty: the first error, and the trace id the body carries.
+    VendorError {
+        message: String,
+        trace_id: Option<String>,
+    },
+}
+
+/// Reads a 2xx body of the alerts endpoint. Pure, so the fuzz harness (`crate::fuzzing`) runs
+/// the very code a pull runs. A body that is not the envelope is `Malformed`.
+pub(crate) fn parse_page(body: &[u8]) -> Result<PageOutcome, ConnectorError> {
+    let body: PageBody = serde_json::from_slice(body)
+        .map_err(|e| malformed(format!("the alerts page is not readable ({e})")))?;
+    if let Some(err) = body.errors.as_ref().and_then(|e| e.first()) {
+        return Ok(PageOutcome::VendorError {
+            message: err.to_string(),
+            trace_id: body.meta.and_then(|m| m.trace_id),
+        });
+    }
+    let after = body
+        .meta
+        .and_then(|m| m.pagination)
+        .and_then(|p| p.after)
+        .filter(|a| !a.is_empty());
+    Ok(PageOutcome::Page(Page {
+        resources: body.resources.unwrap_or_default(),
+        after,
+    }))
 }
 
 /// The combined-alerts envelope. Items stay raw; only their mapped fields are read later.

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::limiter::{Limiter, lock};
 use super::retry::standard_retry_after;
 use super::{RateLimit, RetryPolicy, TokenCache};
-use crate::ConnectorError;
+use crate::{ConnectorError, SettingsError};
 
 /// Process-wide HTTP settings handed to every connector the registry builds.
 #[derive(Clone, Debug)]
@@ -32,6 +32,12 @@ pub struct HttpOptions {
     /// whose account's 6,000 per minute all its child CIDs draw on). Applies on top of the
     /// per-integration `rate_limit`.
     pub account_rate_limit: Option<RateLimit>,
+    /// Root certificates trusted besides the system's ([`HttpOptions::with_ca_file`]), for
+    /// vendor endpoints or TLS-inspecting proxies behind a private CA.
+    pub extra_roots: Vec<reqwest::Certificate>,
+    /// How `client` was built, so adding roots can rebuild it with the same timers.
+    connect_timeout: Duration,
+    pool_idle_timeout: Option<Duration>,
 }
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,6 +75,24 @@ impl HttpOptions {
         read_timeout: Duration,
         pool_idle_timeout: Option<Duration>,
     ) -> Result<Self, ConnectorError> {
+        Ok(HttpOptions {
+            client: Self::client(connect_timeout, pool_idle_timeout, &[])?,
+            read_timeout,
+            retry: RetryPolicy::default(),
+            rate_limit: None,
+            token_rate_limit: None,
+            account_rate_limit: None,
+            extra_roots: Vec::new(),
+            connect_timeout,
+            pool_idle_timeout,
+        })
+    }
+
+    fn client(
+        connect_timeout: Duration,
+        pool_idle_timeout: Option<Duration>,
+        extra_roots: &[reqwest::Certificate],
+    ) -> Result<reqwest::Client, ConnectorError> {
         install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .pool_idle_timeout(pool_idle_timeout)
@@ -81,19 +105,40 @@ impl HttpOptions {
         if !connect_timeout.is_zero() {
             builder = builder.connect_timeout(connect_timeout);
         }
-        let client = builder.build().map_err(|e| ConnectorError::Transport {
+        if !extra_roots.is_empty() {
+            // Merged with (not instead of) the platform's roots: one gateway talks to public
+            // vendor clouds and to a private-CA endpoint at once.
+            builder = builder.tls_certs_merge(extra_roots.iter().cloned());
+        }
+        builder.build().map_err(|e| ConnectorError::Transport {
             vendor: "seliq",
             endpoint: "http client".to_owned(),
             reason: describe_error(e),
-        })?;
-        Ok(HttpOptions {
-            client,
-            read_timeout,
-            retry: RetryPolicy::default(),
-            rate_limit: None,
-            token_rate_limit: None,
-            account_rate_limit: None,
         })
+    }
+
+    /// Trusts the CA certificates of the PEM file at `path` besides the system's roots
+    /// (`--ca-file`), and rebuilds the shared client with them. A file that cannot be read or
+    /// holds no certificate is a settings error naming the file.
+    pub fn with_ca_file(mut self, path: &std::path::Path) -> Result<Self, ConnectorError> {
+        let shown = path.display().to_string();
+        let refuse = |reason: String| SettingsError::new("CA file", shown.clone(), reason);
+        let pem = std::fs::read(path).map_err(|e| refuse(format!("cannot be read: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| refuse(format!("is not a PEM certificate bundle: {e}")))?;
+        if certs.is_empty() {
+            return Err(refuse(
+                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".to_owned(),
+            )
+            .into());
+        }
+        self.extra_roots.extend(certs);
+        self.client = Self::client(
+            self.connect_timeout,
+            self.pool_idle_timeout,
+            &self.extra_roots,
+        )?;
+        Ok(self)
     }
 
     /// Connect timeout 10 s, read timeout 60 s, the default retry policy, vendor quotas.
@@ -211,7 +256,8 @@ impl std::fmt::Debug for Http {
 /// One attempt's outcome before the retry decision.
 enum Attempt {
     Response(Response),
-    Failed(reqwest::Error),
+    /// The error, and the `host:port` the request went to (a refused certificate names it).
+    Failed(reqwest::Error, String),
 }
 
 impl Http {
@@ -342,10 +388,17 @@ impl Http {
                     );
                     wait
                 }
-                Attempt::Failed(err) => {
+                Attempt::Failed(err, host) => {
                     let retryable = self.retry.is_retryable_error(&err);
                     if !retryable || attempt >= max_attempts {
-                        let reason = describe_error(err);
+                        let reason = match certificate_problem(&err) {
+                            Some(problem) => format!(
+                                "the TLS certificate of {host} is not trusted ({problem}); if \
+                                 it is issued by a private CA, pass that CA's certificate with \
+                                 --ca-file PATH"
+                            ),
+                            None => describe_error(err),
+                        };
                         tracing::warn!(
                             vendor = self.vendor(),
                             endpoint,
@@ -448,9 +501,10 @@ impl Http {
         if let Some(account) = self.account_limiter() {
             account.acquire().await;
         }
+        let host = host_of(request.url());
         let resp = match self.client.execute(request).await {
             Ok(resp) => resp,
-            Err(e) => return Ok(Attempt::Failed(e)),
+            Err(e) => return Ok(Attempt::Failed(e, host)),
         };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -460,7 +514,7 @@ impl Http {
         }
         let body = match resp.bytes().await {
             Ok(body) => body,
-            Err(e) => return Ok(Attempt::Failed(e)),
+            Err(e) => return Ok(Attempt::Failed(e, host)),
         };
         Ok(Attempt::Response(Response {
             status,
@@ -519,6 +573,37 @@ fn body_excerpt(body: &[u8]) -> String {
         Some((i, _)) => format!("{}…", &one_line[..i]),
         None => one_line,
     }
+}
+
+/// `host:port` of a request, for naming the server in an error (never the path or query).
+fn host_of(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or("?");
+    match url.port_or_known_default() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// The TLS certificate problem behind `err`, if that is what failed it: rustls refused the
+/// server's certificate (unknown issuer, wrong name, expired, ...). Such a failure never heals on
+/// retry. The rustls error comes up wrapped in `io::Error`s (whose `source()` skips the wrapped
+/// error), so each link is unwrapped by hand.
+pub(crate) fn certificate_problem(err: &reqwest::Error) -> Option<String> {
+    fn rustls_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        let inner = e.downcast_ref::<std::io::Error>()?.get_ref()?;
+        rustls_error(inner)
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(rustls::Error::InvalidCertificate(why)) = rustls_error(e) {
+            return Some(format!("{why:?}"));
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// A transport error as one line: its kind and cause chain, without the URL (query strings may

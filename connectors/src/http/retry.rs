@@ -51,9 +51,13 @@ impl RetryPolicy {
 
     /// Timeouts, connect failures and connections reset mid-request or mid-body. A request that
     /// could not even be built is a bug in the caller and is never retried.
+    ///
+    /// A refused TLS certificate is a connect error too, but retrying cannot change the
+    /// certificate: it fails at once, with its own message.
     pub fn is_retryable_error(&self, err: &reqwest::Error) -> bool {
         !err.is_builder()
             && !err.is_redirect()
+            && super::client::certificate_problem(err).is_none()
             && (err.is_timeout()
                 || err.is_connect()
                 || err.is_request()

@@ -429,7 +429,7 @@ impl Sentinel {
 
 /// Identifies a quarantined record across re-reads: 16 bytes of SHA-256 over its raw text, so
 /// the cursor never holds vendor text. A record that changes is a new record.
-fn digest(raw: &RawValue) -> String {
+pub(crate) fn digest(raw: &RawValue) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
 }
@@ -472,11 +472,11 @@ impl VendorPolicy for ArmPolicy {
 }
 
 #[derive(Deserialize)]
-struct Page<'a> {
+pub(crate) struct Page<'a> {
     #[serde(default)]
-    value: Vec<Box<RawValue>>,
+    pub value: Vec<Box<RawValue>>,
     #[serde(default, rename = "nextLink", borrow)]
-    next_link: Option<Cow<'a, str>>,
+    pub next_link: Option<Cow<'a, str>>,
 }
 
 /// The `Date` header: the service's clock.
@@ -485,7 +485,7 @@ fn server_date(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     httpdate::parse_http_date(v).ok().map(DateTime::<Utc>::from)
 }
 
-fn parse_page(body: &[u8]) -> Result<Page<'_>, String> {
+pub(crate) fn parse_page(body: &[u8]) -> Result<Page<'_>, String> {
     serde_json::from_slice(body).map_err(|e| format!("incident list: {e}"))
 }
 

@@ -16,9 +16,9 @@
 //! most [`ALERT_CALLS_PER_PULL`] calls per connector instance; later incidents come without.
 
 mod auth;
-mod client;
+pub(crate) mod client;
 mod cursor;
-mod mapping;
+pub(crate) mod mapping;
 mod settings;
 
 pub use client::{ALERT_CALLS_PER_PULL, ArmPolicy, MAX_TOP, Sentinel};

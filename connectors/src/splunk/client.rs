@@ -774,7 +774,7 @@ fn relative_seconds(m: &str) -> Option<i64> {
     n.checked_mul(unit)
 }
 
-struct JobStatus {
+pub(crate) struct JobStatus {
     state: String,
     done: bool,
     failed: bool,
@@ -785,7 +785,7 @@ struct JobStatus {
     messages: Vec<(String, String)>,
 }
 
-fn job_status(body: &[u8]) -> Result<JobStatus, String> {
+pub(crate) fn job_status(body: &[u8]) -> Result<JobStatus, String> {
     let v: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let content = v
         .pointer("/entry/0/content")
@@ -883,15 +883,15 @@ fn partial_messages(messages: &[(String, String)]) -> Option<String> {
     (!hits.is_empty()).then(|| messages_line(hits.into_iter()))
 }
 
-struct Page {
-    results: Vec<Box<RawValue>>,
+pub(crate) struct Page {
+    pub results: Vec<Box<RawValue>>,
     /// ERROR or FATAL messages of the page; INFO and WARN are only logged.
-    error: Option<String>,
+    pub error: Option<String>,
     /// Messages saying the results are incomplete (WARN included).
-    partial: Option<String>,
+    pub partial: Option<String>,
 }
 
-fn results_page(body: &[u8]) -> Result<Page, String> {
+pub(crate) fn results_page(body: &[u8]) -> Result<Page, String> {
     #[derive(Deserialize)]
     struct Raw {
         #[serde(default)]
@@ -942,7 +942,7 @@ fn quota_hint(e: ConnectorError) -> ConnectorError {
     }
 }
 
-fn quarantine(raw: Box<RawValue>, e: RowError) -> (String, Quarantined) {
+pub(crate) fn quarantine(raw: Box<RawValue>, e: RowError) -> (String, Quarantined) {
     let key = format!(
         "q:{}",
         hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])

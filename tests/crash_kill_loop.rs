@@ -200,10 +200,12 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         // SIGKILL: no destructor, no flush, no signal handler runs.
         child.start_kill().expect("kill -9");
         let status = child.wait().await.unwrap();
-        assert!(
-            !status.success(),
-            "killed pull #{i} ({when:?}) reported success"
-        );
+        if status.success() {
+            // It exited between `try_wait` and the kill (the signal hit a zombie): a finished
+            // pull, not a killed one.
+            finished_early += 1;
+            continue;
+        }
         killed += 1;
     }
 

@@ -22,6 +22,8 @@ use seliq_mocks::crowdstrike::{
 struct Plan {
     bin: PathBuf,
     kills: usize,
+    /// New alerts before each pull after the first, so every pull has work to be killed in.
+    per_round: usize,
     backlog: usize,
     /// Upper bound of the random delay before a kill.
     max_delay: Duration,
@@ -32,8 +34,11 @@ fn plan() -> Plan {
         Some(bin) => Plan {
             bin: PathBuf::from(bin),
             kills: 30,
+            // The release binary pulls ~100k alerts/s: 4,000 new ones keep each pull busy for
+            // tens of milliseconds, so most kills land inside a pull.
+            per_round: 4_000,
             backlog: 50_000,
-            max_delay: Duration::from_millis(1200),
+            max_delay: Duration::from_millis(60),
         },
         None => {
             eprintln!(
@@ -44,6 +49,7 @@ fn plan() -> Plan {
             Plan {
                 bin: PathBuf::from(env!("CARGO_BIN_EXE_seliq-gateway")),
                 kills: 6,
+                per_round: 500,
                 backlog: 6_000,
                 max_delay: Duration::from_millis(1500),
             }
@@ -169,7 +175,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
     for (i, when) in schedule(plan.kills).into_iter().enumerate() {
         // New alerts keep arriving, so every pull has work to be killed in.
         if i > 0 {
-            mock.add_alerts(CID_A, 500);
+            mock.add_alerts(CID_A, plan.per_round);
         }
         let mut child = gw.cmd(&pull).spawn().expect("spawn pull");
         let t0 = Instant::now();

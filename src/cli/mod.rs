@@ -2,7 +2,7 @@
 //! stderr, exit codes as README.md ("CLI") lists them.
 
 pub mod args;
-mod params;
+pub(crate) mod params;
 #[path = "pull.rs"]
 mod pull_cmd;
 mod secret;

@@ -69,9 +69,9 @@ fn bearer(parts: &Parts) -> ApiResult<SecretString> {
     let text = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not valid"))?;
-    let (scheme, token) = text
-        .split_once(' ')
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header is not `Bearer <token>`"))?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(|| {
+        ApiError::unauthorized("the Authorization header is not `Bearer <token>`")
+    })?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::unauthorized(
             "the Authorization header is not `Bearer <token>`",

@@ -107,7 +107,9 @@ fn describe_body_error(e: &serde_json::Error) -> ApiError {
                     .map(|s| s.split(" at line").next().unwrap_or(s).to_owned());
                 let detail = match expected {
                     Some(x) => {
-                        format!("a value in the request body has the wrong type or value (expected {x}) at {at}")
+                        format!(
+                            "a value in the request body has the wrong type or value (expected {x}) at {at}"
+                        )
                     }
                     None => format!("a value in the request body is invalid at {at}"),
                 };
@@ -164,10 +166,7 @@ pub async fn list_workspaces(p: Principal) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "workspaces": list })))
 }
 
-pub async fn create_workspace(
-    p: Principal,
-    Body(b): Body<CreateWorkspace>,
-) -> ApiResult<Response> {
+pub async fn create_workspace(p: Principal, Body(b): Body<CreateWorkspace>) -> ApiResult<Response> {
     p.require_all_workspaces(TokenScope::Admin)?;
     let slug = Slug::parse(&b.slug).map_err(|e| field_err("slug")(e.into()))?;
     let plan: Plan = match b.plan.as_deref() {
@@ -205,7 +204,14 @@ pub async fn delete_workspace(
         ));
     }
     let slug = s.slug().clone();
-    blocking(move || Ok(workspaces::delete(&mut s.principal.app()?, &slug, &b.confirm)?)).await?;
+    blocking(move || {
+        Ok(workspaces::delete(
+            &mut s.principal.app()?,
+            &slug,
+            &b.confirm,
+        )?)
+    })
+    .await?;
     Ok(Json(json!({
         "deleted": true,
         "detail": "its keys and credentials are destroyed; its audit log remains",
@@ -354,6 +360,13 @@ pub async fn add_integration(
     Body(b): Body<AddIntegration>,
 ) -> ApiResult<Response> {
     s.principal.require(TokenScope::Admin)?;
+    let secret = SecretString::from(secrecy::ExposeSecret::expose_secret(&b.secret).to_owned());
+    add_integration_inner(s, b)
+        .await
+        .map_err(|e| e.hiding(&secret))
+}
+
+async fn add_integration_inner(s: WorkspaceScope, b: AddIntegration) -> ApiResult<Response> {
     let name = IntegrationName::parse(&b.name).map_err(|e| field_err("name")(e.into()))?;
     let kind = parse_kind(&b.kind)?;
     let poll_interval = match &b.poll_interval {
@@ -368,9 +381,8 @@ pub async fn add_integration(
         None => pull::DEFAULT_FIRST_WINDOW,
     };
     let params = crate::cli::params::build(kind, &args).map_err(field_err("settings"))?;
-    let settings = Settings::validate(params).map_err(|e| {
-        ApiError::invalid("settings", flags_to_fields(&Error::from(e).to_string()))
-    })?;
+    let settings = Settings::validate(params)
+        .map_err(|e| ApiError::invalid("settings", flags_to_fields(&Error::from(e).to_string())))?;
     if secrecy::ExposeSecret::expose_secret(&b.secret).is_empty() {
         return Err(ApiError::invalid("secret", "the secret is empty"));
     }
@@ -437,7 +449,9 @@ pub async fn test_integration(
     let http = s.principal.state.http().clone();
     blocking(move || {
         let mut app = s.principal.app()?;
-        Ok(run_async(integrations::test(&mut app, &http, &slug, &name))?)
+        Ok(run_async(integrations::test(
+            &mut app, &http, &slug, &name,
+        ))?)
     })
     .await?;
     Ok(Json(json!({ "accepted": true })))
@@ -451,8 +465,7 @@ pub async fn resume_integration(
     let name = integration_name(&name)?;
     let slug = s.slug().clone();
     let resumed =
-        blocking(move || Ok(integrations::resume(&mut s.principal.app()?, &slug, &name)?))
-            .await?;
+        blocking(move || Ok(integrations::resume(&mut s.principal.app()?, &slug, &name)?)).await?;
     Ok(Json(json!({ "resumed": resumed })))
 }
 
@@ -468,6 +481,7 @@ pub async fn rotate_credential(
     }
     let slug = s.slug().clone();
     let http = s.principal.state.http().clone();
+    let shown = SecretString::from(secrecy::ExposeSecret::expose_secret(&b.secret).to_owned());
     let rotation = Rotation {
         secret: b.secret,
         client_id: b.client_id,
@@ -479,7 +493,7 @@ pub async fn rotate_credential(
         run_async(integrations::rotate_with(
             &mut app, &http, &slug, &name, rotation,
         ))
-        .map_err(field_err("client_id"))
+        .map_err(|e| ApiError::from(e).hiding(&shown))
     })
     .await?;
     Ok(Json(json!({ "version": version })))
@@ -492,9 +506,14 @@ pub async fn rollback_credential(
     s.principal.require(TokenScope::Admin)?;
     let name = integration_name(&name)?;
     let slug = s.slug().clone();
-    let version =
-        blocking(move || Ok(integrations::rollback(&mut s.principal.app()?, &slug, &name)?))
-            .await?;
+    let version = blocking(move || {
+        Ok(integrations::rollback(
+            &mut s.principal.app()?,
+            &slug,
+            &name,
+        )?)
+    })
+    .await?;
     Ok(Json(json!({ "version": version })))
 }
 
@@ -575,7 +594,9 @@ fn export_request(slug: Slug, q: &ExportQuery) -> ApiResult<ExportRequest> {
     })
 }
 
-fn query<T: DeserializeOwned>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
+fn query<T: DeserializeOwned>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

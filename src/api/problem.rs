@@ -86,6 +86,16 @@ impl ApiError {
         )
     }
 
+    /// Remove `secret` from the detail: a body may carry its secret in a wrong field too, and
+    /// a validation message quoting that field must not hand it back.
+    pub fn hiding(mut self, secret: &secrecy::SecretString) -> ApiError {
+        let s = secrecy::ExposeSecret::expose_secret(secret);
+        if s.len() >= 4 && self.detail.contains(s) {
+            self.detail = self.detail.replace(s, "[REDACTED]");
+        }
+        self
+    }
+
     /// Name the field this problem is about (kept if one is already named).
     pub fn field(mut self, field: &str) -> ApiError {
         if self.field.is_none() {
@@ -154,10 +164,7 @@ impl From<Error> for ApiError {
                 "Internal error",
                 m.clone(),
             ),
-            Error::NotInitialised(_)
-            | Error::Partial(_)
-            | Error::Store(_)
-            | Error::Vault(_) => {
+            Error::NotInitialised(_) | Error::Partial(_) | Error::Store(_) | Error::Vault(_) => {
                 tracing::error!(error = %e, "API request failed");
                 ApiError::internal()
             }
@@ -177,7 +184,8 @@ impl IntoResponse for ApiError {
             "type": format!("urn:seliq:problem:{}", self.kind),
             "title": self.title,
             "status": self.status.as_u16(),
-            "detail": self.detail,
+            // Belt and braces: every live integration's secret and credential patterns.
+            "detail": seliq_connectors::redact::scrub_for_log(&self.detail),
         });
         if let Some(f) = &self.field {
             body["field"] = json!(f);

@@ -157,8 +157,7 @@ pub fn create(app: &mut App, req: &NewToken) -> Result<Created> {
             kek_id: vault.master().id().to_owned(),
             created_at: now,
             created_by: who.actor.clone(),
-            expires_at: expires_in
-                .map(|d| now + chrono::Duration::seconds(d.as_secs() as i64)),
+            expires_at: expires_in.map(|d| now + chrono::Duration::seconds(d.as_secs() as i64)),
             revoked_at: None,
         };
         tx.insert_token(&row)?;

@@ -443,7 +443,11 @@ pub enum TokenCmd {
     )]
     Create {
         /// Confine the token to this workspace.
-        #[arg(long, conflicts_with = "all_workspaces", required_unless_present = "all_workspaces")]
+        #[arg(
+            long,
+            conflicts_with = "all_workspaces",
+            required_unless_present = "all_workspaces"
+        )]
         workspace: Option<String>,
         /// Let the token reach every workspace (only such an admin token creates or deletes
         /// workspaces).

@@ -82,7 +82,9 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
         workspace_id: ws
             .map(|w| Uuid::parse_str(&w).map_err(|e| corrupt("token workspace id", e)))
             .transpose()?,
-        scope: scope.parse().map_err(|e: String| corrupt("token scope", e))?,
+        scope: scope
+            .parse()
+            .map_err(|e: String| corrupt("token scope", e))?,
         secret_mac: r.get(4)?,
         kek_id: r.get(5)?,
         created_at: r.get(6)?,

@@ -93,13 +93,22 @@ fn describe_body_error(e: &serde_json::Error) -> ApiError {
                 let f = between(rest).unwrap_or_default();
                 ApiError::invalid(&f, format!("the request body needs the field {f}"))
             } else if let Some(rest) = msg.strip_prefix("unknown field ") {
-                let f = between(rest).unwrap_or_default();
-                let f: String = f
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .take(64)
-                    .collect();
-                ApiError::invalid(&f, format!("the request body has an unknown field {f}"))
+                // A key is named back only when it looks like a field name (a misplaced
+                // secret used as a key never does: digits, capitals, punctuation or length).
+                match between(rest).filter(|f| {
+                    (1..=32).contains(&f.len())
+                        && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                }) {
+                    Some(f) => {
+                        ApiError::invalid(&f, format!("the request body has an unknown field {f}"))
+                    }
+                    None => ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-request",
+                        "The request is invalid",
+                        format!("the request body has an unknown field (at {at})"),
+                    ),
+                }
             } else {
                 let expected = msg
                     .split(", expected ")
@@ -686,4 +695,84 @@ pub async fn gateway_audit_export(
 pub async fn gateway_audit_verify(p: Principal) -> ApiResult<Json<Value>> {
     p.require_all_workspaces(TokenScope::Read)?;
     verify_response(p, gateway_slug()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MARKER: &str = "MARKER-s3cr3t-9f8e7d";
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            Just(json!(MARKER)),
+            "[a-z0-9 -]{0,12}".prop_map(Value::String),
+        ]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("secret".to_owned()),
+            Just("name".to_owned()),
+            Just("kind".to_owned()),
+            Just("settings".to_owned()),
+            Just("verify".to_owned()),
+            Just("expected_version".to_owned()),
+            Just("client_id".to_owned()),
+            Just("slug".to_owned()),
+            Just("confirm".to_owned()),
+            Just("cid".to_owned()),
+            Just(MARKER.to_owned()),
+            "[a-z_]{1,8}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        leaf().prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(key(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn check<T: DeserializeOwned>(bytes: &[u8]) {
+        if let Err(e) = parse_body::<T>(bytes) {
+            assert!(
+                !e.detail.contains(MARKER),
+                "detail echoes a value: {}",
+                e.detail
+            );
+            assert!(
+                e.field.as_deref().is_none_or(|f| !f.contains("s3cr3t")),
+                "field echoes a value: {:?}",
+                e.field
+            );
+            assert!(matches!(e.status.as_u16(), 400 | 422), "{}", e.status);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn body_errors_never_quote_a_value(v in value()) {
+            let bytes = v.to_string().into_bytes();
+            check::<AddIntegration>(&bytes);
+            check::<RotateCredential>(&bytes);
+            check::<CreateWorkspace>(&bytes);
+            check::<DeleteWorkspace>(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bytes_are_refused_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
+            let mut b = bytes.clone();
+            b.extend_from_slice(MARKER.as_bytes());
+            check::<AddIntegration>(&b);
+            check::<RotateCredential>(&b);
+        }
+    }
 }

@@ -43,6 +43,10 @@ impl Resp {
 
 impl Api {
     async fn start() -> Api {
+        Api::start_with(|s| s).await
+    }
+
+    async fn start_with(adjust: impl FnOnce(ApiState) -> ApiState) -> Api {
         let env = Env::new();
         env.ok(&["workspace", "create", "acme-corp"]);
         env.ok(&["workspace", "create", "globex"]);
@@ -53,7 +57,7 @@ impl Api {
         })
         .expect("open the data dir");
         let http = seliq_connectors::http::HttpOptions::default_timeouts().unwrap();
-        let state = ApiState::new(&app, http);
+        let state = adjust(ApiState::new(&app, http));
         drop(app);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -331,7 +335,9 @@ async fn every_endpoint_refuses_missing_revoked_expired_foreign_and_underscoped_
         }
         if all_only {
             // A workspace-scoped admin token is refused too: 403 on its own workspace.
-            let r = api.req(method, &path, Some(&acme_admin), body.clone()).await;
+            let r = api
+                .req(method, &path, Some(&acme_admin), body.clone())
+                .await;
             assert_problem(&r, 403);
         }
     }
@@ -1024,4 +1030,42 @@ async fn scoped_tokens_see_only_their_workspace_in_lists() {
         .ok(&["workspace", "delete", "acme-corp", "--confirm", "acme-corp"]);
     let r = api.req("GET", "/v1/workspaces", Some(&acme), None).await;
     assert_problem(&r, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_can_come_from_the_schedulers_live_view_and_stays_confined() {
+    use seliq_gateway::serve::status::IntegrationStatus;
+    let live = |ws: &str| IntegrationStatus {
+        workspace: ws.to_owned(),
+        integration: "falcon".to_owned(),
+        vendor: "crowdstrike".to_owned(),
+        state: "polling",
+        poll_interval_secs: 60,
+        last_poll: None,
+        next_poll: None,
+        lag_seconds: Some(1.5),
+        seconds_since_last_success: None,
+        last_error: None,
+    };
+    let api = Api::start_with(|s| {
+        s.with_live_status(Arc::new(move || vec![live("acme-corp"), live("globex")]))
+    })
+    .await;
+    let (_, acme) = api.token(&["--workspace", "acme-corp", "--scope", "read"]);
+    let (_, all) = api.token(&["--all-workspaces", "--scope", "read"]);
+    let r = api.req("GET", "/v1/status", Some(&acme), None).await;
+    let list = r.json()["integrations"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{}", r.body);
+    assert_eq!(list[0]["workspace"], "acme-corp");
+    assert_eq!(list[0]["state"], "polling");
+    let r = api.req("GET", "/v1/status", Some(&all), None).await;
+    assert_eq!(r.json()["integrations"].as_array().unwrap().len(), 2);
+    let r = api
+        .req("GET", "/v1/workspaces/globex/status", Some(&all), None)
+        .await;
+    assert_eq!(r.json()["integrations"][0]["workspace"], "globex");
+    let r = api
+        .req("GET", "/v1/workspaces/globex/status", Some(&acme), None)
+        .await;
+    assert_problem(&r, 404);
 }

@@ -34,6 +34,7 @@ use problem::{ApiError, ApiResult};
 
 use crate::app::{App, Config};
 use crate::audit::{Attribution, CheckpointSigner};
+use crate::serve::status::IntegrationStatus;
 use crate::store::Store;
 use crate::vault::Vault;
 
@@ -50,6 +51,11 @@ pub struct ApiState {
     inner: Arc<Inner>,
 }
 
+/// Where the status endpoints read from when `serve` mounts the API: the view its scheduler
+/// publishes (live state, lag included). Without one they read the store like `status --json`.
+pub type LiveStatus = Arc<dyn Fn() -> Vec<IntegrationStatus> + Send + Sync>;
+
+#[derive(Clone)]
 struct Inner {
     config: Config,
     vault: Vault,
@@ -57,6 +63,7 @@ struct Inner {
     http: HttpOptions,
     body_limit: usize,
     timeout: Duration,
+    live_status: Option<LiveStatus>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -78,23 +85,41 @@ impl ApiState {
                 http,
                 body_limit: DEFAULT_BODY_LIMIT,
                 timeout: DEFAULT_REQUEST_TIMEOUT,
+                live_status: None,
             }),
         }
     }
 
     /// Override the body limit and request timeout (before the router is built).
     pub fn with_limits(self, body_limit: usize, timeout: Duration) -> ApiState {
-        let inner = &self.inner;
+        let mut inner = (*self.inner).clone();
+        inner.body_limit = body_limit;
+        inner.timeout = timeout;
         ApiState {
-            inner: Arc::new(Inner {
-                config: inner.config.clone(),
-                vault: inner.vault.clone(),
-                signer: inner.signer.clone(),
-                http: inner.http.clone(),
-                body_limit,
-                timeout,
-            }),
+            inner: Arc::new(inner),
         }
+    }
+
+    /// Serve the status endpoints from the scheduler's published view instead of the store.
+    pub fn with_live_status(self, live: LiveStatus) -> ApiState {
+        let mut inner = (*self.inner).clone();
+        inner.live_status = Some(live);
+        ApiState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Every integration's status, of one workspace or all.
+    pub(crate) fn live_status(
+        &self,
+        only: Option<&crate::slug::Slug>,
+    ) -> Option<Vec<IntegrationStatus>> {
+        let live = self.inner.live_status.as_ref()?;
+        let mut list = live();
+        if let Some(slug) = only {
+            list.retain(|s| s.workspace == slug.as_str());
+        }
+        Some(list)
     }
 
     pub(crate) fn vault(&self) -> &Vault {

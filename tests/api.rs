@@ -1069,3 +1069,39 @@ async fn status_can_come_from_the_schedulers_live_view_and_stays_confined() {
         .await;
     assert_problem(&r, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_describes_every_endpoint() {
+    let api = Api::start().await;
+    let r = api.req("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = r.json();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    for (method, path, _, _, _) in endpoints() {
+        let templ = path
+            .split('?')
+            .next()
+            .unwrap()
+            .replace("acme-corp", "{slug}")
+            .replace("/falcon", "/{name}");
+        let op = &doc["paths"][&templ][method.to_lowercase()];
+        assert!(
+            op.is_object(),
+            "{method} {templ} missing from the OpenAPI document"
+        );
+        assert!(
+            op["security"].is_array(),
+            "{method} {templ} has no security"
+        );
+    }
+    let rotate = &doc["components"]["schemas"]["RotateCredential"]["properties"]["secret"];
+    assert_eq!(rotate["format"], "password", "{rotate}");
+}

@@ -149,7 +149,7 @@ fn run_async<T>(fut: impl std::future::Future<Output = T>) -> T {
 
 // ---------------------------------------------------------------- workspaces
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWorkspace {
     pub slug: String,
@@ -159,13 +159,20 @@ pub struct CreateWorkspace {
     pub plan: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteWorkspace {
     /// The workspace's slug again, as confirmation.
     pub confirm: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces",
+    tag = "workspaces",
+    responses((status = 200, description = "The workspaces the token can see"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list_workspaces(p: Principal) -> ApiResult<Json<Value>> {
     p.require(TokenScope::Read)?;
     if let Some(w) = &p.workspace {
@@ -175,6 +182,14 @@ pub async fn list_workspaces(p: Principal) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "workspaces": list })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces",
+    tag = "workspaces",
+    request_body = CreateWorkspace,
+    responses((status = 201, description = "Created"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 409, description = "Conflict", body = super::openapi::Problem), (status = 422, description = "Invalid request; `field` names it", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn create_workspace(p: Principal, Body(b): Body<CreateWorkspace>) -> ApiResult<Response> {
     p.require_all_workspaces(TokenScope::Admin)?;
     let slug = Slug::parse(&b.slug).map_err(|e| field_err("slug")(e.into()))?;
@@ -192,11 +207,28 @@ pub async fn create_workspace(p: Principal, Body(b): Body<CreateWorkspace>) -> A
     Ok((StatusCode::CREATED, Json(json!(row))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{slug}",
+    tag = "workspaces",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    responses((status = 200, description = "The workspace"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn show_workspace(s: WorkspaceScope) -> ApiResult<Json<Value>> {
     s.principal.require(TokenScope::Read)?;
     Ok(Json(json!(s.workspace)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/workspaces/{slug}",
+    tag = "workspaces",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    request_body = DeleteWorkspace,
+    responses((status = 200, description = "Deleted: keys and credentials destroyed, audit log kept"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem), (status = 422, description = "Invalid request; `field` names it", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn delete_workspace(
     s: WorkspaceScope,
     Body(b): Body<DeleteWorkspace>,
@@ -230,7 +262,7 @@ pub async fn delete_workspace(
 // ---------------------------------------------------------------- integrations
 
 /// Vendor settings: the CLI's kind flags as fields (`--client-id` is `client_id`).
-#[derive(Deserialize, Default)]
+#[derive(utoipa::ToSchema, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsBody {
     pub client_id: Option<String>,
@@ -300,7 +332,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AddIntegration {
     pub name: String,
@@ -309,6 +341,7 @@ pub struct AddIntegration {
     #[serde(default)]
     pub settings: SettingsBody,
     /// The credential. Only in the body; never stored in the clear, logged or echoed.
+    #[schema(value_type = String, format = Password)]
     pub secret: SecretString,
     /// Check the credential with the vendor before storing it (default true).
     #[serde(default = "yes")]
@@ -316,9 +349,10 @@ pub struct AddIntegration {
     pub poll_interval: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(utoipa::ToSchema, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RotateCredential {
+    #[schema(value_type = String, format = Password)]
     pub secret: SecretString,
     pub client_id: Option<String>,
     #[serde(default = "yes")]
@@ -344,6 +378,14 @@ fn integration_json(r: &IntegrationRow, credential_version: Option<u32>) -> Valu
     v
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{slug}/integrations",
+    tag = "integrations",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    responses((status = 200, description = "The workspace's integrations"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn list_integrations(s: WorkspaceScope) -> ApiResult<Json<Value>> {
     s.principal.require(TokenScope::Read)?;
     let slug = s.slug().clone();
@@ -364,6 +406,15 @@ fn parse_kind(raw: &str) -> ApiResult<KindArg> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{slug}/integrations",
+    tag = "integrations",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    request_body = AddIntegration,
+    responses((status = 201, description = "Connected"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem), (status = 409, description = "Conflict", body = super::openapi::Problem), (status = 422, description = "Invalid request; `field` names it", body = super::openapi::Problem), (status = 424, description = "The vendor rejected the credential", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn add_integration(
     s: WorkspaceScope,
     Body(b): Body<AddIntegration>,
@@ -413,6 +464,14 @@ async fn add_integration_inner(s: WorkspaceScope, b: AddIntegration) -> ApiResul
     Ok((StatusCode::CREATED, Json(integration_json(&row, Some(1)))).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{slug}/integrations/{name}",
+    tag = "integrations",
+    params(("slug" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Integration name")),
+    responses((status = 200, description = "The integration, with its current credential version"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn show_integration(
     s: WorkspaceScope,
     axum::extract::Path((_, name)): axum::extract::Path<(String, String)>,
@@ -434,6 +493,14 @@ pub async fn show_integration(
     Ok(Json(integration_json(&row, version)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/workspaces/{slug}/integrations/{name}",
+    tag = "integrations",
+    params(("slug" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Integration name")),
+    responses((status = 200, description = "Removed: credential destroyed, source released"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn remove_integration(
     s: WorkspaceScope,
     axum::extract::Path((_, name)): axum::extract::Path<(String, String)>,
@@ -448,6 +515,14 @@ pub async fn remove_integration(
     })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{slug}/integrations/{name}/test",
+    tag = "integrations",
+    params(("slug" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Integration name")),
+    responses((status = 200, description = "The vendor accepted the stored credential"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem), (status = 424, description = "The vendor rejected the credential", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn test_integration(
     s: WorkspaceScope,
     axum::extract::Path((_, name)): axum::extract::Path<(String, String)>,
@@ -466,6 +541,14 @@ pub async fn test_integration(
     Ok(Json(json!({ "accepted": true })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{slug}/integrations/{name}/resume",
+    tag = "integrations",
+    params(("slug" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Integration name")),
+    responses((status = 200, description = "`resumed`: whether it was suspended"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn resume_integration(
     s: WorkspaceScope,
     axum::extract::Path((_, name)): axum::extract::Path<(String, String)>,
@@ -478,6 +561,15 @@ pub async fn resume_integration(
     Ok(Json(json!({ "resumed": resumed })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{slug}/integrations/{name}/credentials/rotate",
+    tag = "credentials",
+    params(("slug" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Integration name")),
+    request_body = RotateCredential,
+    responses((status = 200, description = "`version`: the new current version"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem), (status = 409, description = "Conflict", body = super::openapi::Problem), (status = 422, description = "Invalid request; `field` names it", body = super::openapi::Problem), (status = 424, description = "The vendor rejected the credential", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn rotate_credential(
     s: WorkspaceScope,
     axum::extract::Path((_, name)): axum::extract::Path<(String, String)>,
@@ -508,6 +600,14 @@ pub async fn rotate_credential(
     Ok(Json(json!({ "version": version })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/workspaces/{slug}/integrations/{name}/credentials/rollback",
+    tag = "credentials",
+    params(("slug" = String, Path, description = "Workspace slug"), ("name" = String, Path, description = "Integration name")),
+    responses((status = 200, description = "`version`: the version current again"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn rollback_credential(
     s: WorkspaceScope,
     axum::extract::Path((_, name)): axum::extract::Path<(String, String)>,
@@ -528,6 +628,13 @@ pub async fn rollback_credential(
 
 // ---------------------------------------------------------------- status
 
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "status",
+    responses((status = 200, description = "Every integration the token can see, as `status --json`"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn status_all(p: Principal) -> ApiResult<Json<Value>> {
     p.require(TokenScope::Read)?;
     let only = p.workspace.as_ref().map(|w| w.slug.clone());
@@ -544,6 +651,14 @@ pub async fn status_all(p: Principal) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "integrations": list })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{slug}/status",
+    tag = "status",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    responses((status = 200, description = "The workspace's integrations, as `status --json`"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn status_workspace(s: WorkspaceScope) -> ApiResult<Json<Value>> {
     s.principal.require(TokenScope::Read)?;
     let slug = s.slug().clone();
@@ -562,7 +677,8 @@ pub async fn status_workspace(s: WorkspaceScope) -> ApiResult<Json<Value>> {
 
 // ---------------------------------------------------------------- audit
 
-#[derive(Deserialize)]
+#[derive(utoipa::IntoParams, Deserialize)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     pub format: Option<String>,
@@ -639,6 +755,14 @@ async fn export_response(p: Principal, req: ExportRequest) -> ApiResult<Response
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{slug}/audit/export",
+    tag = "audit",
+    params(("slug" = String, Path, description = "Workspace slug"), ExportQuery),
+    responses((status = 200, description = "The export, byte for byte what `audit export --output -` prints"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem), (status = 422, description = "Invalid request; `field` names it", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn audit_export(
     s: WorkspaceScope,
     q: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
@@ -678,6 +802,14 @@ async fn verify_response(p: Principal, slug: Slug) -> ApiResult<Json<Value>> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/workspaces/{slug}/audit/verify",
+    tag = "audit",
+    params(("slug" = String, Path, description = "Workspace slug")),
+    responses((status = 200, description = "`verified` and a summary"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn audit_verify(s: WorkspaceScope) -> ApiResult<Json<Value>> {
     s.principal.require(TokenScope::Read)?;
     let slug = s.slug().clone();
@@ -688,6 +820,14 @@ fn gateway_slug() -> Slug {
     Slug::parse(GATEWAY_CHAIN_SLUG).expect("the reserved slug is valid")
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/gateway/audit/export",
+    tag = "audit",
+    params(ExportQuery),
+    responses((status = 200, description = "The gateway-level chain (all-workspaces tokens)"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem), (status = 422, description = "Invalid request; `field` names it", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 /// The gateway-level chain (all-workspaces tokens): all-workspaces tokens only.
 pub async fn gateway_audit_export(
     p: Principal,
@@ -698,6 +838,13 @@ pub async fn gateway_audit_export(
     export_response(p, req).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/gateway/audit/verify",
+    tag = "audit",
+    responses((status = 200, description = "`verified` and a summary"), (status = 401, description = "Missing, invalid, revoked or expired token", body = super::openapi::Problem), (status = 403, description = "The token's scope is too small", body = super::openapi::Problem), (status = 404, description = "No such workspace or integration (or another workspace's)", body = super::openapi::Problem)),
+    security(("bearer" = []))
+)]
 pub async fn gateway_audit_verify(p: Principal) -> ApiResult<Json<Value>> {
     p.require_all_workspaces(TokenScope::Read)?;
     verify_response(p, gateway_slug()).await

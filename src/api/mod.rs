@@ -6,6 +6,7 @@
 //!   workspace-scoped token sees every other workspace as absent, 404).
 //! - `handlers.rs`: one function per endpoint, each calling the same library functions as the CLI.
 //! - `problem.rs`: RFC 9457 problem documents for every error.
+//! - `openapi.rs`: the OpenAPI description (utoipa), at `GET /v1/openapi.json`.
 //!
 //! Every request opens its own store connection on the blocking pool (rusqlite is `Send`, not
 //! `Sync`), so slow vendor checks never hold a lock other requests need; SQLite's
@@ -13,6 +14,7 @@
 
 mod auth;
 mod handlers;
+pub mod openapi;
 pub mod problem;
 pub mod tokens;
 
@@ -266,6 +268,7 @@ pub fn router(state: ApiState) -> Router {
         .route(&format!("{ws}/audit/verify"), get(h::audit_verify))
         .route("/v1/gateway/audit/export", get(h::gateway_audit_export))
         .route("/v1/gateway/audit/verify", get(h::gateway_audit_verify))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -50,6 +50,11 @@ impl Api {
         let env = Env::new();
         env.ok(&["workspace", "create", "acme-corp"]);
         env.ok(&["workspace", "create", "globex"]);
+        Api::on(env, adjust).await
+    }
+
+    /// Serve the API over an existing data dir.
+    async fn on(env: Env, adjust: impl FnOnce(ApiState) -> ApiState) -> Api {
         let app = App::open(Config {
             data_dir: env.data_dir(),
             database_url: None,
@@ -1104,4 +1109,132 @@ async fn the_openapi_document_describes_every_endpoint() {
     }
     let rotate = &doc["components"]["schemas"]["RotateCredential"]["properties"]["secret"];
     assert_eq!(rotate["format"], "password", "{rotate}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn tokens_are_shown_once_audited_in_their_chain_and_retired_by_a_master_key_rotation() {
+    let api = Api::start().await;
+    let (id, token) = api.token(&[
+        "--workspace",
+        "acme-corp",
+        "--scope",
+        "read",
+        "--name",
+        "dash",
+    ]);
+    assert!(token.starts_with(&format!("slq_{id}_")));
+    // Never again: not in the list, not in the database.
+    let list = api.env.ok(&["token", "list", "--json"]);
+    assert!(!list.contains(&token[17..81]), "{list}");
+    assert!(!list.contains("secret_mac"), "{list}");
+    let db = api.env.db();
+    let dump: String = db
+        .query_row(
+            "SELECT group_concat(secret_mac || id || name) FROM api_tokens",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!dump.contains(&token[17..81]));
+    let r = api
+        .req("GET", "/v1/workspaces/acme-corp", Some(&token), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(code(&api.env.run(&["token", "revoke", &id])), 0);
+    assert_eq!(code(&api.env.run(&["token", "revoke", &id])), 3);
+    assert_eq!(code(&api.env.run(&["token", "revoke", "000000000000"])), 4);
+    let r = api
+        .req("GET", "/v1/workspaces/acme-corp", Some(&token), None)
+        .await;
+    assert_problem(&r, 401);
+    let actions: Vec<String> = {
+        let mut stmt = db
+            .prepare("SELECT a.action FROM audit_entries a JOIN workspaces w ON w.id = a.workspace_id WHERE w.slug = 'acme-corp' ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(
+        actions,
+        ["workspace.created", "token.created", "token.revoked"]
+    );
+    let out = api.env.run(&["audit", "verify", "acme-corp"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Bad names and both-or-neither workspace flags are usage errors.
+    assert_eq!(
+        code(&api.env.run(&[
+            "token",
+            "create",
+            "--workspace",
+            "acme-corp",
+            "--scope",
+            "read",
+            "--name",
+            "a(b)"
+        ])),
+        2
+    );
+    assert_eq!(
+        code(&api.env.run(&["token", "create", "--scope", "read"])),
+        2
+    );
+    assert_eq!(
+        code(&api.env.run(&[
+            "token",
+            "create",
+            "--workspace",
+            "acme-corp",
+            "--all-workspaces",
+            "--scope",
+            "read"
+        ])),
+        2
+    );
+    assert_eq!(
+        code(&api.env.run(&[
+            "token",
+            "create",
+            "--workspace",
+            "nope-corp",
+            "--scope",
+            "read"
+        ])),
+        4
+    );
+
+    // A master-key rotation retires every token.
+    let (_, all) = api.token(&["--all-workspaces", "--scope", "read"]);
+    let new_key = api.env.dir.path().join("new-master.key");
+    seliq_gateway::vault::MasterKey::generate()
+        .unwrap()
+        .write_file(&new_key)
+        .unwrap();
+    let out = api.env.run(&[
+        "vault",
+        "rotate-master-key",
+        "--new-key-file",
+        common::path_str(&new_key),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let Api { env, .. } = api;
+    let api = Api::on(env, |s| s).await;
+    let r = api.req("GET", "/v1/workspaces", Some(&all), None).await;
+    assert_problem(&r, 401);
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("previous master key"),
+        "{}",
+        r.body
+    );
+    let (_, fresh) = api.token(&["--all-workspaces", "--scope", "read"]);
+    let r = api.req("GET", "/v1/workspaces", Some(&fresh), None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for ws in ["acme-corp", "globex", "seliq-gateway"] {
+        let out = api.env.run(&["audit", "verify", ws]);
+        assert_eq!(code(&out), 0, "{ws}: {}", stderr(&out));
+    }
 }

@@ -251,8 +251,9 @@ pub struct Authenticated {
     pub workspace: Option<crate::store::WorkspaceRow>,
 }
 
-/// Check a presented token inside a read transaction: shape and checksum, lookup by id,
-/// constant-time HMAC comparison, then revocation, expiry and the master key.
+/// Check a presented token inside a read transaction: shape and checksum, lookup by id, the
+/// master key its HMAC key came from, constant-time HMAC comparison, then revocation, expiry and
+/// its workspace.
 pub fn authenticate(
     tx: &Tx<'_>,
     vault: &Vault,
@@ -265,6 +266,11 @@ pub fn authenticate(
     let Some(row) = tx.token(id)? else {
         return Ok(Err(Refused::Unknown));
     };
+    // Its HMAC key came from another master key: it cannot be checked, only refused (401 either
+    // way; the reason tells the holder to create a new token).
+    if row.kek_id != vault.master().id() {
+        return Ok(Err(Refused::StaleMasterKey));
+    }
     let Ok(stored) = hex::decode(&row.secret_mac) else {
         return Ok(Err(Refused::BadSecret));
     };
@@ -278,9 +284,6 @@ pub fn authenticate(
     }
     if row.expires_at.is_some_and(|t| t <= now) {
         return Ok(Err(Refused::Expired));
-    }
-    if row.kek_id != vault.master().id() {
-        return Ok(Err(Refused::StaleMasterKey));
     }
     let workspace = match row.workspace_id {
         Some(id) => match tx.workspace_by_id(id)? {

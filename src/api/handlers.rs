@@ -133,8 +133,16 @@ fn describe_body_error(e: &serde_json::Error) -> ApiError {
     }
 }
 
+/// An error about `field` when it is a validation error (422); others (409, 404…) unchanged.
 fn field_err(field: &str) -> impl Fn(Error) -> ApiError + '_ {
-    move |e| ApiError::from(e).field(field)
+    move |e| {
+        let e = ApiError::from(e);
+        if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            e.field(field)
+        } else {
+            e
+        }
+    }
 }
 
 fn integration_name(raw: &str) -> ApiResult<IntegrationName> {

@@ -54,7 +54,7 @@ impl FromStr for TokenScope {
 }
 
 /// One stored token. `secret_mac` is HMAC-SHA256 (hex) of the secret; never the secret itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Clone, Serialize)]
 pub struct TokenRow {
     pub id: String,
     pub name: String,
@@ -69,6 +69,21 @@ pub struct TokenRow {
     pub created_by: String,
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl fmt::Debug for TokenRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("workspace_id", &self.workspace_id)
+            .field("scope", &self.scope)
+            .field("secret_mac", &"[REDACTED]")
+            .field("kek_id", &self.kek_id)
+            .field("expires_at", &self.expires_at)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
 }
 
 const COLUMNS: &str = "id, name, workspace_id, scope, secret_mac, kek_id, created_at, created_by, expires_at, revoked_at";

@@ -174,7 +174,19 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .unwrap_or_else(Uuid::new_v4);
     let value = HeaderValue::from_str(&id.to_string()).expect("a UUID is a valid header value");
     req.headers_mut().insert(REQUEST_ID, value.clone());
+    // The path (Debug-escaped) but never the query or the body; no secret is ever in a URL.
+    let path = req.uri().path().chars().take(256).collect::<String>();
+    let method = req.method().clone();
+    let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
+    tracing::info!(
+        request_id = %id,
+        method = %method,
+        path = ?path,
+        status = resp.status().as_u16(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "API request"
+    );
     resp.headers_mut().insert(REQUEST_ID, value);
     resp
 }

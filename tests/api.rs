@@ -1238,3 +1238,39 @@ async fn tokens_are_shown_once_audited_in_their_chain_and_retired_by_a_master_ke
         assert_eq!(code(&out), 0, "{ws}: {}", stderr(&out));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_past_the_timeout_answers_503_as_a_problem() {
+    use wiremock::matchers::any;
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let slow = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)))
+        .mount(&slow)
+        .await;
+    let api = Api::start_with(|s| s.with_limits(1024, std::time::Duration::from_millis(500))).await;
+    let (_, admin) = api.token(&["--workspace", "acme-corp", "--scope", "admin"]);
+    let started = std::time::Instant::now();
+    let r = api
+        .req(
+            "POST",
+            "/v1/workspaces/acme-corp/integrations",
+            Some(&admin),
+            Some(falcon_body("falcon", &slow.uri(), true)),
+        )
+        .await;
+    assert_problem(&r, 503);
+    assert!(r.headers.get("x-request-id").is_some());
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    // The smaller body limit holds too.
+    let r = api
+        .req(
+            "POST",
+            "/v1/workspaces/acme-corp/integrations/falcon/credentials/rotate",
+            Some(&admin),
+            Some(json!({"secret": "y".repeat(2048)})),
+        )
+        .await;
+    assert_problem(&r, 413);
+    api.assert_no_secret();
+}

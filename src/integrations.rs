@@ -470,6 +470,41 @@ pub async fn rotate(
     client_id: Option<&str>,
     verify: bool,
 ) -> Result<u32> {
+    let rotation = Rotation {
+        secret,
+        client_id: client_id.map(str::to_owned),
+        verify,
+        expected_version: None,
+    };
+    rotate_with(app, http, slug, name, rotation).await
+}
+
+/// A credential rotation as the HTTP API asks for it.
+pub struct Rotation {
+    pub secret: SecretString,
+    /// New client id (or Splunk user name) that goes with the new secret.
+    pub client_id: Option<String>,
+    pub verify: bool,
+    /// Refuse (conflict) unless this is the current version when the rotation starts, so
+    /// concurrent callers that all read version N leave exactly one winner.
+    pub expected_version: Option<u32>,
+}
+
+/// [`rotate`] with an optional expected current version.
+pub async fn rotate_with(
+    app: &mut App,
+    http: &HttpOptions,
+    slug: &Slug,
+    name: &IntegrationName,
+    rotation: Rotation,
+) -> Result<u32> {
+    let Rotation {
+        secret,
+        client_id,
+        verify,
+        expected_version,
+    } = rotation;
+    let client_id = client_id.as_deref();
     let vault = app.vault.clone();
     let who = app.who.clone();
     // Step 1: seal and store the new version as pending, for this integration alone.
@@ -480,6 +515,14 @@ pub async fn rotate(
             .ok_or_else(|| {
                 Error::Runtime(format!("integration {name} has no current credential"))
             })?;
+        if let Some(expected) = expected_version
+            && expected != current.version
+        {
+            return Err(Error::Conflict(format!(
+                "the current credential of integration {name} is version {}, not {expected}",
+                current.version
+            )));
+        }
         let new_settings = match client_id {
             Some(id) => integ.settings.with_client_id(id)?,
             None => integ.settings.clone(),

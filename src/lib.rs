@@ -2,6 +2,7 @@
 //! Seliq Gateway: per-workspace credential vault, binding guard, pull engine and audit log.
 //! See ARCHITECTURE.md for the map.
 
+pub mod api;
 pub mod app;
 pub mod audit;
 #[cfg(feature = "dev-tools")]

@@ -14,6 +14,11 @@ use crate::store::{Plan, Tx, WorkspaceRow};
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
 
 pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Result<WorkspaceRow> {
+    if audit::gateway::is_reserved(slug) {
+        return Err(Error::Conflict(format!(
+            "workspace slug {slug} is reserved for the gateway-level audit chain"
+        )));
+    }
     if description.len() > MAX_DESCRIPTION_BYTES {
         return Err(Error::Invalid(format!(
             "description of workspace {slug} is {} bytes; the limit is {MAX_DESCRIPTION_BYTES} bytes",

@@ -52,6 +52,8 @@ pub enum Target {
     Default,
     File(PathBuf),
     Stdout,
+    /// Returned to the caller (the HTTP API), byte for byte what `Stdout` would print.
+    Memory,
 }
 
 #[derive(Debug, Clone)]
@@ -203,15 +205,39 @@ fn rfc3339(t: Option<DateTime<Utc>>) -> Option<String> {
 }
 
 pub fn export(app: &mut App, req: &ExportRequest) -> Result<Exported> {
+    let (done, text) = run(app, req)?;
+    if let Some(text) = text {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::Runtime(format!("cannot write the export to stdout: {e}")))?;
+    }
+    Ok(done)
+}
+
+/// The export as text (for [`Target::Memory`]): the same bytes `--output -` prints, recorded in
+/// the chain as `audit.exported` with file `api`.
+pub fn export_to_memory(app: &mut App, req: &ExportRequest) -> Result<(Exported, String)> {
+    let req = ExportRequest {
+        target: Target::Memory,
+        ..req.clone()
+    };
+    let (done, text) = run(app, &req)?;
+    Ok((done, text.unwrap_or_default()))
+}
+
+fn run(app: &mut App, req: &ExportRequest) -> Result<(Exported, Option<String>)> {
     let now = clock::now();
     let path = match &req.target {
         Target::Default => Some(PathBuf::from(default_file_name(&req.slug, req.format, now))),
         Target::File(p) => Some(p.clone()),
-        Target::Stdout => None,
+        Target::Stdout | Target::Memory => None,
     };
-    let file_label = path
-        .as_ref()
-        .map_or_else(|| "-".to_owned(), |p| p.display().to_string());
+    let file_label = match (&req.target, &path) {
+        (Target::Memory, _) => "api".to_owned(),
+        (_, Some(p)) => p.display().to_string(),
+        (_, None) => "-".to_owned(),
+    };
     let who = app.who.clone();
     let mut wrote: Option<PathBuf> = None;
     let result = app.store.write(|tx| {
@@ -290,18 +316,15 @@ pub fn export(app: &mut App, req: &ExportRequest) -> Result<Exported> {
             return Err(e);
         }
     };
-    if let Some(text) = stdout_text {
-        let mut out = std::io::stdout().lock();
-        out.write_all(text.as_bytes())
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::Runtime(format!("cannot write the export to stdout: {e}")))?;
-    }
-    Ok(Exported {
-        path,
-        entries,
-        first_seq,
-        last_seq,
-    })
+    Ok((
+        Exported {
+            path,
+            entries,
+            first_seq,
+            last_seq,
+        },
+        stdout_text,
+    ))
 }
 
 /// Written atomically, mode 0600: an audit log is not for every local user to read.

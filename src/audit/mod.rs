@@ -6,6 +6,7 @@
 //! - `checkpoint`: HMAC-signed chain heads (every 64 entries, every export, every prune).
 //! - `verify`: the checks, for the stored chain and for an exported `.jsonl` file.
 //! - `export`, `csv`, `bundle`: CSV / JSON presentation, JSON Lines as the verifiable form.
+//! - `gateway`: the reserved gateway-level chain (all-workspaces API tokens).
 //! - `prune`: retention by plan tier, whole calendar months, manifests kept forever.
 
 pub(crate) mod bundle;
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod commands;
 mod csv;
 pub mod export;
+pub mod gateway;
 pub mod prune;
 pub mod verify;
 

@@ -86,6 +86,12 @@ pub enum Command {
         after_help = "Example:\n  seliq-gateway audit export acme-corp --format csv"
     )]
     Audit(AuditCmd),
+    /// Create, list and revoke API tokens (for the `/v1` API of `serve`).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway token create --workspace acme-corp --scope read --name soc-dashboard"
+    )]
+    Token(TokenCmd),
     /// Master-key operations.
     #[command(
         subcommand,
@@ -427,4 +433,48 @@ pub struct DemoArgs {
     /// Keep the demo's data here instead of a temporary directory.
     #[arg(long = "demo-dir")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create an API token and print it once (it cannot be shown again).
+    #[command(
+        after_help = "Examples:\n  seliq-gateway token create --workspace acme-corp --scope operate --name acme-runbook --expires-in 90d\n  seliq-gateway token create --all-workspaces --scope admin --name provisioning"
+    )]
+    Create {
+        /// Confine the token to this workspace.
+        #[arg(
+            long,
+            conflicts_with = "all_workspaces",
+            required_unless_present = "all_workspaces"
+        )]
+        workspace: Option<String>,
+        /// Let the token reach every workspace (only such an admin token creates or deletes
+        /// workspaces).
+        #[arg(long)]
+        all_workspaces: bool,
+        /// read (list, show, status, audit), operate (also test, resume) or admin (also
+        /// changes).
+        #[arg(long, value_parser = ["read", "operate", "admin"])]
+        scope: String,
+        /// A label for people and audit entries (letters, digits, spaces and - _ . @ :).
+        #[arg(long, default_value = "unnamed")]
+        name: String,
+        /// Expire after this span (e.g. 90d); default: never.
+        #[arg(long, value_name = "SPAN")]
+        expires_in: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List tokens (never their secrets).
+    #[command(after_help = "Example:\n  seliq-gateway token list --workspace acme-corp")]
+    List {
+        #[arg(long)]
+        workspace: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token by id; it is refused from then on.
+    #[command(after_help = "Example:\n  seliq-gateway token revoke 0123456789ab")]
+    Revoke { id: String },
 }

@@ -2,7 +2,7 @@
 //! stderr, exit codes as README.md ("CLI") lists them.
 
 pub mod args;
-mod params;
+pub(crate) mod params;
 #[path = "pull.rs"]
 mod pull_cmd;
 mod secret;
@@ -22,7 +22,8 @@ use crate::store::Plan;
 use crate::timespec::parse_span;
 use crate::{audit, integrations, pull, workspaces};
 use args::{
-    AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, VaultCmd, WorkspaceCmd,
+    AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, TokenCmd, VaultCmd,
+    WorkspaceCmd,
 };
 
 pub fn main() -> ExitCode {
@@ -189,6 +190,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Status(args) => status_cmd(App::open(cfg)?, args),
         Command::Audit(cmd) => audit_cmd(App::open(cfg)?, cmd),
         Command::Vault(cmd) => vault_cmd(App::open(cfg)?, cmd),
+        Command::Token(cmd) => token_cmd(App::open(cfg)?, cmd),
     }
 }
 
@@ -381,6 +383,88 @@ fn credentials(mut app: App, cmd: CredentialsCmd) -> Result<u8> {
             let (slug, name) = names(&workspace, &name)?;
             let v = integrations::rollback(&mut app, &slug, &name)?;
             println!("rolled back {name} in {slug}: version {v} is current");
+        }
+    }
+    Ok(0)
+}
+
+fn token_cmd(mut app: App, cmd: TokenCmd) -> Result<u8> {
+    use crate::api::tokens;
+    match cmd {
+        TokenCmd::Create {
+            workspace,
+            all_workspaces: _,
+            scope,
+            name,
+            expires_in,
+            json,
+        } => {
+            let req = tokens::NewToken {
+                workspace: workspace.as_deref().map(Slug::parse).transpose()?,
+                scope: scope.parse().map_err(Error::Invalid)?,
+                name,
+                expires_in: expires_in
+                    .as_deref()
+                    .map(|s| parse_span("--expires-in", s))
+                    .transpose()?,
+            };
+            let created = tokens::create(&mut app, &req)?;
+            let token = secrecy::ExposeSecret::expose_secret(&created.token);
+            let r = &created.row;
+            if json {
+                print_json(&json!({
+                    "id": r.id,
+                    "name": r.name,
+                    "workspace": req.workspace.as_ref().map(Slug::as_str),
+                    "scope": r.scope,
+                    "expires_at": r.expires_at,
+                    "token": token,
+                }))?;
+            } else {
+                println!("{token}");
+                eprintln!(
+                    "created token {} ({}, scope {}, {}{}); it is shown only once",
+                    r.id,
+                    r.name,
+                    r.scope,
+                    match &req.workspace {
+                        Some(s) => format!("workspace {s}"),
+                        None => "all workspaces".to_owned(),
+                    },
+                    r.expires_at
+                        .map(|t| format!(", expires {}", t.to_rfc3339()))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        TokenCmd::List { workspace, json } => {
+            let only = workspace.as_deref().map(Slug::parse).transpose()?;
+            let list = tokens::list(&mut app, only.as_ref())?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for t in list {
+                    let state = if t.row.revoked_at.is_some() {
+                        "revoked".to_owned()
+                    } else if t.row.expires_at.is_some_and(|e| e <= chrono::Utc::now()) {
+                        "expired".to_owned()
+                    } else {
+                        "active".to_owned()
+                    };
+                    println!(
+                        "{:<12} {:<8} {:<8} {:<24} {}",
+                        t.row.id,
+                        t.row.scope,
+                        state,
+                        t.workspace.as_deref().unwrap_or("(all workspaces)"),
+                        t.row.name
+                    );
+                }
+            }
+        }
+        TokenCmd::Revoke { id } => {
+            let r = tokens::revoke(&mut app, &id)?;
+            println!("revoked token {} ({})", r.id, r.name);
         }
     }
     Ok(0)

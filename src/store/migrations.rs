@@ -11,6 +11,7 @@ use super::{Result, StoreError};
 const STEPS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_gateway_keys.sql"),
+    include_str!("migrations/0003_api_tokens.sql"),
 ];
 
 /// Refuse a file that is not ours before anything (even a pragma) writes to it. `creating` is

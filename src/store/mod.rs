@@ -12,6 +12,7 @@ mod integration_state;
 mod integrations;
 mod keys;
 mod migrations;
+mod tokens;
 mod workspaces;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use dead_letters::DeadLetterRow;
 pub use integration_state::IntegrationStateRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
+pub use tokens::{TokenRow, TokenScope};
 pub use workspaces::{Plan, WorkspaceRow};
 
 #[derive(Debug, Error)]

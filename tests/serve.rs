@@ -20,6 +20,8 @@ struct Serve {
     child: Child,
     port: u16,
     stderr_path: PathBuf,
+    /// An all-workspaces read token for `/v1/status`.
+    token: String,
 }
 
 fn free_port() -> u16 {
@@ -41,10 +43,25 @@ impl Serve {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr_path).unwrap());
         let child = c.spawn().expect("start serve");
+        let created = env.ok(&[
+            "token",
+            "create",
+            "--all-workspaces",
+            "--scope",
+            "read",
+            "--name",
+            "serve-test",
+            "--json",
+        ]);
+        let token = serde_json::from_str::<serde_json::Value>(&created).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         let s = Serve {
             child,
             port,
             stderr_path,
+            token,
         };
         wait_until(Duration::from_secs(20), "serve to answer /livez", || {
             s.get("/livez").is_some_and(|(c, _)| c == 200)
@@ -58,7 +75,8 @@ impl Serve {
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
         write!(
             s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            self.token
         )
         .ok()?;
         let mut raw = String::new();
@@ -240,6 +258,8 @@ async fn serve_polls_three_vendors_twice_and_emits_every_version_once() {
         let s = serve.integration("falcon");
         s["last_poll"]["start"] != first_start && s["last_poll"]["outcome"] == "ok"
     });
+    // Lag is published on the scheduler's next tick after the commit.
+    std::thread::sleep(Duration::from_millis(1500));
     wait_until(Duration::from_secs(30), "splunk's second poll", || {
         let lines = spool_lines(&env, "acme-corp");
         count_by(&lines, "integration").get("splunk")
@@ -563,8 +583,19 @@ async fn a_second_serve_is_refused_and_pull_exits_3_naming_serve() {
     let pull = env.run(&["pull", "acme-corp"]);
     assert_eq!(code(&pull), 3, "{}", stderr(&pull));
     assert!(stderr(&pull).contains("`serve` (pid"), "{}", stderr(&pull));
-    let remote = env.run(&["serve", "--listen", "0.0.0.0:1"]);
-    assert_eq!(code(&remote), 2, "{}", stderr(&remote));
+    // Without a token the API answers 401; health stays open.
+    let raw = {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", serve.port)).unwrap();
+        write!(
+            s,
+            "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).unwrap();
+        raw
+    };
+    assert!(raw.starts_with("HTTP/1.1 401"), "{raw}");
     assert_eq!(serve.terminate(Duration::from_secs(35)), 0);
     assert_eq!(code(&env.run(&["pull", "acme-corp"])), 0);
 }

@@ -63,7 +63,7 @@ impl Principal {
 fn bearer(parts: &Parts) -> ApiResult<SecretString> {
     let Some(value) = parts.headers.get(axum::http::header::AUTHORIZATION) else {
         return Err(ApiError::unauthorized(
-            "send an API token as `Authorization: Bearer slq_...`",
+            "send an API token in the Authorization header, with the Bearer scheme",
         ));
     };
     let text = value

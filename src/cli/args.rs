@@ -327,9 +327,9 @@ pub struct ServeArgs {
     /// TOML file with any of the keys below (flags and SELIQ_* variables win over it).
     #[arg(long, env = "SELIQ_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Listen on a non-loopback address although the endpoints have no authentication yet.
-    #[arg(long, env = "SELIQ_I_KNOW_THIS_IS_UNAUTHENTICATED")]
-    pub i_know_this_is_unauthenticated: bool,
+    /// Leave workspace slugs out of metric labels (`/metrics` needs no token).
+    #[arg(long, env = "SELIQ_HIDE_WORKSPACE_LABELS")]
+    pub hide_workspace_labels: bool,
     /// Write every workspace's alerts to stdout (at-least-once) instead of the spool files.
     #[arg(long, env = "SELIQ_STDOUT")]
     pub stdout: bool,

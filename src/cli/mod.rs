@@ -177,7 +177,7 @@ fn run(cli: Cli) -> Result<u8> {
                 file,
                 crate::serve::config::Overrides {
                     listen: args.listen,
-                    i_know_this_is_unauthenticated: args.i_know_this_is_unauthenticated,
+                    hide_workspace_labels: args.hide_workspace_labels,
                     stdout: args.stdout,
                     spool_max_bytes: args.spool_max_bytes,
                     shutdown_grace: args.shutdown_grace,

@@ -20,7 +20,8 @@ pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 64;
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     pub listen: SocketAddr,
-    pub unauthenticated_ok: bool,
+    /// Metric labels carry no workspace slug (for deployments whose scrapers must not see them).
+    pub hide_workspace_labels: bool,
     /// All alerts to stdout (at-least-once, as `pull`) instead of the spool.
     pub stdout: bool,
     pub spool_max_bytes: u64,
@@ -34,7 +35,7 @@ pub struct ServeOptions {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub listen: Option<String>,
-    pub i_know_this_is_unauthenticated: Option<bool>,
+    pub hide_workspace_labels: Option<bool>,
     pub stdout: Option<bool>,
     pub spool_max_bytes: Option<u64>,
     pub shutdown_grace: Option<String>,
@@ -58,7 +59,7 @@ impl FileConfig {
 #[derive(Debug, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
-    pub i_know_this_is_unauthenticated: bool,
+    pub hide_workspace_labels: bool,
     pub stdout: bool,
     pub spool_max_bytes: Option<u64>,
     pub shutdown_grace: Option<String>,
@@ -75,9 +76,8 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
             "listen address {listen_raw:?} is not IP:PORT (e.g. 127.0.0.1:9477)"
         ))
     })?;
-    let unauthenticated_ok =
-        flags.i_know_this_is_unauthenticated || file.i_know_this_is_unauthenticated == Some(true);
-    super::check_listen(&listen, unauthenticated_ok)?;
+    let hide_workspace_labels =
+        flags.hide_workspace_labels || file.hide_workspace_labels == Some(true);
     let spool_max_bytes = flags
         .spool_max_bytes
         .or(file.spool_max_bytes)
@@ -102,7 +102,7 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
     }
     Ok(ServeOptions {
         listen,
-        unauthenticated_ok,
+        hide_workspace_labels,
         stdout: flags.stdout || file.stdout == Some(true),
         spool_max_bytes,
         shutdown_grace,
@@ -133,24 +133,20 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_and_remote_listeners_are_refused() {
+    fn unknown_keys_are_refused_and_labels_can_be_hidden() {
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
-        let e = resolve(
-            FileConfig::default(),
-            Overrides {
-                listen: Some("0.0.0.0:9477".into()),
-                ..Default::default()
-            },
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("--i-know-this-is-unauthenticated"), "{e}");
+        let file: FileConfig = toml::from_str("hide_workspace_labels = true").unwrap();
+        assert!(
+            resolve(file, Overrides::default())
+                .unwrap()
+                .hide_workspace_labels
+        );
+        // Any address: every /v1 endpoint takes a token.
         assert!(
             resolve(
                 FileConfig::default(),
                 Overrides {
                     listen: Some("0.0.0.0:9477".into()),
-                    i_know_this_is_unauthenticated: true,
                     ..Default::default()
                 },
             )

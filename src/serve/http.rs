@@ -1,5 +1,7 @@
-//! The HTTP side of `serve`: liveness, readiness, Prometheus metrics and the status view. It
-//! reads only what the scheduler publishes in [`Shared`]; it never touches the store.
+//! The unauthenticated HTTP side of `serve`: liveness, readiness and Prometheus metrics. It reads
+//! only what the scheduler publishes in [`Shared`]; it never touches the store. The status view
+//! and everything else under `/v1` is the token-authenticated API (`crate::api`), which reads the
+//! scheduler's live status through [`Shared::status`].
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -33,7 +35,6 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .route("/v1/status", get(status))
         .with_state(shared)
 }
 
@@ -67,9 +68,4 @@ async fn metrics(AxumState(s): AxumState<Arc<Shared>>) -> Response {
         s.metrics.encode(),
     )
         .into_response()
-}
-
-async fn status(AxumState(s): AxumState<Arc<Shared>>) -> Response {
-    let list = s.status.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    axum::Json(serde_json::json!({ "integrations": list })).into_response()
 }

@@ -68,9 +68,13 @@ struct Entry {
 }
 
 impl Entry {
-    fn labels(&self) -> IntegrationLabels {
+    fn labels(&self, hide_workspace: bool) -> IntegrationLabels {
         IntegrationLabels {
-            workspace: self.workspace.clone(),
+            workspace: if hide_workspace {
+                String::new()
+            } else {
+                self.workspace.clone()
+            },
             integration: self.integ.name.to_string(),
             vendor: self.integ.kind.as_str().to_owned(),
         }
@@ -117,11 +121,21 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
         tick_deadline: RELOAD_EVERY * 2,
         status: Mutex::new(Vec::new()),
     });
+    // The API reads the scheduler's live view for `/v1/status`; everything else it does through
+    // its own store connections, so it never waits on the scheduler.
+    let api = crate::api::ApiState::new(&app, http.clone()).with_live_status(Arc::new({
+        let s = shared.clone();
+        move || s.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }));
+    let routes = http::router(shared.clone()).merge(crate::api::router(api));
     let (http_stop_tx, mut http_stop_rx) = watch::channel(false);
-    let server =
-        axum::serve(listener, http::router(shared.clone())).with_graceful_shutdown(async move {
-            let _ = http_stop_rx.wait_for(|v| *v).await;
-        });
+    let server = axum::serve(
+        listener,
+        routes.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = http_stop_rx.wait_for(|v| *v).await;
+    });
     let server = tokio::spawn(async move { server.await });
     tracing::info!(listen = %opts.listen, delivery = if opts.stdout { "stdout" } else { "spool" }, "serve started");
 
@@ -388,7 +402,10 @@ impl Scheduler {
         e.poll_started = Some((Instant::now(), started_at));
         e.poll_alerts = 0;
         e.poll_pages = 0;
+        // The last poll is now this one: no end and no outcome until it finishes.
         e.stored.last_poll_start = Some(started_at);
+        e.stored.last_poll_end = None;
+        e.stored.last_outcome = None;
         let prepared = read.and_then(|(secret, checkpoint)| {
             let connector = match (secret, &e.connector) {
                 (Some(secret), _) => {
@@ -473,7 +490,7 @@ impl Scheduler {
                 if let Some(newest) = d.batch.alerts.iter().map(|a| a.updated_at).max() {
                     e.stored.newest_updated_at = e.stored.newest_updated_at.max(Some(newest));
                 }
-                let labels = e.labels();
+                let labels = e.labels(self.opts.hide_workspace_labels);
                 self.shared.metrics.alerts.get_or_create(&labels).inc_by(n);
                 let q = d.batch.quarantined.len() as u64;
                 if q > 0 {
@@ -564,7 +581,7 @@ impl Scheduler {
             now + chrono::Duration::from_std(e.due.saturating_duration_since(Instant::now()))
                 .unwrap_or_default()
         });
-        let labels = e.labels();
+        let labels = e.labels(self.opts.hide_workspace_labels);
         let m = &self.shared.metrics;
         m.polls
             .get_or_create(&PollLabels {
@@ -633,7 +650,7 @@ impl Scheduler {
                 .set(n as i64);
         }
         for e in self.entries.values() {
-            let labels = e.labels();
+            let labels = e.labels(self.opts.hide_workspace_labels);
             if let Some(t) = e.stored.newest_updated_at {
                 m.lag_seconds
                     .get_or_create(&labels)
@@ -671,14 +688,4 @@ impl Signals {
             _ = self.int.recv() => {}
         }
     }
-}
-
-/// The listen address is loopback, or the operator said they know it is unauthenticated.
-pub fn check_listen(addr: &SocketAddr, unauthenticated_ok: bool) -> Result<()> {
-    if addr.ip().is_loopback() || unauthenticated_ok {
-        return Ok(());
-    }
-    Err(Error::Invalid(format!(
-        "--listen {addr} is not a loopback address and the HTTP endpoints have no authentication yet; add --i-know-this-is-unauthenticated to listen there anyway"
-    )))
 }

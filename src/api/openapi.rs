@@ -73,3 +73,31 @@ pub struct ApiDoc;
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
+
+/// The document as committed in the repository root (`openapi.json`), pretty-printed.
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| unreachable!("the generated document always serialises: {e}"));
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    /// `openapi.json` is generated from the code; this fails when the committed copy is stale.
+    /// Refresh it with `SELIQ_WRITE_OPENAPI=1 cargo test -p seliq-gateway --lib openapi`.
+    #[test]
+    fn the_committed_openapi_json_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json");
+        let fresh = super::document();
+        if std::env::var_os("SELIQ_WRITE_OPENAPI").is_some() {
+            std::fs::write(path, &fresh).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == fresh,
+            "openapi.json is stale: run SELIQ_WRITE_OPENAPI=1 cargo test -p seliq-gateway --lib openapi"
+        );
+    }
+}

@@ -34,8 +34,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use url::Url;
@@ -48,8 +48,8 @@ use super::cursor::{CursorState, Timestamp};
 use super::mapping::Parsed;
 use super::settings::{Cloud, Settings};
 use crate::http::{
-    Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy, epoch_retry_after,
-    standard_retry_after,
+    AuthScheme, Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy,
+    authorize, epoch_retry_after, standard_retry_after,
 };
 use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SourceId};
 
@@ -180,11 +180,14 @@ impl CrowdStrike {
             .send_authed(ALERTS_PATH, &self.tokens, |c, token| {
                 // Built per attempt, after the token: a region redirect during the first mint
                 // has already moved the base.
-                c.post(self.base.endpoint(ALERTS_PATH))
-                    .header(AUTHORIZATION, bearer(token))
-                    .header(ACCEPT, "application/json")
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
+                authorize(
+                    c.post(self.base.endpoint(ALERTS_PATH)),
+                    AuthScheme::Bearer,
+                    token,
+                )
+                .header(ACCEPT, "application/json")
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
             })
             .await?;
         self.read_page(resp)
@@ -261,10 +264,6 @@ impl CrowdStrike {
 pub(crate) fn record_hash(raw: &RawValue) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
-}
-
-fn bearer(token: &SecretString) -> String {
-    format!("Bearer {}", token.expose_secret())
 }
 
 fn malformed(reason: String) -> ConnectorError {

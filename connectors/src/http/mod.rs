@@ -4,11 +4,13 @@
 //!
 //! Vendor code describes requests; it never loops on retries itself.
 
+mod auth;
 mod client;
 mod limiter;
 mod retry;
 mod token;
 
+pub use auth::{AuthScheme, authorize};
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Http, HttpOptions, HttpStats, Response,
     VendorPolicy, install_crypto_provider,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
@@ -17,7 +17,10 @@ use super::auth::ClientCredentials;
 use super::cursor::State;
 use super::mapping::{self, VENDOR};
 use super::settings::Settings;
-use crate::http::{Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy};
+use crate::http::{
+    AuthScheme, Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy,
+    authorize,
+};
 use crate::{
     Alert, Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SettingsError, SourceId,
 };
@@ -141,8 +144,7 @@ impl Sentinel {
         let resp = self
             .http
             .send_authed(LIST, &self.tokens, |c, token| {
-                c.get(url.clone())
-                    .bearer_auth(token.expose_secret())
+                authorize(c.get(url.clone()), AuthScheme::Bearer, token)
                     .header(ACCEPT, "application/json")
             })
             .await?;
@@ -185,8 +187,7 @@ impl Sentinel {
         let resp = self
             .http
             .send_authed(ALERTS, &self.tokens, |c, token| {
-                c.post(url.clone())
-                    .bearer_auth(token.expose_secret())
+                authorize(c.post(url.clone()), AuthScheme::Bearer, token)
                     .header(ACCEPT, "application/json")
                     .header(CONTENT_LENGTH, 0)
             })

@@ -25,4 +25,4 @@ pub async fn acquire_shared(key: &str, limit: RateLimit) {
 pub use retry::{
     MIN_EPOCH_RETRY_AFTER, RetryPolicy, epoch_retry_after, parse_retry_after, standard_retry_after,
 };
-pub use token::{Token, TokenCache, TokenMinter};
+pub use token::{REFRESH_BEFORE, Token, TokenCache, TokenMinter};

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,12 +12,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use url::Url;
 
-use super::auth::ClientCredentials;
+use super::auth::{ArmPolicy, ClientCredentials};
 use super::cursor::State;
 use super::mapping::{self, VENDOR};
 use super::settings::Settings;
 use crate::http::{
-    AuthScheme, Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy,
+    AuthScheme, Http, HttpOptions, HttpStats, REFRESH_BEFORE, RateLimit, Response, TokenCache,
     authorize,
 };
 use crate::{
@@ -35,9 +34,6 @@ const MAX_PAGES_PER_FETCH: u32 = 100;
 /// `POST …/alerts` calls one connector instance (one pull) may make with `with_alerts`. ARM
 /// counts POSTs against the much smaller write quota (1,200/h per principal and subscription).
 pub const ALERT_CALLS_PER_PULL: u32 = 200;
-
-/// Tokens are replaced this long before they expire.
-const REFRESH_BEFORE: Duration = Duration::from_secs(120);
 
 const LIST: &str = "GET incidents";
 const ALERTS: &str = "POST incidents/alerts";
@@ -435,43 +431,6 @@ pub(crate) fn digest(raw: &RawValue) -> String {
     hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
 }
 
-/// ARM's throttling and trace headers.
-#[derive(Debug)]
-pub struct ArmPolicy;
-
-/// Below this many remaining reads, pause before the next request...
-const LOW_REMAINING: u64 = 50;
-/// ...for this long per read below the threshold (5 s at zero).
-const PAUSE_PER_MISSING_READ: Duration = Duration::from_millis(100);
-
-impl VendorPolicy for ArmPolicy {
-    fn vendor(&self) -> &'static str {
-        VENDOR
-    }
-
-    fn trace_id(&self, headers: &HeaderMap) -> Option<String> {
-        ["x-ms-request-id", "x-ms-correlation-request-id"]
-            .iter()
-            .find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_owned))
-    }
-
-    /// The lowest of ARM's remaining-read counters (subscription, tenant, and the 2024 model's
-    /// global ones): ARM throttles on whichever runs out first.
-    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration> {
-        let remaining = headers
-            .iter()
-            .filter(|(name, _)| {
-                let n = name.as_str();
-                n.starts_with("x-ms-ratelimit-remaining-")
-                    && (n.ends_with("-reads") || n.ends_with("-resource-requests"))
-            })
-            .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
-            .min()?;
-        let missing = LOW_REMAINING.checked_sub(remaining).filter(|m| *m > 0)?;
-        Some(PAUSE_PER_MISSING_READ * u32::try_from(missing).unwrap_or(u32::MAX))
-    }
-}
-
 #[derive(Deserialize)]
 pub(crate) struct Page<'a> {
     #[serde(default)]
@@ -699,40 +658,5 @@ mod tests {
         );
         assert_eq!(cloud_error(b"<html>oops</html>"), "<html>oops</html>");
         assert_eq!(cloud_error(b""), "no error details");
-    }
-
-    #[test]
-    fn throttles_ahead_only_when_the_lowest_counter_runs_low() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-ms-ratelimit-remaining-subscription-reads",
-            "11999".parse().unwrap(),
-        );
-        assert_eq!(ArmPolicy.throttle_ahead(&h), None);
-        h.insert(
-            "x-ms-ratelimit-remaining-tenant-reads",
-            "40".parse().unwrap(),
-        );
-        assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(1)));
-        h.insert(
-            "x-ms-ratelimit-remaining-subscription-global-reads",
-            "0".parse().unwrap(),
-        );
-        assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(5)));
-        let mut w = HeaderMap::new();
-        w.insert(
-            "x-ms-ratelimit-remaining-subscription-writes",
-            "0".parse().unwrap(),
-        );
-        assert_eq!(ArmPolicy.throttle_ahead(&w), None);
-    }
-
-    #[test]
-    fn trace_id_prefers_the_request_id() {
-        let mut h = HeaderMap::new();
-        h.insert("x-ms-correlation-request-id", "corr".parse().unwrap());
-        assert_eq!(ArmPolicy.trace_id(&h).as_deref(), Some("corr"));
-        h.insert("x-ms-request-id", "req".parse().unwrap());
-        assert_eq!(ArmPolicy.trace_id(&h).as_deref(), Some("req"));
     }
 }

@@ -24,7 +24,7 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Splunk sessions time out after 1 h idle by default (`server.conf sessionTimeout`); renewing a
 /// little early avoids most 401 round trips, and a 401 renews it anyway.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(55 * 60);
-pub const REFRESH_BEFORE: Duration = Duration::from_secs(120);
+pub use crate::http::REFRESH_BEFORE;
 
 pub struct SplunkPolicy;
 

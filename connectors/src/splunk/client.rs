@@ -55,14 +55,15 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use super::auth::{
-    Identity, REFRESH_BEFORE, SessionLogin, SplunkPolicy, StaticToken, envelope_text, http_error,
-    messages_line, search_slots,
+    Identity, SessionLogin, SplunkPolicy, StaticToken, envelope_text, http_error, messages_line,
+    search_slots,
 };
 use super::cursor::{State, select};
 use super::mapping::{IdMode, MappedRow, RowError, VENDOR, row_scope, try_map_row};
 use super::settings::{AuthMode, Settings};
 use crate::http::{
-    AuthScheme, Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, authorize,
+    AuthScheme, Http, HttpOptions, HttpStats, REFRESH_BEFORE, RateLimit, Response, TokenCache,
+    authorize,
 };
 use crate::{Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SourceId};
 

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -547,59 +548,34 @@ pub(crate) fn encode_query<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str
     out
 }
 
-fn encode_into(out: &mut String, s: &str) {
-    for b in s.bytes() {
-        let keep = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'$'
-                    | b'/'
-                    | b':'
-                    | b','
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'@'
-                    | b'!'
-                    | b'*'
-                    | b';'
-            );
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-    }
-}
+/// What [`encode_query`] escapes: everything but ASCII letters and digits and the characters
+/// OData and ARM links use verbatim.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'$')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b',')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'*')
+    .remove(b';');
 
-const HEX: &[u8; 16] = b"0123456789ABCDEF";
+fn encode_into(out: &mut String, s: &str) {
+    out.extend(utf8_percent_encode(s, QUERY_VALUE));
+}
 
 /// Lenient: a `%` not followed by two hex digits is kept as is.
 fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                b.get(i + 1).and_then(|c| char::from(*c).to_digit(16)),
-                b.get(i + 2).and_then(|c| char::from(*c).to_digit(16)),
-            )
-        {
-            // Two hex digits make at most 0xff.
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -641,6 +617,121 @@ mod tests {
             url.as_str(),
             "https://management.azure.com/subscriptions/s/x?$skipToken=a%20b"
         );
+    }
+
+    // --- the hand-rolled encoder this module used before `percent-encoding`, kept as an oracle
+    fn old_encode_into(out: &mut String, s: &str) {
+        for b in s.bytes() {
+            let keep = b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.'
+                        | b'_'
+                        | b'~'
+                        | b'$'
+                        | b'/'
+                        | b':'
+                        | b','
+                        | b'\''
+                        | b'('
+                        | b')'
+                        | b'@'
+                        | b'!'
+                        | b'*'
+                        | b';'
+                );
+            if keep {
+                out.push(char::from(b));
+            } else {
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
+            }
+        }
+    }
+
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+    /// Lenient: a `%` not followed by two hex digits is kept as is.
+    fn old_percent_decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%'
+                && let (Some(h), Some(l)) = (
+                    b.get(i + 1).and_then(|c| char::from(*c).to_digit(16)),
+                    b.get(i + 2).and_then(|c| char::from(*c).to_digit(16)),
+                )
+            {
+                // Two hex digits make at most 0xff.
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    fn tricky() -> Vec<String> {
+        let mut v: Vec<String> = (0u8..=127).map(|b| char::from(b).to_string()).collect();
+        v.extend(
+            [
+                "",
+                "a b",
+                "a+b",
+                "a&b=c#d",
+                "100%",
+                "%",
+                "%%",
+                "%2",
+                "%zz%41",
+                "%C3%A9",
+                "%c3%a9",
+                "%e9",
+                "%FF%FE",
+                "é",
+                "日本語",
+                "😀",
+                "\u{7f}",
+                "\u{80}",
+                "\u{fffd}",
+                "ab+c/d==",
+                "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z",
+                "$skipToken=a b",
+                "O'Brien (x), y; z@w!*~",
+                "tab\tnl\ncr\r",
+                "%%41",
+                "%4",
+                "%4g",
+                "%g4",
+                "%20%2B%2b",
+            ]
+            .map(str::to_owned),
+        );
+        v
+    }
+
+    #[test]
+    fn percent_encoding_crate_matches_the_old_encoder() {
+        for s in tricky() {
+            let (mut old, mut new) = (String::new(), String::new());
+            old_encode_into(&mut old, &s);
+            encode_into(&mut new, &s);
+            assert_eq!(new, old, "encode {s:?}");
+            assert_eq!(percent_decode(&s), old_percent_decode(&s), "decode {s:?}");
+            assert_eq!(percent_decode(&old), s, "round trip {s:?}");
+        }
+        for b in 0u8..=255 {
+            for tail in ["", "0", "A", "f", "g", "0F", "zz"] {
+                let s = format!("%{b:02x}{tail}");
+                assert_eq!(percent_decode(&s), old_percent_decode(&s), "decode {s:?}");
+                let s = format!("%{}{tail}", char::from(b.max(1) & 0x7f));
+                assert_eq!(percent_decode(&s), old_percent_decode(&s), "decode {s:?}");
+            }
+        }
     }
 
     #[test]

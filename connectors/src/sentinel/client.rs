@@ -619,118 +619,62 @@ mod tests {
         );
     }
 
-    // --- the hand-rolled encoder this module used before `percent-encoding`, kept as an oracle
-    fn old_encode_into(out: &mut String, s: &str) {
-        for b in s.bytes() {
-            let keep = b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.'
-                        | b'_'
-                        | b'~'
-                        | b'$'
-                        | b'/'
-                        | b':'
-                        | b','
-                        | b'\''
-                        | b'('
-                        | b')'
-                        | b'@'
-                        | b'!'
-                        | b'*'
-                        | b';'
-                );
-            if keep {
-                out.push(char::from(b));
-            } else {
-                out.push('%');
-                out.push(char::from(HEX[usize::from(b >> 4)]));
-                out.push(char::from(HEX[usize::from(b & 0xf)]));
-            }
-        }
-    }
-
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-
-    /// Lenient: a `%` not followed by two hex digits is kept as is.
-    fn old_percent_decode(s: &str) -> String {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%'
-                && let (Some(h), Some(l)) = (
-                    b.get(i + 1).and_then(|c| char::from(*c).to_digit(16)),
-                    b.get(i + 2).and_then(|c| char::from(*c).to_digit(16)),
-                )
-            {
-                // Two hex digits make at most 0xff.
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    fn tricky() -> Vec<String> {
-        let mut v: Vec<String> = (0u8..=127).map(|b| char::from(b).to_string()).collect();
-        v.extend(
-            [
-                "",
-                "a b",
-                "a+b",
-                "a&b=c#d",
-                "100%",
-                "%",
-                "%%",
-                "%2",
-                "%zz%41",
-                "%C3%A9",
-                "%c3%a9",
-                "%e9",
-                "%FF%FE",
-                "é",
-                "日本語",
-                "😀",
-                "\u{7f}",
-                "\u{80}",
-                "\u{fffd}",
-                "ab+c/d==",
-                "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z",
-                "$skipToken=a b",
-                "O'Brien (x), y; z@w!*~",
-                "tab\tnl\ncr\r",
-                "%%41",
-                "%4",
-                "%4g",
-                "%g4",
-                "%20%2B%2b",
-            ]
-            .map(str::to_owned),
-        );
-        v
-    }
+    /// (input, encoded, decoded) as the hand-rolled encoder and decoder this module had before
+    /// `percent-encoding` produced them; the crate was checked equal to that code on these and on
+    /// every `%XY` before the old code was deleted.
+    const KNOWN: &[(&str, &str, &str)] = &[
+        (
+            "\0\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\t\n\u{b}\u{c}\r\u{e}\u{f}\u{10}\u{11}\u{12}\u{13}\u{14}\u{15}\u{16}\u{17}\u{18}\u{19}\u{1a}\u{1b}\u{1c}\u{1d}\u{1e}\u{1f} !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\u{7f}",
+            "%00%01%02%03%04%05%06%07%08%09%0A%0B%0C%0D%0E%0F%10%11%12%13%14%15%16%17%18%19%1A%1B%1C%1D%1E%1F%20!%22%23$%25%26'()*%2B,-./0123456789:;%3C%3D%3E%3F@ABCDEFGHIJKLMNOPQRSTUVWXYZ%5B%5C%5D%5E_%60abcdefghijklmnopqrstuvwxyz%7B%7C%7D~%7F",
+            "\0\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\t\n\u{b}\u{c}\r\u{e}\u{f}\u{10}\u{11}\u{12}\u{13}\u{14}\u{15}\u{16}\u{17}\u{18}\u{19}\u{1a}\u{1b}\u{1c}\u{1d}\u{1e}\u{1f} !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~\u{7f}",
+        ),
+        ("", "", ""),
+        ("a b", "a%20b", "a b"),
+        ("a+b", "a%2Bb", "a+b"),
+        ("a&b=c#d", "a%26b%3Dc%23d", "a&b=c#d"),
+        ("100%", "100%25", "100%"),
+        ("%", "%25", "%"),
+        ("%%", "%25%25", "%%"),
+        ("%2", "%252", "%2"),
+        ("%zz%41", "%25zz%2541", "%zzA"),
+        ("%C3%A9", "%25C3%25A9", "é"),
+        ("%c3%a9", "%25c3%25a9", "é"),
+        ("%e9", "%25e9", "�"),
+        ("%FF%FE", "%25FF%25FE", "��"),
+        ("é", "%C3%A9", "é"),
+        ("日本語", "%E6%97%A5%E6%9C%AC%E8%AA%9E", "日本語"),
+        ("😀", "%F0%9F%98%80", "😀"),
+        ("\u{7f}", "%7F", "\u{7f}"),
+        ("\u{80}", "%C2%80", "\u{80}"),
+        ("�", "%EF%BF%BD", "�"),
+        ("ab+c/d==", "ab%2Bc/d%3D%3D", "ab+c/d=="),
+        (
+            "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z",
+            "properties/lastModifiedTimeUtc%20ge%202024-01-01T00:00:00Z",
+            "properties/lastModifiedTimeUtc ge 2024-01-01T00:00:00Z",
+        ),
+        ("$skipToken=a b", "$skipToken%3Da%20b", "$skipToken=a b"),
+        (
+            "O'Brien (x), y; z@w!*~",
+            "O'Brien%20(x),%20y;%20z@w!*~",
+            "O'Brien (x), y; z@w!*~",
+        ),
+        ("tab\tnl\ncr\r", "tab%09nl%0Acr%0D", "tab\tnl\ncr\r"),
+        ("%%41", "%25%2541", "%A"),
+        ("%4", "%254", "%4"),
+        ("%4g", "%254g", "%4g"),
+        ("%g4", "%25g4", "%g4"),
+        ("%20%2B%2b", "%2520%252B%252b", " ++"),
+    ];
 
     #[test]
-    fn percent_encoding_crate_matches_the_old_encoder() {
-        for s in tricky() {
-            let (mut old, mut new) = (String::new(), String::new());
-            old_encode_into(&mut old, &s);
-            encode_into(&mut new, &s);
-            assert_eq!(new, old, "encode {s:?}");
-            assert_eq!(percent_decode(&s), old_percent_decode(&s), "decode {s:?}");
-            assert_eq!(percent_decode(&old), s, "round trip {s:?}");
-        }
-        for b in 0u8..=255 {
-            for tail in ["", "0", "A", "f", "g", "0F", "zz"] {
-                let s = format!("%{b:02x}{tail}");
-                assert_eq!(percent_decode(&s), old_percent_decode(&s), "decode {s:?}");
-                let s = format!("%{}{tail}", char::from(b.max(1) & 0x7f));
-                assert_eq!(percent_decode(&s), old_percent_decode(&s), "decode {s:?}");
-            }
+    fn percent_encoding_gives_the_old_known_answers() {
+        for (input, encoded, decoded) in KNOWN {
+            let mut out = String::new();
+            encode_into(&mut out, input);
+            assert_eq!(out, *encoded, "encode {input:?}");
+            assert_eq!(percent_decode(input), *decoded, "decode {input:?}");
+            assert_eq!(percent_decode(encoded), *input, "round trip {input:?}");
         }
     }
 

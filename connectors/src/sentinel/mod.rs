@@ -20,6 +20,7 @@ pub(crate) mod client;
 mod cursor;
 pub(crate) mod mapping;
 mod settings;
+pub(crate) mod source;
 
 pub use auth::ArmPolicy;
 pub use client::{ALERT_CALLS_PER_PULL, MAX_TOP, Sentinel};

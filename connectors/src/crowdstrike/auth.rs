@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
@@ -22,14 +22,15 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use super::mapping::VENDOR;
 use super::settings::Cloud;
 use crate::ConnectorError;
-use crate::http::{Http, RateLimit, Response, Token, TokenMinter};
+use crate::http::{
+    Http, RateLimit, Response, Token, TokenMinter, VendorPolicy, epoch_retry_after,
+    standard_retry_after,
+};
 
-pub(crate) const VENDOR: &str = "crowdstrike";
 pub(crate) const TOKEN_PATH: &str = "/oauth2/token";
-/// Refresh this long before a token expires (FalconPy's default renew window).
-pub(crate) const REFRESH_BEFORE: Duration = Duration::from_secs(120);
 /// Used when a 201 omits `expires_in`: the documented 30-minute lifetime, less a second.
 const DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(1799);
 
@@ -331,6 +332,40 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// How Falcon responses are read for retries and throttling.
+pub(crate) struct FalconPolicy;
+
+impl VendorPolicy for FalconPolicy {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn trace_id(&self, headers: &HeaderMap) -> Option<String> {
+        header(headers, "x-cs-traceid")
+    }
+
+    fn retry_after(&self, headers: &HeaderMap) -> Option<Duration> {
+        header(headers, "x-ratelimit-retryafter")
+            .and_then(|v| epoch_retry_after(&v, SystemTime::now()))
+            .or_else(|| standard_retry_after(headers))
+    }
+
+    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration> {
+        let remaining: u64 = header(headers, "x-ratelimit-remaining")?.parse().ok()?;
+        throttle_for_remaining(remaining)
+    }
+}
+
+/// gofalcon's proactive throttle, one step stricter at the very end of the quota.
+fn throttle_for_remaining(remaining: u64) -> Option<Duration> {
+    match remaining {
+        0..=2 => Some(Duration::from_secs(1)),
+        3..=5 => Some(Duration::from_millis(500)),
+        6..=10 => Some(Duration::from_millis(200)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +408,91 @@ mod tests {
         assert_eq!(
             r.url(Cloud::Eu1).as_str(),
             "https://api.eu-1.crowdstrike.com/"
+        );
+    }
+
+    use reqwest::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn throttles_ahead_only_when_the_quota_runs_low() {
+        let p = FalconPolicy;
+        assert_eq!(
+            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "5999")])),
+            None
+        );
+        assert_eq!(
+            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "11")])),
+            None
+        );
+        assert_eq!(
+            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "10")])),
+            Some(Duration::from_millis(200))
+        );
+        assert_eq!(
+            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "4")])),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "0")])),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(p.throttle_ahead(&HeaderMap::new()), None);
+        assert_eq!(
+            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "lots")])),
+            None
+        );
+    }
+
+    #[test]
+    fn retry_after_reads_epoch_seconds_or_milliseconds() {
+        let p = FalconPolicy;
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
+        let in_30s = (now + Duration::from_secs(30)).as_secs().to_string();
+        let w = p
+            .retry_after(&headers(&[("X-Ratelimit-Retryafter", &in_30s)]))
+            .unwrap();
+        assert!(
+            w > Duration::from_secs(28) && w <= Duration::from_secs(30),
+            "{w:?}"
+        );
+        let in_5s_ms = (now + Duration::from_secs(5)).as_millis().to_string();
+        let w = p
+            .retry_after(&headers(&[("X-Ratelimit-Retryafter", &in_5s_ms)]))
+            .unwrap();
+        assert!(
+            w > Duration::from_secs(4) && w <= Duration::from_secs(5),
+            "{w:?}"
+        );
+        // A reset already past still waits the minimum, never zero or negative.
+        let past = (now.as_secs() - 100).to_string();
+        let w = p
+            .retry_after(&headers(&[("X-Ratelimit-Retryafter", &past)]))
+            .unwrap();
+        assert!(w >= crate::http::MIN_EPOCH_RETRY_AFTER);
+        // Without the vendor header the standard one still counts.
+        assert_eq!(
+            p.retry_after(&headers(&[("Retry-After", "7")])),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn trace_id_comes_from_x_cs_traceid() {
+        let p = FalconPolicy;
+        assert_eq!(
+            p.trace_id(&headers(&[("X-Cs-Traceid", "abc-123")]))
+                .as_deref(),
+            Some("abc-123")
         );
     }
 }

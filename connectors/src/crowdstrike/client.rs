@@ -29,27 +29,25 @@
 //!   (default 5,000 per minute; the vendor counts per customer account, not per CID).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use url::Url;
 
 use super::auth::{
-    ApiBase, ApiError, FalconMinter, REFRESH_BEFORE, RegionHosts, VENDOR, account_key,
-    first_error_message, header,
+    ApiBase, ApiError, FalconMinter, FalconPolicy, RegionHosts, account_key, first_error_message,
 };
 use super::cursor::{CursorState, Timestamp};
-use super::mapping::Parsed;
+use super::mapping::{Parsed, VENDOR};
 use super::settings::{Cloud, Settings};
 use crate::http::{
-    Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache, VendorPolicy, epoch_retry_after,
-    standard_retry_after,
+    AuthScheme, Http, HttpOptions, HttpStats, REFRESH_BEFORE, RateLimit, Response, TokenCache,
+    authorize,
 };
 use crate::{Alert, Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SourceId};
 
@@ -180,11 +178,14 @@ impl CrowdStrike {
             .send_authed(ALERTS_PATH, &self.tokens, |c, token| {
                 // Built per attempt, after the token: a region redirect during the first mint
                 // has already moved the base.
-                c.post(self.base.endpoint(ALERTS_PATH))
-                    .header(AUTHORIZATION, bearer(token))
-                    .header(ACCEPT, "application/json")
-                    .header(CONTENT_TYPE, "application/json")
-                    .body(body.clone())
+                authorize(
+                    c.post(self.base.endpoint(ALERTS_PATH)),
+                    AuthScheme::Bearer,
+                    token,
+                )
+                .header(ACCEPT, "application/json")
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
             })
             .await?;
         self.read_page(resp)
@@ -261,10 +262,6 @@ impl CrowdStrike {
 pub(crate) fn record_hash(raw: &RawValue) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(&Sha256::digest(raw.get().as_bytes())[..16])
-}
-
-fn bearer(token: &SecretString) -> String {
-    format!("Bearer {}", token.expose_secret())
 }
 
 fn malformed(reason: String) -> ConnectorError {
@@ -499,128 +496,5 @@ impl Connector for CrowdStrike {
 
     fn http_stats(&self) -> HttpStats {
         self.http.stats()
-    }
-}
-
-/// How Falcon responses are read for retries and throttling.
-struct FalconPolicy;
-
-impl VendorPolicy for FalconPolicy {
-    fn vendor(&self) -> &'static str {
-        VENDOR
-    }
-
-    fn trace_id(&self, headers: &HeaderMap) -> Option<String> {
-        header(headers, "x-cs-traceid")
-    }
-
-    fn retry_after(&self, headers: &HeaderMap) -> Option<Duration> {
-        header(headers, "x-ratelimit-retryafter")
-            .and_then(|v| epoch_retry_after(&v, SystemTime::now()))
-            .or_else(|| standard_retry_after(headers))
-    }
-
-    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration> {
-        let remaining: u64 = header(headers, "x-ratelimit-remaining")?.parse().ok()?;
-        throttle_for_remaining(remaining)
-    }
-}
-
-/// gofalcon's proactive throttle, one step stricter at the very end of the quota.
-fn throttle_for_remaining(remaining: u64) -> Option<Duration> {
-    match remaining {
-        0..=2 => Some(Duration::from_secs(1)),
-        3..=5 => Some(Duration::from_millis(500)),
-        6..=10 => Some(Duration::from_millis(200)),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::HeaderValue;
-
-    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn throttles_ahead_only_when_the_quota_runs_low() {
-        let p = FalconPolicy;
-        assert_eq!(
-            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "5999")])),
-            None
-        );
-        assert_eq!(
-            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "11")])),
-            None
-        );
-        assert_eq!(
-            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "10")])),
-            Some(Duration::from_millis(200))
-        );
-        assert_eq!(
-            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "4")])),
-            Some(Duration::from_millis(500))
-        );
-        assert_eq!(
-            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "0")])),
-            Some(Duration::from_secs(1))
-        );
-        assert_eq!(p.throttle_ahead(&HeaderMap::new()), None);
-        assert_eq!(
-            p.throttle_ahead(&headers(&[("X-Ratelimit-Remaining", "lots")])),
-            None
-        );
-    }
-
-    #[test]
-    fn retry_after_reads_epoch_seconds_or_milliseconds() {
-        let p = FalconPolicy;
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap();
-        let in_30s = (now + Duration::from_secs(30)).as_secs().to_string();
-        let w = p
-            .retry_after(&headers(&[("X-Ratelimit-Retryafter", &in_30s)]))
-            .unwrap();
-        assert!(
-            w > Duration::from_secs(28) && w <= Duration::from_secs(30),
-            "{w:?}"
-        );
-        let in_5s_ms = (now + Duration::from_secs(5)).as_millis().to_string();
-        let w = p
-            .retry_after(&headers(&[("X-Ratelimit-Retryafter", &in_5s_ms)]))
-            .unwrap();
-        assert!(
-            w > Duration::from_secs(4) && w <= Duration::from_secs(5),
-            "{w:?}"
-        );
-        // A reset already past still waits the minimum, never zero or negative.
-        let past = (now.as_secs() - 100).to_string();
-        let w = p
-            .retry_after(&headers(&[("X-Ratelimit-Retryafter", &past)]))
-            .unwrap();
-        assert!(w >= crate::http::MIN_EPOCH_RETRY_AFTER);
-        // Without the vendor header the standard one still counts.
-        assert_eq!(
-            p.retry_after(&headers(&[("Retry-After", "7")])),
-            Some(Duration::from_secs(7))
-        );
-    }
-
-    #[test]
-    fn trace_id_comes_from_x_cs_traceid() {
-        let p = FalconPolicy;
-        assert_eq!(
-            p.trace_id(&headers(&[("X-Cs-Traceid", "abc-123")]))
-                .as_deref(),
-            Some("abc-123")
-        );
     }
 }

@@ -14,6 +14,7 @@ pub mod client;
 pub mod cursor;
 pub mod mapping;
 pub mod settings;
+pub mod source;
 
 pub use client::{CrowdStrike, PAGE_MAX};
 pub use cursor::Timestamp;

@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::source::Cid;
 use crate::http::RateLimit;
 use crate::settings::parse_base_url;
-use crate::source_id::Cid;
 use crate::{SettingsError, SourceId};
 
 /// Default look-back: late alerts up to this much older than the newest one are still picked up.

@@ -4,11 +4,13 @@
 //!
 //! Vendor code describes requests; it never loops on retries itself.
 
+mod auth;
 mod client;
 mod limiter;
 mod retry;
 mod token;
 
+pub use auth::{AuthScheme, authorize};
 pub use client::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Http, HttpOptions, HttpStats, Response,
     VendorPolicy, install_crypto_provider,
@@ -23,4 +25,4 @@ pub async fn acquire_shared(key: &str, limit: RateLimit) {
 pub use retry::{
     MIN_EPOCH_RETRY_AFTER, RetryPolicy, epoch_retry_after, parse_retry_after, standard_retry_after,
 };
-pub use token::{Token, TokenCache, TokenMinter};
+pub use token::{REFRESH_BEFORE, Token, TokenCache, TokenMinter};

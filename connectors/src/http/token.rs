@@ -12,6 +12,10 @@ use super::Http;
 use super::limiter::lock;
 use crate::ConnectorError;
 
+/// Every vendor's tokens are replaced this long before they expire (FalconPy's default renew
+/// window; Splunk session keys are renewed as early).
+pub const REFRESH_BEFORE: Duration = Duration::from_secs(120);
+
 /// A freshly minted bearer credential and how long the vendor says it lives.
 pub struct Token {
     pub access_token: SecretString,

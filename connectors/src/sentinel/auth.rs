@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::mapping::VENDOR;
 use crate::ConnectorError;
-use crate::http::{Http, Response, Token, TokenMinter};
+use crate::http::{Http, Response, Token, TokenMinter, VendorPolicy};
 
 /// Used when the response has no `expires_in` (XSOAR assumes the same).
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(3595);
@@ -198,6 +199,43 @@ impl AadError {
     }
 }
 
+/// ARM's throttling and trace headers.
+#[derive(Debug)]
+pub struct ArmPolicy;
+
+/// Below this many remaining reads, pause before the next request...
+const LOW_REMAINING: u64 = 50;
+/// ...for this long per read below the threshold (5 s at zero).
+const PAUSE_PER_MISSING_READ: Duration = Duration::from_millis(100);
+
+impl VendorPolicy for ArmPolicy {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn trace_id(&self, headers: &HeaderMap) -> Option<String> {
+        ["x-ms-request-id", "x-ms-correlation-request-id"]
+            .iter()
+            .find_map(|h| headers.get(*h)?.to_str().ok().map(str::to_owned))
+    }
+
+    /// The lowest of ARM's remaining-read counters (subscription, tenant, and the 2024 model's
+    /// global ones): ARM throttles on whichever runs out first.
+    fn throttle_ahead(&self, headers: &HeaderMap) -> Option<Duration> {
+        let remaining = headers
+            .iter()
+            .filter(|(name, _)| {
+                let n = name.as_str();
+                n.starts_with("x-ms-ratelimit-remaining-")
+                    && (n.ends_with("-reads") || n.ends_with("-resource-requests"))
+            })
+            .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .min()?;
+        let missing = LOW_REMAINING.checked_sub(remaining).filter(|m| *m > 0)?;
+        Some(PAUSE_PER_MISSING_READ * u32::try_from(missing).unwrap_or(u32::MAX))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +283,40 @@ mod tests {
         let s: TokenResponse =
             serde_json::from_str(r#"{"access_token":"a","expires_in":"3599"}"#).unwrap();
         assert_eq!(s.expires_in.and_then(|e| e.seconds()), Some(3599));
+    }
+
+    #[test]
+    fn throttles_ahead_only_when_the_lowest_counter_runs_low() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ms-ratelimit-remaining-subscription-reads",
+            "11999".parse().unwrap(),
+        );
+        assert_eq!(ArmPolicy.throttle_ahead(&h), None);
+        h.insert(
+            "x-ms-ratelimit-remaining-tenant-reads",
+            "40".parse().unwrap(),
+        );
+        assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(1)));
+        h.insert(
+            "x-ms-ratelimit-remaining-subscription-global-reads",
+            "0".parse().unwrap(),
+        );
+        assert_eq!(ArmPolicy.throttle_ahead(&h), Some(Duration::from_secs(5)));
+        let mut w = HeaderMap::new();
+        w.insert(
+            "x-ms-ratelimit-remaining-subscription-writes",
+            "0".parse().unwrap(),
+        );
+        assert_eq!(ArmPolicy.throttle_ahead(&w), None);
+    }
+
+    #[test]
+    fn trace_id_prefers_the_request_id() {
+        let mut h = HeaderMap::new();
+        h.insert("x-ms-correlation-request-id", "corr".parse().unwrap());
+        assert_eq!(ArmPolicy.trace_id(&h).as_deref(), Some("corr"));
+        h.insert("x-ms-request-id", "req".parse().unwrap());
+        assert_eq!(ArmPolicy.trace_id(&h).as_deref(), Some("req"));
     }
 }

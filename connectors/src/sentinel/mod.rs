@@ -20,8 +20,10 @@ pub(crate) mod client;
 mod cursor;
 pub(crate) mod mapping;
 mod settings;
+pub(crate) mod source;
 
-pub use client::{ALERT_CALLS_PER_PULL, ArmPolicy, MAX_TOP, Sentinel};
+pub use auth::ArmPolicy;
+pub use client::{ALERT_CALLS_PER_PULL, MAX_TOP, Sentinel};
 pub use mapping::{VENDOR, map_incident, severity};
 pub use settings::{
     Cloud, DEFAULT_API_VERSION, DEFAULT_LOOK_BACK, DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_LOOK_BACK,

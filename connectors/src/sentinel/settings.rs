@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use super::source::{parse_guid, resource_group_name, workspace_name_of};
 use crate::settings::parse_base_url;
-use crate::source_id::{parse_guid, resource_group_name, workspace_name_of};
 use crate::{SettingsError, SourceId};
 
 /// The api-version sent on every ARM call unless overridden.

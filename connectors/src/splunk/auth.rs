@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -24,7 +24,7 @@ const TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Splunk sessions time out after 1 h idle by default (`server.conf sessionTimeout`); renewing a
 /// little early avoids most 401 round trips, and a 401 renews it anyway.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(55 * 60);
-pub const REFRESH_BEFORE: Duration = Duration::from_secs(120);
+pub use crate::http::REFRESH_BEFORE;
 
 pub struct SplunkPolicy;
 
@@ -36,39 +36,6 @@ impl VendorPolicy for SplunkPolicy {
     /// splunkd sends no request id header.
     fn trace_id(&self, _headers: &HeaderMap) -> Option<String> {
         None
-    }
-}
-
-/// How a request carries the credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Bearer,
-    Splunk,
-}
-
-impl Scheme {
-    fn prefix(self) -> &'static str {
-        match self {
-            Scheme::Bearer => "Bearer",
-            Scheme::Splunk => "Splunk",
-        }
-    }
-}
-
-/// The `Authorization` header, marked sensitive so no debug output shows it.
-pub fn authorize(
-    rb: reqwest::RequestBuilder,
-    scheme: Scheme,
-    secret: &SecretString,
-) -> reqwest::RequestBuilder {
-    match HeaderValue::from_str(&format!("{} {}", scheme.prefix(), secret.expose_secret())) {
-        Ok(mut v) => {
-            v.set_sensitive(true);
-            rb.header(AUTHORIZATION, v)
-        }
-        // A secret with characters no header can carry: send nothing, Splunk answers 401 and
-        // the caller reports a rejected credential.
-        Err(_) => rb,
     }
 }
 

@@ -55,13 +55,16 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use super::auth::{
-    Identity, REFRESH_BEFORE, Scheme, SessionLogin, SplunkPolicy, StaticToken, authorize,
-    envelope_text, http_error, messages_line, search_slots,
+    Identity, SessionLogin, SplunkPolicy, StaticToken, envelope_text, http_error, messages_line,
+    search_slots,
 };
 use super::cursor::{State, select};
 use super::mapping::{IdMode, MappedRow, RowError, VENDOR, row_scope, try_map_row};
 use super::settings::{AuthMode, Settings};
-use crate::http::{Http, HttpOptions, HttpStats, RateLimit, Response, TokenCache};
+use crate::http::{
+    AuthScheme, Http, HttpOptions, HttpStats, REFRESH_BEFORE, RateLimit, Response, TokenCache,
+    authorize,
+};
 use crate::{Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, SourceId};
 
 /// Splunk caps a results page at `limits.conf [restapi] maxresultrows` (50,000 by default).
@@ -118,7 +121,7 @@ pub struct Splunk {
     ids: IdMode,
     http: Http,
     tokens: TokenCache,
-    scheme: Scheme,
+    scheme: AuthScheme<'static>,
     slots: Arc<Semaphore>,
     tuning: Tuning,
 }
@@ -181,7 +184,7 @@ impl Splunk {
             AuthMode::Token => {
                 let slots = search_slots(settings.endpoint(), Identity::Token(&secret), permits);
                 (
-                    Scheme::Bearer,
+                    AuthScheme::Bearer,
                     TokenCache::new(Box::new(StaticToken(secret)), REFRESH_BEFORE),
                     slots,
                 )
@@ -195,7 +198,7 @@ impl Splunk {
                     password: secret,
                 };
                 (
-                    Scheme::Splunk,
+                    AuthScheme::Splunk,
                     TokenCache::new(Box::new(minter), REFRESH_BEFORE),
                     slots,
                 )

@@ -12,6 +12,7 @@ pub mod client;
 pub mod cursor;
 pub mod mapping;
 pub mod settings;
+pub mod source;
 
 pub use client::{MAX_PAGE, ServerInfo, Splunk, Tuning};
 pub use mapping::{IdMode, MappedRow, RowError, VENDOR, map_result, map_row, try_map_row};

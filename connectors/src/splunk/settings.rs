@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::mapping::RowScope;
+use super::source::{ScopeFilter, SplunkScope, splunk_port};
 use crate::SettingsError;
+use crate::SourceId;
 use crate::settings::parse_base_url;
-use crate::source_id::{ScopeFilter, SourceId, SplunkScope, splunk_port};
 
 /// Splunk's management port; the REST API lives there, not on the web port.
 pub const DEFAULT_PORT: u16 = 8089;

@@ -10,9 +10,12 @@
 pub mod auth;
 pub mod client;
 pub mod cursor;
+mod job;
 pub mod mapping;
 pub mod settings;
 pub mod source;
+mod time;
+mod version;
 
 pub use client::{MAX_PAGE, ServerInfo, Splunk, Tuning};
 pub use mapping::{IdMode, MappedRow, RowError, VENDOR, map_result, map_row, try_map_row};

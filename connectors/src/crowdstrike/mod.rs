@@ -8,8 +8,9 @@
 //!   rate-limit headers, and the [`CrowdStrike`] connector.
 //! - [`mapping`]: alert JSON → `Alert`, the severity table; [`map_alert`] for benchmarks.
 //! - [`cursor`]: high-water mark at nanosecond precision, look-back window, seen set.
+//! - [`source`]: the CID rules of the source identity.
 
-mod auth;
+pub mod auth;
 pub mod client;
 pub mod cursor;
 pub mod mapping;

@@ -152,8 +152,10 @@ async fn waits_retry_after_seconds_on_429_then_succeeds() {
 #[tokio::test(start_paused = true)]
 async fn waits_retry_after_http_date_on_429_then_succeeds() {
     let server = MockServer::start().await;
-    // HTTP dates have whole seconds: "now + 3 s" is between 2 and 3 s away.
-    let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3));
+    // HTTP dates have whole seconds, and the gateway reads the date against the real clock some
+    // real milliseconds later (server start, first request): "now + 4 s" is comfortably more
+    // than 2 s away when the wait starts, whatever the truncation and the machine's load.
+    let at = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(4));
     mount_once(
         &server,
         "/data",

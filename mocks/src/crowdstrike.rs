@@ -1,7 +1,8 @@
 //! A Falcon API look-alike on wiremock: several CIDs on one server, OAuth2 tokens scoped by
 //! `member_cid`, the Alerts API (combined, queries v2, entities v2) with the vendor's paging caps,
 //! rate-limit headers on every response, and injectable faults. Built from
-//! `shared/vendors/crowdstrike.md`; it writes its own JSON and never imports the connector.
+//! the Falcon API's public behaviour (FalconPy's and gofalcon's endpoint specs, the
+//! Alerts API's `after` paging and 10,000-result offset cap); it writes its own JSON and never imports the connector.
 //!
 //! # Start
 //! ```ignore

@@ -1,4 +1,4 @@
-//! The pull engine: every alert, once (DESIGN.md §3).
+//! The pull engine: every alert, once.
 //!
 //! Integrations fetch concurrently (bounded). Their batches go to one committer that, for each
 //! batch in turn, writes the NDJSON lines, makes them durable (flush, fsync for a file), and only

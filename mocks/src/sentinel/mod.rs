@@ -1,5 +1,6 @@
 //! A Microsoft Sentinel look-alike: the Entra ID v2 token endpoint and the ARM
-//! `Microsoft.SecurityInsights` incident API, per `shared/vendors/sentinel-splunk.md`.
+//! `Microsoft.SecurityInsights` incident API, per Microsoft's REST reference
+//! (`Incidents - List`, azure-rest-api-specs `specification/securityinsights`).
 //!
 //! One server answers both hosts, so point the connector's authority URL *and* management URL at
 //! [`SentinelMock::uri`].

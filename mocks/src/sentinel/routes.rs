@@ -13,9 +13,8 @@ use super::state::{ListQuery, State};
 
 /// The api-versions ARM serves `Microsoft.SecurityInsights/incidents` under: every stable and
 /// preview tag of the SecurityInsights spec that carries `Incidents.json` (azure-rest-api-specs,
-/// `specification/securityinsights/resource-manager/readme.md`; the stable ones are those in
-/// `shared/vendors/sentinel-splunk.md` §2 plus 2021-10-01, 2022-08-01, 2022-11-01, 2023-11-01 and
-/// 2025-03-01). SDK defaults among them: azure-mgmt-securityinsight 1.0.0 sends 2021-10-01;
+/// `specification/securityinsights/resource-manager/readme.md`; the stable ones are the tags
+/// below without `-preview`). SDK defaults among them: azure-mgmt-securityinsight 1.0.0 sends 2021-10-01;
 /// XSOAR and Elastic send 2024-03-01. Newest first, as ARM lists them.
 pub(crate) const API_VERSIONS: &[&str] = &[
     "2025-12-01",

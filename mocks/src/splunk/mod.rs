@@ -1,4 +1,5 @@
-//! A mock splunkd management API (port 8089), per `shared/vendors/sentinel-splunk.md` (Splunk).
+//! A mock splunkd management API (port 8089), per Splunk's REST API reference
+//! (`search/jobs`, `search/v2/jobs/{sid}/results`, `auth/login`, `server/info`).
 //!
 //! # Representations
 //! Like splunkd, the mock answers **XML unless the request says `output_mode=json`** (query or

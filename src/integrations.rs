@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::audit::{self, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::{IntegrationName, Slug};
-use crate::store::{CredentialRow, CredentialState, IntegrationRow, Tx, WorkspaceRow};
+use crate::store::{CredentialRow, CredentialState, IntegrationRow, ReadTx, WorkspaceRow, WriteTx};
 use crate::vault::{CredentialContext, Vault};
 use crate::workspaces;
 
@@ -48,7 +48,7 @@ pub fn check_poll_interval(d: Duration) -> Result<Duration> {
 
 /// The integration `name` of workspace `slug`, or exit 4 naming what is missing.
 pub fn require(
-    tx: &Tx<'_>,
+    tx: &ReadTx<'_>,
     slug: &Slug,
     name: &IntegrationName,
 ) -> Result<(WorkspaceRow, IntegrationRow)> {
@@ -63,7 +63,11 @@ pub fn require(
 
 /// Open an integration's current credential through its workspace's vault handle, after
 /// checking that its settings still read the source it is bound to.
-pub fn open_current(tx: &Tx<'_>, vault: &Vault, integ: &IntegrationRow) -> Result<SecretString> {
+pub fn open_current(
+    tx: &ReadTx<'_>,
+    vault: &Vault,
+    integ: &IntegrationRow,
+) -> Result<SecretString> {
     let source = bound_source(tx, integ)?;
     let row = tx
         .credential(integ.id, CredentialState::Current)?
@@ -82,7 +86,7 @@ pub fn open_current(tx: &Tx<'_>, vault: &Vault, integ: &IntegrationRow) -> Resul
 /// integration's recorded source and its binding. The credential's associated data names this
 /// source, so settings edited in the database either fail here or fail to open the credential:
 /// a credential is never pointed at a source other than the one bound to its workspace.
-pub fn bound_source(tx: &Tx<'_>, integ: &IntegrationRow) -> Result<String> {
+pub fn bound_source(tx: &ReadTx<'_>, integ: &IntegrationRow) -> Result<String> {
     let source = integ.settings.source_id().canonical();
     let binding = tx.binding_of(integ.id)?;
     let bound = binding
@@ -131,7 +135,7 @@ impl BindConflict {
 /// Why a bind is refused: the first bound source that can read a common alert. A Splunk server
 /// GUID read at bind time catches the same server under another host name, address or alias.
 fn find_conflict(
-    tx: &Tx<'_>,
+    tx: &ReadTx<'_>,
     source: &SourceId,
     server_guid: Option<&str>,
 ) -> Result<Option<BindConflict>> {
@@ -409,7 +413,7 @@ pub fn resume(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<bool
 
 /// Lift a suspension inside the caller's transaction, auditing why. False when there was none.
 pub fn clear_suspension(
-    tx: &Tx<'_>,
+    tx: &WriteTx<'_>,
     workspace_id: Uuid,
     integ: &IntegrationRow,
     who: &audit::Attribution,

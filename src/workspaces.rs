@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::audit::{self, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::Slug;
-use crate::store::{Plan, Tx, WorkspaceRow};
+use crate::store::{Plan, ReadTx, WorkspaceRow};
 
 /// The description holds a client's contract SLA terms: free text, bounded.
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
@@ -62,7 +62,7 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
 }
 
 /// The live workspace with this slug, or exit 4 naming it.
-pub fn require(tx: &Tx<'_>, slug: &Slug) -> Result<WorkspaceRow> {
+pub fn require(tx: &ReadTx<'_>, slug: &Slug) -> Result<WorkspaceRow> {
     tx.workspace_by_slug(slug)?
         .ok_or_else(|| Error::NotFound(format!("workspace {slug} does not exist")))
 }

@@ -24,7 +24,7 @@ use crate::app::App;
 use crate::audit::{self, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::Slug;
-use crate::store::{TokenRow, TokenScope, Tx};
+use crate::store::{ReadTx, TokenRow, TokenScope, WriteTx};
 use crate::vault::Vault;
 use crate::workspaces;
 
@@ -122,7 +122,7 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// Where a token's create/revoke is audited: its workspace, or the gateway-level chain.
-fn chain_of(tx: &Tx<'_>, workspace_id: Option<Uuid>) -> Result<Uuid> {
+fn chain_of(tx: &WriteTx<'_>, workspace_id: Option<Uuid>) -> Result<Uuid> {
     match workspace_id {
         Some(id) => Ok(id),
         None => audit::gateway::ensure(tx),
@@ -255,7 +255,7 @@ pub struct Authenticated {
 /// master key its HMAC key came from, constant-time HMAC comparison, then revocation, expiry and
 /// its workspace.
 pub fn authenticate(
-    tx: &Tx<'_>,
+    tx: &ReadTx<'_>,
     vault: &Vault,
     presented: &SecretString,
     now: DateTime<Utc>,

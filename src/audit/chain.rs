@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::checkpoint::{CHECKPOINT_INTERVAL, Checkpoint, CheckpointSigner};
 use super::clock;
-use crate::store::{AuditRow, StoreError, StoredCheckpoint, Tx};
+use crate::store::{AuditRow, StoreError, StoredCheckpoint, WriteTx};
 
 const ENTRY_TAG: &[u8] = b"seliq.audit.entry.v1\0";
 const GENESIS_TAG: &[u8] = b"seliq.audit.genesis.v1\0";
@@ -141,7 +141,7 @@ pub fn now_millis() -> String {
 /// Append one entry to a workspace's chain inside the caller's transaction. If this fails, the
 /// caller's change fails with it (fail closed).
 pub fn append(
-    tx: &Tx<'_>,
+    tx: &WriteTx<'_>,
     workspace_id: Uuid,
     who: &Attribution,
     event: Event,
@@ -182,7 +182,7 @@ pub fn append(
 /// Sign the current head of a workspace's chain (export, prune), inside the caller's
 /// transaction, and return the stored checkpoint at that seq. `None` for an empty chain.
 pub fn checkpoint_head(
-    tx: &Tx<'_>,
+    tx: &WriteTx<'_>,
     workspace_id: Uuid,
     signer: &CheckpointSigner,
 ) -> Result<Option<Checkpoint>, StoreError> {
@@ -194,7 +194,7 @@ pub fn checkpoint_head(
 
 /// Sign `row` (unless a checkpoint already exists at its seq) and return the stored one.
 pub fn checkpoint_at(
-    tx: &Tx<'_>,
+    tx: &WriteTx<'_>,
     row: &AuditRow,
     signer: &CheckpointSigner,
 ) -> Result<Checkpoint, StoreError> {

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::slug::Slug;
-use crate::store::{Plan, Tx, WorkspaceRow};
+use crate::store::{Plan, WorkspaceRow, WriteTx};
 
 /// The reserved slug of the gateway-level chain.
 pub const GATEWAY_CHAIN_SLUG: &str = "seliq-gateway";
@@ -27,7 +27,7 @@ pub fn is_reserved(slug: &Slug) -> bool {
 
 /// The gateway chain's id, creating its reserved row inside the caller's write transaction on
 /// first use.
-pub fn ensure(tx: &Tx<'_>) -> Result<Uuid> {
+pub fn ensure(tx: &WriteTx<'_>) -> Result<Uuid> {
     if tx.workspace_by_id(GATEWAY_CHAIN_ID)?.is_some() {
         return Ok(GATEWAY_CHAIN_ID);
     }

@@ -12,7 +12,7 @@ use super::bundle::Bundle;
 use super::chain::{details_are_canonical, entry_hash, genesis_hash};
 use super::checkpoint::CHECKPOINT_INTERVAL;
 use super::checkpoint::{Checkpoint, CheckpointSigner};
-use crate::store::{AuditRow, SegmentManifest, Tx};
+use crate::store::{AuditRow, ReadTx, SegmentManifest};
 
 /// Where verification failed. `seq` is absent for file-level problems (header, missing
 /// checkpoint) that belong to no single entry.
@@ -372,7 +372,7 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
 
 /// Verify a workspace's stored chain, inside a read transaction.
 pub fn verify_stored(
-    tx: &Tx<'_>,
+    tx: &ReadTx<'_>,
     workspace_id: Uuid,
     signer: &CheckpointSigner,
 ) -> crate::error::Result<Result<Report, Break>> {

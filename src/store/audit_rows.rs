@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Result, Tx, corrupt};
+use super::{ReadTx, Result, WriteTx, corrupt};
 
 /// One stored audit entry, exactly as hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,27 +86,7 @@ fn checkpoint_from_row(
     })
 }
 
-impl Tx<'_> {
-    pub fn insert_audit(&self, e: &AuditRow) -> Result<()> {
-        self.tx.execute(
-            &format!("INSERT INTO audit_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-            params![
-                e.workspace_id.to_string(),
-                e.seq as i64,
-                e.request_id,
-                e.at,
-                e.actor,
-                e.action,
-                e.target,
-                e.outcome,
-                e.details,
-                e.prev_hash,
-                e.hash
-            ],
-        )?;
-        Ok(())
-    }
-
+impl ReadTx<'_> {
     /// The newest entry of a workspace's chain, if any is still stored.
     pub fn audit_head(&self, workspace_id: Uuid) -> Result<Option<AuditRow>> {
         Ok(self
@@ -126,14 +106,6 @@ impl Tx<'_> {
         ))?;
         let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    pub fn insert_audit_checkpoint(&self, c: &StoredCheckpoint) -> Result<()> {
-        self.tx.execute(
-            "INSERT OR IGNORE INTO audit_checkpoints (workspace_id, seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.key_id, c.signature],
-        )?;
-        Ok(())
     }
 
     pub fn audit_checkpoints(&self, workspace_id: Uuid) -> Result<Vec<StoredCheckpoint>> {
@@ -178,22 +150,6 @@ impl Tx<'_> {
             .optional()?)
     }
 
-    /// Record the manifest, then delete the range it covers (the trigger allows nothing else).
-    pub fn prune_audit_segment(&self, m: &SegmentManifest) -> Result<usize> {
-        self.tx.execute(
-            "INSERT INTO audit_segments (workspace_id, first_seq, last_seq, last_hash, checkpoint, pruned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64, m.last_hash, m.checkpoint, m.pruned_at],
-        )?;
-        Ok(self.tx.execute(
-            "DELETE FROM audit_entries WHERE workspace_id = ?1 AND seq BETWEEN ?2 AND ?3",
-            params![
-                m.workspace_id.to_string(),
-                m.first_seq as i64,
-                m.last_seq as i64
-            ],
-        )?)
-    }
-
     pub fn audit_segments(&self, workspace_id: Uuid) -> Result<Vec<SegmentManifest>> {
         let mut stmt = self.tx.prepare(
             "SELECT first_seq, last_seq, last_hash, checkpoint, pruned_at FROM audit_segments WHERE workspace_id = ?1 ORDER BY first_seq",
@@ -209,5 +165,51 @@ impl Tx<'_> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_audit(&self, e: &AuditRow) -> Result<()> {
+        self.tx.execute(
+            &format!("INSERT INTO audit_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
+            params![
+                e.workspace_id.to_string(),
+                e.seq as i64,
+                e.request_id,
+                e.at,
+                e.actor,
+                e.action,
+                e.target,
+                e.outcome,
+                e.details,
+                e.prev_hash,
+                e.hash
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn insert_audit_checkpoint(&self, c: &StoredCheckpoint) -> Result<()> {
+        self.tx.execute(
+            "INSERT OR IGNORE INTO audit_checkpoints (workspace_id, seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.key_id, c.signature],
+        )?;
+        Ok(())
+    }
+
+    /// Record the manifest, then delete the range it covers (the trigger allows nothing else).
+    pub fn prune_audit_segment(&self, m: &SegmentManifest) -> Result<usize> {
+        self.tx.execute(
+            "INSERT INTO audit_segments (workspace_id, first_seq, last_seq, last_hash, checkpoint, pruned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64, m.last_hash, m.checkpoint, m.pruned_at],
+        )?;
+        Ok(self.tx.execute(
+            "DELETE FROM audit_entries WHERE workspace_id = ?1 AND seq BETWEEN ?2 AND ?3",
+            params![
+                m.workspace_id.to_string(),
+                m.first_seq as i64,
+                m.last_seq as i64
+            ],
+        )?)
     }
 }

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use seliq_connectors::Cursor;
 use uuid::Uuid;
 
-use super::{Result, Tx, corrupt};
+use super::{ReadTx, Result, WriteTx, corrupt};
 
 #[derive(Debug, Clone)]
 pub struct CheckpointRow {
@@ -19,7 +19,7 @@ pub struct CheckpointRow {
     pub version: u64,
 }
 
-impl Tx<'_> {
+impl ReadTx<'_> {
     pub fn checkpoint(&self, integration_id: Uuid) -> Result<Option<CheckpointRow>> {
         Ok(self
             .tx
@@ -43,6 +43,28 @@ impl Tx<'_> {
             .optional()?)
     }
 
+    /// The committed length of a file sink, if the gateway has written to it before.
+    pub fn sink_offset(&self, path: &str) -> Result<Option<u64>> {
+        let v: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT committed_offset FROM sinks WHERE path = ?1",
+                [path],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(v.map(|v| v as u64))
+    }
+
+    /// Every file sink the store records a committed length for.
+    pub fn sink_paths(&self) -> Result<Vec<String>> {
+        let mut stmt = self.tx.prepare("SELECT path FROM sinks ORDER BY path")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
     /// Commit `c` if the stored checkpoint is still at `c.version - 1` (or absent and `c.version`
     /// is 1). False when another writer moved it meanwhile: nothing is written.
     pub fn save_checkpoint_if(&self, c: &CheckpointRow) -> Result<bool> {
@@ -81,19 +103,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// The committed length of a file sink, if the gateway has written to it before.
-    pub fn sink_offset(&self, path: &str) -> Result<Option<u64>> {
-        let v: Option<i64> = self
-            .tx
-            .query_row(
-                "SELECT committed_offset FROM sinks WHERE path = ?1",
-                [path],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(v.map(|v| v as u64))
-    }
-
     pub fn set_sink_offset(&self, path: &str, offset: u64) -> Result<()> {
         self.tx.execute(
             "INSERT INTO sinks (path, committed_offset) VALUES (?1, ?2)
@@ -101,12 +110,5 @@ impl Tx<'_> {
             params![path, offset as i64],
         )?;
         Ok(())
-    }
-
-    /// Every file sink the store records a committed length for.
-    pub fn sink_paths(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare("SELECT path FROM sinks ORDER BY path")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
     }
 }

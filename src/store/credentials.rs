@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Result, StoreError, Tx, corrupt, unique_or};
+use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialState {
@@ -67,17 +67,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
 
 const COLUMNS: &str = "integration_id, version, state, blob, created_at";
 
-impl Tx<'_> {
-    pub fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
-        self.tx
-            .execute(
-                "INSERT INTO credentials (integration_id, version, state, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![c.integration_id.to_string(), c.version, c.state.as_str(), c.blob, c.created_at],
-            )
-            .map_err(|e| unique_or(e, || "another credential rotation of this integration is in progress".to_owned()))?;
-        Ok(())
-    }
-
+impl ReadTx<'_> {
     pub fn credential(
         &self,
         integration_id: Uuid,
@@ -101,6 +91,18 @@ impl Tx<'_> {
         ))?;
         let rows = stmt.query_map([integration_id.to_string()], from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO credentials (integration_id, version, state, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![c.integration_id.to_string(), c.version, c.state.as_str(), c.blob, c.created_at],
+            )
+            .map_err(|e| unique_or(e, || "another credential rotation of this integration is in progress".to_owned()))?;
+        Ok(())
     }
 
     /// Compare-and-set promotion: pending `new` becomes current only while `old` is still current.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 use uuid::Uuid;
 
-use super::{Result, Tx};
+use super::{ReadTx, Result, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterRow {
@@ -16,21 +16,7 @@ pub struct DeadLetterRow {
     pub raw: String,
 }
 
-impl Tx<'_> {
-    pub fn insert_dead_letter(
-        &self,
-        integration_id: Uuid,
-        at: DateTime<Utc>,
-        reason: &str,
-        raw: &str,
-    ) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO dead_letters (integration_id, at, reason, raw) VALUES (?1, ?2, ?3, ?4)",
-            params![integration_id.to_string(), at, reason, raw],
-        )?;
-        Ok(())
-    }
-
+impl ReadTx<'_> {
     /// One integration's dead letters, oldest first.
     pub fn dead_letters(&self, integration_id: Uuid) -> Result<Vec<DeadLetterRow>> {
         let mut stmt = self.tx.prepare(
@@ -46,5 +32,21 @@ impl Tx<'_> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_dead_letter(
+        &self,
+        integration_id: Uuid,
+        at: DateTime<Utc>,
+        reason: &str,
+        raw: &str,
+    ) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO dead_letters (integration_id, at, reason, raw) VALUES (?1, ?2, ?3, ?4)",
+            params![integration_id.to_string(), at, reason, raw],
+        )?;
+        Ok(())
     }
 }

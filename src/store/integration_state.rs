@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Result, Tx};
+use super::{ReadTx, Result, WriteTx};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntegrationStateRow {
@@ -49,7 +49,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationStateRow> {
     })
 }
 
-impl Tx<'_> {
+impl ReadTx<'_> {
     pub fn integration_state(&self, integration_id: Uuid) -> Result<Option<IntegrationStateRow>> {
         Ok(self
             .tx
@@ -60,7 +60,9 @@ impl Tx<'_> {
             )
             .optional()?)
     }
+}
 
+impl WriteTx<'_> {
     pub fn save_integration_state(&self, s: &IntegrationStateRow) -> Result<()> {
         self.tx.execute(
             &format!(

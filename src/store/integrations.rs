@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use seliq_connectors::{Kind, Settings, SourceId};
 use uuid::Uuid;
 
-use super::{Result, StoreError, Tx, corrupt, unique_or};
+use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
 use crate::slug::IntegrationName;
 
 #[derive(Debug, Clone)]
@@ -56,29 +56,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
     })
 }
 
-impl Tx<'_> {
-    pub fn insert_integration(&self, i: &IntegrationRow) -> Result<()> {
-        let settings = serde_json::to_string(&i.settings)
-            .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
-        self.tx
-            .execute(
-                "INSERT INTO integrations (id, workspace_id, name, kind, settings, source, first_window_secs, created_at, poll_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at, i64::try_from(i.poll_interval_secs).unwrap_or(i64::MAX)],
-            )
-            .map_err(|e| unique_or(e, || format!("an integration named {:?} already exists in this workspace", i.name.as_str())))?;
-        Ok(())
-    }
-
-    pub fn update_integration_settings(&self, id: Uuid, settings: &Settings) -> Result<()> {
-        let settings = serde_json::to_string(settings)
-            .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
-        self.tx.execute(
-            "UPDATE integrations SET settings = ?2 WHERE id = ?1",
-            params![id.to_string(), settings],
-        )?;
-        Ok(())
-    }
-
+impl ReadTx<'_> {
     pub fn integration_by_name(
         &self,
         workspace_id: Uuid,
@@ -102,20 +80,6 @@ impl Tx<'_> {
         ))?;
         let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    }
-
-    /// Deletes the integration; its credentials, binding and checkpoint go with it (cascade).
-    pub fn delete_integration(&self, id: Uuid) -> Result<()> {
-        self.tx
-            .execute("DELETE FROM integrations WHERE id = ?1", [id.to_string()])?;
-        Ok(())
-    }
-
-    pub fn delete_integrations_of(&self, workspace_id: Uuid) -> Result<usize> {
-        Ok(self.tx.execute(
-            "DELETE FROM integrations WHERE workspace_id = ?1",
-            [workspace_id.to_string()],
-        )?)
     }
 
     /// Bound sources that share `key` (see `SourceId::binding_key`).
@@ -152,6 +116,44 @@ impl Tx<'_> {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_integration(&self, i: &IntegrationRow) -> Result<()> {
+        let settings = serde_json::to_string(&i.settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
+        self.tx
+            .execute(
+                "INSERT INTO integrations (id, workspace_id, name, kind, settings, source, first_window_secs, created_at, poll_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at, i64::try_from(i.poll_interval_secs).unwrap_or(i64::MAX)],
+            )
+            .map_err(|e| unique_or(e, || format!("an integration named {:?} already exists in this workspace", i.name.as_str())))?;
+        Ok(())
+    }
+
+    pub fn update_integration_settings(&self, id: Uuid, settings: &Settings) -> Result<()> {
+        let settings = serde_json::to_string(settings)
+            .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
+        self.tx.execute(
+            "UPDATE integrations SET settings = ?2 WHERE id = ?1",
+            params![id.to_string(), settings],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes the integration; its credentials, binding and checkpoint go with it (cascade).
+    pub fn delete_integration(&self, id: Uuid) -> Result<()> {
+        self.tx
+            .execute("DELETE FROM integrations WHERE id = ?1", [id.to_string()])?;
+        Ok(())
+    }
+
+    pub fn delete_integrations_of(&self, workspace_id: Uuid) -> Result<usize> {
+        Ok(self.tx.execute(
+            "DELETE FROM integrations WHERE workspace_id = ?1",
+            [workspace_id.to_string()],
+        )?)
     }
 
     /// Claim a source. The primary key refuses an exact duplicate even if a caller skipped the

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{Result, Tx};
+use super::{ReadTx, Result, WriteTx};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DekRow {
@@ -42,15 +42,7 @@ pub struct GatewayKeyRow {
 
 const COLUMNS: &str = "workspace_id, version, kek_id, wrapped, seals, created_at";
 
-impl Tx<'_> {
-    pub fn insert_dek(&self, d: &DekRow) -> Result<()> {
-        self.tx.execute(
-            "INSERT INTO workspace_keys (workspace_id, version, kek_id, wrapped, seals, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![d.workspace_id.to_string(), d.version, d.kek_id, d.wrapped, d.seals as i64, d.created_at],
-        )?;
-        Ok(())
-    }
-
+impl ReadTx<'_> {
     /// Every DEK version of one workspace, oldest first.
     pub fn deks(&self, workspace_id: Uuid) -> Result<Vec<DekRow>> {
         let mut stmt = self.tx.prepare(&format!(
@@ -76,33 +68,6 @@ impl Tx<'_> {
             .prepare("SELECT DISTINCT kek_id FROM workspace_keys ORDER BY kek_id")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
-    }
-
-    /// Count one seal against a DEK version; returns the new count.
-    pub fn count_seal(&self, workspace_id: Uuid, version: u32) -> Result<u64> {
-        let n: Option<i64> = self
-            .tx
-            .query_row(
-                "UPDATE workspace_keys SET seals = seals + 1 WHERE workspace_id = ?1 AND version = ?2 RETURNING seals",
-                params![workspace_id.to_string(), version],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(n.unwrap_or(0) as u64)
-    }
-
-    pub fn rewrap_dek(
-        &self,
-        workspace_id: Uuid,
-        version: u32,
-        kek_id: &str,
-        wrapped: &[u8],
-    ) -> Result<()> {
-        self.tx.execute(
-            "UPDATE workspace_keys SET kek_id = ?3, wrapped = ?4 WHERE workspace_id = ?1 AND version = ?2",
-            params![workspace_id.to_string(), version, kek_id, wrapped],
-        )?;
-        Ok(())
     }
 
     pub fn gateway_key(&self, purpose: &str) -> Result<Option<GatewayKeyRow>> {
@@ -131,6 +96,43 @@ impl Tx<'_> {
             .prepare("SELECT DISTINCT kek_id FROM gateway_keys ORDER BY kek_id")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    /// Count one seal against a DEK version; returns the new count.
+    pub fn count_seal(&self, workspace_id: Uuid, version: u32) -> Result<u64> {
+        let n: Option<i64> = self
+            .tx
+            .query_row(
+                "UPDATE workspace_keys SET seals = seals + 1 WHERE workspace_id = ?1 AND version = ?2 RETURNING seals",
+                params![workspace_id.to_string(), version],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.unwrap_or(0) as u64)
+    }
+
+    pub fn insert_dek(&self, d: &DekRow) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO workspace_keys (workspace_id, version, kek_id, wrapped, seals, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![d.workspace_id.to_string(), d.version, d.kek_id, d.wrapped, d.seals as i64, d.created_at],
+        )?;
+        Ok(())
+    }
+
+    pub fn rewrap_dek(
+        &self,
+        workspace_id: Uuid,
+        version: u32,
+        kek_id: &str,
+        wrapped: &[u8],
+    ) -> Result<()> {
+        self.tx.execute(
+            "UPDATE workspace_keys SET kek_id = ?3, wrapped = ?4 WHERE workspace_id = ?1 AND version = ?2",
+            params![workspace_id.to_string(), version, kek_id, wrapped],
+        )?;
+        Ok(())
     }
 
     pub fn insert_gateway_key(&self, k: &GatewayKeyRow) -> Result<()> {

@@ -1,8 +1,27 @@
 //! The embedded store: SQLite (WAL, foreign keys on) with versioned migrations applied at open.
 //!
-//! Callers see typed operations on [`Tx`], never SQL. Every write runs inside one `BEGIN
-//! IMMEDIATE` transaction, so a change and its audit entry commit together or not at all, and
-//! concurrent processes serialise on the database's write lock (the binding guard relies on it).
+//! Callers see typed operations, never SQL: reads on [`ReadTx`], writes on [`WriteTx`] (which
+//! also reads, through `Deref`). [`Store::read`] hands out only a `ReadTx` and runs with SQLite's
+//! `query_only` set, so a read path cannot write even through a method added later. Every write
+//! runs inside one `BEGIN IMMEDIATE` transaction, so a change and its audit entry commit together
+//! or not at all, and concurrent processes serialise on the database's write lock (the binding
+//! guard relies on it).
+//!
+//! A read path cannot reach a write method; this does not compile:
+//!
+//! ```compile_fail
+//! # fn f(store: &mut seliq_gateway::store::Store, id: uuid::Uuid) {
+//! let _ = store.read(|tx| tx.delete_integration(id));
+//! # }
+//! ```
+//!
+//! while the same call in a write transaction does:
+//!
+//! ```
+//! # fn f(store: &mut seliq_gateway::store::Store, id: uuid::Uuid) {
+//! let _ = store.write(|tx| tx.delete_integration(id));
+//! # }
+//! ```
 
 mod audit_rows;
 mod checkpoints;
@@ -62,9 +81,22 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// An open write (or read) transaction. All typed store operations hang off it.
-pub struct Tx<'c> {
+/// An open read transaction (a consistent snapshot): the typed read operations hang off it.
+pub struct ReadTx<'c> {
     tx: rusqlite::Transaction<'c>,
+}
+
+/// An open write transaction: the typed write operations, plus every read through `Deref`.
+pub struct WriteTx<'c> {
+    read: ReadTx<'c>,
+}
+
+impl<'c> std::ops::Deref for WriteTx<'c> {
+    type Target = ReadTx<'c>;
+
+    fn deref(&self) -> &ReadTx<'c> {
+        &self.read
+    }
 }
 
 impl Store {
@@ -132,7 +164,7 @@ impl Store {
     }
 
     /// Run `f` in one write transaction (`BEGIN IMMEDIATE`); commit on `Ok`, roll back on `Err`.
-    pub fn write<T, E>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    pub fn write<T, E>(&mut self, f: impl FnOnce(&WriteTx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -140,14 +172,32 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(StoreError::from)?;
-        let tx = Tx { tx };
+        let tx = WriteTx {
+            read: ReadTx { tx },
+        };
         let out = f(&tx)?;
-        tx.tx.commit().map_err(StoreError::from)?;
+        tx.read.tx.commit().map_err(StoreError::from)?;
         Ok(out)
     }
 
-    /// Run `f` in a read transaction (a consistent snapshot).
-    pub fn read<T, E>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T, E>) -> Result<T, E>
+    /// Run `f` in a read transaction (a consistent snapshot). The connection is `query_only`
+    /// meanwhile: SQLite itself refuses any write made through it.
+    pub fn read<T, E>(&mut self, f: impl FnOnce(&ReadTx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.conn
+            .pragma_update(None, "query_only", true)
+            .map_err(StoreError::from)?;
+        let out = self.read_snapshot(f);
+        // Always back to writable, whatever `f` returned: the next `write` needs it.
+        self.conn
+            .pragma_update(None, "query_only", false)
+            .map_err(StoreError::from)?;
+        out
+    }
+
+    fn read_snapshot<T, E>(&mut self, f: impl FnOnce(&ReadTx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
     {
@@ -155,7 +205,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Deferred)
             .map_err(StoreError::from)?;
-        let tx = Tx { tx };
+        let tx = ReadTx { tx };
         let out = f(&tx)?;
         tx.tx.commit().map_err(StoreError::from)?;
         Ok(out)
@@ -192,4 +242,33 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::create(&dir.path().join("seliq.db")).expect("create store");
     (dir, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_transaction_refuses_writes_and_leaves_the_connection_writable() {
+        let (_dir, mut store) = test_store();
+        // Even raw SQL through a read transaction is refused by SQLite itself.
+        let refused = store.read(|tx| {
+            tx.tx
+                .execute("DELETE FROM sinks", [])
+                .map_err(StoreError::from)
+        });
+        assert!(
+            matches!(&refused, Err(StoreError::Sql(e)) if e.to_string().contains("readonly")),
+            "{refused:?}"
+        );
+        // A read that failed must not leave the connection read-only.
+        store
+            .write(|tx| tx.set_sink_offset("/tmp/x.ndjson", 7))
+            .expect("write after a failed read");
+        let offset = store.read(|tx| tx.sink_offset("/tmp/x.ndjson")).unwrap();
+        assert_eq!(offset, Some(7));
+        store
+            .write(|tx| tx.set_sink_offset("/tmp/x.ndjson", 9))
+            .expect("write after a successful read");
+    }
 }

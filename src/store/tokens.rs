@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Result, StoreError, Tx, corrupt, unique_or};
+use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
 
 /// What a token may do. Each scope includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -109,7 +109,29 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
     })
 }
 
-impl Tx<'_> {
+impl ReadTx<'_> {
+    pub fn token(&self, id: &str) -> Result<Option<TokenRow>> {
+        Ok(self
+            .tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"),
+                [id],
+                from_row,
+            )
+            .optional()?)
+    }
+
+    /// Every token (`None`), or those scoped to one workspace, oldest first.
+    pub fn tokens(&self, workspace_id: Option<Uuid>) -> Result<Vec<TokenRow>> {
+        let mut stmt = self.tx.prepare(&format!(
+            "SELECT {COLUMNS} FROM api_tokens WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY created_at, id"
+        ))?;
+        let rows = stmt.query_map([workspace_id.map(|w| w.to_string())], from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
     pub fn insert_token(&self, t: &TokenRow) -> Result<()> {
         self.tx
             .execute(
@@ -129,26 +151,6 @@ impl Tx<'_> {
             )
             .map_err(|e| unique_or(e, || format!("token id {} is already taken", t.id)))?;
         Ok(())
-    }
-
-    pub fn token(&self, id: &str) -> Result<Option<TokenRow>> {
-        Ok(self
-            .tx
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"),
-                [id],
-                from_row,
-            )
-            .optional()?)
-    }
-
-    /// Every token (`None`), or those scoped to one workspace, oldest first.
-    pub fn tokens(&self, workspace_id: Option<Uuid>) -> Result<Vec<TokenRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM api_tokens WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY created_at, id"
-        ))?;
-        let rows = stmt.query_map([workspace_id.map(|w| w.to_string())], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     pub fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {

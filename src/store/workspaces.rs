@@ -8,7 +8,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Result, StoreError, Tx, corrupt, unique_or};
+use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
 use crate::slug::Slug;
 
 /// The plan tier sets the audit retention.
@@ -77,17 +77,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
     })
 }
 
-impl Tx<'_> {
-    pub fn insert_workspace(&self, w: &WorkspaceRow) -> Result<()> {
-        self.tx
-            .execute(
-                "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![w.id.to_string(), w.slug.as_str(), w.description, w.plan.as_str(), w.created_at],
-            )
-            .map_err(|e| unique_or(e, || format!("workspace slug {:?} is already taken", w.slug.as_str())))?;
-        Ok(())
-    }
-
+impl ReadTx<'_> {
     /// Any workspace with this slug, tombstoned ones included.
     pub fn workspace_by_slug_any(&self, slug: &Slug) -> Result<Option<WorkspaceRow>> {
         Ok(self
@@ -124,6 +114,18 @@ impl Tx<'_> {
         ))?;
         let rows = stmt.query_map([include_deleted], from_row)?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+impl WriteTx<'_> {
+    pub fn insert_workspace(&self, w: &WorkspaceRow) -> Result<()> {
+        self.tx
+            .execute(
+                "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![w.id.to_string(), w.slug.as_str(), w.description, w.plan.as_str(), w.created_at],
+            )
+            .map_err(|e| unique_or(e, || format!("workspace slug {:?} is already taken", w.slug.as_str())))?;
+        Ok(())
     }
 
     pub fn tombstone_workspace(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {

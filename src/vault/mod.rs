@@ -19,7 +19,7 @@ pub use files::{check_private, write_atomic};
 pub use master_key::MasterKey;
 pub use workspace_vault::{CredentialContext, WorkspaceVault};
 
-use crate::store::{DekRow, GatewayKeyRow, StoreError, Tx};
+use crate::store::{DekRow, GatewayKeyRow, ReadTx, StoreError, WriteTx};
 use aead::{KeyBytes, associated_data, random_key};
 
 /// Rotate a workspace's DEK after this many seals (NIST SP 800-38D caps random-nonce GCM at
@@ -112,7 +112,7 @@ impl Vault {
     /// Refuse to wrap anything under this process's master key unless the store still names it
     /// as current. Runs inside the caller's write transaction, which holds the database's write
     /// lock, so a rotation cannot commit between this check and the caller's insert.
-    pub(crate) fn ensure_current(&self, tx: &Tx<'_>) -> Result<(), VaultError> {
+    pub(crate) fn ensure_current(&self, tx: &ReadTx<'_>) -> Result<(), VaultError> {
         match tx.gateway_key(AUDIT_KEY)? {
             Some(k) if k.kek_id != self.master.id() => Err(VaultError::StaleMasterKey {
                 loaded: self.master.id().to_owned(),
@@ -128,7 +128,7 @@ impl Vault {
     /// key from then on: a rotation only rewraps it, so every old signature stays checkable.
     pub(crate) fn audit_key(
         &self,
-        tx: &Tx<'_>,
+        tx: &WriteTx<'_>,
         legacy: bool,
     ) -> Result<(String, KeyBytes), VaultError> {
         if let Some(row) = tx.gateway_key(AUDIT_KEY)? {
@@ -165,7 +165,7 @@ impl Vault {
     /// The audit key when it exists (read-only commands never create it).
     pub(crate) fn existing_audit_key(
         &self,
-        tx: &Tx<'_>,
+        tx: &ReadTx<'_>,
     ) -> Result<Option<(String, KeyBytes)>, VaultError> {
         match tx.gateway_key(AUDIT_KEY)? {
             Some(row) => Ok(Some((row.key_id.clone(), self.unwrap_gateway_key(&row)?))),
@@ -199,7 +199,7 @@ impl Vault {
     /// Create DEK version `version` for a workspace, stored wrapped under the KEK.
     pub(crate) fn create_dek(
         &self,
-        tx: &Tx<'_>,
+        tx: &WriteTx<'_>,
         workspace_id: Uuid,
         version: u32,
     ) -> Result<KeyBytes, VaultError> {
@@ -222,7 +222,7 @@ impl Vault {
     }
 
     /// Called in the transaction that creates the workspace.
-    pub fn init_workspace(&self, tx: &Tx<'_>, workspace_id: Uuid) -> Result<(), VaultError> {
+    pub fn init_workspace(&self, tx: &WriteTx<'_>, workspace_id: Uuid) -> Result<(), VaultError> {
         self.create_dek(tx, workspace_id, 1).map(drop)
     }
 
@@ -247,7 +247,11 @@ impl Vault {
     }
 
     /// The handle for one workspace: unwraps that workspace's DEKs and nobody else's.
-    pub fn workspace(&self, tx: &Tx<'_>, workspace_id: Uuid) -> Result<WorkspaceVault, VaultError> {
+    pub fn workspace(
+        &self,
+        tx: &ReadTx<'_>,
+        workspace_id: Uuid,
+    ) -> Result<WorkspaceVault, VaultError> {
         let rows = tx.deks(workspace_id)?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -258,7 +262,7 @@ impl Vault {
 
     /// Crypto-shredding: destroy every DEK of a workspace. Its credential rows must be deleted in
     /// the same transaction (the caller deletes the integrations).
-    pub fn shred_workspace(&self, tx: &Tx<'_>, workspace_id: Uuid) -> Result<(), VaultError> {
+    pub fn shred_workspace(&self, tx: &WriteTx<'_>, workspace_id: Uuid) -> Result<(), VaultError> {
         tx.destroy_deks(workspace_id)?;
         Ok(())
     }
@@ -267,7 +271,7 @@ impl Vault {
     /// untouched. `fail_after` injects a failure after that many DEKs (tests of the rollback).
     pub fn rotate_master_key(
         &self,
-        tx: &Tx<'_>,
+        tx: &WriteTx<'_>,
         new: &MasterKey,
         fail_after: Option<usize>,
     ) -> Result<usize, VaultError> {

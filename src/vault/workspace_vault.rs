@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::aead::{Cipher, KeyBytes, associated_data};
 use super::{Vault, VaultError};
-use crate::store::Tx;
+use crate::store::WriteTx;
 
 /// Blob format: `FORMAT | dek_version (u32 BE) | nonce (12) | ciphertext || tag`.
 const FORMAT: u8 = 1;
@@ -69,7 +69,7 @@ impl WorkspaceVault {
     /// gets a new DEK version (this workspace alone), used from the next seal on.
     pub fn seal(
         &mut self,
-        tx: &Tx<'_>,
+        tx: &WriteTx<'_>,
         ctx: &CredentialContext<'_>,
         secret: &SecretString,
     ) -> Result<Vec<u8>, VaultError> {

@@ -11,7 +11,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{CredentialRow, CredentialState, IntegrationRow, ReadTx, WorkspaceRow, WriteTx};
@@ -201,8 +201,12 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
                         tx,
                         ws.id,
                         &who,
-                        Event::new("integration.connected", req.name.as_str(), Outcome::Failure)
-                            .details(json!({"source": canonical, "reason": reason})),
+                        Event::new(
+                            Action::IntegrationConnected,
+                            req.name.as_str(),
+                            Outcome::Failure,
+                        )
+                        .details(json!({"source": canonical, "reason": reason})),
                     )
                 });
                 return Err(e.into());
@@ -243,16 +247,19 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
             tx,
             ws.id,
             &who,
-            Event::new("integration.connected", row.name.as_str(), Outcome::Success).details(
-                json!({
-                    "integration_id": row.id,
-                    "kind": row.kind,
-                    "source": canonical,
-                    "verified": req.verify,
-                    "credential_version": 1,
-                    "server_guid": server_guid,
-                }),
-            ),
+            Event::new(
+                Action::IntegrationConnected,
+                row.name.as_str(),
+                Outcome::Success,
+            )
+            .details(json!({
+                "integration_id": row.id,
+                "kind": row.kind,
+                "source": canonical,
+                "verified": req.verify,
+                "credential_version": 1,
+                "server_guid": server_guid,
+            })),
         )?;
         Ok(())
     });
@@ -305,7 +312,7 @@ fn refuse_bind(
             ws.id,
             &who,
             Event::new(
-                "integration.binding_rejected",
+                Action::IntegrationBindingRejected,
                 name.as_str(),
                 Outcome::Denied,
             )
@@ -355,7 +362,7 @@ pub async fn test(
             tx,
             ws.id,
             &who,
-            Event::new("integration.tested", name.as_str(), result)
+            Event::new(Action::IntegrationTested, name.as_str(), result)
                 .details(json!({"source": integ.source, "reason": reason})),
         )
     })?;
@@ -391,11 +398,13 @@ pub fn set_poll_interval(
             tx,
             ws.id,
             &who,
-            Event::new("integration.updated", name.as_str(), Outcome::Success).details(json!({
-                "integration_id": integ.id,
-                "poll_interval_secs": interval.as_secs(),
-                "previous_poll_interval_secs": integ.poll_interval_secs,
-            })),
+            Event::new(Action::IntegrationUpdated, name.as_str(), Outcome::Success).details(
+                json!({
+                    "integration_id": integ.id,
+                    "poll_interval_secs": interval.as_secs(),
+                    "previous_poll_interval_secs": integ.poll_interval_secs,
+                }),
+            ),
         )?;
         Ok(())
     })
@@ -435,7 +444,12 @@ pub fn clear_suspension(
         tx,
         workspace_id,
         who,
-        Event::new("integration.resumed", integ.name.as_str(), Outcome::Success).details(json!({
+        Event::new(
+            Action::IntegrationResumed,
+            integ.name.as_str(),
+            Outcome::Success,
+        )
+        .details(json!({
             "integration_id": integ.id,
             "reason": reason,
         })),
@@ -453,8 +467,12 @@ pub fn remove(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<()> 
             tx,
             ws.id,
             &who,
-            Event::new("integration.disconnected", name.as_str(), Outcome::Success)
-                .details(json!({"integration_id": integ.id, "source": integ.source})),
+            Event::new(
+                Action::IntegrationDisconnected,
+                name.as_str(),
+                Outcome::Success,
+            )
+            .details(json!({"integration_id": integ.id, "source": integ.source})),
         )?;
         Ok(())
     })
@@ -574,7 +592,7 @@ pub async fn rotate_with(
                     ws.id,
                     &who,
                     Event::new(
-                        "credential.rotation_failed",
+                        Action::CredentialRotationFailed,
                         name.as_str(),
                         Outcome::Failure,
                     )
@@ -602,7 +620,7 @@ pub async fn rotate_with(
             tx,
             ws.id,
             &who,
-            Event::new("credential.rotated", name.as_str(), Outcome::Success).details(json!({
+            Event::new(Action::CredentialRotated, name.as_str(), Outcome::Success).details(json!({
                 "integration_id": integ.id,
                 "version": pending,
                 "previous_version": current.version,
@@ -651,7 +669,12 @@ pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<u3
             tx,
             ws.id,
             &who,
-            Event::new("credential.rolled_back", name.as_str(), Outcome::Success).details(json!({
+            Event::new(
+                Action::CredentialRolledBack,
+                name.as_str(),
+                Outcome::Success,
+            )
+            .details(json!({
                 "integration_id": integ.id,
                 "version": previous.version,
                 "discarded_version": current.version,

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::app::{App, Config, MASTER_KEY_ENV};
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::vault::MasterKey;
@@ -85,21 +85,22 @@ pub fn rotate_master_key(
     let vault = app.vault.clone();
     let who = app.who.clone();
     let old_id = vault.master().id().to_owned();
-    let result = app.store.write(|tx| {
-        let n = vault.rotate_master_key(tx, new, fail_after)?;
-        // Every chain, deleted workspaces' included: each must tell its own story.
-        for ws in tx.list_workspaces(true)? {
-            audit::append(
+    let result =
+        app.store.write(|tx| {
+            let n = vault.rotate_master_key(tx, new, fail_after)?;
+            // Every chain, deleted workspaces' included: each must tell its own story.
+            for ws in tx.list_workspaces(true)? {
+                audit::append(
                 tx,
                 ws.id,
                 &who,
-                Event::new("vault.master_key_rotated", "master key", Outcome::Success).details(
+                Event::new(Action::VaultMasterKeyRotated, "master key", Outcome::Success).details(
                     json!({"old_key_id": old_id, "new_key_id": new.id(), "data_keys_rewrapped": n}),
                 ),
             )?;
-        }
-        Ok::<_, Error>(n)
-    });
+            }
+            Ok::<_, Error>(n)
+        });
     let n = match result {
         Ok(n) => n,
         Err(e) => {

@@ -5,7 +5,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::Slug;
 use crate::store::{Plan, ReadTx, WorkspaceRow};
@@ -50,7 +50,7 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
             tx,
             row.id,
             &who,
-            Event::new("workspace.created", slug.as_str(), Outcome::Success).details(json!({
+            Event::new(Action::WorkspaceCreated, slug.as_str(), Outcome::Success).details(json!({
                 "workspace_id": row.id,
                 "plan": plan,
                 "description": description,
@@ -95,7 +95,7 @@ pub fn delete(app: &mut App, slug: &Slug, confirm: &str) -> Result<()> {
                 ws.id,
                 &who,
                 Event::new(
-                    "integration.disconnected",
+                    Action::IntegrationDisconnected,
                     i.name.as_str(),
                     Outcome::Success,
                 )
@@ -109,7 +109,7 @@ pub fn delete(app: &mut App, slug: &Slug, confirm: &str) -> Result<()> {
             tx,
             ws.id,
             &who,
-            Event::new("workspace.deleted", slug.as_str(), Outcome::Success).details(
+            Event::new(Action::WorkspaceDeleted, slug.as_str(), Outcome::Success).details(
                 json!({"integrations_removed": integrations.len(), "data_keys": "destroyed"}),
             ),
         )?;

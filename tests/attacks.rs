@@ -11,7 +11,7 @@ use base64::Engine;
 use common::{Env, code, path_str, stderr, stdout};
 use rusqlite::params;
 use seliq_gateway::app::{App, Config};
-use seliq_gateway::audit::{self, Event, Outcome, entry_hash};
+use seliq_gateway::audit::{self, Action, Event, Outcome, entry_hash};
 use seliq_gateway::store::AuditRow;
 
 const CID: &str = "0123456789abcdef0123456789abcdef";
@@ -88,7 +88,11 @@ fn append_entries(env: &Env, slug: &str, n: usize) {
                     tx,
                     ws.id,
                     &who,
-                    Event::new("integration.tested", format!("probe-{i}"), Outcome::Success),
+                    Event::new(
+                        Action::IntegrationTested,
+                        format!("probe-{i}"),
+                        Outcome::Success,
+                    ),
                 )?;
             }
             Ok::<_, seliq_gateway::error::Error>(())

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::Slug;
 use crate::store::{ReadTx, TokenRow, TokenScope, WriteTx};
@@ -166,7 +166,7 @@ pub fn create(app: &mut App, req: &NewToken) -> Result<Created> {
             tx,
             chain,
             &who,
-            Event::new("token.created", row.id.as_str(), Outcome::Success).details(json!({
+            Event::new(Action::TokenCreated, row.id.as_str(), Outcome::Success).details(json!({
                 "token_id": row.id,
                 "name": row.name,
                 "scope": row.scope,
@@ -217,7 +217,7 @@ pub fn revoke(app: &mut App, id: &str) -> Result<TokenRow> {
             tx,
             chain,
             &who,
-            Event::new("token.revoked", row.id.as_str(), Outcome::Success).details(json!({
+            Event::new(Action::TokenRevoked, row.id.as_str(), Outcome::Success).details(json!({
                 "token_id": row.id,
                 "name": row.name,
                 "scope": row.scope,

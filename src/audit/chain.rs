@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::action::Action;
 use super::checkpoint::{CHECKPOINT_INTERVAL, Checkpoint, CheckpointSigner};
 use super::clock;
 use crate::store::{AuditRow, StoreError, StoredCheckpoint, WriteTx};
@@ -43,14 +44,14 @@ pub struct Attribution {
 /// One thing to record. `details` must never hold a secret: callers pass ids, names and counts.
 #[derive(Debug, Clone)]
 pub struct Event {
-    pub action: &'static str,
+    pub action: Action,
     pub target: String,
     pub outcome: Outcome,
     pub details: serde_json::Value,
 }
 
 impl Event {
-    pub fn new(action: &'static str, target: impl Into<String>, outcome: Outcome) -> Event {
+    pub fn new(action: Action, target: impl Into<String>, outcome: Outcome) -> Event {
         Event {
             action,
             target: target.into(),
@@ -161,7 +162,7 @@ pub fn append(
         request_id: who.request_id.to_string(),
         at: now_millis(),
         actor: who.actor.clone(),
-        action: event.action.to_owned(),
+        action: event.action.as_str().to_owned(),
         target: event.target,
         outcome: event.outcome.as_str().to_owned(),
         details: event.details.to_string(),
@@ -243,13 +244,13 @@ pub(crate) mod tests {
                     tx,
                     ws,
                     &who,
-                    Event::new("workspace.created", "acme-corp", Outcome::Success),
+                    Event::new(Action::WorkspaceCreated, "acme-corp", Outcome::Success),
                 )?;
                 let b = append(
                     tx,
                     ws,
                     &who,
-                    Event::new("integration.connected", "falcon", Outcome::Success),
+                    Event::new(Action::IntegrationConnected, "falcon", Outcome::Success),
                 )?;
                 Ok::<_, crate::store::StoreError>((a, b))
             })

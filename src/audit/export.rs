@@ -17,6 +17,7 @@ use serde::Serialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 
+use super::Action;
 use super::bundle::{self, EntryRecord, Header, ManifestRecord};
 use super::chain::{self, Event, Outcome};
 use super::checkpoint::Checkpoint;
@@ -287,7 +288,7 @@ fn run(app: &mut App, req: &ExportRequest) -> Result<(Exported, Option<String>)>
             tx,
             ws.id,
             &who,
-            Event::new("audit.exported", ws.slug.as_str(), Outcome::Success).details(json!({
+            Event::new(Action::AuditExported, ws.slug.as_str(), Outcome::Success).details(json!({
                 "format": req.format.ext(),
                 "since": rfc3339(req.since),
                 "until": rfc3339(req.until),

@@ -9,6 +9,7 @@
 //! - `gateway`: the reserved gateway-level chain (all-workspaces API tokens).
 //! - `prune`: retention by plan tier, whole calendar months, manifests kept forever.
 
+mod action;
 pub(crate) mod bundle;
 mod chain;
 pub mod checkpoint;
@@ -20,6 +21,7 @@ pub mod gateway;
 pub mod prune;
 pub mod verify;
 
+pub use action::Action;
 pub use bundle::{Bundle, Header, parse as parse_bundle};
 pub use chain::{
     Attribution, Event, Outcome, append, checkpoint_at, checkpoint_head, entry_hash, genesis_hash,

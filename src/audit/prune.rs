@@ -13,6 +13,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::json;
 
+use super::Action;
 use super::chain::{self, Attribution, Event, Outcome};
 use super::clock;
 use super::verify::verify_stored;
@@ -223,7 +224,7 @@ fn prune_one(
             tx,
             ws.id,
             who,
-            Event::new("audit.pruned", ws.slug.as_str(), Outcome::Success).details(json!({
+            Event::new(Action::AuditPruned, ws.slug.as_str(), Outcome::Success).details(json!({
                 "plan": ws.plan,
                 "retention_days": days,
                 "cutoff": clock::format(cutoff),

@@ -491,6 +491,7 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::Action;
     use crate::audit::chain::{Event, Outcome, append, tests::test_who};
     use crate::audit::checkpoint::CHECKPOINT_INTERVAL;
     use crate::store::{Plan, Store, WorkspaceRow, test_store};
@@ -513,14 +514,14 @@ mod tests {
                     tx,
                     ws,
                     &who,
-                    Event::new("workspace.created", "acme-corp", Outcome::Success),
+                    Event::new(Action::WorkspaceCreated, "acme-corp", Outcome::Success),
                 )?;
                 for i in 1..n {
                     append(
                         tx,
                         ws,
                         &who,
-                        Event::new("integration.tested", format!("i{i}"), Outcome::Success)
+                        Event::new(Action::IntegrationTested, format!("i{i}"), Outcome::Success)
                             .details(serde_json::json!({"i": i})),
                     )?;
                 }

@@ -23,7 +23,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::integrations;
 use crate::slug::{IntegrationName, Slug};
@@ -537,7 +537,7 @@ fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> R
                 tx,
                 workspace_id,
                 &who,
-                Event::new("pull.completed", r.name.as_str(), outcome).details(json!({
+                Event::new(Action::PullCompleted, r.name.as_str(), outcome).details(json!({
                     "alerts": r.alerts,
                     "pages": r.pages,
                     "retries": r.retries,

@@ -34,7 +34,7 @@ use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::app::App;
-use crate::audit::{self, Event, Outcome};
+use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::integrations;
 use crate::pull::{self, Delivery, Job, Sink, TaskOutcome};
@@ -553,12 +553,16 @@ impl Scheduler {
                         tx,
                         ws_id,
                         &who,
-                        Event::new("integration.suspended", name.as_str(), Outcome::Failure)
-                            .details(json!({
-                                "integration_id": f.id,
-                                "credential_version": e.credential_version,
-                                "reason": reason,
-                            })),
+                        Event::new(
+                            Action::IntegrationSuspended,
+                            name.as_str(),
+                            Outcome::Failure,
+                        )
+                        .details(json!({
+                            "integration_id": f.id,
+                            "credential_version": e.credential_version,
+                            "reason": reason,
+                        })),
                     )
                 });
                 if let Err(err) = audited {

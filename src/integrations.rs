@@ -14,7 +14,9 @@ use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::{IntegrationName, Slug};
-use crate::store::{CredentialRow, CredentialState, IntegrationRow, ReadTx, WorkspaceRow, WriteTx};
+use crate::store::{
+    CredentialRow, CredentialState, IntegrationRow, LiveWorkspace, ReadTx, WorkspaceRow, WriteTx,
+};
 use crate::vault::{CredentialContext, Vault};
 use crate::workspaces;
 
@@ -51,7 +53,7 @@ pub fn require(
     tx: &ReadTx<'_>,
     slug: &Slug,
     name: &IntegrationName,
-) -> Result<(WorkspaceRow, IntegrationRow)> {
+) -> Result<(LiveWorkspace, IntegrationRow)> {
     let ws = workspaces::require(tx, slug)?;
     let integ = tx.integration_by_name(ws.id, name)?.ok_or_else(|| {
         Error::NotFound(format!(
@@ -62,12 +64,20 @@ pub fn require(
 }
 
 /// Open an integration's current credential through its workspace's vault handle, after
-/// checking that its settings still read the source it is bound to.
+/// checking that the integration belongs to that workspace and that its settings still read the
+/// source it is bound to.
 pub fn open_current(
     tx: &ReadTx<'_>,
     vault: &Vault,
+    workspace: &LiveWorkspace,
     integ: &IntegrationRow,
 ) -> Result<SecretString> {
+    if integ.workspace_id != workspace.id {
+        return Err(Error::Runtime(format!(
+            "integration {} does not belong to workspace {}; refusing to open its credential",
+            integ.name, workspace.slug
+        )));
+    }
     let source = bound_source(tx, integ)?;
     let row = tx
         .credential(integ.id, CredentialState::Current)?
@@ -77,7 +87,7 @@ pub fn open_current(
                 integ.name.as_str()
             ))
         })?;
-    let wv = vault.workspace(tx, integ.workspace_id)?;
+    let wv = vault.workspace(tx, workspace)?;
     Ok(wv.open(&ctx(integ, &source, row.version), &row.blob)?)
 }
 
@@ -228,13 +238,13 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
     let vault = app.vault.clone();
     let result = app.store.write(|tx| {
         // The workspace may have been deleted since the read above.
-        workspaces::require(tx, &req.workspace)?;
+        let live = workspaces::require(tx, &req.workspace)?;
         if let Some(conflict) = find_conflict(tx, &source, server_guid.as_deref())? {
             return Err(BindOutcome::Refused(conflict));
         }
         tx.insert_integration(&row)?;
         tx.insert_binding(&source, ws.id, row.id, server_guid.as_deref())?;
-        let mut wv = vault.workspace(tx, ws.id)?;
+        let mut wv = vault.workspace(tx, &live)?;
         let blob = wv.seal(tx, &ctx(&row, &canonical, 1), &req.secret)?;
         tx.insert_credential(&CredentialRow {
             integration_id: row.id,
@@ -342,7 +352,7 @@ pub async fn test(
     let (ws, integ, secret) = app.store.read(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         // An unopenable credential is a failed test too, and is audited like one.
-        let secret = open_current(tx, &vault, &integ);
+        let secret = open_current(tx, &vault, &ws, &integ);
         Ok::<_, Error>((ws, integ, secret))
     })?;
     let outcome: Result<()> = match secret {
@@ -565,7 +575,7 @@ pub async fn rotate_with(
             .unwrap_or(0)
             + 1;
         let source = bound_source(tx, &integ)?;
-        let mut wv = vault.workspace(tx, ws.id)?;
+        let mut wv = vault.workspace(tx, &ws)?;
         let blob = wv.seal(tx, &ctx(&integ, &source, version), &secret)?;
         tx.insert_credential(&CredentialRow {
             integration_id: integ.id,

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::slug::Slug;
-use crate::store::{Plan, ReadTx, WorkspaceRow};
+use crate::store::{LiveWorkspace, Plan, ReadTx, WorkspaceRow};
 
 /// The description holds a client's contract SLA terms: free text, bounded.
 pub const MAX_DESCRIPTION_BYTES: usize = 4096;
@@ -62,7 +62,7 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
 }
 
 /// The live workspace with this slug, or exit 4 naming it.
-pub fn require(tx: &ReadTx<'_>, slug: &Slug) -> Result<WorkspaceRow> {
+pub fn require(tx: &ReadTx<'_>, slug: &Slug) -> Result<LiveWorkspace> {
     tx.workspace_by_slug(slug)?
         .ok_or_else(|| Error::NotFound(format!("workspace {slug} does not exist")))
 }
@@ -72,7 +72,8 @@ pub fn list(app: &mut App) -> Result<Vec<WorkspaceRow>> {
 }
 
 pub fn show(app: &mut App, slug: &Slug) -> Result<WorkspaceRow> {
-    app.store.read(|tx| require(tx, slug))
+    app.store
+        .read(|tx| require(tx, slug).map(LiveWorkspace::into_row))
 }
 
 /// Delete a workspace: its integrations, bindings, checkpoints and credential rows go, its data

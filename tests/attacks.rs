@@ -688,3 +688,40 @@ fn a_failed_test_on_an_unopenable_credential_is_audited() {
         .unwrap();
     assert_eq!(failed, 1);
 }
+
+/// Issue 22: a credential opens only through the live workspace it belongs to. Handing the
+/// library another workspace (one the caller could resolve) is refused before any key is used.
+#[test]
+fn a_credential_does_not_open_through_another_workspace() {
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    env.ok(&["workspace", "create", "globex-prod"]);
+    assert_eq!(code(&add_falcon(&env, "acme-corp", "falcon", CID)), 0);
+    let mut app = App::open(Config {
+        data_dir: env.data_dir(),
+        database_url: None,
+        actor: "test-operator".into(),
+    })
+    .expect("open app");
+    let vault = app.vault.clone();
+    let slug = |s: &str| seliq_gateway::slug::Slug::parse(s).unwrap();
+    let (own, foreign) = app
+        .store
+        .read(|tx| {
+            let acme = seliq_gateway::workspaces::require(tx, &slug("acme-corp"))?;
+            let globex = seliq_gateway::workspaces::require(tx, &slug("globex-prod"))?;
+            let integ = tx.integrations(acme.id)?.remove(0);
+            let own = seliq_gateway::integrations::open_current(tx, &vault, &acme, &integ);
+            let foreign = seliq_gateway::integrations::open_current(tx, &vault, &globex, &integ);
+            Ok::<_, seliq_gateway::error::Error>((own.is_ok(), foreign.err()))
+        })
+        .unwrap();
+    assert!(own, "the owning workspace opens its credential");
+    let err = foreign
+        .expect("another workspace must not open it")
+        .to_string();
+    assert!(
+        err.contains("does not belong to workspace globex-prod"),
+        "{err}"
+    );
+}

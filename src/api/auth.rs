@@ -182,7 +182,9 @@ impl FromRequestParts<ApiState> for WorkspaceScope {
         let st = state.clone();
         let found = super::blocking(move || {
             let mut store = st.open_store()?;
-            Ok(store.read(|tx| tx.workspace_by_slug(&slug))?)
+            Ok(store
+                .read(|tx| tx.workspace_by_slug(&slug))?
+                .map(|w| w.into_row()))
         })
         .await?;
         match found {

@@ -513,7 +513,7 @@ fn open_jobs(app: &mut App, http: &HttpOptions, slugs: &[Slug]) -> Result<Vec<Jo
         for slug in slugs {
             let ws = workspaces::require(tx, slug)?;
             for integ in tx.integrations(ws.id)? {
-                let secret = integrations::open_current(tx, &vault, &integ)?;
+                let secret = integrations::open_current(tx, &vault, &ws, &integ)?;
                 out.push((slug.to_string(), integ, secret));
             }
         }

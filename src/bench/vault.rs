@@ -52,7 +52,10 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         version: 1,
     };
     let (seal, open) = store.write(|tx| {
-        let mut wv = vault.workspace(tx, workspace)?;
+        let live = tx
+            .live_workspace(workspace)?
+            .ok_or_else(|| Error::Runtime("the bench workspace vanished".to_owned()))?;
+        let mut wv = vault.workspace(tx, &live)?;
         let blob = wv.seal(tx, &ctx, &secret)?;
         // A benchmark of a broken round trip would be worthless.
         let opened = wv.open(&ctx, &blob)?;

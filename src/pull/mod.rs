@@ -151,7 +151,7 @@ fn prepare(
         };
         let mut out = Vec::new();
         for integ in rows {
-            let secret = integrations::open_current(tx, &vault, &integ);
+            let secret = integrations::open_current(tx, &vault, &ws, &integ);
             let checkpoint = tx.checkpoint(integ.id)?;
             out.push((integ, secret, checkpoint));
         }

@@ -387,10 +387,15 @@ impl Scheduler {
         };
         let vault = app.vault.clone();
         let integ = e.integ.clone();
+        let workspace = e.workspace.clone();
         let need_secret = e.connector.is_none();
         let read = app.store.read(|tx| {
             let secret = if need_secret {
-                Some(integrations::open_current(tx, &vault, &integ)?)
+                // The workspace this entry was scheduled under, resolved live again now: a
+                // workspace deleted since the last reload opens nothing.
+                let slug = crate::slug::Slug::parse(&workspace)?;
+                let ws = crate::workspaces::require(tx, &slug)?;
+                Some(integrations::open_current(tx, &vault, &ws, &integ)?)
             } else {
                 // Still refuse settings that no longer match the binding.
                 integrations::bound_source(tx, &integ)?;

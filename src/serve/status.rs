@@ -84,7 +84,7 @@ pub fn from_store(
     let now = Utc::now();
     app.store.read(|tx| {
         let workspaces = match only {
-            Some(slug) => vec![crate::workspaces::require(tx, slug)?],
+            Some(slug) => vec![crate::workspaces::require(tx, slug)?.into_row()],
             None => tx.list_workspaces(false)?,
         };
         let mut out = Vec::new();

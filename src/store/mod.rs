@@ -48,7 +48,7 @@ pub use integration_state::IntegrationStateRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
 pub use tokens::{TokenRow, TokenScope};
-pub use workspaces::{Plan, WorkspaceRow};
+pub use workspaces::{LiveWorkspace, Plan, WorkspaceRow};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

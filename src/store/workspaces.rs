@@ -61,6 +61,26 @@ pub struct WorkspaceRow {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// A workspace found live (not deleted) inside the current transaction. Only this module makes
+/// one, and the vault hands out a workspace's key handle only for one: there is no path from a
+/// bare workspace id to a data key.
+#[derive(Debug, Clone)]
+pub struct LiveWorkspace(WorkspaceRow);
+
+impl LiveWorkspace {
+    pub fn into_row(self) -> WorkspaceRow {
+        self.0
+    }
+}
+
+impl std::ops::Deref for LiveWorkspace {
+    type Target = WorkspaceRow;
+
+    fn deref(&self) -> &WorkspaceRow {
+        &self.0
+    }
+}
+
 const COLUMNS: &str = "id, slug, description, plan, created_at, deleted_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
@@ -91,10 +111,19 @@ impl ReadTx<'_> {
     }
 
     /// The live workspace with this slug.
-    pub fn workspace_by_slug(&self, slug: &Slug) -> Result<Option<WorkspaceRow>> {
+    pub fn workspace_by_slug(&self, slug: &Slug) -> Result<Option<LiveWorkspace>> {
         Ok(self
             .workspace_by_slug_any(slug)?
-            .filter(|w| w.deleted_at.is_none()))
+            .filter(|w| w.deleted_at.is_none())
+            .map(LiveWorkspace))
+    }
+
+    /// The live workspace with this id.
+    pub fn live_workspace(&self, id: Uuid) -> Result<Option<LiveWorkspace>> {
+        Ok(self
+            .workspace_by_id(id)?
+            .filter(|w| w.deleted_at.is_none())
+            .map(LiveWorkspace))
     }
 
     pub fn workspace_by_id(&self, id: Uuid) -> Result<Option<WorkspaceRow>> {

@@ -19,7 +19,7 @@ pub use files::{check_private, write_atomic};
 pub use master_key::MasterKey;
 pub use workspace_vault::{CredentialContext, WorkspaceVault};
 
-use crate::store::{DekRow, GatewayKeyRow, ReadTx, StoreError, WriteTx};
+use crate::store::{DekRow, GatewayKeyRow, LiveWorkspace, ReadTx, StoreError, WriteTx};
 use aead::{KeyBytes, associated_data, random_key};
 
 /// Rotate a workspace's DEK after this many seals (NIST SP 800-38D caps random-nonce GCM at
@@ -246,12 +246,14 @@ impl Vault {
         Ok(zeroize::Zeroizing::new(bytes))
     }
 
-    /// The handle for one workspace: unwraps that workspace's DEKs and nobody else's.
+    /// The handle for one live workspace (resolved in this transaction): unwraps that
+    /// workspace's DEKs and nobody else's.
     pub fn workspace(
         &self,
         tx: &ReadTx<'_>,
-        workspace_id: Uuid,
+        workspace: &LiveWorkspace,
     ) -> Result<WorkspaceVault, VaultError> {
+        let workspace_id = workspace.id;
         let rows = tx.deks(workspace_id)?;
         let mut keys = Vec::with_capacity(rows.len());
         for row in &rows {

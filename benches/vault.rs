@@ -74,7 +74,8 @@ fn seal_256_bytes(bencher: Bencher) {
     let (vault, ws, secret) = (f.vault.clone(), f.workspace, f.secret.clone());
     f.store
         .write(|tx| {
-            let mut wv = vault.workspace(tx, ws)?;
+            let live = tx.live_workspace(ws)?.expect("the fixture's workspace");
+            let mut wv = vault.workspace(tx, &live)?;
             bencher.bench_local(|| wv.seal(tx, &ctx, &secret).expect("seal"));
             Ok::<_, Error>(())
         })
@@ -89,7 +90,8 @@ fn open_256_bytes(bencher: Bencher) {
     let (wv, blob) = f
         .store
         .write(|tx| {
-            let mut wv = vault.workspace(tx, ws)?;
+            let live = tx.live_workspace(ws)?.expect("the fixture's workspace");
+            let mut wv = vault.workspace(tx, &live)?;
             let blob = wv.seal(tx, &ctx, &secret)?;
             Ok::<_, Error>((wv, blob))
         })

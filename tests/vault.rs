@@ -80,7 +80,7 @@ impl Lib {
         let secret = SecretString::from(secret.to_owned());
         self.store
             .write(|tx| {
-                let mut wv = vault.workspace(tx, ws)?;
+                let mut wv = vault.workspace(tx, &live(tx, ws))?;
                 Ok::<_, Error>(wv.seal(tx, ctx, &secret)?)
             })
             .expect("seal")
@@ -89,7 +89,7 @@ impl Lib {
     fn handle(&mut self, ws: Uuid) -> WorkspaceVault {
         let vault = self.vault.clone();
         self.store
-            .read(|tx| Ok::<_, Error>(vault.workspace(tx, ws)?))
+            .read(|tx| Ok::<_, Error>(vault.workspace(tx, &live(tx, ws))?))
             .expect("workspace handle")
     }
 
@@ -359,7 +359,7 @@ fn no_nonce_repeats_over_100000_seals() {
     let nonces = lib
         .store
         .write(|tx| {
-            let mut wv = vault.workspace(tx, ws)?;
+            let mut wv = vault.workspace(tx, &live(tx, ws))?;
             let mut nonces = HashSet::with_capacity(SEALS);
             for _ in 0..SEALS {
                 let blob = wv.seal(tx, &c, &secret)?;
@@ -821,7 +821,7 @@ fn open_all(store: &mut Store, vault: &Vault) -> Result<Vec<String>, Error> {
     store.read(|tx| {
         let mut out = Vec::new();
         for ws in tx.list_workspaces(false)? {
-            let wv = vault.workspace(tx, ws.id)?;
+            let wv = vault.workspace(tx, &live(tx, ws.id))?;
             for integ in tx.integrations(ws.id)? {
                 for cred in tx.credentials(integ.id)? {
                     let c = CredentialContext {
@@ -1247,7 +1247,7 @@ fn master_key_rotation_rewraps_every_dek_and_the_old_key_opens_nothing() {
         })
         .expect("ids");
     for id in &ids {
-        let r = store.read(|tx| Ok::<_, Error>(old_vault.workspace(tx, *id)?));
+        let r = store.read(|tx| Ok::<_, Error>(old_vault.workspace(tx, &live(tx, *id))?));
         assert!(
             matches!(r, Err(Error::Vault(VaultError::WrongMasterKey { .. }))),
             "old key unwrapped a DEK: {r:?}"
@@ -1263,7 +1263,7 @@ fn master_key_rotation_rewraps_every_dek_and_the_old_key_opens_nothing() {
     drop(conn);
     let mut store = Store::open(&gw.db_path()).expect("store");
     for id in &ids {
-        let r = store.read(|tx| Ok::<_, Error>(old_vault.workspace(tx, *id)?));
+        let r = store.read(|tx| Ok::<_, Error>(old_vault.workspace(tx, &live(tx, *id))?));
         assert!(r.is_err(), "old key unwrapped a rewrapped DEK");
     }
     assert!(
@@ -1338,7 +1338,13 @@ fn sealed_fixture() -> Sealed {
         let s = SecretString::from(secret.clone());
         let blob = app
             .store
-            .write(|tx| Ok::<_, Error>(vault.workspace(tx, ws.id)?.seal(tx, &ctx(integ, 1), &s)?))
+            .write(|tx| {
+                Ok::<_, Error>(vault.workspace(tx, &live(tx, ws.id))?.seal(
+                    tx,
+                    &ctx(integ, 1),
+                    &s,
+                )?)
+            })
             .expect("seal");
         blobs.push((ws.id, integ, blob, secret));
     }
@@ -1351,7 +1357,7 @@ impl Sealed {
         self.blobs.iter().all(|(ws, integ, blob, secret)| {
             app.store
                 .read(|tx| {
-                    let wv = vault.workspace(tx, *ws)?;
+                    let wv = vault.workspace(tx, &live(tx, *ws))?;
                     Ok::<_, Error>(wv.open(&ctx(*integ, 1), blob)?)
                 })
                 .is_ok_and(|s| s.expose_secret() == secret)
@@ -1593,7 +1599,7 @@ fn deleting_a_workspace_destroys_its_dek_and_credentials_and_leaves_others_byte_
         "la-acme-prod"
     );
     let wv = store
-        .read(|tx| Ok::<_, Error>(vault.workspace(tx, a_id)?))
+        .read(|tx| Ok::<_, Error>(vault.workspace(tx, &live(tx, a_id))?))
         .expect("handle");
     for version in 1..=3 {
         let c = CredentialContext {
@@ -1776,4 +1782,11 @@ fn a_master_key_that_does_not_match_the_data_dir_is_refused_before_anything_is_w
         tail(&out.stderr)
     );
     assert_eq!(dek_rows(&gw.conn()), deks_before);
+}
+
+/// The live workspace `id`, resolved in `tx` as the library does before it hands out a key handle.
+fn live(tx: &seliq_gateway::store::ReadTx<'_>, id: Uuid) -> seliq_gateway::store::LiveWorkspace {
+    tx.live_workspace(id)
+        .expect("read workspace")
+        .expect("a live workspace")
 }

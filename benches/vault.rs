@@ -7,7 +7,7 @@
 
 use divan::Bencher;
 use secrecy::{ExposeSecret, SecretString};
-use uuid::Uuid;
+use seliq_gateway::ids::{IntegrationId, WorkspaceId};
 
 use seliq_gateway::error::Error;
 use seliq_gateway::slug::Slug;
@@ -24,7 +24,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     store: Store,
     vault: Vault,
-    workspace: Uuid,
+    workspace: WorkspaceId,
     secret: SecretString,
 }
 
@@ -32,7 +32,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::create(&dir.path().join("seliq.db")).expect("store");
     let vault = Vault::new(MasterKey::generate().expect("master key"));
-    let workspace = Uuid::new_v4();
+    let workspace = WorkspaceId::new();
     let row = WorkspaceRow {
         id: workspace,
         slug: Slug::parse("bench-corp").expect("slug"),
@@ -59,7 +59,7 @@ fn fixture() -> Fixture {
     }
 }
 
-fn context(integration_id: Uuid) -> CredentialContext<'static> {
+fn context(integration_id: IntegrationId) -> CredentialContext<'static> {
     CredentialContext {
         integration_id,
         source: SOURCE,
@@ -70,7 +70,7 @@ fn context(integration_id: Uuid) -> CredentialContext<'static> {
 #[divan::bench]
 fn seal_256_bytes(bencher: Bencher) {
     let mut f = fixture();
-    let ctx = context(Uuid::new_v4());
+    let ctx = context(IntegrationId::new());
     let (vault, ws, secret) = (f.vault.clone(), f.workspace, f.secret.clone());
     f.store
         .write(|tx| {
@@ -85,7 +85,7 @@ fn seal_256_bytes(bencher: Bencher) {
 #[divan::bench]
 fn open_256_bytes(bencher: Bencher) {
     let mut f = fixture();
-    let ctx = context(Uuid::new_v4());
+    let ctx = context(IntegrationId::new());
     let (vault, ws, secret) = (f.vault.clone(), f.workspace, f.secret.clone());
     let (wv, blob) = f
         .store

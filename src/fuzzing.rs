@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::bundle::{EntryRecord, Header, SCHEMA, line};
 use crate::audit::{CheckpointSigner, entry_hash, genesis_hash, parse_bundle, verify};
+use crate::ids::WorkspaceId;
 use crate::slug::{IntegrationName, Slug};
 use crate::store::AuditRow;
 use crate::timespec::{MAX_SPAN, parse_span, parse_time};
@@ -90,7 +91,7 @@ pub fn golden_signer() -> CheckpointSigner {
 /// starts at seq 2. They are the audit corpus seeds and the reference of [`audit_export`].
 pub fn golden_exports() -> [String; 2] {
     let signer = golden_signer();
-    let ws = Uuid::from_u128(0x5e11_0000_0000_4000_8000_0000_0000_0001);
+    let ws = WorkspaceId::from_uuid(Uuid::from_u128(0x5e11_0000_0000_4000_8000_0000_0000_0001));
     let mut rows: Vec<AuditRow> = Vec::new();
     let mut prev = genesis_hash(ws);
     for (seq, action, details) in [

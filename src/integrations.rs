@@ -8,11 +8,11 @@ use secrecy::SecretString;
 use seliq_connectors::http::HttpOptions;
 use seliq_connectors::{Settings, SourceId, registry};
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
+use crate::ids::{IntegrationId, WorkspaceId};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{
     CredentialRow, CredentialState, IntegrationRow, LiveWorkspace, ReadTx, WorkspaceRow, WriteTx,
@@ -225,7 +225,7 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
     }
 
     let row = IntegrationRow {
-        id: Uuid::new_v4(),
+        id: IntegrationId::new(),
         workspace_id: ws.id,
         name: req.name.clone(),
         kind: req.settings.kind(),
@@ -433,7 +433,7 @@ pub fn resume(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<bool
 /// Lift a suspension inside the caller's transaction, auditing why. False when there was none.
 pub fn clear_suspension(
     tx: &WriteTx<'_>,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     integ: &IntegrationRow,
     who: &audit::Attribution,
     reason: &str,

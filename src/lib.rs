@@ -14,6 +14,7 @@ pub mod error;
 pub mod fs_atomic;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ids;
 pub mod integrations;
 pub mod lock;
 pub mod pull;

@@ -2,11 +2,11 @@
 
 use chrono::Utc;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
 use crate::slug::Slug;
 use crate::store::{LiveWorkspace, Plan, ReadTx, WorkspaceRow};
 
@@ -26,7 +26,7 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
         )));
     }
     let row = WorkspaceRow {
-        id: Uuid::new_v4(),
+        id: WorkspaceId::new(),
         slug: slug.clone(),
         description: description.to_owned(),
         plan,

@@ -106,7 +106,7 @@ fn load_chain(db: &rusqlite::Connection, ws_id: &str) -> Vec<AuditRow> {
         .unwrap();
     stmt.query_map([ws_id], |r| {
         Ok(AuditRow {
-            workspace_id: uuid::Uuid::parse_str(&r.get::<_, String>(0)?).unwrap(),
+            workspace_id: seliq_gateway::ids::WorkspaceId::parse(&r.get::<_, String>(0)?).unwrap(),
             seq: r.get::<_, i64>(1)? as u64,
             request_id: r.get(2)?,
             at: r.get(3)?,

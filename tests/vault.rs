@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use seliq_gateway::app::{self, App, Config};
 use seliq_gateway::error::Error;
+use seliq_gateway::ids::{IntegrationId, WorkspaceId};
 use seliq_gateway::slug::Slug;
 use seliq_gateway::store::{CredentialRow, CredentialState, Plan, Store, WorkspaceRow};
 use seliq_gateway::vault::{CredentialContext, MasterKey, Vault, VaultError, WorkspaceVault};
@@ -54,8 +55,8 @@ impl Lib {
         }
     }
 
-    fn workspace(&mut self, slug: &str) -> Uuid {
-        let id = Uuid::new_v4();
+    fn workspace(&mut self, slug: &str) -> WorkspaceId {
+        let id = WorkspaceId::new();
         let row = WorkspaceRow {
             id,
             slug: Slug::parse(slug).expect("slug"),
@@ -75,7 +76,7 @@ impl Lib {
         id
     }
 
-    fn seal(&mut self, ws: Uuid, ctx: &CredentialContext<'_>, secret: &str) -> Vec<u8> {
+    fn seal(&mut self, ws: WorkspaceId, ctx: &CredentialContext<'_>, secret: &str) -> Vec<u8> {
         let vault = self.vault.clone();
         let secret = SecretString::from(secret.to_owned());
         self.store
@@ -86,7 +87,7 @@ impl Lib {
             .expect("seal")
     }
 
-    fn handle(&mut self, ws: Uuid) -> WorkspaceVault {
+    fn handle(&mut self, ws: WorkspaceId) -> WorkspaceVault {
         let vault = self.vault.clone();
         self.store
             .read(|tx| Ok::<_, Error>(vault.workspace(tx, &live(tx, ws))?))
@@ -95,7 +96,7 @@ impl Lib {
 
     fn open(
         &mut self,
-        ws: Uuid,
+        ws: WorkspaceId,
         ctx: &CredentialContext<'_>,
         blob: &[u8],
     ) -> Result<String, VaultError> {
@@ -105,7 +106,7 @@ impl Lib {
     }
 }
 
-fn ctx(integration_id: Uuid, version: u32) -> CredentialContext<'static> {
+fn ctx(integration_id: IntegrationId, version: u32) -> CredentialContext<'static> {
     CredentialContext {
         integration_id,
         source: SOURCE,
@@ -134,7 +135,7 @@ fn assert_opaque(result: Result<String, VaultError>, what: &str) -> VaultError {
 fn round_trip_opens_exactly_what_was_sealed() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     for secret in [
         "s",
         "a longer secret with spaces",
@@ -153,7 +154,7 @@ fn round_trip_opens_exactly_what_was_sealed() {
 fn sealing_the_same_secret_twice_gives_different_blobs() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     assert_ne!(lib.seal(ws, &c, "same"), lib.seal(ws, &c, "same"));
 }
 
@@ -162,7 +163,7 @@ fn opening_through_another_workspaces_handle_fails() {
     let mut lib = Lib::new();
     let a = lib.workspace("acme-corp");
     let b = lib.workspace("globex");
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     let blob = lib.seal(a, &c, "acme secret");
     assert_opaque(lib.open(b, &c, &blob), "A's blob through B's handle");
     assert_eq!(lib.open(a, &c, &blob).expect("own handle"), "acme secret");
@@ -172,7 +173,7 @@ fn opening_through_another_workspaces_handle_fails() {
 fn blob_swapped_between_two_integrations_of_one_workspace_fails() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let (one, two) = (ctx(Uuid::new_v4(), 1), ctx(Uuid::new_v4(), 1));
+    let (one, two) = (ctx(IntegrationId::new(), 1), ctx(IntegrationId::new(), 1));
     let blob_one = lib.seal(ws, &one, "secret one");
     let blob_two = lib.seal(ws, &two, "secret two");
     assert_opaque(lib.open(ws, &two, &blob_one), "one's blob in two's row");
@@ -183,7 +184,7 @@ fn blob_swapped_between_two_integrations_of_one_workspace_fails() {
 fn blob_moved_to_another_source_identity_fails() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     let blob = lib.seal(ws, &c, "secret");
     let other = CredentialContext {
         source: "crowdstrike:fedcba9876543210fedcba9876543210",
@@ -197,7 +198,7 @@ fn blob_swapped_between_workspaces_fails() {
     let mut lib = Lib::new();
     let a = lib.workspace("acme-corp");
     let b = lib.workspace("globex");
-    let (ca, cb) = (ctx(Uuid::new_v4(), 1), ctx(Uuid::new_v4(), 1));
+    let (ca, cb) = (ctx(IntegrationId::new(), 1), ctx(IntegrationId::new(), 1));
     let blob_a = lib.seal(a, &ca, "acme secret");
     let blob_b = lib.seal(b, &cb, "globex secret");
     // Each blob in the other workspace's row: the other handle, the other row's context.
@@ -214,7 +215,7 @@ fn blob_swapped_between_workspaces_fails() {
 fn every_flipped_bit_fails() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     let blob = lib.seal(ws, &c, "flip me");
     let wv = lib.handle(ws);
     for byte in 0..blob.len() {
@@ -231,7 +232,7 @@ fn every_flipped_bit_fails() {
 fn old_versions_blob_replayed_into_the_current_row_fails() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let id = Uuid::new_v4();
+    let id = IntegrationId::new();
     let v1 = lib.seal(ws, &ctx(id, 1), "old secret");
     let v2 = lib.seal(ws, &ctx(id, 2), "new secret");
     assert_eq!(lib.open(ws, &ctx(id, 2), &v2).expect("v2"), "new secret");
@@ -244,7 +245,7 @@ fn every_failure_is_the_same_opaque_error() {
     let mut lib = Lib::new();
     let a = lib.workspace("acme-corp");
     let b = lib.workspace("globex");
-    let id = Uuid::new_v4();
+    let id = IntegrationId::new();
     let blob = lib.seal(a, &ctx(id, 1), "secret");
     let mut flipped = blob.clone();
     flipped[20] ^= 0x80;
@@ -255,7 +256,7 @@ fn every_failure_is_the_same_opaque_error() {
     let failures = vec![
         assert_opaque(lib.open(b, &ctx(id, 1), &blob), "other workspace"),
         assert_opaque(
-            lib.open(a, &ctx(Uuid::new_v4(), 1), &blob),
+            lib.open(a, &ctx(IntegrationId::new(), 1), &blob),
             "other integration",
         ),
         assert_opaque(lib.open(a, &ctx(id, 2), &blob), "other version"),
@@ -307,7 +308,7 @@ fn dek_rotation_past_the_seal_limit_makes_a_new_version_for_that_workspace_alone
 
     let mut sealed = Vec::new();
     for i in 0..7u32 {
-        let c = ctx(Uuid::new_v4(), 1);
+        let c = ctx(IntegrationId::new(), 1);
         let secret = format!("secret {i}");
         let blob = lib.seal(a, &c, &secret);
         sealed.push((c, secret, blob));
@@ -343,7 +344,7 @@ fn dek_rotation_past_the_seal_limit_makes_a_new_version_for_that_workspace_alone
         assert_eq!(&lib.open(a, c, blob).expect("old blob opens"), secret);
     }
     // B's handle still has its one key and seals under version 1.
-    let bc = ctx(Uuid::new_v4(), 1);
+    let bc = ctx(IntegrationId::new(), 1);
     let bb = lib.seal(b, &bc, "globex");
     assert_eq!(WorkspaceVault::blob_dek_version(&bb), Some(1));
 }
@@ -354,7 +355,7 @@ fn no_nonce_repeats_over_100000_seals() {
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
     let vault = lib.vault.clone();
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     let secret = SecretString::from("n".to_owned());
     let nonces = lib
         .store
@@ -389,7 +390,7 @@ fn debug_output_and_errors_of_types_holding_a_secret_never_show_it() {
     let marker = format!("MARKER-{}", Uuid::new_v4().simple());
     let mut lib = Lib::new();
     let ws = lib.workspace("acme-corp");
-    let c = ctx(Uuid::new_v4(), 1);
+    let c = ctx(IntegrationId::new(), 1);
     let blob = lib.seal(ws, &c, &marker);
     let handle = lib.handle(ws);
     let opened = handle.open(&c, &blob).expect("open");
@@ -402,7 +403,7 @@ fn debug_output_and_errors_of_types_holding_a_secret_never_show_it() {
         created_at: Utc::now(),
     };
     let wrong = handle
-        .open(&ctx(Uuid::new_v4(), 1), &blob)
+        .open(&ctx(IntegrationId::new(), 1), &blob)
         .expect_err("wrong ctx");
     let gateway_error = Error::from(VaultError::CannotOpen);
     let outputs = [
@@ -1236,7 +1237,7 @@ fn master_key_rotation_rewraps_every_dek_and_the_old_key_opens_nothing() {
     );
     // ... and nothing under the old one, not even with the rows' key ids forged back.
     let old_vault = Vault::new(old);
-    let ids: Vec<Uuid> = store
+    let ids: Vec<WorkspaceId> = store
         .read(|tx| {
             Ok::<_, Error>(
                 tx.list_workspaces(false)?
@@ -1316,7 +1317,7 @@ fn master_key_rotation_from_an_env_var_then_the_cli_keeps_working() {
 /// An initialised data dir with three workspaces and one sealed blob each (kept in memory).
 struct Sealed {
     gw: Gw,
-    blobs: Vec<(Uuid, Uuid, Vec<u8>, String)>,
+    blobs: Vec<(WorkspaceId, IntegrationId, Vec<u8>, String)>,
 }
 
 fn sealed_fixture() -> Sealed {
@@ -1332,7 +1333,7 @@ fn sealed_fixture() -> Sealed {
             Plan::Pro,
         )
         .expect("create");
-        let integ = Uuid::new_v4();
+        let integ = IntegrationId::new();
         let secret = format!("{slug}-secret");
         let vault = app.vault.clone();
         let s = SecretString::from(secret.clone());
@@ -1592,23 +1593,15 @@ fn deleting_a_workspace_destroys_its_dek_and_credentials_and_leaves_others_byte_
     // A copy of A's blob taken before the delete can never be opened again.
     let mut store = Store::open(&gw.db_path()).expect("store");
     let vault = Vault::new(app::load_master_key(&gw.config()).expect("key"));
-    let a_id = Uuid::parse_str(&a).expect("uuid");
-    let integ = Uuid::parse_str(&a_integrations[0]).expect("uuid");
-    let source = format!(
-        "sentinel:public:/subscriptions/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/resourcegroups/rg-soc/providers/microsoft.operationalinsights/workspaces/{}",
-        "la-acme-prod"
-    );
-    let wv = store
-        .read(|tx| Ok::<_, Error>(vault.workspace(tx, &live(tx, a_id))?))
-        .expect("handle");
-    for version in 1..=3 {
-        let c = CredentialContext {
-            integration_id: integ,
-            source: &source,
-            version,
-        };
-        assert!(matches!(wv.open(&c, &a_blob), Err(VaultError::CannotOpen)));
-    }
+    let a_id = WorkspaceId::parse(&a).expect("uuid");
+    // No key handle can be had for a deleted workspace (the vault serves only live ones), and
+    // its wrapped keys are gone from the store, so the copied blob has nothing to open it.
+    let (still_live, deks_left) = store
+        .read(|tx| Ok::<_, Error>((tx.live_workspace(a_id)?.is_some(), tx.deks(a_id)?.len())))
+        .expect("read");
+    assert!(!still_live, "a deleted workspace still resolves as live");
+    assert_eq!(deks_left, 0, "a deleted workspace kept wrapped keys");
+    assert!(!a_blob.is_empty());
     assert_eq!(
         open_all(&mut store, &vault).expect("B still opens"),
         ["globex-survivor"]
@@ -1785,7 +1778,10 @@ fn a_master_key_that_does_not_match_the_data_dir_is_refused_before_anything_is_w
 }
 
 /// The live workspace `id`, resolved in `tx` as the library does before it hands out a key handle.
-fn live(tx: &seliq_gateway::store::ReadTx<'_>, id: Uuid) -> seliq_gateway::store::LiveWorkspace {
+fn live(
+    tx: &seliq_gateway::store::ReadTx<'_>,
+    id: WorkspaceId,
+) -> seliq_gateway::store::LiveWorkspace {
     tx.live_workspace(id)
         .expect("read workspace")
         .expect("a live workspace")

@@ -18,11 +18,11 @@ use rand::RngExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
 use crate::slug::Slug;
 use crate::store::{ReadTx, TokenRow, TokenScope, WriteTx};
 use crate::vault::Vault;
@@ -122,7 +122,7 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// Where a token's create/revoke is audited: its workspace, or the gateway-level chain.
-fn chain_of(tx: &WriteTx<'_>, workspace_id: Option<Uuid>) -> Result<Uuid> {
+fn chain_of(tx: &WriteTx<'_>, workspace_id: Option<WorkspaceId>) -> Result<WorkspaceId> {
     match workspace_id {
         Some(id) => Ok(id),
         None => audit::gateway::ensure(tx),

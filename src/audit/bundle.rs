@@ -17,9 +17,9 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use uuid::Uuid;
 
 use super::checkpoint::{Checkpoint, CheckpointSigner};
+use crate::ids::WorkspaceId;
 use crate::store::{AuditRow, SegmentManifest};
 
 pub const SCHEMA: &str = "seliq.audit.export/v1";
@@ -29,7 +29,7 @@ pub struct Header {
     pub schema: String,
     /// The slug, for humans; `workspace_id` is what the chain commits to.
     pub workspace: String,
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub exported_at: String,
     pub exported_by: String,
     pub since: Option<String>,
@@ -77,7 +77,7 @@ impl Header {
 /// A pruned segment's manifest, with its checkpoint as an object rather than stored text.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ManifestRecord {
-    pub workspace: Uuid,
+    pub workspace: WorkspaceId,
     pub first_seq: u64,
     pub last_seq: u64,
     pub last_hash: String,
@@ -112,7 +112,7 @@ impl ManifestRecord {
 /// One stored entry; field names and order follow the hashed canonical form.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EntryRecord {
-    pub workspace: Uuid,
+    pub workspace: WorkspaceId,
     pub seq: u64,
     pub request_id: String,
     pub at: String,
@@ -264,9 +264,9 @@ mod tests {
 
     fn row() -> AuditRow {
         AuditRow {
-            workspace_id: Uuid::new_v4(),
+            workspace_id: WorkspaceId::new(),
             seq: 3,
-            request_id: Uuid::new_v4().to_string(),
+            request_id: uuid::Uuid::new_v4().to_string(),
             at: "2026-11-28T12:00:00.000Z".into(),
             actor: "alice".into(),
             action: "workspace.created".into(),
@@ -320,7 +320,7 @@ mod tests {
     #[test]
     fn a_record_in_another_spelling_is_refused() {
         let c = Checkpoint {
-            workspace: Uuid::nil(),
+            workspace: WorkspaceId::from_uuid(uuid::Uuid::nil()),
             seq: 1,
             hash: "h".into(),
             at: "t".into(),

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::action::Action;
 use super::checkpoint::{CHECKPOINT_INTERVAL, Checkpoint, CheckpointSigner};
 use super::clock;
+use crate::ids::WorkspaceId;
 use crate::store::{AuditRow, StoreError, StoredCheckpoint, WriteTx};
 
 const ENTRY_TAG: &[u8] = b"seliq.audit.entry.v1\0";
@@ -68,7 +69,7 @@ impl Event {
 
 /// The `prev_hash` of seq 1: commits the chain to its workspace, so a chain cannot be replayed
 /// into another workspace.
-pub fn genesis_hash(workspace_id: Uuid) -> String {
+pub fn genesis_hash(workspace_id: WorkspaceId) -> String {
     let mut h = Sha256::new();
     h.update(GENESIS_TAG);
     h.update(workspace_id.as_bytes());
@@ -143,7 +144,7 @@ pub fn now_millis() -> String {
 /// caller's change fails with it (fail closed).
 pub fn append(
     tx: &WriteTx<'_>,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     who: &Attribution,
     event: Event,
 ) -> Result<AuditRow, crate::store::StoreError> {
@@ -184,7 +185,7 @@ pub fn append(
 /// transaction, and return the stored checkpoint at that seq. `None` for an empty chain.
 pub fn checkpoint_head(
     tx: &WriteTx<'_>,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     signer: &CheckpointSigner,
 ) -> Result<Option<Checkpoint>, StoreError> {
     match tx.audit_head(workspace_id)? {
@@ -228,7 +229,7 @@ pub(crate) mod tests {
     #[test]
     fn chains_entries_from_a_workspace_specific_genesis() {
         let (_d, mut store) = test_store();
-        let ws = Uuid::new_v4();
+        let ws = WorkspaceId::new();
         let who = test_who();
         let (a, b) = store
             .write(|tx| {
@@ -257,7 +258,7 @@ pub(crate) mod tests {
             .unwrap();
         assert_eq!((a.seq, b.seq), (1, 2));
         assert_eq!(a.prev_hash, genesis_hash(ws));
-        assert_ne!(genesis_hash(ws), genesis_hash(Uuid::new_v4()));
+        assert_ne!(genesis_hash(ws), genesis_hash(WorkspaceId::new()));
         assert_eq!(b.prev_hash, a.hash);
         assert_eq!(entry_hash(&b), b.hash);
     }

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
-use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use crate::ids::WorkspaceId;
 use crate::store::StoredCheckpoint;
 use crate::vault::MasterKey;
 
@@ -29,7 +29,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// A signed chain head, as stored and as exported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    pub workspace: Uuid,
+    pub workspace: WorkspaceId,
     pub seq: u64,
     pub hash: String,
     pub at: String,
@@ -79,7 +79,7 @@ impl fmt::Debug for CheckpointSigner {
     }
 }
 
-fn checkpoint_message(workspace: Uuid, seq: u64, hash: &str, at: &str) -> String {
+fn checkpoint_message(workspace: WorkspaceId, seq: u64, hash: &str, at: &str) -> String {
     format!("{CHECKPOINT_TAG}\n{workspace}\n{seq}\n{hash}\n{at}\n")
 }
 
@@ -127,7 +127,7 @@ impl CheckpointSigner {
         mac.verify_slice(&sig).is_ok()
     }
 
-    pub fn sign(&self, workspace: Uuid, seq: u64, hash: &str, at: &str) -> Checkpoint {
+    pub fn sign(&self, workspace: WorkspaceId, seq: u64, hash: &str, at: &str) -> Checkpoint {
         Checkpoint {
             workspace,
             seq,
@@ -165,7 +165,7 @@ mod tests {
     fn a_checkpoint_verifies_only_unchanged_and_only_under_its_key() {
         let a = CheckpointSigner::legacy(&MasterKey::generate().unwrap());
         let b = CheckpointSigner::legacy(&MasterKey::generate().unwrap());
-        let ws = Uuid::new_v4();
+        let ws = WorkspaceId::new();
         let c = a.sign(ws, 64, "ab12", "2026-11-28T12:00:00.000Z");
         assert!(a.verifies(&c));
         assert!(!b.verifies(&c));
@@ -183,7 +183,7 @@ mod tests {
                 ..c.clone()
             },
             Checkpoint {
-                workspace: Uuid::new_v4(),
+                workspace: WorkspaceId::new(),
                 ..c.clone()
             },
             Checkpoint {
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn header_and_checkpoint_tags_are_not_interchangeable() {
         let s = CheckpointSigner::legacy(&MasterKey::generate().unwrap());
-        let ws = Uuid::nil();
+        let ws = WorkspaceId::from_uuid(uuid::Uuid::nil());
         let msg = checkpoint_message(ws, 1, "h", "t");
         let header_tag = s.sign_header(&msg);
         assert!(!s.check(&msg, &header_tag));

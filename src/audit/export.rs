@@ -341,10 +341,11 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::WorkspaceId;
 
     fn row(seq: u64, at: &str) -> AuditRow {
         AuditRow {
-            workspace_id: uuid::Uuid::nil(),
+            workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
             seq,
             request_id: "r".into(),
             at: at.into(),
@@ -385,7 +386,7 @@ mod tests {
     #[test]
     fn csv_has_the_design_columns_and_defuses_formulas() {
         let ws = WorkspaceRow {
-            id: uuid::Uuid::nil(),
+            id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
             slug: Slug::parse("acme-corp").unwrap(),
             description: String::new(),
             plan: crate::store::Plan::Pro,

@@ -13,13 +13,15 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
 use crate::slug::Slug;
 use crate::store::{Plan, WorkspaceRow, WriteTx};
 
 /// The reserved slug of the gateway-level chain.
 pub const GATEWAY_CHAIN_SLUG: &str = "seliq-gateway";
 /// The reserved id of the gateway-level chain's row (its genesis hash commits to it).
-pub const GATEWAY_CHAIN_ID: Uuid = Uuid::from_u128(0x5e11_9a7e_0000_4000_8000_0000_0000_0001);
+pub const GATEWAY_CHAIN_ID: WorkspaceId =
+    WorkspaceId::from_uuid(Uuid::from_u128(0x5e11_9a7e_0000_4000_8000_0000_0000_0001));
 
 pub fn is_reserved(slug: &Slug) -> bool {
     slug.as_str() == GATEWAY_CHAIN_SLUG
@@ -27,7 +29,7 @@ pub fn is_reserved(slug: &Slug) -> bool {
 
 /// The gateway chain's id, creating its reserved row inside the caller's write transaction on
 /// first use.
-pub fn ensure(tx: &WriteTx<'_>) -> Result<Uuid> {
+pub fn ensure(tx: &WriteTx<'_>) -> Result<WorkspaceId> {
     if tx.workspace_by_id(GATEWAY_CHAIN_ID)?.is_some() {
         return Ok(GATEWAY_CHAIN_ID);
     }

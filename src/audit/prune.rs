@@ -247,10 +247,11 @@ fn prune_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::WorkspaceId;
 
     fn row(seq: u64, at: &str) -> AuditRow {
         AuditRow {
-            workspace_id: uuid::Uuid::nil(),
+            workspace_id: WorkspaceId::from_uuid(uuid::Uuid::nil()),
             seq,
             request_id: "r".into(),
             at: at.into(),
@@ -301,7 +302,7 @@ mod tests {
     }
 
     /// Writes a chain whose entries carry the given timestamps, as `append` would have.
-    fn backdated_chain(store: &mut Store, ws: uuid::Uuid, ats: &[&str]) {
+    fn backdated_chain(store: &mut Store, ws: WorkspaceId, ats: &[&str]) {
         store
             .write(|tx| {
                 tx.insert_workspace(&WorkspaceRow {
@@ -330,7 +331,7 @@ mod tests {
     fn prune_takes_the_clock_as_a_parameter_and_verify_names_the_gaps() {
         let (_d, mut store) = crate::store::test_store();
         let who = chain::tests::test_who();
-        let ws = uuid::Uuid::new_v4();
+        let ws = WorkspaceId::new();
         backdated_chain(
             &mut store,
             ws,

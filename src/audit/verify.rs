@@ -6,12 +6,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use uuid::Uuid;
-
 use super::bundle::Bundle;
 use super::chain::{details_are_canonical, entry_hash, genesis_hash};
 use super::checkpoint::CHECKPOINT_INTERVAL;
 use super::checkpoint::{Checkpoint, CheckpointSigner};
+use crate::ids::WorkspaceId;
 use crate::store::{AuditRow, ReadTx, SegmentManifest};
 
 /// Where verification failed. `seq` is absent for file-level problems (header, missing
@@ -117,7 +116,7 @@ impl Report {
 
 /// Everything a verification looks at.
 pub struct Chain<'a> {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub entries: &'a [AuditRow],
     pub checkpoints: &'a [Checkpoint],
     pub manifests: &'a [SegmentManifest],
@@ -373,7 +372,7 @@ pub fn verify(chain: &Chain<'_>, signer: &CheckpointSigner) -> Result<Report, Br
 /// Verify a workspace's stored chain, inside a read transaction.
 pub fn verify_stored(
     tx: &ReadTx<'_>,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     signer: &CheckpointSigner,
 ) -> crate::error::Result<Result<Report, Break>> {
     let entries = tx.audit_entries(workspace_id)?;
@@ -496,9 +495,16 @@ mod tests {
     use crate::audit::checkpoint::CHECKPOINT_INTERVAL;
     use crate::store::{Plan, Store, WorkspaceRow, test_store};
 
-    fn seeded(n: usize) -> (tempfile::TempDir, Store, Uuid, crate::audit::Attribution) {
+    fn seeded(
+        n: usize,
+    ) -> (
+        tempfile::TempDir,
+        Store,
+        WorkspaceId,
+        crate::audit::Attribution,
+    ) {
         let (d, mut store) = test_store();
-        let ws = Uuid::new_v4();
+        let ws = WorkspaceId::new();
         let who = test_who();
         store
             .write(|tx| {
@@ -533,13 +539,13 @@ mod tests {
 
     fn check(
         store: &mut Store,
-        ws: Uuid,
+        ws: WorkspaceId,
         who: &crate::audit::Attribution,
     ) -> Result<Report, Break> {
         store.read(|tx| verify_stored(tx, ws, &who.signer)).unwrap()
     }
 
-    fn load(store: &mut Store, ws: Uuid) -> (Vec<AuditRow>, Vec<Checkpoint>) {
+    fn load(store: &mut Store, ws: WorkspaceId) -> (Vec<AuditRow>, Vec<Checkpoint>) {
         store
             .read(|tx| {
                 Ok::<_, crate::store::StoreError>((
@@ -554,7 +560,7 @@ mod tests {
     }
 
     fn run(
-        ws: Uuid,
+        ws: WorkspaceId,
         e: &[AuditRow],
         c: &[Checkpoint],
         who: &crate::audit::Attribution,
@@ -719,7 +725,7 @@ mod tests {
     #[test]
     fn an_emptied_chain_fails() {
         let who = test_who();
-        let b = run(Uuid::new_v4(), &[], &[], &who).unwrap_err();
+        let b = run(WorkspaceId::new(), &[], &[], &who).unwrap_err();
         assert_eq!(b.seq, Some(1));
     }
 }

@@ -42,12 +42,12 @@ use seliq_connectors::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use uuid::Uuid;
 
 use super::proc_stats::{median, mib, peak_rss_bytes, round, rss_bytes};
 use super::{BenchArgs, MockProcess, mocks_binary, runtime};
 use crate::app::{self, App, Config};
 use crate::error::{Error, Result};
+use crate::ids::IntegrationId;
 use crate::integrations::{self, NewIntegration};
 use crate::pull::{self, Sink};
 use crate::slug::{IntegrationName, Slug};
@@ -115,7 +115,7 @@ fn build(settings: &Settings, secret: SecretString, http: &HttpOptions) -> Resul
 struct Job {
     workspace: String,
     name: String,
-    integration_id: Uuid,
+    integration_id: IntegrationId,
     since: chrono::DateTime<Utc>,
     built: Arc<Built>,
 }

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 use super::BenchArgs;
 use super::proc_stats::{median, nanos, round};
 use crate::error::{Error, Result};
+use crate::ids::{IntegrationId, WorkspaceId};
 use crate::slug::Slug;
 use crate::store::{Plan, Store, WorkspaceRow};
 use crate::vault::{CredentialContext, MasterKey, Vault};
@@ -31,7 +31,7 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
     let mut store = Store::create(&dir.path().join("seliq.db"))?;
     let vault = Vault::new(MasterKey::generate()?);
-    let workspace = Uuid::new_v4();
+    let workspace = WorkspaceId::new();
     let row = WorkspaceRow {
         id: workspace,
         slug: Slug::parse("bench-corp")?,
@@ -47,7 +47,7 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     })?;
     let secret = SecretString::from("k".repeat(SECRET_LEN));
     let ctx = CredentialContext {
-        integration_id: Uuid::new_v4(),
+        integration_id: IntegrationId::new(),
         source: SOURCE,
         version: 1,
     };

@@ -20,11 +20,11 @@ use seliq_connectors::http::HttpOptions;
 use seliq_connectors::{Alert, Batch, Budget, Connector, Cursor, registry};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
+use crate::ids::{IntegrationId, WorkspaceId};
 use crate::integrations;
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{CheckpointRow, IntegrationRow};
@@ -112,7 +112,7 @@ pub(crate) struct Job {
 /// A batch on its way to the committer; the ack says whether it was committed.
 pub(crate) struct Delivery {
     pub index: usize,
-    pub integration_id: Uuid,
+    pub integration_id: IntegrationId,
     pub batch: Batch,
     /// The checkpoint version this commit writes: the one read plus one. A stored checkpoint at
     /// any other version means another writer moved it, and the commit is refused.
@@ -140,7 +140,7 @@ fn prepare(
     app: &mut App,
     http: &HttpOptions,
     req: &PullRequest,
-) -> Result<(Uuid, Vec<Job>, Vec<IntegrationReport>)> {
+) -> Result<(WorkspaceId, Vec<Job>, Vec<IntegrationReport>)> {
     let vault = app.vault.clone();
     let now = Utc::now();
     let (ws, rows) = app.store.read(|tx| {
@@ -524,7 +524,7 @@ fn reserve(remaining: &AtomicU64, want: u64) -> u64 {
 }
 
 /// One `pull.completed` entry per integration, in one transaction.
-fn record(app: &mut App, workspace_id: Uuid, reports: &[IntegrationReport]) -> Result<()> {
+fn record(app: &mut App, workspace_id: WorkspaceId, reports: &[IntegrationReport]) -> Result<()> {
     let who = app.who.clone();
     app.store.write(|tx| {
         for r in reports {

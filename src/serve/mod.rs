@@ -31,11 +31,11 @@ use seliq_connectors::http::HttpOptions;
 use seliq_connectors::{Connector, registry};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
-use uuid::Uuid;
 
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
+use crate::ids::IntegrationId;
 use crate::integrations;
 use crate::pull::{self, Delivery, Job, Sink, TaskOutcome};
 use crate::store::{CredentialState, IntegrationRow, IntegrationStateRow};
@@ -90,7 +90,7 @@ impl Entry {
 
 /// What a poll task reports when it ends.
 struct Finished {
-    id: Uuid,
+    id: IntegrationId,
     outcome: TaskOutcome,
 }
 
@@ -224,7 +224,7 @@ enum Sinks {
 }
 
 struct Scheduler {
-    entries: HashMap<Uuid, Entry>,
+    entries: HashMap<IntegrationId, Entry>,
     http: HttpOptions,
     opts: ServeOptions,
     shared: Arc<http::Shared>,
@@ -262,10 +262,7 @@ impl Scheduler {
         let mut seen = std::collections::HashSet::new();
         for (workspace, integ, version, stored) in rows {
             seen.insert(integ.id);
-            let stored = stored.unwrap_or_else(|| IntegrationStateRow {
-                integration_id: integ.id,
-                ..Default::default()
-            });
+            let stored = stored.unwrap_or_else(|| IntegrationStateRow::new(integ.id));
             match self.entries.get_mut(&integ.id) {
                 Some(e) => {
                     if e.credential_version != version || e.integ.settings != integ.settings {
@@ -359,7 +356,7 @@ impl Scheduler {
             last.0 = Instant::now();
         }
         let now = Instant::now();
-        let mut due: Vec<(Instant, Uuid)> = self
+        let mut due: Vec<(Instant, IntegrationId)> = self
             .entries
             .iter()
             .filter(|(_, e)| matches!(e.state, State::Ok | State::BackingOff) && e.due <= now)
@@ -377,7 +374,7 @@ impl Scheduler {
     fn start(
         &mut self,
         app: &mut App,
-        id: Uuid,
+        id: IntegrationId,
         tx: &mpsc::Sender<Delivery>,
         done_tx: &mpsc::UnboundedSender<Finished>,
         stop_rx: &watch::Receiver<bool>,

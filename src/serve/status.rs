@@ -90,7 +90,9 @@ pub fn from_store(
         let mut out = Vec::new();
         for ws in workspaces {
             for integ in tx.integrations(ws.id)? {
-                let s = tx.integration_state(integ.id)?.unwrap_or_default();
+                let s = tx
+                    .integration_state(integ.id)?
+                    .unwrap_or_else(|| IntegrationStateRow::new(integ.id));
                 out.push(build(ws.slug.as_str(), &integ, stored_state(&s), &s, now));
             }
         }

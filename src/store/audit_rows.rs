@@ -3,14 +3,14 @@
 
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{ReadTx, Result, WriteTx, corrupt};
+use crate::ids::WorkspaceId;
 
 /// One stored audit entry, exactly as hashed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRow {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub seq: u64,
     pub request_id: String,
     /// RFC 3339 UTC with milliseconds, as hashed.
@@ -28,7 +28,7 @@ pub struct AuditRow {
 /// A signed statement of the chain head `{workspace, seq, hash, at}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredCheckpoint {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub seq: u64,
     pub hash: String,
     pub at: String,
@@ -41,7 +41,7 @@ pub struct StoredCheckpoint {
 /// What remains of a pruned range: enough to re-anchor verification after the gap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SegmentManifest {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub first_seq: u64,
     pub last_seq: u64,
     pub last_hash: String,
@@ -56,7 +56,7 @@ const COLUMNS: &str =
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
     let ws: String = r.get(0)?;
     Ok(AuditRow {
-        workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|e| corrupt("workspace id", e))?,
         seq: r.get::<_, i64>(1)? as u64,
         request_id: r.get(2)?,
         at: r.get(3)?,
@@ -73,7 +73,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 const CHECKPOINT_COLUMNS: &str = "seq, hash, at, key_id, signature";
 
 fn checkpoint_from_row(
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     r: &rusqlite::Row<'_>,
 ) -> rusqlite::Result<StoredCheckpoint> {
     Ok(StoredCheckpoint {
@@ -88,7 +88,7 @@ fn checkpoint_from_row(
 
 impl ReadTx<'_> {
     /// The newest entry of a workspace's chain, if any is still stored.
-    pub fn audit_head(&self, workspace_id: Uuid) -> Result<Option<AuditRow>> {
+    pub fn audit_head(&self, workspace_id: WorkspaceId) -> Result<Option<AuditRow>> {
         Ok(self
             .tx
             .query_row(
@@ -100,7 +100,7 @@ impl ReadTx<'_> {
     }
 
     /// Stored entries in `seq` order (physical order is irrelevant: verification follows seq).
-    pub fn audit_entries(&self, workspace_id: Uuid) -> Result<Vec<AuditRow>> {
+    pub fn audit_entries(&self, workspace_id: WorkspaceId) -> Result<Vec<AuditRow>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {COLUMNS} FROM audit_entries WHERE workspace_id = ?1 ORDER BY seq"
         ))?;
@@ -108,7 +108,7 @@ impl ReadTx<'_> {
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    pub fn audit_checkpoints(&self, workspace_id: Uuid) -> Result<Vec<StoredCheckpoint>> {
+    pub fn audit_checkpoints(&self, workspace_id: WorkspaceId) -> Result<Vec<StoredCheckpoint>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq"
         ))?;
@@ -119,7 +119,10 @@ impl ReadTx<'_> {
     }
 
     /// The newest checkpoint of a workspace (highest seq), if any.
-    pub fn audit_last_checkpoint(&self, workspace_id: Uuid) -> Result<Option<StoredCheckpoint>> {
+    pub fn audit_last_checkpoint(
+        &self,
+        workspace_id: WorkspaceId,
+    ) -> Result<Option<StoredCheckpoint>> {
         Ok(self
             .tx
             .query_row(
@@ -135,7 +138,7 @@ impl ReadTx<'_> {
     /// The checkpoint at exactly `seq`, if one was signed there.
     pub fn audit_checkpoint_at(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         seq: u64,
     ) -> Result<Option<StoredCheckpoint>> {
         Ok(self
@@ -150,7 +153,7 @@ impl ReadTx<'_> {
             .optional()?)
     }
 
-    pub fn audit_segments(&self, workspace_id: Uuid) -> Result<Vec<SegmentManifest>> {
+    pub fn audit_segments(&self, workspace_id: WorkspaceId) -> Result<Vec<SegmentManifest>> {
         let mut stmt = self.tx.prepare(
             "SELECT first_seq, last_seq, last_hash, checkpoint, pruned_at FROM audit_segments WHERE workspace_id = ?1 ORDER BY first_seq",
         )?;

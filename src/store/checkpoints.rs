@@ -3,13 +3,13 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use seliq_connectors::Cursor;
-use uuid::Uuid;
 
 use super::{ReadTx, Result, WriteTx, corrupt};
+use crate::ids::IntegrationId;
 
 #[derive(Debug, Clone)]
 pub struct CheckpointRow {
-    pub integration_id: Uuid,
+    pub integration_id: IntegrationId,
     pub cursor: Cursor,
     /// The file sink this checkpoint was committed against, and its length after the batch.
     pub sink: Option<String>,
@@ -20,7 +20,7 @@ pub struct CheckpointRow {
 }
 
 impl ReadTx<'_> {
-    pub fn checkpoint(&self, integration_id: Uuid) -> Result<Option<CheckpointRow>> {
+    pub fn checkpoint(&self, integration_id: IntegrationId) -> Result<Option<CheckpointRow>> {
         Ok(self
             .tx
             .query_row(

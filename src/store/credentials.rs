@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use uuid::Uuid;
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
+use crate::ids::IntegrationId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialState {
@@ -35,7 +35,7 @@ impl CredentialState {
 /// `Debug` shows the blob length only: ciphertext is not secret, but it has no business in logs.
 #[derive(Clone)]
 pub struct CredentialRow {
-    pub integration_id: Uuid,
+    pub integration_id: IntegrationId,
     pub version: u32,
     pub state: CredentialState,
     pub blob: Vec<u8>,
@@ -57,7 +57,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
     let id: String = r.get(0)?;
     let state: String = r.get(2)?;
     Ok(CredentialRow {
-        integration_id: Uuid::parse_str(&id).map_err(|e| corrupt("integration id", e))?,
+        integration_id: IntegrationId::parse(&id).map_err(|e| corrupt("integration id", e))?,
         version: r.get(1)?,
         state: CredentialState::parse(&state).ok_or_else(|| corrupt("credential state", &state))?,
         blob: r.get(3)?,
@@ -70,7 +70,7 @@ const COLUMNS: &str = "integration_id, version, state, blob, created_at";
 impl ReadTx<'_> {
     pub fn credential(
         &self,
-        integration_id: Uuid,
+        integration_id: IntegrationId,
         state: CredentialState,
     ) -> Result<Option<CredentialRow>> {
         Ok(self
@@ -85,7 +85,7 @@ impl ReadTx<'_> {
             .optional()?)
     }
 
-    pub fn credentials(&self, integration_id: Uuid) -> Result<Vec<CredentialRow>> {
+    pub fn credentials(&self, integration_id: IntegrationId) -> Result<Vec<CredentialRow>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {COLUMNS} FROM credentials WHERE integration_id = ?1 ORDER BY version"
         ))?;
@@ -107,7 +107,12 @@ impl WriteTx<'_> {
 
     /// Compare-and-set promotion: pending `new` becomes current only while `old` is still current.
     /// `old` becomes previous; every older version is destroyed.
-    pub fn promote_credential(&self, integration_id: Uuid, old: u32, new: u32) -> Result<()> {
+    pub fn promote_credential(
+        &self,
+        integration_id: IntegrationId,
+        old: u32,
+        new: u32,
+    ) -> Result<()> {
         let id = integration_id.to_string();
         let demoted = self.tx.execute(
             "UPDATE credentials SET state = 'previous' WHERE integration_id = ?1 AND version = ?2 AND state = 'current'",
@@ -136,7 +141,7 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub fn delete_credential(&self, integration_id: Uuid, version: u32) -> Result<()> {
+    pub fn delete_credential(&self, integration_id: IntegrationId, version: u32) -> Result<()> {
         self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version = ?2",
             params![integration_id.to_string(), version],
@@ -147,7 +152,7 @@ impl WriteTx<'_> {
     /// Rollback: `previous` becomes current again and the rolled-back version is destroyed.
     pub fn rollback_credential(
         &self,
-        integration_id: Uuid,
+        integration_id: IntegrationId,
         current: u32,
         previous: u32,
     ) -> Result<()> {

@@ -2,14 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::params;
-use uuid::Uuid;
 
 use super::{ReadTx, Result, WriteTx};
+use crate::ids::IntegrationId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetterRow {
     pub id: i64,
-    pub integration_id: Uuid,
+    pub integration_id: IntegrationId,
     pub at: DateTime<Utc>,
     pub reason: String,
     /// The vendor's record exactly as received (JSON text).
@@ -18,7 +18,7 @@ pub struct DeadLetterRow {
 
 impl ReadTx<'_> {
     /// One integration's dead letters, oldest first.
-    pub fn dead_letters(&self, integration_id: Uuid) -> Result<Vec<DeadLetterRow>> {
+    pub fn dead_letters(&self, integration_id: IntegrationId) -> Result<Vec<DeadLetterRow>> {
         let mut stmt = self.tx.prepare(
             "SELECT id, at, reason, raw FROM dead_letters WHERE integration_id = ?1 ORDER BY id",
         )?;
@@ -38,7 +38,7 @@ impl ReadTx<'_> {
 impl WriteTx<'_> {
     pub fn insert_dead_letter(
         &self,
-        integration_id: Uuid,
+        integration_id: IntegrationId,
         at: DateTime<Utc>,
         reason: &str,
         raw: &str,

@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use uuid::Uuid;
 
 use super::{ReadTx, Result, WriteTx};
+use crate::ids::IntegrationId;
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationStateRow {
-    pub integration_id: Uuid,
+    pub integration_id: IntegrationId,
     pub last_poll_start: Option<DateTime<Utc>>,
     pub last_poll_end: Option<DateTime<Utc>>,
     /// `ok`, `failed` or `rejected`.
@@ -26,12 +26,34 @@ pub struct IntegrationStateRow {
     pub suspended_credential_version: Option<u32>,
 }
 
+impl IntegrationStateRow {
+    /// The state of an integration that has never been polled.
+    pub fn new(integration_id: IntegrationId) -> IntegrationStateRow {
+        IntegrationStateRow {
+            integration_id,
+            last_poll_start: None,
+            last_poll_end: None,
+            last_outcome: None,
+            last_alerts: 0,
+            last_error: None,
+            last_success: None,
+            newest_updated_at: None,
+            next_poll: None,
+            failures: 0,
+            suspended_at: None,
+            suspended_reason: None,
+            suspended_credential_version: None,
+        }
+    }
+}
+
 const COLUMNS: &str = "integration_id, last_poll_start, last_poll_end, last_outcome, last_alerts, last_error, last_success, newest_updated_at, next_poll, failures, suspended_at, suspended_reason, suspended_credential_version";
 
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationStateRow> {
     let id: String = r.get(0)?;
     Ok(IntegrationStateRow {
-        integration_id: Uuid::parse_str(&id).map_err(|e| super::corrupt("integration id", e))?,
+        integration_id: IntegrationId::parse(&id)
+            .map_err(|e| super::corrupt("integration id", e))?,
         last_poll_start: r.get(1)?,
         last_poll_end: r.get(2)?,
         last_outcome: r.get(3)?,
@@ -50,7 +72,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationStateRow> {
 }
 
 impl ReadTx<'_> {
-    pub fn integration_state(&self, integration_id: Uuid) -> Result<Option<IntegrationStateRow>> {
+    pub fn integration_state(
+        &self,
+        integration_id: IntegrationId,
+    ) -> Result<Option<IntegrationStateRow>> {
         Ok(self
             .tx
             .query_row(
@@ -94,7 +119,7 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub fn set_poll_interval(&self, integration_id: Uuid, secs: u64) -> Result<()> {
+    pub fn set_poll_interval(&self, integration_id: IntegrationId, secs: u64) -> Result<()> {
         self.tx.execute(
             "UPDATE integrations SET poll_interval_secs = ?2 WHERE id = ?1",
             params![

@@ -3,15 +3,15 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use seliq_connectors::{Kind, Settings, SourceId};
-use uuid::Uuid;
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
+use crate::ids::{IntegrationId, WorkspaceId};
 use crate::slug::IntegrationName;
 
 #[derive(Debug, Clone)]
 pub struct IntegrationRow {
-    pub id: Uuid,
-    pub workspace_id: Uuid,
+    pub id: IntegrationId,
+    pub workspace_id: WorkspaceId,
     pub name: IntegrationName,
     pub kind: Kind,
     pub settings: Settings,
@@ -27,8 +27,8 @@ pub struct IntegrationRow {
 #[derive(Debug, Clone)]
 pub struct BindingRow {
     pub source: SourceId,
-    pub workspace_id: Uuid,
-    pub integration_id: Uuid,
+    pub workspace_id: WorkspaceId,
+    pub integration_id: IntegrationId,
     /// The Splunk server GUID read when the source was bound, if it could be read.
     pub server_guid: Option<String>,
 }
@@ -43,8 +43,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
     let settings: Settings =
         serde_json::from_str(&settings).map_err(|e| corrupt("integration settings", e))?;
     Ok(IntegrationRow {
-        id: Uuid::parse_str(&id).map_err(|e| corrupt("integration id", e))?,
-        workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
+        id: IntegrationId::parse(&id).map_err(|e| corrupt("integration id", e))?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|e| corrupt("workspace id", e))?,
         name: IntegrationName::parse(&name).map_err(|e| corrupt("integration name", e))?,
         kind: settings.kind(),
         settings,
@@ -59,7 +59,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
 impl ReadTx<'_> {
     pub fn integration_by_name(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         name: &IntegrationName,
     ) -> Result<Option<IntegrationRow>> {
         Ok(self
@@ -74,7 +74,7 @@ impl ReadTx<'_> {
             .optional()?)
     }
 
-    pub fn integrations(&self, workspace_id: Uuid) -> Result<Vec<IntegrationRow>> {
+    pub fn integrations(&self, workspace_id: WorkspaceId) -> Result<Vec<IntegrationRow>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 ORDER BY name"
         ))?;
@@ -93,7 +93,7 @@ impl ReadTx<'_> {
     }
 
     /// The binding an integration holds.
-    pub fn binding_of(&self, integration_id: Uuid) -> Result<Option<BindingRow>> {
+    pub fn binding_of(&self, integration_id: IntegrationId) -> Result<Option<BindingRow>> {
         Ok(self
             .bindings_where("integration_id = ?1", &integration_id.to_string())?
             .pop())
@@ -109,8 +109,8 @@ impl ReadTx<'_> {
             let integ: String = r.get(2)?;
             Ok(BindingRow {
                 source: serde_json::from_str(&json).map_err(|e| corrupt("binding source", e))?,
-                workspace_id: Uuid::parse_str(&ws).map_err(|e| corrupt("workspace id", e))?,
-                integration_id: Uuid::parse_str(&integ)
+                workspace_id: WorkspaceId::parse(&ws).map_err(|e| corrupt("workspace id", e))?,
+                integration_id: IntegrationId::parse(&integ)
                     .map_err(|e| corrupt("integration id", e))?,
                 server_guid: r.get(3)?,
             })
@@ -132,7 +132,11 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub fn update_integration_settings(&self, id: Uuid, settings: &Settings) -> Result<()> {
+    pub fn update_integration_settings(
+        &self,
+        id: IntegrationId,
+        settings: &Settings,
+    ) -> Result<()> {
         let settings = serde_json::to_string(settings)
             .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
         self.tx.execute(
@@ -143,13 +147,13 @@ impl WriteTx<'_> {
     }
 
     /// Deletes the integration; its credentials, binding and checkpoint go with it (cascade).
-    pub fn delete_integration(&self, id: Uuid) -> Result<()> {
+    pub fn delete_integration(&self, id: IntegrationId) -> Result<()> {
         self.tx
             .execute("DELETE FROM integrations WHERE id = ?1", [id.to_string()])?;
         Ok(())
     }
 
-    pub fn delete_integrations_of(&self, workspace_id: Uuid) -> Result<usize> {
+    pub fn delete_integrations_of(&self, workspace_id: WorkspaceId) -> Result<usize> {
         Ok(self.tx.execute(
             "DELETE FROM integrations WHERE workspace_id = ?1",
             [workspace_id.to_string()],
@@ -161,8 +165,8 @@ impl WriteTx<'_> {
     pub fn insert_binding(
         &self,
         source: &SourceId,
-        workspace_id: Uuid,
-        integration_id: Uuid,
+        workspace_id: WorkspaceId,
+        integration_id: IntegrationId,
         server_guid: Option<&str>,
     ) -> Result<()> {
         let json = serde_json::to_string(source)

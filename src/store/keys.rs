@@ -2,13 +2,13 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
-use uuid::Uuid;
 
 use super::{ReadTx, Result, WriteTx};
+use crate::ids::WorkspaceId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DekRow {
-    pub workspace_id: Uuid,
+    pub workspace_id: WorkspaceId,
     pub version: u32,
     pub kek_id: String,
     /// nonce || ciphertext || tag of the DEK under the master key.
@@ -20,7 +20,7 @@ pub struct DekRow {
 fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DekRow> {
     let ws: String = r.get(0)?;
     Ok(DekRow {
-        workspace_id: Uuid::parse_str(&ws).map_err(|e| super::corrupt("workspace id", e))?,
+        workspace_id: WorkspaceId::parse(&ws).map_err(|e| super::corrupt("workspace id", e))?,
         version: r.get(1)?,
         kek_id: r.get(2)?,
         wrapped: r.get(3)?,
@@ -44,7 +44,7 @@ const COLUMNS: &str = "workspace_id, version, kek_id, wrapped, seals, created_at
 
 impl ReadTx<'_> {
     /// Every DEK version of one workspace, oldest first.
-    pub fn deks(&self, workspace_id: Uuid) -> Result<Vec<DekRow>> {
+    pub fn deks(&self, workspace_id: WorkspaceId) -> Result<Vec<DekRow>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {COLUMNS} FROM workspace_keys WHERE workspace_id = ?1 ORDER BY version"
         ))?;
@@ -101,7 +101,7 @@ impl ReadTx<'_> {
 
 impl WriteTx<'_> {
     /// Count one seal against a DEK version; returns the new count.
-    pub fn count_seal(&self, workspace_id: Uuid, version: u32) -> Result<u64> {
+    pub fn count_seal(&self, workspace_id: WorkspaceId, version: u32) -> Result<u64> {
         let n: Option<i64> = self
             .tx
             .query_row(
@@ -123,7 +123,7 @@ impl WriteTx<'_> {
 
     pub fn rewrap_dek(
         &self,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         version: u32,
         kek_id: &str,
         wrapped: &[u8],
@@ -152,7 +152,7 @@ impl WriteTx<'_> {
     }
 
     /// Crypto-shredding: without its DEKs no credential of the workspace can ever be opened.
-    pub fn destroy_deks(&self, workspace_id: Uuid) -> Result<usize> {
+    pub fn destroy_deks(&self, workspace_id: WorkspaceId) -> Result<usize> {
         Ok(self.tx.execute(
             "DELETE FROM workspace_keys WHERE workspace_id = ?1",
             [workspace_id.to_string()],

@@ -10,7 +10,7 @@
 //! A read path cannot reach a write method; this does not compile:
 //!
 //! ```compile_fail
-//! # fn f(store: &mut seliq_gateway::store::Store, id: uuid::Uuid) {
+//! # fn f(store: &mut seliq_gateway::store::Store, id: seliq_gateway::ids::IntegrationId) {
 //! let _ = store.read(|tx| tx.delete_integration(id));
 //! # }
 //! ```
@@ -18,7 +18,7 @@
 //! while the same call in a write transaction does:
 //!
 //! ```
-//! # fn f(store: &mut seliq_gateway::store::Store, id: uuid::Uuid) {
+//! # fn f(store: &mut seliq_gateway::store::Store, id: seliq_gateway::ids::IntegrationId) {
 //! let _ = store.write(|tx| tx.delete_integration(id));
 //! # }
 //! ```

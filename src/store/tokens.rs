@@ -6,9 +6,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
+use crate::ids::WorkspaceId;
 
 /// What a token may do. Each scope includes the ones before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -59,7 +59,7 @@ pub struct TokenRow {
     pub id: String,
     pub name: String,
     /// `None`: every workspace.
-    pub workspace_id: Option<Uuid>,
+    pub workspace_id: Option<WorkspaceId>,
     pub scope: TokenScope,
     #[serde(skip)]
     pub secret_mac: String,
@@ -95,7 +95,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
         id: r.get(0)?,
         name: r.get(1)?,
         workspace_id: ws
-            .map(|w| Uuid::parse_str(&w).map_err(|e| corrupt("token workspace id", e)))
+            .map(|w| WorkspaceId::parse(&w).map_err(|e| corrupt("token workspace id", e)))
             .transpose()?,
         scope: scope
             .parse()
@@ -122,7 +122,7 @@ impl ReadTx<'_> {
     }
 
     /// Every token (`None`), or those scoped to one workspace, oldest first.
-    pub fn tokens(&self, workspace_id: Option<Uuid>) -> Result<Vec<TokenRow>> {
+    pub fn tokens(&self, workspace_id: Option<WorkspaceId>) -> Result<Vec<TokenRow>> {
         let mut stmt = self.tx.prepare(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY created_at, id"
         ))?;

@@ -6,9 +6,9 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
+use crate::ids::WorkspaceId;
 use crate::slug::Slug;
 
 /// The plan tier sets the audit retention.
@@ -52,7 +52,7 @@ impl FromStr for Plan {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkspaceRow {
-    pub id: Uuid,
+    pub id: WorkspaceId,
     pub slug: Slug,
     pub description: String,
     pub plan: Plan,
@@ -88,7 +88,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
     let slug: String = r.get(1)?;
     let plan: String = r.get(3)?;
     Ok(WorkspaceRow {
-        id: Uuid::parse_str(&id).map_err(|e| corrupt("workspace id", e))?,
+        id: WorkspaceId::parse(&id).map_err(|e| corrupt("workspace id", e))?,
         slug: Slug::parse(&slug).map_err(|e| corrupt("workspace slug", e))?,
         description: r.get(2)?,
         plan: plan.parse().map_err(|e: String| corrupt("plan", e))?,
@@ -119,14 +119,14 @@ impl ReadTx<'_> {
     }
 
     /// The live workspace with this id.
-    pub fn live_workspace(&self, id: Uuid) -> Result<Option<LiveWorkspace>> {
+    pub fn live_workspace(&self, id: WorkspaceId) -> Result<Option<LiveWorkspace>> {
         Ok(self
             .workspace_by_id(id)?
             .filter(|w| w.deleted_at.is_none())
             .map(LiveWorkspace))
     }
 
-    pub fn workspace_by_id(&self, id: Uuid) -> Result<Option<WorkspaceRow>> {
+    pub fn workspace_by_id(&self, id: WorkspaceId) -> Result<Option<WorkspaceRow>> {
         Ok(self
             .tx
             .query_row(
@@ -157,7 +157,7 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    pub fn tombstone_workspace(&self, id: Uuid, at: DateTime<Utc>) -> Result<()> {
+    pub fn tombstone_workspace(&self, id: WorkspaceId, at: DateTime<Utc>) -> Result<()> {
         let n = self.tx.execute(
             "UPDATE workspaces SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
             params![id.to_string(), at],

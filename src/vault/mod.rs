@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use thiserror::Error;
-use uuid::Uuid;
 
 pub use files::{check_private, write_atomic};
 pub use master_key::MasterKey;
 pub use workspace_vault::{CredentialContext, WorkspaceVault};
 
+use crate::ids::WorkspaceId;
 use crate::store::{DekRow, GatewayKeyRow, LiveWorkspace, ReadTx, StoreError, WriteTx};
 use aead::{KeyBytes, associated_data, random_key};
 
@@ -41,7 +41,15 @@ pub enum VaultError {
     #[error(
         "the data keys of workspace {workspace_id} do not open under master key {kek_id}; is SELIQ_MASTER_KEY the key this data dir was initialised with?"
     )]
-    WrongMasterKey { workspace_id: Uuid, kek_id: String },
+    WrongMasterKey {
+        workspace_id: WorkspaceId,
+        kek_id: String,
+    },
+    /// The gateway's own key (the audit key) does not open under the loaded master key.
+    #[error(
+        "the gateway's {purpose} key does not open under master key {kek_id}; is SELIQ_MASTER_KEY the key this data dir was initialised with?"
+    )]
+    WrongMasterKeyForGatewayKey { purpose: String, kek_id: String },
     /// The store names another master key as current: a rotation committed while this process
     /// held the old key. Nothing is written under a retired key.
     #[error(
@@ -82,7 +90,7 @@ fn gateway_key_aad(purpose: &str, key_id: &str, kek_id: &str) -> Vec<u8> {
     ])
 }
 
-fn dek_aad(workspace_id: Uuid, version: u32, kek_id: &str) -> Vec<u8> {
+fn dek_aad(workspace_id: WorkspaceId, version: u32, kek_id: &str) -> Vec<u8> {
     associated_data(&[
         DEK_LABEL,
         workspace_id.as_bytes(),
@@ -174,8 +182,8 @@ impl Vault {
     }
 
     fn unwrap_gateway_key(&self, row: &GatewayKeyRow) -> Result<KeyBytes, VaultError> {
-        let wrong = || VaultError::WrongMasterKey {
-            workspace_id: Uuid::nil(),
+        let wrong = || VaultError::WrongMasterKeyForGatewayKey {
+            purpose: row.purpose.clone(),
             kek_id: self.master.id().to_owned(),
         };
         if row.kek_id != self.master.id() {
@@ -200,7 +208,7 @@ impl Vault {
     pub(crate) fn create_dek(
         &self,
         tx: &WriteTx<'_>,
-        workspace_id: Uuid,
+        workspace_id: WorkspaceId,
         version: u32,
     ) -> Result<KeyBytes, VaultError> {
         self.ensure_current(tx)?;
@@ -222,7 +230,11 @@ impl Vault {
     }
 
     /// Called in the transaction that creates the workspace.
-    pub fn init_workspace(&self, tx: &WriteTx<'_>, workspace_id: Uuid) -> Result<(), VaultError> {
+    pub fn init_workspace(
+        &self,
+        tx: &WriteTx<'_>,
+        workspace_id: WorkspaceId,
+    ) -> Result<(), VaultError> {
         self.create_dek(tx, workspace_id, 1).map(drop)
     }
 
@@ -264,7 +276,11 @@ impl Vault {
 
     /// Crypto-shredding: destroy every DEK of a workspace. Its credential rows must be deleted in
     /// the same transaction (the caller deletes the integrations).
-    pub fn shred_workspace(&self, tx: &WriteTx<'_>, workspace_id: Uuid) -> Result<(), VaultError> {
+    pub fn shred_workspace(
+        &self,
+        tx: &WriteTx<'_>,
+        workspace_id: WorkspaceId,
+    ) -> Result<(), VaultError> {
         tx.destroy_deks(workspace_id)?;
         Ok(())
     }

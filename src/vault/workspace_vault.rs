@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use uuid::Uuid;
 
 use super::aead::{Cipher, KeyBytes, associated_data};
 use super::{Vault, VaultError};
+use crate::ids::{IntegrationId, WorkspaceId};
 use crate::store::WriteTx;
 
 /// Blob format: `FORMAT | dek_version (u32 BE) | nonce (12) | ciphertext || tag`.
@@ -19,7 +19,7 @@ const CREDENTIAL_LABEL: &[u8] = b"seliq.credential";
 /// another integration, source, version or workspace does not open.
 #[derive(Debug, Clone, Copy)]
 pub struct CredentialContext<'a> {
-    pub integration_id: Uuid,
+    pub integration_id: IntegrationId,
     /// Canonical source identity.
     pub source: &'a str,
     pub version: u32,
@@ -27,7 +27,7 @@ pub struct CredentialContext<'a> {
 
 pub struct WorkspaceVault {
     vault: Vault,
-    workspace_id: Uuid,
+    workspace_id: WorkspaceId,
     ciphers: BTreeMap<u32, Cipher>,
 }
 
@@ -41,7 +41,7 @@ impl fmt::Debug for WorkspaceVault {
 }
 
 impl WorkspaceVault {
-    pub(super) fn new(vault: Vault, workspace_id: Uuid, keys: Vec<(u32, KeyBytes)>) -> Self {
+    pub(super) fn new(vault: Vault, workspace_id: WorkspaceId, keys: Vec<(u32, KeyBytes)>) -> Self {
         let ciphers = keys.iter().map(|(v, k)| (*v, Cipher::new(k))).collect();
         WorkspaceVault {
             vault,
@@ -50,7 +50,7 @@ impl WorkspaceVault {
         }
     }
 
-    pub fn workspace_id(&self) -> Uuid {
+    pub fn workspace_id(&self) -> WorkspaceId {
         self.workspace_id
     }
 

@@ -415,12 +415,25 @@ async fn a_failing_vendor_backs_off_a_rejected_credential_suspends_and_the_rest_
         healthy.stats().combined_requests > before,
         "measured at the mock"
     );
-    let broken_status = serve
-        .status()
-        .into_iter()
-        .find(|i| i["workspace"] == "broken-co")
-        .unwrap();
-    assert_eq!(broken_status["state"], "backing_off", "{broken_status}");
+    // The broken one alternates between backing off and a (slow, retrying) poll; whenever it is
+    // not polling it must be backing off, never idle or suspended.
+    let mut broken_status = serde_json::Value::Null;
+    wait_until(
+        Duration::from_secs(60),
+        "the broken integration backing off",
+        || {
+            broken_status = serve
+                .status()
+                .into_iter()
+                .find(|i| i["workspace"] == "broken-co")
+                .unwrap();
+            assert!(
+                broken_status["state"] == "backing_off" || broken_status["state"] == "polling",
+                "{broken_status}"
+            );
+            broken_status["state"] == "backing_off"
+        },
+    );
     assert!(
         broken_status["last_error"]
             .as_str()

@@ -7,7 +7,7 @@
 
 use divan::Bencher;
 use secrecy::{ExposeSecret, SecretString};
-use seliq_gateway::ids::{IntegrationId, WorkspaceId};
+use seliq_gateway::ids::{CredentialVersion, IntegrationId, WorkspaceId};
 
 use seliq_gateway::error::Error;
 use seliq_gateway::slug::Slug;
@@ -63,7 +63,7 @@ fn context(integration_id: IntegrationId) -> CredentialContext<'static> {
     CredentialContext {
         integration_id,
         source: SOURCE,
-        version: 1,
+        version: CredentialVersion::FIRST,
     }
 }
 

@@ -284,7 +284,7 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
     .await?;
     println!(
         "  acme-corp/sentinel now on credential version {version}; version {} kept for rollback; other workspaces untouched",
-        version - 1
+        version.get() - 1
     );
 
     step("Pulling every workspace into alerts.ndjson (write, fsync, then checkpoint)");

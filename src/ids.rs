@@ -68,6 +68,37 @@ uuid_id!(
     "integration id"
 );
 
+/// The version of one integration's credential: 1 when added, one more with every rotation. It
+/// is part of the credential's associated data, so a blob replayed under another version does
+/// not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialVersion(u32);
+
+impl CredentialVersion {
+    pub const FIRST: CredentialVersion = CredentialVersion(1);
+
+    /// Wrap a version read from the store or a request; 0 is never a version.
+    pub fn new(version: u32) -> Option<CredentialVersion> {
+        (version > 0).then_some(CredentialVersion(version))
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0
+    }
+
+    /// The version a rotation writes; `None` past `u32::MAX` rotations.
+    pub fn next(self) -> Option<CredentialVersion> {
+        self.0.checked_add(1).map(CredentialVersion)
+    }
+}
+
+impl fmt::Display for CredentialVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +117,13 @@ mod tests {
             serde_json::to_string(&id).unwrap(),
             format!("\"{}\"", id.as_uuid())
         );
+    }
+
+    #[test]
+    fn credential_versions_start_at_one_and_never_wrap() {
+        assert_eq!(CredentialVersion::new(0), None);
+        assert_eq!(CredentialVersion::new(1), Some(CredentialVersion::FIRST));
+        assert_eq!(CredentialVersion::FIRST.next().unwrap().get(), 2);
+        assert_eq!(CredentialVersion::new(u32::MAX).unwrap().next(), None);
     }
 }

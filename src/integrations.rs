@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
-use crate::ids::{IntegrationId, WorkspaceId};
+use crate::ids::{CredentialVersion, IntegrationId, WorkspaceId};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{
     CredentialRow, CredentialState, IntegrationRow, LiveWorkspace, ReadTx, WorkspaceRow, WriteTx,
@@ -111,7 +111,11 @@ pub fn bound_source(tx: &ReadTx<'_>, integ: &IntegrationRow) -> Result<String> {
     Ok(source)
 }
 
-fn ctx<'a>(integ: &IntegrationRow, source: &'a str, version: u32) -> CredentialContext<'a> {
+fn ctx<'a>(
+    integ: &IntegrationRow,
+    source: &'a str,
+    version: CredentialVersion,
+) -> CredentialContext<'a> {
     CredentialContext {
         integration_id: integ.id,
         source,
@@ -245,10 +249,14 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
         tx.insert_integration(&row)?;
         tx.insert_binding(&source, ws.id, row.id, server_guid.as_deref())?;
         let mut wv = vault.workspace(tx, &live)?;
-        let blob = wv.seal(tx, &ctx(&row, &canonical, 1), &req.secret)?;
+        let blob = wv.seal(
+            tx,
+            &ctx(&row, &canonical, CredentialVersion::FIRST),
+            &req.secret,
+        )?;
         tx.insert_credential(&CredentialRow {
             integration_id: row.id,
-            version: 1,
+            version: CredentialVersion::FIRST,
             state: CredentialState::Current,
             blob,
             created_at: Utc::now(),
@@ -501,7 +509,7 @@ pub async fn rotate(
     secret: SecretString,
     client_id: Option<&str>,
     verify: bool,
-) -> Result<u32> {
+) -> Result<CredentialVersion> {
     let rotation = Rotation {
         secret,
         client_id: client_id.map(str::to_owned),
@@ -529,7 +537,7 @@ pub async fn rotate_with(
     slug: &Slug,
     name: &IntegrationName,
     rotation: Rotation,
-) -> Result<u32> {
+) -> Result<CredentialVersion> {
     let Rotation {
         secret,
         client_id,
@@ -548,7 +556,7 @@ pub async fn rotate_with(
                 Error::Runtime(format!("integration {name} has no current credential"))
             })?;
         if let Some(expected) = expected_version
-            && expected != current.version
+            && expected != current.version.get()
         {
             return Err(Error::Conflict(format!(
                 "the current credential of integration {name} is version {}, not {expected}",
@@ -572,8 +580,13 @@ pub async fn rotate_with(
             .iter()
             .map(|c| c.version)
             .max()
-            .unwrap_or(0)
-            + 1;
+            .unwrap_or(current.version)
+            .next()
+            .ok_or_else(|| {
+                Error::Runtime(format!(
+                    "integration {name} has used every credential version; add it again to rotate"
+                ))
+            })?;
         let source = bound_source(tx, &integ)?;
         let mut wv = vault.workspace(tx, &ws)?;
         let blob = wv.seal(tx, &ctx(&integ, &source, version), &secret)?;
@@ -657,7 +670,7 @@ pub async fn rotate_with(
 }
 
 /// Make the previous version current again; the rolled-back version is destroyed.
-pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<u32> {
+pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<CredentialVersion> {
     let who = app.who.clone();
     app.store.write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use seliq_gateway::app::{self, App, Config};
 use seliq_gateway::error::Error;
-use seliq_gateway::ids::{IntegrationId, WorkspaceId};
+use seliq_gateway::ids::{CredentialVersion, IntegrationId, WorkspaceId};
 use seliq_gateway::slug::Slug;
 use seliq_gateway::store::{CredentialRow, CredentialState, Plan, Store, WorkspaceRow};
 use seliq_gateway::vault::{CredentialContext, MasterKey, Vault, VaultError, WorkspaceVault};
@@ -110,7 +110,7 @@ fn ctx(integration_id: IntegrationId, version: u32) -> CredentialContext<'static
     CredentialContext {
         integration_id,
         source: SOURCE,
-        version,
+        version: CredentialVersion::new(version).expect("a version is at least 1"),
     }
 }
 
@@ -397,7 +397,7 @@ fn debug_output_and_errors_of_types_holding_a_secret_never_show_it() {
     assert_eq!(opened.expose_secret(), marker);
     let row = CredentialRow {
         integration_id: c.integration_id,
-        version: 1,
+        version: CredentialVersion::FIRST,
         state: CredentialState::Current,
         blob: blob.clone(),
         created_at: Utc::now(),

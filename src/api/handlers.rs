@@ -20,6 +20,7 @@ use crate::audit::gateway::GATEWAY_CHAIN_SLUG;
 use crate::audit::{clock, verify};
 use crate::cli::args::{KindArg, KindArgs};
 use crate::error::Error;
+use crate::ids::CredentialVersion;
 use crate::integrations::{self, NewIntegration, Rotation};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{CredentialState, IntegrationRow, Plan, TokenScope};
@@ -369,7 +370,7 @@ pub struct RotateCredential {
     pub expected_version: Option<u32>,
 }
 
-fn integration_json(r: &IntegrationRow, credential_version: Option<u32>) -> Value {
+fn integration_json(r: &IntegrationRow, credential_version: Option<CredentialVersion>) -> Value {
     let mut v = json!({
         "id": r.id,
         "name": r.name,
@@ -469,7 +470,11 @@ async fn add_integration_inner(s: WorkspaceScope, b: AddIntegration) -> ApiResul
         Ok(run_async(integrations::add(&mut app, &http, req))?)
     })
     .await?;
-    Ok((StatusCode::CREATED, Json(integration_json(&row, Some(1)))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(integration_json(&row, Some(CredentialVersion::FIRST))),
+    )
+        .into_response())
 }
 
 #[utoipa::path(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::BenchArgs;
 use super::proc_stats::{median, nanos, round};
 use crate::error::{Error, Result};
-use crate::ids::{IntegrationId, WorkspaceId};
+use crate::ids::{CredentialVersion, IntegrationId, WorkspaceId};
 use crate::slug::Slug;
 use crate::store::{Plan, Store, WorkspaceRow};
 use crate::vault::{CredentialContext, MasterKey, Vault};
@@ -49,7 +49,7 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     let ctx = CredentialContext {
         integration_id: IntegrationId::new(),
         source: SOURCE,
-        version: 1,
+        version: CredentialVersion::FIRST,
     };
     let (seal, open) = store.write(|tx| {
         let live = tx

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, watch};
 use crate::app::App;
 use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
-use crate::ids::IntegrationId;
+use crate::ids::{CredentialVersion, IntegrationId};
 use crate::integrations;
 use crate::pull::{self, Delivery, Job, Sink, TaskOutcome};
 use crate::store::{CredentialState, IntegrationRow, IntegrationStateRow};
@@ -54,7 +54,7 @@ const TICK: Duration = Duration::from_secs(1);
 struct Entry {
     workspace: String,
     integ: IntegrationRow,
-    credential_version: u32,
+    credential_version: Option<CredentialVersion>,
     connector: Option<Arc<dyn Connector>>,
     /// Its connector's HTTP figures at the end of the last poll, for the metric deltas.
     last_stats: seliq_connectors::http::HttpStats,
@@ -242,7 +242,7 @@ impl Scheduler {
                 for integ in tx.integrations(ws.id)? {
                     let version = tx
                         .credential(integ.id, CredentialState::Current)?
-                        .map_or(0, |c| c.version);
+                        .map(|c| c.version);
                     let state = tx.integration_state(integ.id)?;
                     out.push((ws.slug.to_string(), integ, version, state));
                 }
@@ -542,7 +542,7 @@ impl Scheduler {
                     "suspended: the vendor rejected the credential ({}); rotate it or run `seliq-gateway integration resume`",
                     err.message
                 ));
-                e.stored.suspended_credential_version = Some(e.credential_version);
+                e.stored.suspended_credential_version = e.credential_version;
                 e.connector = None;
                 let who = app.who.clone();
                 let (ws_id, name, reason) = (

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
-use crate::ids::IntegrationId;
+use crate::ids::{CredentialVersion, IntegrationId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialState {
@@ -36,7 +36,7 @@ impl CredentialState {
 #[derive(Clone)]
 pub struct CredentialRow {
     pub integration_id: IntegrationId,
-    pub version: u32,
+    pub version: CredentialVersion,
     pub state: CredentialState,
     pub blob: Vec<u8>,
     pub created_at: DateTime<Utc>,
@@ -58,7 +58,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
     let state: String = r.get(2)?;
     Ok(CredentialRow {
         integration_id: IntegrationId::parse(&id).map_err(|e| corrupt("integration id", e))?,
-        version: r.get(1)?,
+        version: CredentialVersion::new(r.get(1)?)
+            .ok_or_else(|| corrupt("credential version", "0"))?,
         state: CredentialState::parse(&state).ok_or_else(|| corrupt("credential state", &state))?,
         blob: r.get(3)?,
         created_at: r.get(4)?,
@@ -99,7 +100,7 @@ impl WriteTx<'_> {
         self.tx
             .execute(
                 "INSERT INTO credentials (integration_id, version, state, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![c.integration_id.to_string(), c.version, c.state.as_str(), c.blob, c.created_at],
+                params![c.integration_id.to_string(), c.version.get(), c.state.as_str(), c.blob, c.created_at],
             )
             .map_err(|e| unique_or(e, || "another credential rotation of this integration is in progress".to_owned()))?;
         Ok(())
@@ -110,13 +111,13 @@ impl WriteTx<'_> {
     pub fn promote_credential(
         &self,
         integration_id: IntegrationId,
-        old: u32,
-        new: u32,
+        old: CredentialVersion,
+        new: CredentialVersion,
     ) -> Result<()> {
         let id = integration_id.to_string();
         let demoted = self.tx.execute(
             "UPDATE credentials SET state = 'previous' WHERE integration_id = ?1 AND version = ?2 AND state = 'current'",
-            params![id, old],
+            params![id, old.get()],
         )?;
         if demoted != 1 {
             return Err(StoreError::Conflict(
@@ -126,7 +127,7 @@ impl WriteTx<'_> {
         }
         let promoted = self.tx.execute(
             "UPDATE credentials SET state = 'current' WHERE integration_id = ?1 AND version = ?2 AND state = 'pending'",
-            params![id, new],
+            params![id, new.get()],
         )?;
         if promoted != 1 {
             return Err(StoreError::Conflict(
@@ -136,15 +137,19 @@ impl WriteTx<'_> {
         }
         self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version < ?2",
-            params![id, old],
+            params![id, old.get()],
         )?;
         Ok(())
     }
 
-    pub fn delete_credential(&self, integration_id: IntegrationId, version: u32) -> Result<()> {
+    pub fn delete_credential(
+        &self,
+        integration_id: IntegrationId,
+        version: CredentialVersion,
+    ) -> Result<()> {
         self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version = ?2",
-            params![integration_id.to_string(), version],
+            params![integration_id.to_string(), version.get()],
         )?;
         Ok(())
     }
@@ -153,13 +158,13 @@ impl WriteTx<'_> {
     pub fn rollback_credential(
         &self,
         integration_id: IntegrationId,
-        current: u32,
-        previous: u32,
+        current: CredentialVersion,
+        previous: CredentialVersion,
     ) -> Result<()> {
         let id = integration_id.to_string();
         let n = self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version = ?2 AND state = 'current'",
-            params![id, current],
+            params![id, current.get()],
         )?;
         if n != 1 {
             return Err(StoreError::Conflict(
@@ -168,7 +173,7 @@ impl WriteTx<'_> {
         }
         self.tx.execute(
             "UPDATE credentials SET state = 'current' WHERE integration_id = ?1 AND version = ?2 AND state = 'previous'",
-            params![id, previous],
+            params![id, previous.get()],
         )?;
         Ok(())
     }

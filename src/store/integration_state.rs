@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
 use super::{ReadTx, Result, WriteTx};
-use crate::ids::IntegrationId;
+use crate::ids::{CredentialVersion, IntegrationId};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationStateRow {
@@ -23,7 +23,7 @@ pub struct IntegrationStateRow {
     pub failures: u32,
     pub suspended_at: Option<DateTime<Utc>>,
     pub suspended_reason: Option<String>,
-    pub suspended_credential_version: Option<u32>,
+    pub suspended_credential_version: Option<CredentialVersion>,
 }
 
 impl IntegrationStateRow {
@@ -67,7 +67,8 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationStateRow> {
         suspended_reason: r.get(11)?,
         suspended_credential_version: r
             .get::<_, Option<i64>>(12)?
-            .and_then(|v| u32::try_from(v).ok()),
+            .and_then(|v| u32::try_from(v).ok())
+            .and_then(CredentialVersion::new),
     })
 }
 
@@ -113,7 +114,7 @@ impl WriteTx<'_> {
                 i64::from(s.failures),
                 s.suspended_at,
                 s.suspended_reason,
-                s.suspended_credential_version.map(i64::from),
+                s.suspended_credential_version.map(|v| i64::from(v.get())),
             ],
         )?;
         Ok(())

@@ -7,7 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::aead::{Cipher, KeyBytes, associated_data};
 use super::{Vault, VaultError};
-use crate::ids::{IntegrationId, WorkspaceId};
+use crate::ids::{CredentialVersion, IntegrationId, WorkspaceId};
 use crate::store::WriteTx;
 
 /// Blob format: `FORMAT | dek_version (u32 BE) | nonce (12) | ciphertext || tag`.
@@ -22,7 +22,7 @@ pub struct CredentialContext<'a> {
     pub integration_id: IntegrationId,
     /// Canonical source identity.
     pub source: &'a str,
-    pub version: u32,
+    pub version: CredentialVersion,
 }
 
 pub struct WorkspaceVault {
@@ -61,7 +61,7 @@ impl WorkspaceVault {
             self.workspace_id.as_bytes(),
             ctx.integration_id.as_bytes(),
             ctx.source.as_bytes(),
-            &ctx.version.to_be_bytes(),
+            &ctx.version.get().to_be_bytes(),
         ])
     }
 

@@ -363,6 +363,7 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
 
 fn request(slug: &str) -> Result<PullRequest> {
     Ok(PullRequest {
+        route: None,
         workspace: Slug::parse(slug)?,
         integration: None,
         since: None,

@@ -20,6 +20,7 @@ pub mod lock;
 pub mod pull;
 pub mod rekey;
 pub mod serve;
+pub mod sinks;
 pub mod slug;
 pub mod store;
 pub mod timespec;

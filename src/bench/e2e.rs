@@ -149,6 +149,7 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
     let out = dir.join("alerts.ndjson");
     let mut sink = Sink::open_file(&out, &mut app.store)?;
     let req = PullRequest {
+        route: None,
         workspace: slug,
         integration: None,
         since: None,

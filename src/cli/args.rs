@@ -365,8 +365,17 @@ pub struct PullArgs {
     #[arg(long)]
     pub max: Option<u64>,
     /// Append NDJSON to this file (exactly once across crashes) instead of stdout.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "output_dir")]
     pub output: Option<PathBuf>,
+    /// Write into the rotating per-workspace NDJSON spool under this directory (as `serve` does).
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// TOML file with `[[sink]]` tables (the one `serve --config` reads).
+    #[arg(long, env = "SELIQ_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Deliver to this sink of the config file (repeatable) [default: every sink in it].
+    #[arg(long = "sink", value_name = "NAME", requires = "config")]
+    pub sinks: Vec<String>,
     /// Integrations pulled at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,

@@ -26,6 +26,7 @@ use crate::audit::{self, Action, Event, Outcome};
 use crate::error::{Error, Result};
 use crate::ids::{IntegrationId, WorkspaceId};
 use crate::integrations;
+use crate::sinks::{EncodedBatch, Route};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::{CheckpointRow, IntegrationRow};
 use crate::workspaces;
@@ -44,6 +45,8 @@ pub struct PullRequest {
     pub max: Option<u64>,
     pub concurrency: usize,
     pub batch_size: usize,
+    /// External sinks (JetStream, HEC, `_bulk`) every batch is delivered to before its commit.
+    pub route: Option<Arc<Route>>,
 }
 
 /// What happened to one integration.
@@ -100,6 +103,8 @@ impl PullReport {
 
 /// One integration ready to pull.
 pub(crate) struct Job {
+    /// The workspace slug, as it appears in every line.
+    pub workspace: String,
     pub integ: IntegrationRow,
     /// Shared so `serve` keeps one connector (token cache, rate limiter) across polls.
     pub connector: Arc<dyn Connector>,
@@ -107,6 +112,8 @@ pub(crate) struct Job {
     /// The stored checkpoint's version when the cursor was read (0: none yet).
     pub checkpoint_version: u64,
     pub since: DateTime<Utc>,
+    /// The external sinks of this workspace; `None`: the file or stdout only.
+    pub route: Option<Arc<Route>>,
 }
 
 /// A batch on its way to the committer; the ack says whether it was committed.
@@ -117,6 +124,8 @@ pub(crate) struct Delivery {
     /// The checkpoint version this commit writes: the one read plus one. A stored checkpoint at
     /// any other version means another writer moved it, and the commit is refused.
     pub version: u64,
+    /// The lines as delivered to the external sinks, written as they are (encoded once).
+    pub encoded: Option<EncodedBatch>,
     pub ack: oneshot::Sender<Result<(), String>>,
 }
 
@@ -171,6 +180,8 @@ fn prepare(
         });
         match built {
             Ok((since, connector)) => jobs.push(Job {
+                workspace: req.workspace.to_string(),
+                route: req.route.clone(),
                 checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),
                 cursor: checkpoint.map(|c| c.cursor),
                 integ,
@@ -283,15 +294,21 @@ pub(crate) fn commit_batch(
     buf: &mut Vec<u8>,
 ) -> Result<()> {
     buf.clear();
-    for alert in &d.batch.alerts {
-        encode_line(buf, workspace, integration, alert)?;
-    }
+    let bytes: &[u8] = match &d.encoded {
+        Some(e) => &e.bytes,
+        None => {
+            for alert in &d.batch.alerts {
+                encode_line(buf, workspace, integration, alert)?;
+            }
+            buf
+        }
+    };
     if fault::armed(fault::Point::PartialWrite, batch_no) {
-        let _ = sink.write_batch(&buf[..buf.len() / 2]);
+        let _ = sink.write_batch(&bytes[..bytes.len() / 2]);
         fault::crash();
     }
     let before = sink.written_len();
-    let offset = sink.write_batch(buf)?;
+    let offset = sink.write_batch(bytes)?;
     if fault::armed(fault::Point::AfterWrite, batch_no) {
         fault::crash();
     }
@@ -376,11 +393,13 @@ pub(crate) async fn pull_one(
     mut stop: Option<tokio::sync::watch::Receiver<bool>>,
 ) -> TaskOutcome {
     let Job {
+        workspace,
         integ,
         connector,
         mut cursor,
         mut checkpoint_version,
         since,
+        route,
     } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
         retries: c.retries(),
@@ -466,6 +485,31 @@ pub(crate) async fn pull_one(
             );
         }
         remaining.fetch_add(want - got, Ordering::SeqCst);
+        // Every external sink acknowledges the batch before the committer sees it; a stop while
+        // a sink is down abandons it (nothing of it is committed, so nothing is lost).
+        let encoded = match &route {
+            Some(route) if got > 0 => {
+                let enc = match EncodedBatch::encode(&workspace, integ.name.as_str(), &batch.alerts)
+                {
+                    Ok(e) => e,
+                    Err(e) => return fail(e.to_string(), false, connector.as_ref()),
+                };
+                let delivered = tokio::select! {
+                    r = crate::sinks::deliver_all(route, &enc) => Some(r),
+                    () = stop_requested(&mut stop) => None,
+                };
+                match delivered {
+                    Some(Ok(())) => Some(enc),
+                    Some(Err(e)) => return fail(e.to_string(), false, connector.as_ref()),
+                    None => {
+                        remaining.fetch_add(got, Ordering::SeqCst);
+                        stopped = true;
+                        break;
+                    }
+                }
+            }
+            _ => None,
+        };
         let next = batch.cursor.clone();
         let unchanged = cursor.as_ref() == Some(&next);
         // An empty batch that does not move the cursor would be fetched again forever.
@@ -478,6 +522,7 @@ pub(crate) async fn pull_one(
                 integration_id: integ.id,
                 batch,
                 version: checkpoint_version,
+                encoded,
                 ack: ack_tx,
             };
             if tx.send(delivery).await.is_err() {
@@ -505,6 +550,16 @@ pub(crate) async fn pull_one(
         retries: connector.retries(),
         error: None,
         stopped,
+    }
+}
+
+/// Resolves when a stop is asked for; never without a stop channel.
+async fn stop_requested(stop: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match stop.as_mut() {
+        Some(rx) => {
+            let _ = rx.wait_for(|v| *v).await;
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 

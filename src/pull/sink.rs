@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 
 pub enum Sink {
+    /// No local copy: the alerts go to external sinks only (`pull --sink`).
+    None,
     Stdout(std::io::Stdout),
     File {
         file: File,
@@ -104,6 +106,7 @@ impl Sink {
     /// after the batch (0 for stdout).
     pub fn write_batch(&mut self, bytes: &[u8]) -> Result<u64> {
         match self {
+            Sink::None => Ok(0),
             Sink::Stdout(out) => {
                 let mut lock = out.lock();
                 lock.write_all(bytes)
@@ -133,7 +136,7 @@ impl Sink {
     /// The file's length as written (0 for stdout).
     pub fn written_len(&self) -> u64 {
         match self {
-            Sink::Stdout(_) => 0,
+            Sink::None | Sink::Stdout(_) => 0,
             Sink::File { len, .. } => *len,
         }
     }
@@ -162,7 +165,7 @@ impl Sink {
     /// The store key of a file sink.
     pub fn key(&self) -> Option<&str> {
         match self {
-            Sink::Stdout(_) => None,
+            Sink::None | Sink::Stdout(_) => None,
             Sink::File { key, .. } => Some(key),
         }
     }

@@ -28,6 +28,8 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     pub max_concurrent_polls: usize,
     pub batch_size: usize,
+    /// The config file's sinks, connected when `serve` starts.
+    pub sinks: Vec<crate::sinks::SinkTable>,
 }
 
 /// The config file. Every key is optional and has a flag and a `SELIQ_*` variable.
@@ -40,6 +42,9 @@ pub struct FileConfig {
     pub spool_max_bytes: Option<u64>,
     pub shutdown_grace: Option<String>,
     pub max_concurrent_polls: Option<usize>,
+    /// `[[sink]]` tables: where alerts are delivered besides (or instead of) the spool.
+    #[serde(default)]
+    pub sink: Vec<crate::sinks::SinkTable>,
 }
 
 impl FileConfig {
@@ -108,6 +113,7 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
         shutdown_grace,
         max_concurrent_polls,
         batch_size: crate::pull::DEFAULT_BATCH,
+        sinks: file.sink,
     })
 }
 

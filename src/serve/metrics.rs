@@ -30,6 +30,12 @@ pub struct VendorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    pub sink: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
     pub state: String,
 }
@@ -53,6 +59,10 @@ pub struct Metrics {
     pub integrations: Family<StateLabels, Gauge>,
     pub lag_seconds: Family<IntegrationLabels, F64Gauge>,
     pub since_success_seconds: Family<IntegrationLabels, F64Gauge>,
+    pub sink_delivered: Family<SinkLabels, Counter>,
+    pub sink_duplicates: Family<SinkLabels, Counter>,
+    pub sink_failures: Family<SinkLabels, Counter>,
+    pub sink_blocked: Family<SinkLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -75,6 +85,10 @@ impl Metrics {
             integrations: Family::default(),
             lag_seconds: Family::default(),
             since_success_seconds: Family::default(),
+            sink_delivered: Family::default(),
+            sink_duplicates: Family::default(),
+            sink_failures: Family::default(),
+            sink_blocked: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -123,7 +137,41 @@ impl Metrics {
             "Seconds since the integration's last successful poll",
             m.since_success_seconds.clone(),
         );
+        registry.register(
+            "sink_delivered",
+            "Alert lines an external sink acknowledged",
+            m.sink_delivered.clone(),
+        );
+        registry.register(
+            "sink_duplicates",
+            "Lines a sink already had (JetStream duplicate acks, _bulk 409s): redeliveries absorbed by event_id",
+            m.sink_duplicates.clone(),
+        );
+        registry.register(
+            "sink_failures",
+            "Delivery attempts an external sink did not acknowledge",
+            m.sink_failures.clone(),
+        );
+        registry.register(
+            "sink_blocked",
+            "1 while polls wait on this sink (it is down or refusing), else 0",
+            m.sink_blocked.clone(),
+        );
         Metrics { registry, ..m }
+    }
+
+    /// The figures of one external sink, shared with the families above so `/metrics` shows them.
+    pub fn sink_stats(&self, sink: &str, kind: &str) -> crate::sinks::SinkStats {
+        let l = SinkLabels {
+            sink: sink.to_owned(),
+            kind: kind.to_owned(),
+        };
+        crate::sinks::SinkStats::new(
+            self.sink_delivered.get_or_create(&l).clone(),
+            self.sink_duplicates.get_or_create(&l).clone(),
+            self.sink_failures.get_or_create(&l).clone(),
+            self.sink_blocked.get_or_create(&l).clone(),
+        )
     }
 
     /// The Prometheus text exposition of everything registered.

@@ -16,7 +16,7 @@ pub mod config;
 mod http;
 mod metrics;
 pub mod schedule;
-mod spool;
+pub mod spool;
 pub mod status;
 
 use std::collections::HashMap;
@@ -104,18 +104,24 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| Error::Runtime(format!("cannot listen on {}: {e}", opts.listen)))?;
+    let metrics = metrics::Metrics::new();
+    // External sinks connect (and a JetStream stream is checked) before any vendor is called.
+    let external = crate::sinks::SinkSet::build_with(opts.sinks.clone(), None, &|name, kind| {
+        metrics.sink_stats(name, kind)
+    })
+    .await?;
     let mut sinks = if opts.stdout {
         Sinks::Stdout(Sink::stdout())
     } else {
-        Sinks::Spool(spool::Spool::open(
-            app.config.data_dir.join("spool"),
-            opts.spool_max_bytes,
-            &mut app.store,
-        )?)
+        let (dir, max) = match &external.file {
+            Some(f) => (f.dir.clone(), f.max_bytes.unwrap_or(opts.spool_max_bytes)),
+            None => (app.config.data_dir.join("spool"), opts.spool_max_bytes),
+        };
+        Sinks::Spool(spool::Spool::open(dir, max, &mut app.store)?)
     };
 
     let shared = Arc::new(http::Shared {
-        metrics: metrics::Metrics::new(),
+        metrics,
         ready: AtomicBool::new(false),
         last_tick: Mutex::new((Instant::now(), false)),
         tick_deadline: RELOAD_EVERY * 2,
@@ -140,6 +146,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     tracing::info!(listen = %opts.listen, delivery = if opts.stdout { "stdout" } else { "spool" }, "serve started");
 
     let mut sched = Scheduler {
+        external,
         entries: HashMap::new(),
         http,
         opts: opts.clone(),
@@ -224,6 +231,8 @@ enum Sinks {
 }
 
 struct Scheduler {
+    /// JetStream, HEC and `_bulk` sinks; each poll delivers to its workspace's before committing.
+    external: crate::sinks::SinkSet,
     entries: HashMap<IntegrationId, Entry>,
     http: HttpOptions,
     opts: ServeOptions,
@@ -425,6 +434,8 @@ impl Scheduler {
                 None => pull::first_window_start(&integ, Utc::now())?,
             };
             Ok(Job {
+                workspace: e.workspace.clone(),
+                route: self.external.route(&e.workspace),
                 integ: integ.clone(),
                 connector,
                 checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),

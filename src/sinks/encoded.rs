@@ -1,0 +1,65 @@
+//! One batch encoded once: the NDJSON bytes every sink sends (and the file sink writes), plus
+//! what each sink needs per line without parsing it again.
+
+use chrono::{DateTime, Utc};
+use seliq_connectors::{Alert, Severity};
+
+use crate::error::Result;
+
+/// What a sink needs to know about one line.
+#[derive(Debug, Clone)]
+pub struct LineMeta {
+    /// Byte range of the line in [`EncodedBatch::bytes`], without its `\n`.
+    pub start: usize,
+    pub end: usize,
+    /// The idempotency key every sink deduplicates on (`Nats-Msg-Id`, `_id`).
+    pub event_id: String,
+    pub vendor: &'static str,
+    pub severity: Severity,
+    /// The vendor's creation time of the alert (HEC's `time`).
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct EncodedBatch {
+    /// `seliq.alert/v1` lines, each ending in `\n`.
+    pub bytes: Vec<u8>,
+    pub lines: Vec<LineMeta>,
+}
+
+impl EncodedBatch {
+    /// Encode `alerts` of one integration exactly as `pull` writes them.
+    pub fn encode(workspace: &str, integration: &str, alerts: &[Alert]) -> Result<EncodedBatch> {
+        let mut out = EncodedBatch {
+            bytes: Vec::with_capacity(alerts.len() * 1024),
+            lines: Vec::with_capacity(alerts.len()),
+        };
+        for alert in alerts {
+            let start = out.bytes.len();
+            crate::pull::encode_line(&mut out.bytes, workspace, integration, alert)?;
+            out.lines.push(LineMeta {
+                start,
+                end: out.bytes.len() - 1,
+                event_id: alert.event_id.clone(),
+                vendor: alert.vendor,
+                severity: alert.severity,
+                created_at: alert.created_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Line `i` without its newline.
+    pub fn line(&self, i: usize) -> &[u8] {
+        let m = &self.lines[i];
+        &self.bytes[m.start..m.end]
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+}

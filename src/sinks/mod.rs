@@ -1,0 +1,229 @@
+//! External sinks: NATS JetStream, Splunk HEC, Elasticsearch/OpenSearch `_bulk`.
+//!
+//! The contract: [`ExternalSink::deliver`] returns only when the sink has acknowledged the lines
+//! (durable on its side). The engine delivers a batch to every sink routed to its workspace, in
+//! the poll's own task, and hands the batch to the committer only after all of them acknowledged
+//! it; the checkpoint follows. A sink that is down keeps that poll waiting here (retrying with
+//! capped back-off), so the integrations feeding it stop fetching while memory stays at one
+//! batch per running poll. Delivery is at-least-once per sink, with the alert's `event_id` as the
+//! idempotency key each sink turns into exactly-once on its side (`Nats-Msg-Id`, `_id`).
+//!
+//! - `config`: the `[[sink]]` tables, validated at start.
+//! - `encoded`: a batch encoded once for every sink and the file.
+//! - `nats`, `hec`, `elastic`: one file per sink kind.
+//! - `route`: which sinks (and which index, subject prefix, sourcetype) serve a workspace.
+
+pub mod config;
+mod elastic;
+mod encoded;
+mod hec;
+mod http;
+mod nats;
+mod route;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+
+pub use config::SinkTable;
+pub use encoded::{EncodedBatch, LineMeta};
+pub use route::{Route, SinkSet, Target};
+
+/// How a delivery attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinkError {
+    /// Worth retrying as is (connection refused, 429, 5xx, a timeout, an ack that never came).
+    Transient(String),
+    /// Retrying cannot help (refused credentials, a mapping the index rejects): the poll fails
+    /// with this sentence and the checkpoint stays where it is.
+    Permanent(String),
+}
+
+impl std::fmt::Display for SinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SinkError::Transient(m) | SinkError::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
+/// One sink. `deliver` sends the lines of `batch` whose indices are in `pending` and removes
+/// each one the sink acknowledged, so a retry sends only what is still missing.
+#[async_trait::async_trait]
+pub trait ExternalSink: Send + Sync {
+    fn name(&self) -> &str;
+    fn kind(&self) -> &'static str;
+    async fn deliver(
+        &self,
+        target: &Target,
+        batch: &EncodedBatch,
+        pending: &mut Vec<usize>,
+        stats: &SinkStats,
+    ) -> Result<(), SinkError>;
+}
+
+/// What operators see of one sink: counters for `/metrics`, and whether it is blocking polls.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    pub delivered: Counter,
+    /// Lines the sink already had (`duplicate: true` acks, `_bulk` 409s).
+    pub duplicates: Counter,
+    pub failures: Counter,
+    /// 1 while at least one poll waits on this sink.
+    pub blocked: Gauge,
+    state: Mutex<BlockState>,
+}
+
+#[derive(Debug, Default)]
+struct BlockState {
+    waiting: usize,
+    since: Option<Instant>,
+    last_error: Option<String>,
+    last_logged: Option<Instant>,
+}
+
+impl SinkStats {
+    /// Stats whose counters are shared with a metrics registry.
+    pub fn new(delivered: Counter, duplicates: Counter, failures: Counter, blocked: Gauge) -> SinkStats {
+        SinkStats {
+            delivered,
+            duplicates,
+            failures,
+            blocked,
+            state: Mutex::default(),
+        }
+    }
+
+    /// The last failure while some poll is waiting on this sink, with how long it has waited.
+    pub fn blocking(&self) -> Option<(Duration, String)> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match (s.waiting, s.since, &s.last_error) {
+            (w, Some(since), Some(e)) if w > 0 => Some((since.elapsed(), e.clone())),
+            _ => None,
+        }
+    }
+
+    fn failed(&self, sink: &str, error: &str) {
+        self.failures.inc();
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.last_error = Some(error.to_owned());
+        let now = Instant::now();
+        let since = *s.since.get_or_insert(now);
+        // One line when a sink starts failing, then one a minute: an outage of hours must not
+        // flood the log, and the operator still sees that it goes on.
+        if s.last_logged.is_none_or(|t| now - t >= LOG_EVERY) {
+            s.last_logged = Some(now);
+            tracing::warn!(
+                sink = sink,
+                waiting_polls = s.waiting,
+                blocked_for_secs = (now - since).as_secs(),
+                error = error,
+                "sink is not acknowledging; the integrations feeding it wait"
+            );
+        }
+    }
+
+    fn enter(&self) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.waiting += 1;
+    }
+
+    fn leave(&self, sink: &str, recovered: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.waiting = s.waiting.saturating_sub(1);
+        if recovered && let Some(since) = s.since.take() {
+            tracing::info!(
+                sink = sink,
+                blocked_for_secs = since.elapsed().as_secs(),
+                "sink acknowledges again"
+            );
+            s.last_error = None;
+            s.last_logged = None;
+        }
+        self.blocked.set(i64::from(s.since.is_some() && s.waiting > 0));
+    }
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(60);
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest wait between two attempts at one batch. A line whose ack was lost is published
+/// again within this (plus a request timeout), well inside NATS's duplicate window.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The longest span between two publishes of one line while a batch is retried (back-off plus
+/// request timeouts, with margin). A JetStream stream's `duplicate_window` must cover it.
+pub const LONGEST_RETRY_SPAN: Duration = Duration::from_secs(10 * 60);
+
+/// Deliver `batch` to one sink until it acknowledged every line, retrying transient failures
+/// with capped exponential back-off. Cancel-safe: dropping the future (a stop) loses nothing,
+/// since nothing is committed until this returns.
+pub async fn deliver_one(
+    sink: &dyn ExternalSink,
+    stats: &SinkStats,
+    target: &Target,
+    batch: &EncodedBatch,
+) -> Result<(), SinkError> {
+    let mut pending: Vec<usize> = (0..batch.len()).collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    stats.enter();
+    // Leave the waiting count even if this future is dropped mid-retry.
+    struct Leave<'a>(&'a SinkStats, &'a str, bool);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.leave(self.1, self.2);
+        }
+    }
+    let mut guard = Leave(stats, sink.name(), false);
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let before = pending.len();
+        let result = sink.deliver(target, batch, &mut pending, stats).await;
+        stats.delivered.inc_by((before - pending.len()) as u64);
+        match result {
+            Ok(()) if pending.is_empty() => {
+                guard.2 = true;
+                return Ok(());
+            }
+            // Progress without completion (a partial HEC acceptance): go on at once.
+            Ok(()) => continue,
+            Err(SinkError::Permanent(e)) => {
+                stats.failed(sink.name(), &e);
+                return Err(SinkError::Permanent(format!("sink {}: {e}", sink.name())));
+            }
+            Err(SinkError::Transient(e)) => {
+                stats.failed(sink.name(), &e);
+                stats.blocked.set(1);
+                // Jitter so many polls waiting on one sink do not retry in lockstep.
+                let jitter = rand::RngExt::random_range(&mut rand::rng(), 0.8..1.2);
+                tokio::time::sleep(backoff.mul_f64(jitter)).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Deliver `batch` to every sink of `route` at once; `Ok` when all acknowledged every line.
+pub async fn deliver_all(route: &Route, batch: &EncodedBatch) -> Result<(), SinkError> {
+    let all = route
+        .targets()
+        .map(|(sink, stats, target)| deliver_one(sink, stats, target, batch));
+    for r in futures::future::join_all(all).await {
+        r?;
+    }
+    Ok(())
+}
+
+/// Text from a sink's response, made safe for a log line or an error: one line, bounded, and
+/// scrubbed of anything shaped like a credential.
+pub(crate) fn remote_text(raw: &[u8]) -> String {
+    use seliq_connectors::redact::{scrub_patterns, truncate};
+    let text = String::from_utf8_lossy(&raw[..raw.len().min(4096)]);
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    truncate(&scrub_patterns(&one_line), 300).into_owned()
+}

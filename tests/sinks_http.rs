@@ -62,7 +62,10 @@ impl Respond for EsMock {
             let index = create["_index"].as_str().expect("_index").to_owned();
             let doc: Value = serde_json::from_str(pair[1]).expect("source is JSON");
             assert_eq!(doc["event_id"], id.as_str(), "_id is the event_id");
-            assert!(doc["@timestamp"].is_string(), "data streams need @timestamp");
+            assert!(
+                doc["@timestamp"].is_string(),
+                "data streams need @timestamp"
+            );
             let first_try = !s.shed.contains_key(&id);
             if s.shed_every > 0 && first_try && n % s.shed_every == 0 {
                 s.shed.insert(id.clone(), true);
@@ -84,7 +87,8 @@ impl Respond for EsMock {
                 items.push(json!({"create": {"_index": index, "_id": id, "_version": 1, "result": "created", "status": 201}}));
             }
         }
-        ResponseTemplate::new(200).set_body_json(json!({"took": 3, "errors": errors, "items": items}))
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"took": 3, "errors": errors, "items": items}))
     }
 }
 
@@ -152,15 +156,25 @@ async fn bulk_with_an_outage_per_item_429s_and_a_crash_indexes_every_alert_once(
         s.creates.values().all(|&n| n == 1),
         "no document created twice"
     );
-    assert!(s.conflicts > 0, "the crashed batch came again and was refused as a duplicate");
-    assert!(s.docs.values().all(|i| i == "seliq-acme-corp"), "index pattern per workspace");
+    assert!(
+        s.conflicts > 0,
+        "the crashed batch came again and was refused as a duplicate"
+    );
+    assert!(
+        s.docs.values().all(|i| i == "seliq-acme-corp"),
+        "index pattern per workspace"
+    );
     let (_, ids) = read_lines(&out);
     assert_eq!(ids.len(), expected);
     for id in &ids {
         assert!(s.docs.contains_key(id), "{id} in the file but not indexed");
     }
     // The credential never shows in the gateway's output.
-    assert!(!stderr(&resumed).contains("ZXMta2V5"), "{}", stderr(&resumed));
+    assert!(
+        !stderr(&resumed).contains("ZXMta2V5"),
+        "{}",
+        stderr(&resumed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +199,14 @@ async fn a_sink_that_is_down_stops_the_integration_feeding_it_until_it_recovers(
     );
     let before = v.falcon.stats().combined_requests;
     let mut cmd = env.cmd();
-    cmd.args(["pull", "acme-corp", "--config", path_str(&cfg), "--sink", "search"]);
+    cmd.args([
+        "pull",
+        "acme-corp",
+        "--config",
+        path_str(&cfg),
+        "--sink",
+        "search",
+    ]);
     let child = tokio::process::Command::from(cmd)
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -215,13 +236,20 @@ async fn a_sink_that_is_down_stops_the_integration_feeding_it_until_it_recovers(
     );
     assert!(during[0] > before, "the first batch was fetched");
     let s = state.lock().unwrap();
-    assert_eq!(s.docs.len(), v.falcon.versions(CID_A).len(), "all delivered after recovery");
+    assert_eq!(
+        s.docs.len(),
+        v.falcon.versions(CID_A).len(),
+        "all delivered after recovery"
+    );
     assert!(
         stderr(&out).contains("sink is not acknowledging") && stderr(&out).contains("search"),
         "the log names the blocking sink: {}",
         stderr(&out)
     );
-    assert!(out.stdout.is_empty(), "external sinks only: nothing on stdout");
+    assert!(
+        out.stdout.is_empty(),
+        "external sinks only: nothing on stdout"
+    );
 }
 
 // --- Splunk HEC --------------------------------------------------------------------------------
@@ -245,13 +273,18 @@ impl Respond for HecMock {
     fn respond(&self, req: &Request) -> ResponseTemplate {
         let mut s = self.0.lock().unwrap();
         s.requests += 1;
-        if req.headers.get("authorization").map(|v| v.to_str().unwrap())
+        if req
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap())
             != Some("Splunk 11111111-2222-3333-4444-555555555555")
         {
-            return ResponseTemplate::new(401).set_body_json(json!({"text": "Token is required", "code": 2}));
+            return ResponseTemplate::new(401)
+                .set_body_json(json!({"text": "Token is required", "code": 2}));
         }
         if s.requests <= s.busy_requests {
-            return ResponseTemplate::new(503).set_body_json(json!({"text": "Server is busy", "code": 9}));
+            return ResponseTemplate::new(503)
+                .set_body_json(json!({"text": "Server is busy", "code": 9}));
         }
         let events: Vec<Value> = serde_json::Deserializer::from_slice(&req.body)
             .into_iter::<Value>()
@@ -266,7 +299,10 @@ impl Respond for HecMock {
             }
             assert!(e["time"].is_number(), "time from the alert");
             assert_eq!(e["sourcetype"], "seliq:alert");
-            let id = e["event"]["event_id"].as_str().expect("event is the alert").to_owned();
+            let id = e["event"]["event_id"]
+                .as_str()
+                .expect("event is the alert")
+                .to_owned();
             *s.indexed.entry(id).or_default() += 1;
             let ix = e["index"].as_str().unwrap_or("main").to_owned();
             *s.indexes.entry(ix).or_default() += 1;
@@ -301,7 +337,12 @@ async fn hec_resends_only_from_the_invalid_event_and_rides_out_a_busy_server() {
             path_str(&token)
         ),
     );
-    let out = gw(&env, &["pull", "acme-corp", "--config", path_str(&cfg)], &[]).await;
+    let out = gw(
+        &env,
+        &["pull", "acme-corp", "--config", path_str(&cfg)],
+        &[],
+    )
+    .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let s = state.lock().unwrap();
     assert_eq!(s.indexed.len(), expected_total(&v), "every alert indexed");

@@ -57,7 +57,11 @@ impl TestStream {
                 .map(|v| v.to_string())
                 .expect("Nats-Msg-Id on every message");
             let body: serde_json::Value = serde_json::from_slice(&m.payload).expect("JSON line");
-            out.push((id, m.subject.to_string(), body["event_id"].as_str().unwrap().to_owned()));
+            out.push((
+                id,
+                m.subject.to_string(),
+                body["event_id"].as_str().unwrap().to_owned(),
+            ));
         }
         out
     }
@@ -102,7 +106,10 @@ async fn every_alert_once_in_the_stream_across_a_crash_between_publish_and_check
     let crashed = gw(&env, &args, &[("SELIQ_FAULT", "after-write:2")]).await;
     assert_ne!(code(&crashed), 0, "the fault must kill the pull");
     let published_before = stream.messages().await.len();
-    assert!(published_before > 0, "batches were published before the crash");
+    assert!(
+        published_before > 0,
+        "batches were published before the crash"
+    );
 
     let resumed = gw(&env, &args, &[]).await;
     assert_eq!(code(&resumed), 0, "{}", stderr(&resumed));
@@ -119,12 +126,18 @@ async fn every_alert_once_in_the_stream_across_a_crash_between_publish_and_check
     assert_eq!(msgs.len(), expected, "the stream holds every alert once");
     assert_eq!(msg_ids.len(), expected, "no Nats-Msg-Id twice");
     let file_ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
-    assert_eq!(msg_ids, file_ids, "the stream and the file hold the same alerts");
+    assert_eq!(
+        msg_ids, file_ids,
+        "the stream and the file hold the same alerts"
+    );
     for (id, subject, event_id) in &msgs {
         assert_eq!(id, event_id, "Nats-Msg-Id is the event_id");
         let parts: Vec<&str> = subject.rsplitn(4, '.').collect();
         assert_eq!(parts.len(), 4, "{subject}");
-        assert!(subject.starts_with(&format!("{}.acme-corp.", stream.prefix)), "{subject}");
+        assert!(
+            subject.starts_with(&format!("{}.acme-corp.", stream.prefix)),
+            "{subject}"
+        );
         assert!(
             ["critical", "high", "medium", "low", "informational"].contains(&parts[0]),
             "{subject}"
@@ -155,7 +168,12 @@ async fn a_short_duplicate_window_refuses_the_start_naming_it() {
         .expect("create a stream with the server's default window");
     let cfg = stream.config(&env, "");
     let before = v.falcon.stats().combined_requests;
-    let out = gw(&env, &["pull", "acme-corp", "--config", path_str(&cfg)], &[]).await;
+    let out = gw(
+        &env,
+        &["pull", "acme-corp", "--config", path_str(&cfg)],
+        &[],
+    )
+    .await;
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("duplicate_window 120 s"),
@@ -167,5 +185,79 @@ async fn a_short_duplicate_window_refuses_the_start_naming_it() {
         before,
         "no vendor is called before the sink is checked"
     );
+    stream.delete().await;
+}
+
+/// The acceptance path: `serve` with a JetStream sink, killed with SIGKILL twice mid-run; the
+/// stream ends with every alert version exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_killed_twice_mid_run_leaves_every_alert_once_in_the_stream() {
+    let v = vendors().await;
+    let env = Env::new();
+    connect_all(&env, &v, "acme-corp").await;
+    let stream = TestStream::new("serve").await;
+    let cfg = stream.config(&env, "");
+    let expected = v.falcon.versions(seliq_mocks::crowdstrike::CID_A).len()
+        + v.sentinel.versions().len()
+        + v.splunk.events(&["acme_prod"], None).len();
+    let start = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut c = env.cmd();
+        c.args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--config",
+            path_str(&cfg),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        c.spawn().expect("start serve")
+    };
+    let count = || async {
+        match stream.js.get_stream(&stream.name).await {
+            Ok(s) => s.get_info().await.map_or(0, |i| i.state.messages as usize),
+            Err(_) => 0,
+        }
+    };
+    let wait_for = |at_least: usize| async move {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let n = count().await;
+            if n >= at_least {
+                return n;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {at_least} messages (have {n})"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut seen = 0;
+    for _ in 0..2 {
+        let mut serve = start();
+        seen = wait_for(seen + 1).await;
+        serve.kill().expect("SIGKILL");
+        let _ = serve.wait();
+    }
+    assert!(
+        seen < expected,
+        "the kills came mid-run ({seen} of {expected})"
+    );
+    let mut serve = start();
+    wait_for(expected).await;
+    // Let any late duplicate arrive before counting (a redelivery is published at once).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    serve.kill().expect("stop serve");
+    let _ = serve.wait();
+    let msgs = stream.messages().await;
+    let ids: HashSet<&str> = msgs.iter().map(|(id, _, _)| id.as_str()).collect();
+    assert_eq!(msgs.len(), expected, "every alert version once");
+    assert_eq!(ids.len(), expected);
     stream.delete().await;
 }

@@ -179,7 +179,10 @@ pub(crate) fn check_route_keys(
 ) -> Result<()> {
     for r in routes {
         let bad = [
-            ("subject_prefix", r.subject_prefix.is_some() && !subject_prefix),
+            (
+                "subject_prefix",
+                r.subject_prefix.is_some() && !subject_prefix,
+            ),
             ("index", r.index.is_some() && !index),
             ("sourcetype", r.sourcetype.is_some() && !sourcetype),
         ];
@@ -272,7 +275,8 @@ pub(crate) fn span(sink: &str, key: &str, raw: &Option<String>) -> Result<Option
 pub(crate) fn ca_file(sink: &str, path: &Option<PathBuf>) -> Result<Option<Vec<u8>>> {
     path.as_ref()
         .map(|p| {
-            std::fs::read(p).map_err(|e| invalid(sink, "tls_ca_file", format!("{}: {e}", p.display())))
+            std::fs::read(p)
+                .map_err(|e| invalid(sink, "tls_ca_file", format!("{}: {e}", p.display())))
         })
         .transpose()
 }

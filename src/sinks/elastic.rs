@@ -41,7 +41,13 @@ impl ElasticSink {
                 check_index(&name, "route.index", i)?;
             }
         }
-        let api_key = config::secret(&name, "api_key_env", &t.api_key_env, "api_key_file", &t.api_key_file)?;
+        let api_key = config::secret(
+            &name,
+            "api_key_env",
+            &t.api_key_env,
+            "api_key_file",
+            &t.api_key_file,
+        )?;
         let password = config::secret(
             &name,
             "password_env",
@@ -54,9 +60,19 @@ impl ElasticSink {
             (None, Some(u), Some(p)) => Auth::Basic(u.clone(), p),
             (None, None, None) => Auth::None,
             (Some(_), _, _) => {
-                return Err(invalid(&name, "api_key_env", "and user/password exclude one another"));
+                return Err(invalid(
+                    &name,
+                    "api_key_env",
+                    "and user/password exclude one another",
+                ));
             }
-            _ => return Err(invalid(&name, "user", "and password_env/password_file go together")),
+            _ => {
+                return Err(invalid(
+                    &name,
+                    "user",
+                    "and password_env/password_file go together",
+                ));
+            }
         };
         let ca = config::ca_file(&name, &t.tls_ca_file)?;
         let client = super::http::client(&name, ca.as_deref())?;
@@ -76,7 +92,10 @@ impl ElasticSink {
             Auth::Basic(u, p) => {
                 use base64::Engine;
                 let pair = format!("{u}:{}", p.expose_secret());
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
             }
         };
         let mut v = HeaderValue::from_str(&raw).ok()?;
@@ -100,7 +119,9 @@ fn check_index(sink: &str, key: &str, index: &str) -> Result<()> {
         Err(invalid(
             sink,
             key,
-            format!("{index:?} is not an index name (lowercase letters, digits, '-', '_', '.'; {{workspace}} allowed)"),
+            format!(
+                "{index:?} is not an index name (lowercase letters, digits, '-', '_', '.'; {{workspace}} allowed)"
+            ),
         ))
     }
 }
@@ -148,7 +169,9 @@ impl ExternalSink for ElasticSink {
                 .map_err(|e| SinkError::Permanent(e.to_string()))?;
             body.push(b'\n');
             // `@timestamp` first (data streams require it), then the alert's own fields.
-            let ts = m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let ts = m
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
             body.extend_from_slice(format!("{{\"@timestamp\":\"{ts}\",").as_bytes());
             body.extend_from_slice(&batch.line(i)[1..]);
             body.push(b'\n');
@@ -168,7 +191,9 @@ impl ExternalSink for ElasticSink {
             return Err(super::http::status_error(status, &bytes));
         }
         let parsed: BulkResponse = serde_json::from_slice(&bytes).map_err(|e| {
-            SinkError::Transient(format!("the _bulk response is not what Elasticsearch sends: {e}"))
+            SinkError::Transient(format!(
+                "the _bulk response is not what Elasticsearch sends: {e}"
+            ))
         })?;
         if parsed.items.len() != pending.len() {
             return Err(SinkError::Transient(format!(
@@ -181,7 +206,9 @@ impl ExternalSink for ElasticSink {
         let mut retryable = None;
         for (&i, item) in pending.iter().zip(&parsed.items) {
             let Some(r) = item.get("create") else {
-                return Err(SinkError::Transient("a _bulk item is not a create result".to_owned()));
+                return Err(SinkError::Transient(
+                    "a _bulk item is not a create result".to_owned(),
+                ));
             };
             match r.status {
                 200..=299 => {}

@@ -50,9 +50,19 @@ impl HecSink {
         let ack_url = base
             .join(&format!("{root}/services/collector/ack"))
             .map_err(|e| invalid(&name, "url", e))?;
-        let token = config::secret(&name, "token_env", &t.token_env, "token_file", &t.token_file)?
-            .ok_or_else(|| invalid(&name, "token_env", "or token_file is required"))?;
-        for (key, v) in [("index", &t.index), ("sourcetype", &t.sourcetype), ("source", &t.source)] {
+        let token = config::secret(
+            &name,
+            "token_env",
+            &t.token_env,
+            "token_file",
+            &t.token_file,
+        )?
+        .ok_or_else(|| invalid(&name, "token_env", "or token_file is required"))?;
+        for (key, v) in [
+            ("index", &t.index),
+            ("sourcetype", &t.sourcetype),
+            ("source", &t.source),
+        ] {
             if let Some(v) = v {
                 check_field(&name, key, v)?;
             }
@@ -73,8 +83,14 @@ impl HecSink {
             ack_url,
             token,
             index: t.index.clone(),
-            sourcetype: t.sourcetype.clone().unwrap_or_else(|| DEFAULT_SOURCETYPE.to_owned()),
-            source: t.source.clone().unwrap_or_else(|| DEFAULT_SOURCE.to_owned()),
+            sourcetype: t
+                .sourcetype
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SOURCETYPE.to_owned()),
+            source: t
+                .source
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SOURCE.to_owned()),
             gzip: t.gzip.unwrap_or(false),
             use_ack: t.use_ack.unwrap_or(false),
         })
@@ -132,11 +148,18 @@ impl HecSink {
 
 /// Index, sourcetype and source are plain tokens: no quotes or control characters.
 fn check_field(sink: &str, key: &str, v: &str) -> Result<()> {
-    let ok = !v.is_empty() && v.len() <= 256 && v.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+    let ok = !v.is_empty()
+        && v.len() <= 256
+        && v.chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
     if ok {
         Ok(())
     } else {
-        Err(invalid(sink, key, format!("{v:?} must be 1-256 printable characters without quotes")))
+        Err(invalid(
+            sink,
+            key,
+            format!("{v:?} must be 1-256 printable characters without quotes"),
+        ))
     }
 }
 
@@ -184,7 +207,8 @@ impl ExternalSink for HecSink {
             if let Some(ix) = index {
                 head["index"] = serde_json::Value::from(ix);
             }
-            let head = serde_json::to_string(&head).map_err(|e| SinkError::Permanent(e.to_string()))?;
+            let head =
+                serde_json::to_string(&head).map_err(|e| SinkError::Permanent(e.to_string()))?;
             // `{...head fields..., "event": <the alert line>}`
             body.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
             body.extend_from_slice(b",\"event\":");

@@ -86,7 +86,12 @@ struct BlockState {
 
 impl SinkStats {
     /// Stats whose counters are shared with a metrics registry.
-    pub fn new(delivered: Counter, duplicates: Counter, failures: Counter, blocked: Gauge) -> SinkStats {
+    pub fn new(
+        delivered: Counter,
+        duplicates: Counter,
+        failures: Counter,
+        blocked: Gauge,
+    ) -> SinkStats {
         SinkStats {
             delivered,
             duplicates,
@@ -142,7 +147,8 @@ impl SinkStats {
             s.last_error = None;
             s.last_logged = None;
         }
-        self.blocked.set(i64::from(s.since.is_some() && s.waiting > 0));
+        self.blocked
+            .set(i64::from(s.since.is_some() && s.waiting > 0));
     }
 }
 

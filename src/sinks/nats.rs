@@ -38,7 +38,10 @@ pub struct NatsSink {
 impl NatsSink {
     pub async fn connect(t: &NatsTable) -> Result<NatsSink> {
         let name = t.name.clone();
-        let stream = t.stream.clone().unwrap_or_else(|| DEFAULT_STREAM.to_owned());
+        let stream = t
+            .stream
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STREAM.to_owned());
         if stream.is_empty() || stream.contains(['.', '*', '>', ' ', '\t']) {
             return Err(invalid(
                 &name,
@@ -46,7 +49,10 @@ impl NatsSink {
                 format!("{stream:?} is not a stream name (no '.', '*', '>' or spaces)"),
             ));
         }
-        let prefix = t.subject_prefix.clone().unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
+        let prefix = t
+            .subject_prefix
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_owned());
         check_prefix(&name, "subject_prefix", &prefix)?;
         let mut prefixes = vec![prefix.clone()];
         for r in &t.route {
@@ -68,7 +74,11 @@ impl NatsSink {
             ));
         }
         if !(t.url.starts_with("nats://") || t.url.starts_with("tls://")) {
-            return Err(invalid(&name, "url", "must be nats://HOST:PORT or tls://HOST:PORT"));
+            return Err(invalid(
+                &name,
+                "url",
+                "must be nats://HOST:PORT or tls://HOST:PORT",
+            ));
         }
         if t.url.contains('@') {
             return Err(invalid(
@@ -81,7 +91,13 @@ impl NatsSink {
             .connection_timeout(CONNECT_TIMEOUT)
             .retry_on_initial_connect()
             .name(format!("seliq-gateway {}", env!("CARGO_PKG_VERSION")));
-        let token = config::secret(&name, "token_env", &t.token_env, "token_file", &t.token_file)?;
+        let token = config::secret(
+            &name,
+            "token_env",
+            &t.token_env,
+            "token_file",
+            &t.token_file,
+        )?;
         let password = config::secret(
             &name,
             "password_env",
@@ -89,7 +105,11 @@ impl NatsSink {
             "password_file",
             &t.password_file,
         )?;
-        let kinds = [token.is_some(), password.is_some() || t.user.is_some(), t.creds_file.is_some()];
+        let kinds = [
+            token.is_some(),
+            password.is_some() || t.user.is_some(),
+            t.creds_file.is_some(),
+        ];
         if kinds.iter().filter(|k| **k).count() > 1 {
             return Err(invalid(
                 &name,
@@ -101,7 +121,9 @@ impl NatsSink {
             opts = opts.token(tok.expose_secret().to_owned());
         }
         match (&t.user, password) {
-            (Some(u), Some(p)) => opts = opts.user_and_password(u.clone(), p.expose_secret().to_owned()),
+            (Some(u), Some(p)) => {
+                opts = opts.user_and_password(u.clone(), p.expose_secret().to_owned())
+            }
             (None, None) => {}
             _ => {
                 return Err(invalid(
@@ -119,7 +141,11 @@ impl NatsSink {
         }
         if let Some(ca) = &t.tls_ca_file {
             if !ca.is_file() {
-                return Err(invalid(&name, "tls_ca_file", format!("{} is not a file", ca.display())));
+                return Err(invalid(
+                    &name,
+                    "tls_ca_file",
+                    format!("{} is not a file", ca.display()),
+                ));
             }
             opts = opts.add_root_certificates(ca.clone()).require_tls(true);
         }
@@ -223,7 +249,9 @@ impl NatsSink {
 fn check_prefix(sink: &str, key: &str, p: &str) -> Result<()> {
     let ok = !p.is_empty()
         && p.split('.').all(|t| {
-            !t.is_empty() && t.chars().all(|c| c.is_ascii_graphic() && c != '*' && c != '>')
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_graphic() && c != '*' && c != '>')
         });
     if ok {
         Ok(())
@@ -284,7 +312,11 @@ impl ExternalSink for NatsSink {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert(async_nats::header::NATS_MESSAGE_ID, m.event_id.as_str());
             let payload = bytes_of(batch.line(i));
-            match self.js.publish_with_headers(subject, headers, payload).await {
+            match self
+                .js
+                .publish_with_headers(subject, headers, payload)
+                .await
+            {
                 Ok(ack) => acks.push((i, ack)),
                 // Not sent: stays pending; the acks already in flight are still awaited below.
                 Err(e) => {
@@ -294,10 +326,9 @@ impl ExternalSink for NatsSink {
             }
         }
         let sent = acks.len();
-        let results = futures::future::join_all(acks.into_iter().map(|(i, f)| async move {
-            (i, f.await)
-        }))
-        .await;
+        let results =
+            futures::future::join_all(acks.into_iter().map(|(i, f)| async move { (i, f.await) }))
+                .await;
         let mut first_error = None;
         let mut done = std::collections::HashSet::new();
         for (i, r) in results {
@@ -341,7 +372,10 @@ mod tests {
 
     #[test]
     fn subjects_match_like_nats() {
-        assert!(subject_matches("seliq.alerts.>", "seliq.alerts.acme.crowdstrike.high"));
+        assert!(subject_matches(
+            "seliq.alerts.>",
+            "seliq.alerts.acme.crowdstrike.high"
+        ));
         assert!(subject_matches(">", "a.b"));
         assert!(subject_matches("seliq.*.>", "seliq.alerts.x"));
         assert!(!subject_matches("seliq.alerts.>", "seliq.alerts"));

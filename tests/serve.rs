@@ -612,3 +612,61 @@ async fn a_second_serve_is_refused_and_pull_exits_3_naming_serve() {
     assert_eq!(serve.terminate(Duration::from_secs(35)), 0);
     assert_eq!(code(&env.run(&["pull", "acme-corp"])), 0);
 }
+
+/// A sink that refuses everything: status names it on the integrations waiting for it, the
+/// metric says it blocks, nothing reaches the spool, and SIGTERM still exits 0 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_and_metrics_name_the_sink_that_blocks_an_integration() {
+    let falcon = FalconMock::start(FalconMockConfig {
+        alerts_per_cid: 500,
+        ..Default::default()
+    })
+    .await;
+    let es = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(503).set_body_string(
+                r#"{"error":{"type":"unavailable_shards_exception"},"status":503}"#,
+            ),
+        )
+        .mount(&es)
+        .await;
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    let out = add_falcon(&env, &falcon, "acme-corp", CID_A, PARENT_SECRET).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cfg = env.dir.path().join("serve.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[sink]]\nname = \"search\"\ntype = \"elasticsearch\"\nurl = \"{}\"\n",
+            es.uri()
+        ),
+    )
+    .unwrap();
+    let serve = Serve::start(&env, &["--config", cfg.to_str().unwrap()]);
+    wait_until(
+        Duration::from_secs(30),
+        "the integration to wait on its sink",
+        || {
+            serve.integration("falcon")["waiting_on_sink"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("search: HTTP 503"))
+        },
+    );
+    let (_, metrics) = serve.get("/metrics").unwrap();
+    assert_eq!(
+        metric_value(&metrics, "seliq_sink_blocked", &[("sink", "search")]),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert!(
+        metric_value(&metrics, "seliq_sink_failures_total", &[("sink", "search")])
+            .is_some_and(|v| v >= 1.0)
+    );
+    assert!(
+        spool_lines(&env, "acme-corp").is_empty(),
+        "nothing committed before the sink acked"
+    );
+    assert_eq!(serve.terminate(Duration::from_secs(10)), 0);
+}

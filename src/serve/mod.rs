@@ -654,7 +654,13 @@ impl Scheduler {
         let mut list: Vec<_> = self
             .entries
             .values()
-            .map(|e| status::build(&e.workspace, &e.integ, e.state, &e.stored, now))
+            .map(|e| {
+                let mut s = status::build(&e.workspace, &e.integ, e.state, &e.stored, now);
+                if e.state == State::Polling {
+                    s.waiting_on_sink = self.external.blocking(&e.workspace);
+                }
+                s
+            })
             .collect();
         list.sort_by(|a, b| (&a.workspace, &a.integration).cmp(&(&b.workspace, &b.integration)));
         let m = &self.shared.metrics;

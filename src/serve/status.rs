@@ -29,6 +29,10 @@ pub struct IntegrationStatus {
     pub seconds_since_last_success: Option<f64>,
     /// One sentence, never a secret.
     pub last_error: Option<String>,
+    /// While polling: the external sink this integration's batches wait on, and why (`serve`
+    /// only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_on_sink: Option<String>,
 }
 
 fn seconds_since(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<f64> {
@@ -73,6 +77,7 @@ pub fn build(
         lag_seconds: seconds_since(s.newest_updated_at, now),
         seconds_since_last_success: seconds_since(s.last_success, now),
         last_error: s.suspended_reason.clone().or_else(|| s.last_error.clone()),
+        waiting_on_sink: None,
     }
 }
 

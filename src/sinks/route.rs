@@ -168,6 +168,18 @@ impl SinkSet {
         (!targets.is_empty()).then(|| Arc::new(Route { targets }))
     }
 
+    /// A sink of `workspace` that polls are waiting on: `"<name>: <last error> (for N s)"`.
+    pub fn blocking(&self, workspace: &str) -> Option<String> {
+        self.entries
+            .iter()
+            .filter(|e| e.workspaces.as_ref().is_none_or(|w| w.contains(workspace)))
+            .find_map(|e| {
+                e.stats
+                    .blocking()
+                    .map(|(d, err)| format!("{}: {err} (for {} s)", e.sink.name(), d.as_secs()))
+            })
+    }
+
     /// Every external sink's name, kind and figures (for `/metrics` and status).
     pub fn stats(&self) -> impl Iterator<Item = (&str, &'static str, &Arc<SinkStats>)> {
         self.entries

@@ -649,9 +649,16 @@ async fn status_and_metrics_name_the_sink_that_blocks_an_integration() {
         Duration::from_secs(30),
         "the integration to wait on its sink",
         || {
-            serve.integration("falcon")["waiting_on_sink"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("search: HTTP 503"))
+            // The first status is published a tick after start: absent until then.
+            serve
+                .status()
+                .into_iter()
+                .find(|i| i["integration"] == "falcon")
+                .is_some_and(|i| {
+                    i["waiting_on_sink"]
+                        .as_str()
+                        .is_some_and(|s| s.starts_with("search: HTTP 503"))
+                })
         },
     );
     let (_, metrics) = serve.get("/metrics").unwrap();

@@ -233,3 +233,143 @@ pub(crate) fn remote_text(raw: &[u8]) -> String {
         .collect();
     truncate(&scrub_patterns(&one_line), 300).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use super::*;
+
+    /// A sink that answers from a script: each call pops the next outcome; `Ok(n)` acknowledges
+    /// the first `n` pending lines.
+    struct Scripted {
+        script: StdMutex<Vec<Result<usize, SinkError>>>,
+        calls: StdMutex<Vec<Vec<usize>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ExternalSink for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        async fn deliver(
+            &self,
+            _target: &Target,
+            _batch: &EncodedBatch,
+            pending: &mut Vec<usize>,
+            _stats: &SinkStats,
+        ) -> Result<(), SinkError> {
+            self.calls.lock().unwrap().push(pending.clone());
+            match self.script.lock().unwrap().remove(0) {
+                Ok(n) => {
+                    pending.drain(..n.min(pending.len()));
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+
+    fn batch(n: usize) -> EncodedBatch {
+        EncodedBatch {
+            bytes: vec![b'\n'; n],
+            lines: (0..n)
+                .map(|i| LineMeta {
+                    start: i,
+                    end: i,
+                    event_id: format!("e{i}"),
+                    vendor: "crowdstrike",
+                    severity: seliq_connectors::Severity::High,
+                    created_at: chrono::Utc::now(),
+                })
+                .collect(),
+        }
+    }
+
+    fn sink(script: Vec<Result<usize, SinkError>>) -> Scripted {
+        Scripted {
+            script: StdMutex::new(script),
+            calls: StdMutex::new(Vec::new()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_back_off_and_resend_only_what_is_missing() {
+        let t = |m: &str| Err(SinkError::Transient(m.to_owned()));
+        let s = sink(vec![t("503"), Ok(2), t("429"), t("429"), Ok(10)]);
+        let stats = SinkStats::default();
+        let started = tokio::time::Instant::now();
+        deliver_one(&s, &stats, &Target::default(), &batch(5))
+            .await
+            .unwrap();
+        let calls = s.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 5);
+        assert_eq!(calls[0], vec![0, 1, 2, 3, 4]);
+        // After two lines were acknowledged, only the other three go again.
+        assert_eq!(calls[2], vec![2, 3, 4]);
+        assert_eq!(stats.failures.get(), 3);
+        assert_eq!(stats.delivered.get(), 5);
+        assert_eq!(stats.blocked.get(), 0, "unblocked once it acknowledged");
+        assert!(stats.blocking().is_none());
+        // Three back-offs of 0.2, 0.4, 0.8 s (±20 %): well under 2 s of (paused) time.
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(1100) && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn back_off_is_capped_and_a_permanent_refusal_ends_at_once() {
+        let mut script: Vec<Result<usize, SinkError>> = (0..12)
+            .map(|_| Err(SinkError::Transient("down".into())))
+            .collect();
+        script.push(Err(SinkError::Permanent(
+            "401: the sink refused the credential".into(),
+        )));
+        let s = sink(script);
+        let stats = SinkStats::default();
+        let started = tokio::time::Instant::now();
+        let err = deliver_one(&s, &stats, &Target::default(), &batch(3))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            SinkError::Permanent("sink scripted: 401: the sink refused the credential".into())
+        );
+        // 0.2+0.4+…+51.2 s, then five more at the 60 s cap: never an unbounded wait.
+        let waited = started.elapsed();
+        let max = Duration::from_secs_f64((0.2 * (2f64.powi(9) - 1.0) + 60.0 * 3.0) * 1.2);
+        assert!(waited <= max, "{waited:?} > {max:?}");
+        assert_eq!(stats.delivered.get(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_delivery_leaves_no_poll_counted_as_waiting() {
+        let s = sink(
+            (0..100)
+                .map(|_| Err(SinkError::Transient("down".into())))
+                .collect(),
+        );
+        let stats = SinkStats::default();
+        let b = batch(1);
+        let target = Target::default();
+        let attempt = deliver_one(&s, &stats, &target, &b);
+        // A stop (shutdown) drops the future mid-back-off.
+        let _ = tokio::time::timeout(Duration::from_secs(5), attempt).await;
+        assert!(stats.blocking().is_none(), "nobody waits any more");
+        assert!(stats.failures.get() >= 3);
+    }
+
+    #[test]
+    fn remote_text_is_one_bounded_scrubbed_line() {
+        let raw = b"{\"error\":\"bad\",\n\"authorization\":\"Splunk 1234-secret\"}";
+        let t = remote_text(raw);
+        assert!(!t.contains('\n'));
+        assert!(!t.contains("1234-secret"), "{t}");
+        assert!(remote_text(&[b'x'; 10_000]).chars().count() < 400);
+    }
+}

@@ -44,7 +44,7 @@ impl Severity {
 pub struct Alert {
     pub event_id: String,
     pub source: String,
-    pub vendor: &'static str,
+    pub vendor: crate::Kind,
     pub id: String,
     pub title: String,
     pub severity: Severity,
@@ -75,7 +75,7 @@ pub struct AlertParts {
 }
 
 impl Alert {
-    pub fn new(source: &str, vendor: &'static str, parts: AlertParts, raw: Box<RawValue>) -> Alert {
+    pub fn new(source: &str, vendor: crate::Kind, parts: AlertParts, raw: Box<RawValue>) -> Alert {
         let raw = one_line(raw);
         Alert {
             event_id: event_id(source, &parts.id, &parts.version),
@@ -158,7 +158,7 @@ mod tests {
             version: "v".into(),
             link: None,
         };
-        let a = Alert::new("s", "crowdstrike", parts, raw);
+        let a = Alert::new("s", crate::Kind::Crowdstrike, parts, raw);
         let line = serde_json::to_string(&a).unwrap();
         assert!(!line.contains('\n') && !line.contains('\r'), "{line}");
         let back: serde_json::Value = serde_json::from_str(a.raw.get()).unwrap();

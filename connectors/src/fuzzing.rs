@@ -61,7 +61,7 @@ pub fn crowdstrike_page(data: &[u8]) {
                 assert!(!id.is_empty(), "an alert without composite_id is refused");
                 let parts = parsed.into_parts();
                 assert_eq!(parts.version, version);
-                let alert = Alert::new(SOURCE, crate::crowdstrike::mapping::VENDOR, parts, raw);
+                let alert = Alert::new(SOURCE, crate::crowdstrike::mapping::KIND, parts, raw);
                 assert_eq!(
                     alert.event_id,
                     crate::alert::event_id(SOURCE, &id, &version)
@@ -88,7 +88,7 @@ pub fn sentinel_page(data: &[u8]) {
         let mapped = parse(raw).and_then(|p| p.to_parts());
         match mapped {
             Ok(parts) => {
-                let alert = Alert::new(SOURCE, crate::sentinel::VENDOR, parts, raw.clone());
+                let alert = Alert::new(SOURCE, crate::sentinel::mapping::KIND, parts, raw.clone());
                 check_alert(&alert, raw.get());
             }
             Err(_) => {

@@ -18,7 +18,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Kind::Crowdstrike => "crowdstrike",
             Kind::Sentinel => "sentinel",

@@ -146,7 +146,7 @@ async fn pulls_5000_incidents_over_many_pages_exactly_once() {
     for a in &alerts {
         let (_, version) = versions(std::slice::from_ref(a)).remove(0);
         assert_eq!(a.event_id, event_id(&source, &a.id, &version));
-        assert_eq!(a.vendor, "sentinel");
+        assert_eq!(a.vendor, seliq_connectors::Kind::Sentinel);
     }
     let stats = mock.stats();
     assert!(stats.list_requests >= 50, "{} pages", stats.list_requests);

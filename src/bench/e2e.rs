@@ -97,6 +97,7 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         "mock_total": mock_summary,
         "target_alerts_per_s": TARGET_ALERTS_PER_S,
         "target_met": rate >= TARGET_ALERTS_PER_S,
+        "sink": if args.e2e_nats.is_some() { "nats" } else { "file" },
         "method": "fresh data dir per run; integration added with verify; pull::run into a file sink (fsync + checkpoint per batch); one async worker fetches and maps while the committer fsyncs on the main thread; CPU is the whole gateway process; mock in its own process; figures around pull::run, medians of runs",
     }))
 }
@@ -147,9 +148,36 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
     )
     .await?;
     let out = dir.join("alerts.ndjson");
-    let mut sink = Sink::open_file(&out, &mut app.store)?;
+    // JetStream instead of the file: a stream of this run alone, acked before every checkpoint.
+    let stream = format!("SELIQ_BENCH_{}", uuid::Uuid::new_v4().simple());
+    let (mut sink, route) = match &args.e2e_nats {
+        None => (Sink::open_file(&out, &mut app.store)?, None),
+        Some(url) => {
+            let table = crate::sinks::config::NatsTable {
+                name: "bench".to_owned(),
+                url: url.clone(),
+                stream: Some(stream.clone()),
+                subject_prefix: Some(format!("seliqbench.{}", &stream[12..24])),
+                duplicate_window: None,
+                token_env: None,
+                token_file: None,
+                user: None,
+                password_env: None,
+                password_file: None,
+                creds_file: None,
+                tls_ca_file: None,
+                tls_required: None,
+                workspaces: None,
+                route: Vec::new(),
+            };
+            let set =
+                crate::sinks::SinkSet::build(vec![crate::sinks::SinkTable::Nats(table)], None)
+                    .await?;
+            (Sink::None, set.route(slug.as_str()))
+        }
+    };
     let req = PullRequest {
-        route: None,
+        route,
         workspace: slug,
         integration: None,
         since: None,
@@ -181,6 +209,14 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
         )));
     }
     let ndjson_bytes = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    if let Some(url) = &args.e2e_nats {
+        // Leave the server as it was.
+        if let Ok(client) = async_nats::connect(url.as_str()).await {
+            let _ = async_nats::jetstream::new(client)
+                .delete_stream(&stream)
+                .await;
+        }
+    }
     Ok(RunFigures {
         wall_s,
         cpu_s: delta(cpu0, cpu1),

@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// measures the gateway rather than the quota.
     #[arg(long, default_value_t = 600_000)]
     pub e2e_rate_limit: u32,
+    /// e2e: deliver into a JetStream stream on this NATS server (a new stream per run, deleted
+    /// after it) instead of a file, through the same sink code as `pull --sink`.
+    #[arg(long, value_name = "URL")]
+    pub e2e_nats: Option<String>,
     /// e2e: alerts per batch (the unit of fsync and checkpoint); default: what `pull` uses.
     #[arg(long, default_value_t = crate::pull::DEFAULT_BATCH)]
     pub batch: usize,
@@ -179,6 +183,9 @@ fn forwarded(args: &BenchArgs) -> Vec<String> {
     }
     if let Some(p) = &args.mocks_bin {
         v.extend(["--mocks-bin".to_owned(), p.display().to_string()]);
+    }
+    if let Some(u) = &args.e2e_nats {
+        v.extend(["--e2e-nats".to_owned(), u.clone()]);
     }
     v
 }

@@ -14,7 +14,7 @@ pub struct LineMeta {
     pub end: usize,
     /// The idempotency key every sink deduplicates on (`Nats-Msg-Id`, `_id`).
     pub event_id: String,
-    pub vendor: &'static str,
+    pub vendor: seliq_connectors::Kind,
     pub severity: Severity,
     /// The vendor's creation time of the alert (HEC's `time`).
     pub created_at: DateTime<Utc>,

@@ -281,7 +281,7 @@ mod tests {
                     start: i,
                     end: i,
                     event_id: format!("e{i}"),
-                    vendor: "crowdstrike",
+                    vendor: seliq_connectors::Kind::Crowdstrike,
                     severity: seliq_connectors::Severity::High,
                     created_at: chrono::Utc::now(),
                 })

@@ -306,7 +306,7 @@ impl ExternalSink for NatsSink {
             let subject = format!(
                 "{prefix}.{}.{}.{}",
                 target.workspace,
-                m.vendor,
+                m.vendor.as_str(),
                 m.severity.as_str()
             );
             let mut headers = async_nats::HeaderMap::new();

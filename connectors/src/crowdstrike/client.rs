@@ -438,7 +438,12 @@ impl Connector for CrowdStrike {
                 }
                 state.record(parsed.id(), parsed.updated, parsed.version());
                 let parts = parsed.into_parts();
-                alerts.push(Alert::new(&self.source_name, VENDOR, parts, raw));
+                alerts.push(Alert::new(
+                    &self.source_name,
+                    super::mapping::KIND,
+                    parts,
+                    raw,
+                ));
             }
             match page.after {
                 Some(next) if got > 0 && after.as_deref() != Some(next.as_str()) => {

@@ -53,7 +53,9 @@ use super::cursor::Timestamp;
 use crate::alert::AlertParts;
 use crate::{Alert, ConnectorError, Severity};
 
-pub const VENDOR: &str = "crowdstrike";
+pub const VENDOR: &str = KIND.as_str();
+/// The vendor of every alert this module maps.
+pub const KIND: crate::Kind = crate::Kind::Crowdstrike;
 const ENDPOINT: &str = "/alerts/combined/alerts/v1";
 
 /// The mapped fields, borrowed from the raw item where the JSON has no escapes. Every field is
@@ -300,7 +302,7 @@ pub fn map_alert(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorErr
     let parts = Parsed::read(&raw)
         .map_err(|r| malformed(r.why.to_string()))?
         .into_parts();
-    Ok(Alert::new(source, VENDOR, parts, raw))
+    Ok(Alert::new(source, KIND, parts, raw))
 }
 
 /// The severity table of the module doc. `score` is the numeric `severity`, or a lead's `score`
@@ -372,7 +374,7 @@ mod tests {
             Some("https://falcon.us-2.crowdstrike.com/activity-v2/detections/x")
         );
         assert_eq!(a.raw.get(), EPP);
-        assert_eq!(a.vendor, "crowdstrike");
+        assert_eq!(a.vendor, crate::Kind::Crowdstrike);
         assert_eq!(
             a.event_id,
             crate::alert::event_id(SOURCE, &a.id, "2023-11-03T19:00:23.985007341Z")

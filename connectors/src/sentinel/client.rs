@@ -361,7 +361,12 @@ impl Connector for Sentinel {
                 } else {
                     raw
                 };
-                alerts.push(Alert::new(&self.canonical, VENDOR, parts, raw));
+                alerts.push(Alert::new(
+                    &self.canonical,
+                    super::mapping::KIND,
+                    parts,
+                    raw,
+                ));
             }
 
             let next = match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {

@@ -22,7 +22,9 @@ use serde_json::value::RawValue;
 use crate::alert::AlertParts;
 use crate::{Alert, ConnectorError, Severity};
 
-pub const VENDOR: &str = "sentinel";
+pub const VENDOR: &str = KIND.as_str();
+/// The vendor of every alert this module maps.
+pub const KIND: crate::Kind = crate::Kind::Sentinel;
 
 /// The few fields of an incident the connector reads, borrowed from the raw JSON.
 #[derive(Deserialize)]
@@ -140,7 +142,7 @@ pub fn map_incident(source: &str, raw: Box<RawValue>) -> Result<Alert, Connector
         reason,
     };
     let parts = parse(&raw).and_then(|p| p.to_parts()).map_err(malformed)?;
-    Ok(Alert::new(source, VENDOR, parts, raw))
+    Ok(Alert::new(source, KIND, parts, raw))
 }
 
 /// Documented values only (case-insensitively). The enum is `modelAsString`, so anything else

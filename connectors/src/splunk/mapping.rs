@@ -24,7 +24,9 @@ use sha2::{Digest, Sha256};
 use crate::alert::AlertParts;
 use crate::{Alert, ConnectorError, Severity};
 
-pub const VENDOR: &str = "splunk";
+pub const VENDOR: &str = KIND.as_str();
+/// The vendor of every alert this module maps.
+pub const KIND: crate::Kind = crate::Kind::Splunk;
 
 /// Which field identifies a row across searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,7 +141,7 @@ pub fn try_map_row(
     };
     let alert = Alert::new(
         source,
-        VENDOR,
+        KIND,
         AlertParts {
             id: p.id,
             title: p.title,

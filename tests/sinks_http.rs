@@ -357,3 +357,122 @@ async fn hec_resends_only_from_the_invalid_event_and_rides_out_a_busy_server() {
     );
     assert!(!stderr(&out).contains("11111111-2222"), "{}", stderr(&out));
 }
+
+/// Indexer acknowledgment: HEC answers with an `ackId` per request on the request's channel, and
+/// the batch counts only once `/services/collector/ack` reports it true (false at first).
+#[derive(Clone, Default)]
+struct AckMock(Arc<Mutex<AckState>>);
+
+#[derive(Default)]
+struct AckState {
+    next_ack: u64,
+    /// ackId → (channel, times polled)
+    acks: HashMap<u64, (String, u32)>,
+    events: usize,
+    ack_polls: u64,
+}
+
+impl Respond for AckMock {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let mut s = self.0.lock().unwrap();
+        let Some(channel) = req
+            .headers
+            .get("x-splunk-request-channel")
+            .map(|v| v.to_str().unwrap().to_owned())
+        else {
+            return ResponseTemplate::new(400)
+                .set_body_json(json!({"text": "Data channel is missing", "code": 10}));
+        };
+        if req.url.path() == "/services/collector/ack" {
+            s.ack_polls += 1;
+            let asked: Value = serde_json::from_slice(&req.body).unwrap();
+            let mut out = serde_json::Map::new();
+            for id in asked["acks"].as_array().unwrap() {
+                let id = id.as_u64().unwrap();
+                let entry = s.acks.get_mut(&id).expect("an ackId we gave");
+                assert_eq!(entry.0, channel, "polled on the channel it was given on");
+                entry.1 += 1;
+                out.insert(id.to_string(), Value::Bool(entry.1 >= 2));
+            }
+            return ResponseTemplate::new(200).set_body_json(json!({ "acks": out }));
+        }
+        // HEC takes `Content-Encoding: gzip` bodies.
+        let body = if req
+            .headers
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip")
+        {
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&req.body[..]), &mut out)
+                .expect("valid gzip");
+            out
+        } else {
+            req.body.clone()
+        };
+        for e in serde_json::Deserializer::from_slice(&body).into_iter::<Value>() {
+            let e = e.expect("concatenated JSON events");
+            assert!(e["event"]["event_id"].is_string());
+            s.events += 1;
+        }
+        let id = s.next_ack;
+        s.next_ack += 1;
+        s.acks.insert(id, (channel, 0));
+        ResponseTemplate::new(200).set_body_json(json!({"text": "Success", "code": 0, "ackId": id}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hec_with_indexer_ack_waits_for_the_ack_and_the_spool_takes_the_same_alerts() {
+    let v = vendors().await;
+    let env = Env::new();
+    connect_all(&env, &v, "acme-corp").await;
+    let hec = MockServer::start().await;
+    let state = AckMock::default();
+    Mock::given(method("POST"))
+        .respond_with(state.clone())
+        .mount(&hec)
+        .await;
+    let cfg = write_config(
+        &env,
+        &format!(
+            "[[sink]]\nname = \"splunk\"\ntype = \"hec\"\nurl = \"{}\"\ntoken_env = \"HEC_TOKEN\"\nuse_ack = true\ngzip = true\n",
+            hec.uri()
+        ),
+    );
+    let spool = env.dir.path().join("spool");
+    let args = [
+        "pull",
+        "acme-corp",
+        "--config",
+        path_str(&cfg),
+        "--output-dir",
+        path_str(&spool),
+    ];
+    let vars = [("HEC_TOKEN", "11111111-2222-3333-4444-555555555555")];
+    let out = gw(&env, &args, &vars).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let expected = expected_total(&v);
+    {
+        let s = state.0.lock().unwrap();
+        assert_eq!(s.events, expected);
+        assert!(
+            s.acks.values().all(|(_, polls)| *polls >= 2),
+            "every ackId awaited until true"
+        );
+        assert!(s.ack_polls >= s.acks.len() as u64 * 2);
+    }
+    // The spool under --output-dir holds the same alerts once; a second pull adds nothing.
+    let day = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let file = spool.join("acme-corp").join(format!("alerts-{day}.ndjson"));
+    let (_, ids) = read_lines(&file);
+    assert_unique(&ids);
+    assert_eq!(ids.len(), expected);
+    let again = gw(&env, &args, &vars).await;
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(read_lines(&file).1.len(), expected);
+    assert_eq!(
+        state.0.lock().unwrap().events,
+        expected,
+        "nothing sent twice"
+    );
+}

@@ -261,3 +261,140 @@ async fn serve_killed_twice_mid_run_leaves_every_alert_once_in_the_stream() {
     assert_eq!(ids.len(), expected);
     stream.delete().await;
 }
+
+/// A nats-server of this test alone (its own port and store), restartable mid-run.
+struct OwnNats {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl OwnNats {
+    fn start() -> OwnNats {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut n = OwnNats {
+            port,
+            store: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        n.up();
+        n
+    }
+
+    fn up(&mut self) {
+        let child = std::process::Command::new("nats-server")
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nats-server is installed");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A clean stop (SIGTERM), as a restart by its operator does.
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for OwnNats {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_mid_run_loses_nothing() {
+    let falcon =
+        seliq_mocks::crowdstrike::FalconMock::start(seliq_mocks::crowdstrike::FalconMockConfig {
+            alerts_per_cid: 12_000,
+            ..Default::default()
+        })
+        .await;
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    let added = add_falcon(
+        &env,
+        &falcon,
+        "acme-corp",
+        seliq_mocks::crowdstrike::CID_A,
+        seliq_mocks::crowdstrike::PARENT_SECRET,
+    )
+    .await;
+    assert_eq!(code(&added), 0, "{}", stderr(&added));
+    let mut nats = OwnNats::start();
+    let cfg = env.dir.path().join("sinks.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[sink]]\nname = \"bus\"\ntype = \"nats\"\nurl = \"{}\"\n",
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let mut cmd = env.cmd();
+    cmd.args(["pull", "acme-corp", "--config", path_str(&cfg)]);
+    let pull = tokio::process::Command::from(cmd)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let count = |url: String| async move {
+        let Ok(client) = async_nats::connect(url).await else {
+            return 0;
+        };
+        let js = jetstream::new(client);
+        match js.get_stream("SELIQ_ALERTS").await {
+            Ok(s) => s.get_info().await.map_or(0, |i| i.state.messages as usize),
+            Err(_) => 0,
+        }
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while count(nats.url()).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "nothing published");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    nats.down();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nats.up();
+    let out = pull.wait_with_output().await.unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let expected = falcon.versions(seliq_mocks::crowdstrike::CID_A).len();
+    assert_eq!(
+        count(nats.url()).await,
+        expected,
+        "every alert once after the restart"
+    );
+}

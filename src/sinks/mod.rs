@@ -347,6 +347,52 @@ mod tests {
         assert_eq!(stats.delivered.get(), 0);
     }
 
+    /// Down for ten minutes of (paused) time, then back: delivered once, about one attempt a
+    /// minute once the back-off is capped, and nothing counted as waiting afterwards.
+    #[tokio::test(start_paused = true)]
+    async fn a_ten_minute_outage_is_ridden_out_with_capped_attempts() {
+        struct DownFor(tokio::time::Instant, StdMutex<u32>);
+        #[async_trait::async_trait]
+        impl ExternalSink for DownFor {
+            fn name(&self) -> &str {
+                "down"
+            }
+            fn kind(&self) -> &'static str {
+                "test"
+            }
+            async fn deliver(
+                &self,
+                _t: &Target,
+                _b: &EncodedBatch,
+                pending: &mut Vec<usize>,
+                _s: &SinkStats,
+            ) -> Result<(), SinkError> {
+                *self.1.lock().unwrap() += 1;
+                if tokio::time::Instant::now() < self.0 {
+                    return Err(SinkError::Transient("connection refused".into()));
+                }
+                pending.clear();
+                Ok(())
+            }
+        }
+        let until = tokio::time::Instant::now() + Duration::from_secs(600);
+        let s = DownFor(until, StdMutex::new(0));
+        let stats = SinkStats::default();
+        deliver_one(&s, &stats, &Target::default(), &batch(2000))
+            .await
+            .unwrap();
+        let attempts = *s.1.lock().unwrap();
+        // 9 doublings reach the cap in about 100 s; then one attempt per 48-72 s.
+        assert!((15..=25).contains(&attempts), "{attempts} attempts");
+        assert_eq!(stats.delivered.get(), 2000);
+        let late = tokio::time::Instant::now() - until;
+        assert!(
+            late <= MAX_BACKOFF.mul_f64(1.2),
+            "recovered {late:?} after the sink"
+        );
+        assert!(stats.blocking().is_none());
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_dropped_delivery_leaves_no_poll_counted_as_waiting() {
         let s = sink(

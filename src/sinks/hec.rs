@@ -256,11 +256,17 @@ impl ExternalSink for HecSink {
             && status.as_u16() == 400
         {
             let why = super::remote_text(r.text.as_deref().unwrap_or("").as_bytes());
-            if n == 0 || n >= pending.len() {
-                let i = pending.get(n).copied().unwrap_or(pending[0]);
+            if n >= pending.len() {
+                return Err(SinkError::Permanent(format!(
+                    "HEC named invalid event number {n} of a {}-event request (code {}): {why}",
+                    pending.len(),
+                    r.code.unwrap_or(-1)
+                )));
+            }
+            if n == 0 {
                 return Err(SinkError::Permanent(format!(
                     "HEC refused event {} (code {}): {why}",
-                    batch.lines[i].event_id,
+                    batch.lines[pending[0]].event_id,
                     r.code.unwrap_or(-1)
                 )));
             }

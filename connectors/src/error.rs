@@ -29,7 +29,7 @@ pub enum ConnectorError {
     /// The vendor refused the credential (bad secret, revoked client, IP allow-list). Exit 5.
     #[error("{vendor} rejected the credential: {message}")]
     CredentialRejected {
-        vendor: &'static str,
+        vendor: crate::Kind,
         message: String,
     },
 
@@ -37,7 +37,7 @@ pub enum ConnectorError {
     /// has to fix the credential, not retry.
     #[error("{vendor} denied {endpoint}: {message}")]
     PermissionDenied {
-        vendor: &'static str,
+        vendor: crate::Kind,
         endpoint: String,
         message: String,
     },
@@ -45,7 +45,7 @@ pub enum ConnectorError {
     /// A non-retryable HTTP status, or a retryable one after the retry budget ran out.
     #[error("{vendor} answered HTTP {status} on {endpoint}: {message}{}", trace_suffix(.trace_id))]
     Http {
-        vendor: &'static str,
+        vendor: crate::Kind,
         endpoint: String,
         status: u16,
         message: String,
@@ -55,7 +55,7 @@ pub enum ConnectorError {
     /// A 2xx whose body carries vendor errors (CrowdStrike `errors[]`, Splunk `messages`).
     #[error("{vendor} reported an error on {endpoint}: {message}{}", trace_suffix(.trace_id))]
     Vendor {
-        vendor: &'static str,
+        vendor: crate::Kind,
         endpoint: String,
         message: String,
         trace_id: Option<String>,
@@ -63,7 +63,7 @@ pub enum ConnectorError {
 
     #[error("{vendor} sent a malformed response on {endpoint}: {reason}")]
     Malformed {
-        vendor: &'static str,
+        vendor: crate::Kind,
         endpoint: String,
         reason: String,
     },
@@ -71,10 +71,14 @@ pub enum ConnectorError {
     /// Connect failure, reset or timeout after the retry budget ran out.
     #[error("could not reach {vendor} at {endpoint}: {reason}")]
     Transport {
-        vendor: &'static str,
+        vendor: crate::Kind,
         endpoint: String,
         reason: String,
     },
+
+    /// The process-wide HTTP client could not be built (TLS roots, settings): no vendor involved.
+    #[error("cannot build the HTTP client: {reason}")]
+    Client { reason: String },
 
     /// The stored cursor does not belong to this connector or cannot be read.
     #[error("checkpoint cursor is unreadable: {0}")]

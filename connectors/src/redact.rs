@@ -109,6 +109,7 @@ impl Redactor {
                 value: s(value),
                 reason: s(reason),
             }),
+            ConnectorError::Client { reason } => ConnectorError::Client { reason: s(reason) },
             ConnectorError::CredentialRejected { vendor, message } => {
                 ConnectorError::CredentialRejected {
                     vendor,
@@ -644,34 +645,34 @@ mod tests {
         let errors = vec![
             ConnectorError::Settings(SettingsError::new("f", dirty(), dirty())),
             ConnectorError::CredentialRejected {
-                vendor: "v",
+                vendor: crate::Kind::Splunk,
                 message: dirty(),
             },
             ConnectorError::PermissionDenied {
-                vendor: "v",
+                vendor: crate::Kind::Splunk,
                 endpoint: dirty(),
                 message: dirty(),
             },
             ConnectorError::Http {
-                vendor: "v",
+                vendor: crate::Kind::Splunk,
                 endpoint: dirty(),
                 status: 400,
                 message: dirty(),
                 trace_id: Some(dirty()),
             },
             ConnectorError::Vendor {
-                vendor: "v",
+                vendor: crate::Kind::Splunk,
                 endpoint: dirty(),
                 message: dirty(),
                 trace_id: Some(dirty()),
             },
             ConnectorError::Malformed {
-                vendor: "v",
+                vendor: crate::Kind::Splunk,
                 endpoint: dirty(),
                 reason: dirty(),
             },
             ConnectorError::Transport {
-                vendor: "v",
+                vendor: crate::Kind::Splunk,
                 endpoint: dirty(),
                 reason: dirty(),
             },

@@ -19,8 +19,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 struct TestVendor;
 
 impl VendorPolicy for TestVendor {
-    fn vendor(&self) -> &'static str {
-        "testvendor"
+    fn vendor(&self) -> seliq_connectors::Kind {
+        // Any vendor: the policy's hooks below are this test's own.
+        seliq_connectors::Kind::Crowdstrike
     }
 
     fn trace_id(&self, headers: &HeaderMap) -> Option<String> {
@@ -557,7 +558,7 @@ impl TokenMinter for FormMinter {
             .await?;
         let body: serde_json::Value =
             serde_json::from_slice(&resp.body).map_err(|e| ConnectorError::Malformed {
-                vendor: "testvendor",
+                vendor: seliq_connectors::Kind::Crowdstrike,
                 endpoint: "POST /oauth2/token".to_owned(),
                 reason: e.to_string(),
             })?;

@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::mapping::VENDOR;
+use super::mapping::{KIND, VENDOR};
 use super::settings::Cloud;
 use crate::ConnectorError;
 use crate::http::{
@@ -141,7 +141,7 @@ impl TokenMinter for FalconMinter {
                 "token endpoint redirected to an unknown region; not following its Location"
             );
             return Err(ConnectorError::Http {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: TOKEN_PATH.to_owned(),
                 status: 308,
                 message: format!(
@@ -164,7 +164,7 @@ impl TokenMinter for FalconMinter {
         let resp = self.request(http, &target).await?;
         if resp.status == 308 {
             return Err(ConnectorError::Http {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: TOKEN_PATH.to_owned(),
                 status: 308,
                 message: format!(
@@ -213,13 +213,13 @@ impl FalconMinter {
             200 | 201 => {
                 let body: TokenBody =
                     serde_json::from_slice(&resp.body).map_err(|e| ConnectorError::Malformed {
-                        vendor: VENDOR,
+                        vendor: KIND,
                         endpoint: TOKEN_PATH.to_owned(),
                         reason: format!("the token response is not readable ({e})"),
                     })?;
                 if body.access_token.expose_secret().is_empty() {
                     return Err(ConnectorError::Malformed {
-                        vendor: VENDOR,
+                        vendor: KIND,
                         endpoint: TOKEN_PATH.to_owned(),
                         reason: "the token response holds an empty access_token".to_owned(),
                     });
@@ -270,7 +270,7 @@ impl FalconMinter {
                     ),
                 };
                 Err(ConnectorError::CredentialRejected {
-                    vendor: VENDOR,
+                    vendor: KIND,
                     message,
                 })
             }
@@ -282,7 +282,7 @@ impl FalconMinter {
                     "unexpected status from the token endpoint"
                 );
                 Err(ConnectorError::Http {
-                    vendor: VENDOR,
+                    vendor: KIND,
                     endpoint: TOKEN_PATH.to_owned(),
                     status,
                     message: first_error_message(&resp.body)
@@ -336,8 +336,8 @@ impl std::fmt::Display for ApiError {
 pub(crate) struct FalconPolicy;
 
 impl VendorPolicy for FalconPolicy {
-    fn vendor(&self) -> &'static str {
-        VENDOR
+    fn vendor(&self) -> crate::Kind {
+        KIND
     }
 
     fn trace_id(&self, headers: &HeaderMap) -> Option<String> {

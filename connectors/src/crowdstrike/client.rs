@@ -43,7 +43,7 @@ use super::auth::{
     ApiBase, ApiError, FalconMinter, FalconPolicy, RegionHosts, account_key, first_error_message,
 };
 use super::cursor::{CursorState, Timestamp};
-use super::mapping::{Parsed, VENDOR};
+use super::mapping::{KIND, Parsed, VENDOR};
 use super::settings::{Cloud, Settings};
 use crate::http::{
     AuthScheme, Http, HttpOptions, HttpStats, REFRESH_BEFORE, RateLimit, Response, TokenCache,
@@ -207,7 +207,7 @@ impl CrowdStrike {
                 "errors[] in a successful response; this batch fails and is fetched again"
             );
             return Err(ConnectorError::Vendor {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: ALERTS_PATH.to_owned(),
                 message,
                 trace_id,
@@ -228,14 +228,14 @@ impl CrowdStrike {
             .unwrap_or_default();
         Err(match resp.status {
             401 => ConnectorError::CredentialRejected {
-                vendor: VENDOR,
+                vendor: KIND,
                 message: format!(
                     "the alerts API refused a freshly minted token (HTTP 401); a token only \
                      works in its API client's own cloud, so check --cloud or --base-url{said}"
                 ),
             },
             403 => ConnectorError::PermissionDenied {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: ALERTS_PATH.to_owned(),
                 message: format!(
                     "give API client {} the Alerts: Read scope{}{said}",
@@ -247,7 +247,7 @@ impl CrowdStrike {
                 ),
             },
             status => ConnectorError::Http {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: ALERTS_PATH.to_owned(),
                 status,
                 message: vendor_message.unwrap_or_else(|| "unexpected status".to_owned()),
@@ -266,7 +266,7 @@ pub(crate) fn record_hash(raw: &RawValue) -> String {
 
 fn malformed(reason: String) -> ConnectorError {
     ConnectorError::Malformed {
-        vendor: VENDOR,
+        vendor: KIND,
         endpoint: ALERTS_PATH.to_owned(),
         reason,
     }

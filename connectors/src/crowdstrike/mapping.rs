@@ -333,7 +333,7 @@ pub fn severity(name: Option<&str>, score: Option<f64>) -> Severity {
 
 fn malformed(reason: String) -> ConnectorError {
     ConnectorError::Malformed {
-        vendor: VENDOR,
+        vendor: KIND,
         endpoint: ENDPOINT.to_owned(),
         reason,
     }

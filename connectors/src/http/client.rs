@@ -110,9 +110,7 @@ impl HttpOptions {
             // vendor clouds and to a private-CA endpoint at once.
             builder = builder.tls_certs_merge(extra_roots.iter().cloned());
         }
-        builder.build().map_err(|e| ConnectorError::Transport {
-            vendor: "seliq",
-            endpoint: "http client".to_owned(),
+        builder.build().map_err(|e| ConnectorError::Client {
             reason: describe_error(e),
         })
     }
@@ -170,7 +168,7 @@ impl HttpOptions {
 /// What differs between vendors in how responses are read for retry and throttling.
 pub trait VendorPolicy: Send + Sync + 'static {
     /// Vendor name for errors and logs, e.g. "crowdstrike".
-    fn vendor(&self) -> &'static str;
+    fn vendor(&self) -> crate::Kind;
     /// The vendor's trace id header, logged on every failure (CrowdStrike `X-Cs-Traceid`,
     /// ARM `x-ms-request-id`/`x-ms-correlation-request-id`, ...).
     fn trace_id(&self, headers: &HeaderMap) -> Option<String>;
@@ -280,7 +278,7 @@ impl Http {
         }
     }
 
-    pub fn vendor(&self) -> &'static str {
+    pub fn vendor(&self) -> crate::Kind {
         self.policy.vendor()
     }
 
@@ -337,7 +335,7 @@ impl Http {
                         && w > self.retry.max_retry_after
                     {
                         tracing::warn!(
-                            vendor = self.vendor(),
+                            vendor = self.vendor().as_str(),
                             endpoint,
                             status = resp.status,
                             retry_after_ms = w.as_millis() as u64,
@@ -356,7 +354,7 @@ impl Http {
                     }
                     if attempt >= max_attempts {
                         tracing::warn!(
-                            vendor = self.vendor(),
+                            vendor = self.vendor().as_str(),
                             endpoint,
                             status = resp.status,
                             attempts = attempt,
@@ -378,7 +376,7 @@ impl Http {
                         None => self.retry.backoff(retry_index),
                     };
                     tracing::debug!(
-                        vendor = self.vendor(),
+                        vendor = self.vendor().as_str(),
                         endpoint,
                         status = resp.status,
                         attempt,
@@ -400,7 +398,7 @@ impl Http {
                             None => describe_error(err),
                         };
                         tracing::warn!(
-                            vendor = self.vendor(),
+                            vendor = self.vendor().as_str(),
                             endpoint,
                             attempts = attempt,
                             reason = %reason,
@@ -418,7 +416,7 @@ impl Http {
                     }
                     let wait = self.retry.backoff(retry_index);
                     tracing::debug!(
-                        vendor = self.vendor(),
+                        vendor = self.vendor().as_str(),
                         endpoint,
                         attempt,
                         wait_ms = wait.as_millis() as u64,
@@ -450,7 +448,7 @@ impl Http {
             return Ok(resp);
         }
         tracing::debug!(
-            vendor = self.vendor(),
+            vendor = self.vendor().as_str(),
             endpoint,
             trace_id = resp.trace_id.as_deref(),
             "401: minting a new token and retrying once"

@@ -108,7 +108,7 @@ impl TokenCache {
         let expires_at = requested_at + minted.expires_in;
         let margin = self.refresh_before.min(minted.expires_in / 2);
         tracing::debug!(
-            vendor = http.vendor(),
+            vendor = http.vendor().as_str(),
             expires_in_s = minted.expires_in.as_secs(),
             "minted a new access token"
         );

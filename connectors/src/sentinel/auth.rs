@@ -11,7 +11,7 @@ use reqwest::header::HeaderMap;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::mapping::VENDOR;
+use super::mapping::{KIND, VENDOR};
 use crate::ConnectorError;
 use crate::http::{Http, Response, Token, TokenMinter, VendorPolicy};
 
@@ -46,7 +46,7 @@ impl TokenMinter for ClientCredentials {
         }
         let body: TokenResponse =
             serde_json::from_slice(&resp.body).map_err(|e| ConnectorError::Malformed {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: ENDPOINT.into(),
                 reason: format!("token response: {e}"),
             })?;
@@ -65,7 +65,7 @@ impl ClientCredentials {
         let err: AadError = serde_json::from_slice(&resp.body).unwrap_or_default();
         if !(400..500).contains(&resp.status) {
             return ConnectorError::Http {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: ENDPOINT.into(),
                 status: resp.status,
                 message: err.summary(),
@@ -88,7 +88,7 @@ impl ClientCredentials {
             "token request refused"
         );
         ConnectorError::CredentialRejected {
-            vendor: VENDOR,
+            vendor: KIND,
             message: format!("{}; {hint}{trace}", err.summary()),
         }
     }
@@ -209,8 +209,8 @@ const LOW_REMAINING: u64 = 50;
 const PAUSE_PER_MISSING_READ: Duration = Duration::from_millis(100);
 
 impl VendorPolicy for ArmPolicy {
-    fn vendor(&self) -> &'static str {
-        VENDOR
+    fn vendor(&self) -> crate::Kind {
+        KIND
     }
 
     fn trace_id(&self, headers: &HeaderMap) -> Option<String> {

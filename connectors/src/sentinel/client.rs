@@ -15,7 +15,7 @@ use url::Url;
 
 use super::auth::{ArmPolicy, ClientCredentials};
 use super::cursor::State;
-use super::mapping::{self, VENDOR};
+use super::mapping::{self, KIND, VENDOR};
 use super::settings::Settings;
 use crate::http::{
     AuthScheme, Http, HttpOptions, HttpStats, REFRESH_BEFORE, RateLimit, Response, TokenCache,
@@ -229,7 +229,7 @@ impl Sentinel {
         );
         match resp.status {
             401 => ConnectorError::CredentialRejected {
-                vendor: VENDOR,
+                vendor: KIND,
                 message: format!(
                     "ARM refused the token ({cloud}); check that tenant {} is the workspace's \
                      tenant or manages it through Azure Lighthouse, and that --cloud {} is right",
@@ -238,7 +238,7 @@ impl Sentinel {
                 ),
             },
             403 => ConnectorError::PermissionDenied {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: endpoint.to_owned(),
                 message: format!(
                     "{cloud}; grant app {} the Microsoft Sentinel Reader role on workspace {}",
@@ -247,7 +247,7 @@ impl Sentinel {
                 ),
             },
             404 => ConnectorError::Http {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: endpoint.to_owned(),
                 status: 404,
                 message: format!(
@@ -257,7 +257,7 @@ impl Sentinel {
                 trace_id: resp.trace_id.clone(),
             },
             status => ConnectorError::Http {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: endpoint.to_owned(),
                 status,
                 message: cloud,
@@ -268,7 +268,7 @@ impl Sentinel {
 
     fn malformed(&self, endpoint: &str, reason: String) -> ConnectorError {
         ConnectorError::Malformed {
-            vendor: VENDOR,
+            vendor: KIND,
             endpoint: endpoint.to_owned(),
             reason,
         }

@@ -137,7 +137,7 @@ pub(crate) fn unmappable_reason(raw: &RawValue) -> String {
 /// Public for the mapping benchmark; the connector uses the same code path.
 pub fn map_incident(source: &str, raw: Box<RawValue>) -> Result<Alert, ConnectorError> {
     let malformed = |reason: String| ConnectorError::Malformed {
-        vendor: VENDOR,
+        vendor: KIND,
         endpoint: "incidents".into(),
         reason,
     };

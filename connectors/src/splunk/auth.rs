@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::mapping::VENDOR;
+use super::mapping::KIND;
 use crate::ConnectorError;
 use crate::http::{Http, Response, Token, TokenMinter, VendorPolicy};
 
@@ -29,8 +29,8 @@ pub use crate::http::REFRESH_BEFORE;
 pub struct SplunkPolicy;
 
 impl VendorPolicy for SplunkPolicy {
-    fn vendor(&self) -> &'static str {
-        VENDOR
+    fn vendor(&self) -> crate::Kind {
+        KIND
     }
 
     /// splunkd sends no request id header.
@@ -80,7 +80,7 @@ impl TokenMinter for SessionLogin {
             200 => {}
             400 | 401 => {
                 return Err(ConnectorError::CredentialRejected {
-                    vendor: VENDOR,
+                    vendor: KIND,
                     message: format!(
                         "login as {:?} failed ({}); check the user name and password, and that \
                          the account is not locked out",
@@ -93,7 +93,7 @@ impl TokenMinter for SessionLogin {
         }
         let reply: LoginReply =
             serde_json::from_slice(&resp.body).map_err(|e| ConnectorError::Malformed {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: endpoint.to_owned(),
                 reason: format!("no sessionKey in the login reply: {e}"),
             })?;
@@ -151,19 +151,19 @@ pub fn http_error(endpoint: &str, resp: &Response) -> ConnectorError {
     let message = envelope_text(resp);
     match resp.status {
         401 => ConnectorError::CredentialRejected {
-            vendor: VENDOR,
+            vendor: KIND,
             message: format!(
                 "{message} on {endpoint}; renew the token or password (and check that the token \
                  is enabled and was issued by this Splunk instance)"
             ),
         },
         403 => ConnectorError::PermissionDenied {
-            vendor: VENDOR,
+            vendor: KIND,
             endpoint: endpoint.to_owned(),
             message: format!("{message}; grant the service account's role the capability"),
         },
         status => ConnectorError::Http {
-            vendor: VENDOR,
+            vendor: KIND,
             endpoint: endpoint.to_owned(),
             status,
             message,

@@ -57,7 +57,7 @@ use super::auth::{Identity, SessionLogin, SplunkPolicy, StaticToken, http_error,
 use super::cursor::{State, select};
 use super::job::JobOutcome;
 pub(crate) use super::job::{job_status, results_page};
-use super::mapping::{IdMode, MappedRow, RowError, VENDOR, row_scope, try_map_row};
+use super::mapping::{IdMode, KIND, MappedRow, RowError, VENDOR, row_scope, try_map_row};
 use super::settings::{AuthMode, Settings};
 pub use super::time::earliest_time;
 pub use super::version::supports_v2;
@@ -422,7 +422,7 @@ impl Connector for Splunk {
             }
         }
         Err(ConnectorError::Vendor {
-            vendor: VENDOR,
+            vendor: KIND,
             endpoint: "search/jobs".into(),
             message: "could not narrow the index-time window to a readable size".into(),
             trace_id: None,
@@ -463,7 +463,7 @@ pub(crate) fn quarantine(raw: Box<RawValue>, e: RowError) -> (String, Quarantine
 
 pub(super) fn vendor_error(endpoint: &str, message: String) -> ConnectorError {
     ConnectorError::Vendor {
-        vendor: VENDOR,
+        vendor: KIND,
         endpoint: endpoint.to_owned(),
         message,
         trace_id: None,
@@ -472,7 +472,7 @@ pub(super) fn vendor_error(endpoint: &str, message: String) -> ConnectorError {
 
 pub(super) fn malformed(endpoint: &str, reason: String) -> ConnectorError {
     ConnectorError::Malformed {
-        vendor: VENDOR,
+        vendor: KIND,
         endpoint: endpoint.to_owned(),
         reason,
     }

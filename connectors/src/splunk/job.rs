@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::{envelope_text, http_error, messages_line};
 use super::client::{MAX_PAGE, ServerInfo, Splunk, malformed, vendor_error};
-use super::mapping::VENDOR;
+use super::mapping::{KIND, VENDOR};
 use super::time::earliest_time;
 use crate::ConnectorError;
 use crate::http::authorize;
@@ -147,7 +147,7 @@ impl Splunk {
             }
             if started.elapsed() >= self.tuning.job_timeout {
                 return Err(ConnectorError::Vendor {
-                    vendor: VENDOR,
+                    vendor: KIND,
                     endpoint: endpoint.to_owned(),
                     message: format!(
                         "search job {sid} was not done after {} s; Splunk may be overloaded",
@@ -195,7 +195,7 @@ impl Splunk {
             }
             if let Some(err) = page.error {
                 return Err(ConnectorError::Vendor {
-                    vendor: VENDOR,
+                    vendor: KIND,
                     endpoint: endpoint.to_owned(),
                     message: err,
                     trace_id: None,
@@ -258,7 +258,7 @@ impl Splunk {
             .acquire()
             .await
             .map_err(|_| ConnectorError::Transport {
-                vendor: VENDOR,
+                vendor: KIND,
                 endpoint: "search/jobs".into(),
                 reason: "the search slot semaphore was closed".into(),
             })?;
@@ -275,7 +275,7 @@ impl Splunk {
                 && c >= self.tuning.max_count
             {
                 return Err(ConnectorError::Vendor {
-                    vendor: VENDOR,
+                    vendor: KIND,
                     endpoint: "search/jobs".into(),
                     message: format!(
                         "more than {c} events were indexed in the second at {hw}; they exceed the job's max_count"

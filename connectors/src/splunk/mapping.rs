@@ -388,7 +388,7 @@ fn status_name(s: &str) -> Option<&'static str> {
 
 fn malformed(reason: String) -> ConnectorError {
     ConnectorError::Malformed {
-        vendor: VENDOR,
+        vendor: KIND,
         endpoint: "search results".to_owned(),
         reason,
     }

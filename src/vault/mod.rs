@@ -3,6 +3,25 @@
 //! Key hierarchy: one master key (KEK) wraps one random data key (DEK) per workspace and DEK
 //! version; each credential version is sealed under its workspace's current DEK. Credentials are
 //! reachable only through a [`WorkspaceVault`], which holds the keys of exactly one workspace.
+//!
+//! A `WorkspaceVault` comes only from a `LiveWorkspace` the store resolved in the same
+//! transaction; a bare id does not compile:
+//!
+//! ```compile_fail
+//! # use seliq_gateway::{ids::WorkspaceId, store::ReadTx, vault::Vault};
+//! # fn f(vault: &Vault, tx: &ReadTx<'_>) {
+//! let _ = vault.workspace(tx, WorkspaceId::new());
+//! # }
+//! ```
+//!
+//! ```
+//! # use seliq_gateway::{ids::WorkspaceId, store::ReadTx, vault::Vault};
+//! # fn f(vault: &Vault, tx: &ReadTx<'_>, id: WorkspaceId) {
+//! if let Ok(Some(live)) = tx.live_workspace(id) {
+//!     let _ = vault.workspace(tx, &live);
+//! }
+//! # }
+//! ```
 
 mod aead;
 mod files;

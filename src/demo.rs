@@ -287,6 +287,8 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         version.get() - 1
     );
 
+    contract_terms(&mut app)?;
+
     step("Pulling every workspace into alerts.ndjson (write, fsync, then checkpoint)");
     let out = dir.join("alerts.ndjson");
     let mut sink = Sink::open_file(&out, &mut app.store)?;
@@ -301,6 +303,7 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         }
     }
     print_table(&out)?;
+    print_stamps(&out)?;
 
     step("Pulling again: unchanged sources emit nothing");
     let mut again = 0;
@@ -319,6 +322,36 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
         .alerts();
     println!(
         "  acme-corp: 5 Falcon updates + 3 Sentinel escalations made; {third} alert versions emitted"
+    );
+
+    step("SLA attainment report for acme-corp (CSV here, HTML for the client)");
+    let html = dir.join("acme-corp-sla.html");
+    let acme = Slug::parse("acme-corp")?;
+    let since = chrono::Utc::now() - chrono::Duration::days(3650);
+    let until = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let (csv, _) = crate::sla::report::generate(
+        &mut app,
+        &acme,
+        since,
+        until,
+        crate::sla::report::ReportFormat::Csv,
+        None,
+    )?;
+    for line in csv.unwrap_or_default().lines() {
+        let cells: Vec<&str> = line.split(',').collect();
+        println!("  {}", cells.get(1..13).unwrap_or(&[]).join("  "));
+    }
+    crate::sla::report::generate(
+        &mut app,
+        &acme,
+        since,
+        until,
+        crate::sla::report::ReportFormat::Html,
+        Some(&html),
+    )?;
+    println!(
+        "  HTML report (self-contained, opens offline): {}",
+        html.display()
     );
 
     step("Exporting and verifying the audit log");
@@ -414,3 +447,72 @@ fn print_table(path: &Path) -> Result<()> {
 
 /// Keeps the demo's wall-clock budget honest in tests.
 pub const BUDGET: Duration = Duration::from_secs(30);
+
+/// One override and one tiered workspace, each a new audited policy version.
+fn contract_terms(app: &mut App) -> Result<()> {
+    use seliq_sla::{Assignment, Model, Severity, Target};
+
+    use crate::audit::Action;
+    use crate::sla::policy;
+
+    step("Contract terms: an SLA override for acme-corp, a tiered analyst model for globex-prod");
+    let invalid = |e: seliq_sla::SlaError| Error::Invalid(e.to_string());
+    let acme = Slug::parse("acme-corp")?;
+    let ten: Target = "10m".parse().map_err(invalid)?;
+    let v = policy::change_workspace(app, &acme, Action::SlaPolicyChanged, |p| {
+        p.overrides.set(Severity::Critical, Some(ten), None);
+        Ok(())
+    })?;
+    println!(
+        "  acme-corp          critical time to acknowledge 10m (template: 15m), policy version {}",
+        v.unwrap_or_default()
+    );
+    let globex = Slug::parse("globex-prod")?;
+    let tiered = Assignment::new(
+        Model::Tiered {
+            primary: "dana@mssp.example".parse().map_err(invalid)?,
+            secondary: "night-pool".parse().map_err(invalid)?,
+            after_hours: true,
+            peak_over: Some(100),
+        },
+        "soc-lead@mssp.example".parse().map_err(invalid)?,
+    )
+    .map_err(invalid)?;
+    let v = policy::change_workspace(app, &globex, Action::AssignmentChanged, |p| {
+        p.assignment = Some(tiered);
+        Ok(())
+    })?;
+    println!(
+        "  globex-prod        tiered: dana@mssp.example, night-pool after hours or past 100 alerts/hour, policy version {}",
+        v.unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// The `sla` and `routing` fields of the first critical line of each workspace.
+fn print_stamps(out: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(out).map_err(|e| Error::Runtime(e.to_string()))?;
+    let mut shown = std::collections::HashSet::new();
+    println!("  SLA and routing stamps (first critical alert per workspace):");
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let ws = v["workspace"].as_str().unwrap_or_default().to_owned();
+        if v["severity"] != "critical" || !shown.insert(ws.clone()) {
+            continue;
+        }
+        println!(
+            "    {ws:<18} created {}  tta_due {}  ttr_due {}  routing {}",
+            v["created_at"].as_str().unwrap_or("-"),
+            v["sla"]["tta_due"].as_str().unwrap_or("-"),
+            v["sla"]["ttr_due"].as_str().unwrap_or("-"),
+            if v["routing"].is_null() {
+                "-".to_owned()
+            } else {
+                v["routing"].to_string()
+            }
+        );
+    }
+    Ok(())
+}

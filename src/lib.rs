@@ -21,6 +21,7 @@ pub mod pull;
 pub mod rekey;
 pub mod serve;
 pub mod sinks;
+pub mod sla;
 pub mod slug;
 pub mod store;
 pub mod timespec;

@@ -38,6 +38,20 @@ impl Severity {
     }
 }
 
+/// Where an alert stands in its response lifecycle, whatever the vendor calls it: what SLA
+/// attainment measures (time to acknowledge, time to resolve). Each vendor's mapping documents
+/// its own table from status (and owner) to stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Stage {
+    /// New, unassigned, or reopened.
+    #[default]
+    Open,
+    /// Someone took it: the status left new/unassigned, or an owner was set.
+    Acknowledged,
+    /// Closed or resolved.
+    Resolved,
+}
+
 /// One version of one vendor alert, normalised. The gateway adds `workspace` and `integration`
 /// when it writes the line; everything else is decided here.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +68,9 @@ pub struct Alert {
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub link: Option<String>,
+    /// Derived from `status` (and the vendor's owner field); not a field of the line itself.
+    #[serde(skip)]
+    pub stage: Stage,
     /// The vendor's object as received: never re-serialised from a parsed tree. Line breaks
     /// between tokens become spaces (one alert, one line); every other byte is kept.
     pub raw: Box<RawValue>,
@@ -72,6 +89,7 @@ pub struct AlertParts {
     /// It feeds `event_id`, so two versions that differ below a microsecond stay distinct.
     pub version: String,
     pub link: Option<String>,
+    pub stage: Stage,
 }
 
 impl Alert {
@@ -88,6 +106,7 @@ impl Alert {
             created_at: parts.created_at,
             updated_at: parts.updated_at,
             link: parts.link,
+            stage: parts.stage,
             raw,
         }
     }
@@ -157,6 +176,7 @@ mod tests {
             updated_at: Utc::now(),
             version: "v".into(),
             link: None,
+            stage: Stage::Open,
         };
         let a = Alert::new("s", crate::Kind::Crowdstrike, parts, raw);
         let line = serde_json::to_string(&a).unwrap();

@@ -21,7 +21,7 @@ pub mod settings;
 pub mod source_id;
 pub mod splunk;
 
-pub use alert::{ALERT_SCHEMA, Alert, Severity};
+pub use alert::{ALERT_SCHEMA, Alert, Severity, Stage};
 pub use connector::{Batch, Budget, Connector, Cursor, Quarantined};
 pub use error::{ConnectorError, SettingsError};
 pub use redact::{Redacting, Redactor};

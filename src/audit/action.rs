@@ -25,10 +25,15 @@ pub enum Action {
     AuditExported,
     AuditPruned,
     VaultMasterKeyRotated,
+    SlaTemplateChanged,
+    SlaPolicyChanged,
+    CalendarChanged,
+    AssignmentChanged,
+    ReportGenerated,
 }
 
 impl Action {
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 23] = [
         Action::WorkspaceCreated,
         Action::WorkspaceDeleted,
         Action::IntegrationConnected,
@@ -47,6 +52,11 @@ impl Action {
         Action::AuditExported,
         Action::AuditPruned,
         Action::VaultMasterKeyRotated,
+        Action::SlaTemplateChanged,
+        Action::SlaPolicyChanged,
+        Action::CalendarChanged,
+        Action::AssignmentChanged,
+        Action::ReportGenerated,
     ];
 
     /// The stored and exported name (`noun.past_participle`).
@@ -70,6 +80,11 @@ impl Action {
             Action::AuditExported => "audit.exported",
             Action::AuditPruned => "audit.pruned",
             Action::VaultMasterKeyRotated => "vault.master_key_rotated",
+            Action::SlaTemplateChanged => "sla.template_changed",
+            Action::SlaPolicyChanged => "sla.policy_changed",
+            Action::CalendarChanged => "calendar.changed",
+            Action::AssignmentChanged => "assignment.changed",
+            Action::ReportGenerated => "report.generated",
         }
     }
 

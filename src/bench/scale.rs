@@ -648,7 +648,7 @@ fn commit(
     for d in group {
         let job = &jobs[d.job];
         for alert in &d.batch.alerts {
-            pull::encode_line(buf, &job.workspace, &job.name, alert)?;
+            pull::encode_line(buf, &job.workspace, &job.name, alert, &[])?;
         }
     }
     let offset = sink.write_batch(buf)?;

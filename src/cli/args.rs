@@ -92,6 +92,24 @@ pub enum Command {
         after_help = "Example:\n  seliq-gateway token create --workspace acme-corp --scope read --name soc-dashboard"
     )]
     Token(TokenCmd),
+    /// SLA targets: the gateway-wide template and each workspace's overrides.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway sla set acme-corp --severity critical --tta 10m"
+    )]
+    Sla(super::sla::SlaCmd),
+    /// A workspace's business calendar (time zone, weekly hours, holidays).
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway calendar set acme-corp --tz Europe/Berlin"
+    )]
+    Calendar(super::sla::CalendarCmd),
+    /// A workspace's analyst assignment model and escalation owner.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  seliq-gateway assignment show acme-corp"
+    )]
+    Assignment(super::sla::AssignmentCmd),
     /// Master-key operations.
     #[command(
         subcommand,

@@ -6,6 +6,7 @@ pub(crate) mod params;
 #[path = "pull.rs"]
 mod pull_cmd;
 mod secret;
+mod sla;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -190,6 +191,9 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Status(args) => status_cmd(App::open(cfg)?, args),
         Command::Audit(cmd) => audit_cmd(App::open(cfg)?, cmd),
         Command::Vault(cmd) => vault_cmd(App::open(cfg)?, cmd),
+        Command::Sla(cmd) => sla::sla(App::open(cfg)?, cmd),
+        Command::Calendar(cmd) => sla::calendar(App::open(cfg)?, cmd),
+        Command::Assignment(cmd) => sla::assignment(App::open(cfg)?, cmd),
         Command::Token(cmd) => token_cmd(App::open(cfg)?, cmd),
     }
 }

@@ -114,6 +114,8 @@ pub(crate) struct Job {
     pub since: DateTime<Utc>,
     /// The external sinks of this workspace; `None`: the file or stdout only.
     pub route: Option<Arc<Route>>,
+    /// The workspace's SLA policy and the ledger its stamps read.
+    pub sla: Arc<crate::sla::Stamper>,
 }
 
 /// A batch on its way to the committer; the ack says whether it was committed.
@@ -126,6 +128,8 @@ pub(crate) struct Delivery {
     pub version: u64,
     /// The lines as delivered to the external sinks, written as they are (encoded once).
     pub encoded: Option<EncodedBatch>,
+    /// Each alert's `sla`/`routing` fields and ledger row, committed with the checkpoint.
+    pub stamped: crate::sla::Stamped,
     pub ack: oneshot::Sender<Result<(), String>>,
 }
 
@@ -152,20 +156,26 @@ fn prepare(
 ) -> Result<(WorkspaceId, Vec<Job>, Vec<IntegrationReport>)> {
     let vault = app.vault.clone();
     let now = Utc::now();
-    let (ws, rows) = app.store.read(|tx| {
+    let (ws, policy, rows) = app.store.read(|tx| {
         let ws = workspaces::require(tx, &req.workspace)?;
         let rows = match &req.integration {
             Some(name) => vec![integrations::require(tx, &req.workspace, name)?.1],
             None => tx.integrations(ws.id)?,
         };
+        let policy = crate::sla::effective(tx, ws.id)?;
         let mut out = Vec::new();
         for integ in rows {
             let secret = integrations::open_current(tx, &vault, &ws, &integ);
             let checkpoint = tx.checkpoint(integ.id)?;
             out.push((integ, secret, checkpoint));
         }
-        Ok::<_, Error>((ws, out))
+        Ok::<_, Error>((ws, policy, out))
     })?;
+    let sla = Arc::new(crate::sla::Stamper {
+        workspace_id: ws.id,
+        policy,
+        ledger: crate::sla::Ledger::open(app.store.path())?,
+    });
     let mut jobs = Vec::new();
     let mut failed = Vec::new();
     for (integ, secret, checkpoint) in rows {
@@ -181,6 +191,7 @@ fn prepare(
         match built {
             Ok((since, connector)) => jobs.push(Job {
                 workspace: req.workspace.to_string(),
+                sla: sla.clone(),
                 route: req.route.clone(),
                 checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),
                 cursor: checkpoint.map(|c| c.cursor),
@@ -297,8 +308,9 @@ pub(crate) fn commit_batch(
     let bytes: &[u8] = match &d.encoded {
         Some(e) => &e.bytes,
         None => {
-            for alert in &d.batch.alerts {
-                encode_line(buf, workspace, integration, alert)?;
+            for (i, alert) in d.batch.alerts.iter().enumerate() {
+                let extra = d.stamped.extras.get(i).map_or(&[][..], Vec::as_slice);
+                encode_line(buf, workspace, integration, alert, extra)?;
             }
             buf
         }
@@ -332,6 +344,9 @@ pub(crate) fn commit_batch(
         if let Some(k) = &key {
             tx.set_sink_offset(k, offset)?;
         }
+        for row in &d.stamped.rows {
+            tx.upsert_alert_sla(row)?;
+        }
         for q in &d.batch.quarantined {
             tx.insert_dead_letter(d.integration_id, now, &q.reason, q.raw.get())?;
         }
@@ -344,12 +359,14 @@ pub(crate) fn commit_batch(
     committed
 }
 
-/// One NDJSON line: the envelope fields, then the alert's own fields, in one object.
+/// One NDJSON line: the envelope fields, then the alert's own fields, then `extra` (the SLA and
+/// routing stamps, already encoded as `,"key":value` pairs), in one object.
 pub fn encode_line(
     buf: &mut Vec<u8>,
     workspace: &str,
     integration: &str,
     alert: &Alert,
+    extra: &[u8],
 ) -> Result<()> {
     buf.extend_from_slice(b"{\"schema\":\"");
     buf.extend_from_slice(seliq_connectors::ALERT_SCHEMA.as_bytes());
@@ -362,6 +379,12 @@ pub fn encode_line(
     serde_json::to_writer(&mut *buf, alert).map_err(|e| Error::Runtime(e.to_string()))?;
     // Drop the alert object's own opening brace: its fields continue ours.
     buf.remove(start);
+    if !extra.is_empty() {
+        // The alert object ends in its closing brace: the stamps go just before it.
+        buf.pop();
+        buf.extend_from_slice(extra);
+        buf.push(b'}');
+    }
     buf.push(b'\n');
     Ok(())
 }
@@ -400,6 +423,7 @@ pub(crate) async fn pull_one(
         mut checkpoint_version,
         since,
         route,
+        sla,
     } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
         retries: c.retries(),
@@ -485,12 +509,20 @@ pub(crate) async fn pull_one(
             );
         }
         remaining.fetch_add(want - got, Ordering::SeqCst);
+        let stamped = match sla.stamp(&batch.alerts, Utc::now()) {
+            Ok(s) => s,
+            Err(e) => return fail(e.to_string(), false, connector.as_ref()),
+        };
         // Every external sink acknowledges the batch before the committer sees it; a stop while
         // a sink is down abandons it (nothing of it is committed, so nothing is lost).
         let encoded = match &route {
             Some(route) if got > 0 => {
-                let enc = match EncodedBatch::encode(&workspace, integ.name.as_str(), &batch.alerts)
-                {
+                let enc = match EncodedBatch::encode(
+                    &workspace,
+                    integ.name.as_str(),
+                    &batch.alerts,
+                    &stamped.extras,
+                ) {
                     Ok(e) => e,
                     Err(e) => return fail(e.to_string(), false, connector.as_ref()),
                 };
@@ -523,6 +555,7 @@ pub(crate) async fn pull_one(
                 batch,
                 version: checkpoint_version,
                 encoded,
+                stamped,
                 ack: ack_tx,
             };
             if tx.send(delivery).await.is_err() {

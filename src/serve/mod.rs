@@ -146,6 +146,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     tracing::info!(listen = %opts.listen, delivery = if opts.stdout { "stdout" } else { "spool" }, "serve started");
 
     let mut sched = Scheduler {
+        ledger: crate::sla::Ledger::open(app.store.path())?,
         external,
         entries: HashMap::new(),
         http,
@@ -233,6 +234,8 @@ enum Sinks {
 struct Scheduler {
     /// JetStream, HEC and `_bulk` sinks; each poll delivers to its workspace's before committing.
     external: crate::sinks::SinkSet,
+    /// The SLA ledger's read connection, shared by every poll.
+    ledger: Arc<crate::sla::Ledger>,
     entries: HashMap<IntegrationId, Entry>,
     http: HttpOptions,
     opts: ServeOptions,
@@ -407,7 +410,9 @@ impl Scheduler {
                 integrations::bound_source(tx, &integ)?;
                 None
             };
-            Ok::<_, Error>((secret, tx.checkpoint(integ.id)?))
+            // The policy in force at the start of the poll stamps all of it.
+            let policy = crate::sla::effective(tx, integ.workspace_id)?;
+            Ok::<_, Error>((secret, tx.checkpoint(integ.id)?, policy))
         });
         let started_at = Utc::now();
         e.poll_started = Some((Instant::now(), started_at));
@@ -417,7 +422,7 @@ impl Scheduler {
         e.stored.last_poll_start = Some(started_at);
         e.stored.last_poll_end = None;
         e.stored.last_outcome = None;
-        let prepared = read.and_then(|(secret, checkpoint)| {
+        let prepared = read.and_then(|(secret, checkpoint, policy)| {
             let connector = match (secret, &e.connector) {
                 (Some(secret), _) => {
                     let c: Arc<dyn Connector> =
@@ -434,6 +439,11 @@ impl Scheduler {
                 None => pull::first_window_start(&integ, Utc::now())?,
             };
             Ok(Job {
+                sla: Arc::new(crate::sla::Stamper {
+                    workspace_id: integ.workspace_id,
+                    policy,
+                    ledger: self.ledger.clone(),
+                }),
                 workspace: e.workspace.clone(),
                 route: self.external.route(&e.workspace),
                 integ: integ.clone(),

@@ -29,14 +29,21 @@ pub struct EncodedBatch {
 
 impl EncodedBatch {
     /// Encode `alerts` of one integration exactly as `pull` writes them.
-    pub fn encode(workspace: &str, integration: &str, alerts: &[Alert]) -> Result<EncodedBatch> {
+    /// `extras[i]` holds alert `i`'s stamps (see [`crate::pull::encode_line`]); missing: none.
+    pub fn encode(
+        workspace: &str,
+        integration: &str,
+        alerts: &[Alert],
+        extras: &[Vec<u8>],
+    ) -> Result<EncodedBatch> {
         let mut out = EncodedBatch {
             bytes: Vec::with_capacity(alerts.len() * 1024),
             lines: Vec::with_capacity(alerts.len()),
         };
-        for alert in alerts {
+        for (i, alert) in alerts.iter().enumerate() {
             let start = out.bytes.len();
-            crate::pull::encode_line(&mut out.bytes, workspace, integration, alert)?;
+            let extra = extras.get(i).map_or(&[][..], Vec::as_slice);
+            crate::pull::encode_line(&mut out.bytes, workspace, integration, alert, extra)?;
             out.lines.push(LineMeta {
                 start,
                 end: out.bytes.len() - 1,

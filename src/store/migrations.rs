@@ -12,6 +12,7 @@ const STEPS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_gateway_keys.sql"),
     include_str!("migrations/0003_api_tokens.sql"),
+    include_str!("migrations/0004_sla.sql"),
 ];
 
 /// Refuse a file that is not ours before anything (even a pragma) writes to it. `creating` is

@@ -31,6 +31,7 @@ mod integration_state;
 mod integrations;
 mod keys;
 mod migrations;
+mod sla;
 mod tokens;
 mod workspaces;
 
@@ -47,6 +48,7 @@ pub use dead_letters::DeadLetterRow;
 pub use integration_state::IntegrationStateRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
+pub use sla::{AlertSlaRow, PolicyRow, StoredClock};
 pub use tokens::{TokenRow, TokenScope};
 pub use workspaces::{LiveWorkspace, Plan, WorkspaceRow};
 

@@ -50,7 +50,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::cursor::Timestamp;
-use crate::alert::AlertParts;
+use crate::alert::{AlertParts, Stage};
 use crate::{Alert, ConnectorError, Severity};
 
 pub const VENDOR: &str = KIND.as_str();
@@ -86,6 +86,21 @@ struct Fields<'a> {
     updated_timestamp: Text<'a>,
     #[serde(borrow, default)]
     falcon_host_link: Text<'a>,
+    #[serde(borrow, default)]
+    assigned_to_uid: Text<'a>,
+    #[serde(borrow, default)]
+    assigned_to_name: Text<'a>,
+}
+
+/// Status (and assignee) to stage: `closed` resolved; `in_progress`, or an assigned alert,
+/// acknowledged; `new`, `reopened` (unassigned) and unknown open.
+fn stage(status: Option<&str>, assigned: bool) -> Stage {
+    match status {
+        Some("closed") => Stage::Resolved,
+        Some("in_progress") => Stage::Acknowledged,
+        _ if assigned => Stage::Acknowledged,
+        _ => Stage::Open,
+    }
 }
 
 /// A string field, borrowed when it has no escapes; any other JSON value reads as `None`.
@@ -275,7 +290,15 @@ impl<'a> Parsed<'a> {
             .find_map(Text::non_empty)
             .map(Cow::into_owned)
             .unwrap_or_else(|| id.clone());
+        let assigned = f
+            .assigned_to_uid
+            .as_deref()
+            .is_some_and(|s| !s.trim().is_empty())
+            || f.assigned_to_name
+                .as_deref()
+                .is_some_and(|s| !s.trim().is_empty());
         AlertParts {
+            stage: stage(f.status.as_deref(), assigned),
             severity: severity(f.severity_name.as_deref(), f.severity.0.or(f.score.0)),
             status: f
                 .status
@@ -350,6 +373,16 @@ mod tests {
     }
 
     const EPP: &str = r#"{"agent_id":"2ce412d17b334ad4adc8c1c54dbfec4b","cid":"92012896127c4a948236ba7601b886b0","cmdline":"\"C:\\Users\\x\\setup.exe\"","composite_id":"92012896127c4a948236ba7601b886b0:ind:2ce412d17b334ad4adc8c1c54dbfec4b:399748687993-5761-42627600","created_timestamp":"2023-11-03T18:01:23.995794943Z","device":{"hostname":"ABC709-1175","platform_name":"Windows"},"falcon_host_link":"https://falcon.us-2.crowdstrike.com/activity-v2/detections/x","name":"PrewittPupAdwareSensorDetect-Lowest","severity":30,"status":"new","timestamp":"2023-11-03T18:00:22.328Z","updated_timestamp":"2023-11-03T19:00:23.985007341Z"}"#;
+
+    #[test]
+    fn status_and_assignee_give_the_stage() {
+        assert_eq!(stage(Some("new"), false), Stage::Open);
+        assert_eq!(stage(Some("reopened"), false), Stage::Open);
+        assert_eq!(stage(Some("new"), true), Stage::Acknowledged);
+        assert_eq!(stage(Some("in_progress"), false), Stage::Acknowledged);
+        assert_eq!(stage(Some("closed"), true), Stage::Resolved);
+        assert_eq!(stage(None, false), Stage::Open);
+    }
 
     #[test]
     fn maps_the_documented_fields_and_keeps_raw_verbatim() {

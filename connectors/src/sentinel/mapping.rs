@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::alert::AlertParts;
+use crate::alert::{AlertParts, Stage};
 use crate::{Alert, ConnectorError, Severity};
 
 pub const VENDOR: &str = KIND.as_str();
@@ -50,6 +50,48 @@ pub(crate) struct PropertyFields<'a> {
     pub last_modified_time_utc: Cow<'a, str>,
     #[serde(borrow, default)]
     pub incident_url: Option<Cow<'a, str>>,
+    /// Only whether someone is assigned matters (the stage); the person is in `raw`.
+    #[serde(default)]
+    pub owner: Option<Owner>,
+}
+
+/// `properties.owner`: an incident is owned once any of these is set.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Owner {
+    #[serde(default, deserialize_with = "lenient_present")]
+    pub object_id: bool,
+    #[serde(default, deserialize_with = "lenient_present")]
+    pub email: bool,
+    #[serde(default, deserialize_with = "lenient_present")]
+    pub assigned_to: bool,
+    #[serde(default, deserialize_with = "lenient_present")]
+    pub user_principal_name: bool,
+}
+
+impl Owner {
+    fn is_set(&self) -> bool {
+        self.object_id || self.email || self.assigned_to || self.user_principal_name
+    }
+}
+
+/// True for a non-empty string; any other JSON value (null, a number) reads as unset rather
+/// than failing the incident.
+fn lenient_present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(v.as_str().is_some_and(|s| !s.trim().is_empty()))
+}
+
+/// Status (and owner) to stage: `Closed` resolved; `Active`, or `New` with an owner,
+/// acknowledged; anything else open.
+pub(crate) fn stage(status: &str, owned: bool) -> Stage {
+    if status.eq_ignore_ascii_case("closed") {
+        Stage::Resolved
+    } else if status.eq_ignore_ascii_case("active") || owned {
+        Stage::Acknowledged
+    } else {
+        Stage::Open
+    }
 }
 
 /// One parsed incident: what dedup needs (`name`, `modified`) plus the mapped fields.
@@ -83,6 +125,7 @@ impl Parsed<'_> {
             updated_at: self.modified,
             version: p.last_modified_time_utc.clone().into_owned(),
             link: p.incident_url.as_ref().map(|u| u.clone().into_owned()),
+            stage: stage(&p.status, p.owner.as_ref().is_some_and(Owner::is_set)),
         })
     }
 }
@@ -183,6 +226,23 @@ pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_and_owner_give_the_stage() {
+        assert_eq!(stage("New", false), Stage::Open);
+        assert_eq!(stage("New", true), Stage::Acknowledged);
+        assert_eq!(stage("Active", false), Stage::Acknowledged);
+        assert_eq!(stage("Closed", true), Stage::Resolved);
+        let owned = r#"{"name":"n","properties":{"title":"t","severity":"Low","status":"New","lastModifiedTimeUtc":"2024-01-01T00:00:00Z","owner":{"assignedTo":"Alice","objectId":null}}}"#;
+        let raw = RawValue::from_string(owned.to_owned()).unwrap();
+        assert_eq!(
+            parse(&raw).unwrap().to_parts().unwrap().stage,
+            Stage::Acknowledged
+        );
+        let unowned = r#"{"name":"n","properties":{"title":"t","severity":"Low","status":"New","lastModifiedTimeUtc":"2024-01-01T00:00:00Z","owner":{"assignedTo":null,"email":7}}}"#;
+        let raw = RawValue::from_string(unowned.to_owned()).unwrap();
+        assert_eq!(parse(&raw).unwrap().to_parts().unwrap().stage, Stage::Open);
+    }
 
     #[test]
     fn unmappable_reasons_name_the_field_and_never_the_value() {

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
-use crate::alert::AlertParts;
+use crate::alert::{AlertParts, Stage};
 use crate::{Alert, ConnectorError, Severity};
 
 pub const VENDOR: &str = KIND.as_str();
@@ -110,6 +110,8 @@ struct Fields<'a> {
     status_label: Option<&'a RawValue>,
     #[serde(borrow, default)]
     status: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    owner: Option<&'a RawValue>,
 }
 
 /// The mapped fields of one row, before `raw` is attached.
@@ -123,6 +125,22 @@ struct Parsed {
     /// `_indextime` verbatim.
     version: String,
     indextime: i64,
+    stage: Stage,
+}
+
+/// ES status (and owner) to stage: resolved/closed resolved; in progress/pending, or any status
+/// with an owner other than unassigned/nobody, acknowledged; new/unassigned open.
+fn stage(status: &str, owner: Option<&str>) -> Stage {
+    let status = status.trim().to_ascii_lowercase();
+    let owned = owner.is_some_and(|o| {
+        let o = o.trim();
+        !o.is_empty() && !o.eq_ignore_ascii_case("unassigned") && !o.eq_ignore_ascii_case("nobody")
+    });
+    match status.as_str() {
+        "resolved" | "closed" => Stage::Resolved,
+        "new" | "unassigned" | "" if !owned => Stage::Open,
+        _ => Stage::Acknowledged,
+    }
 }
 
 pub fn map_row(source: &str, raw: Box<RawValue>, mode: IdMode) -> Result<MappedRow, RowError> {
@@ -151,6 +169,7 @@ pub fn try_map_row(
             updated_at: p.updated_at,
             version: p.version,
             link: None,
+            stage: p.stage,
         },
         raw,
     );
@@ -199,7 +218,9 @@ fn parse(row: &str, mode: IdMode) -> Result<Parsed, RowError> {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| "new".to_owned());
+    let stage = stage(&status, text(f.owner).as_deref());
     Ok(Parsed {
+        stage,
         id,
         title,
         severity,
@@ -403,6 +424,17 @@ mod tests {
     }
 
     const NOTABLE: &str = r#"{"_time":"2026-11-27T10:00:00.000+00:00","_indextime":"1764237605","_cd":"12:345","index":"notable","_raw":"x","event_id":"GUID@@notable@@abc","rule_title":"Brute force on $dest$","rule_name":"Brute Force","urgency":"high","severity":"low","status":"1","status_label":"New"}"#;
+
+    #[test]
+    fn status_and_owner_give_the_stage() {
+        assert_eq!(stage("New", None), Stage::Open);
+        assert_eq!(stage("unassigned", Some("unassigned")), Stage::Open);
+        assert_eq!(stage("New", Some("alice")), Stage::Acknowledged);
+        assert_eq!(stage("in progress", None), Stage::Acknowledged);
+        assert_eq!(stage("pending", None), Stage::Acknowledged);
+        assert_eq!(stage("Resolved", None), Stage::Resolved);
+        assert_eq!(stage("closed", Some("alice")), Stage::Resolved);
+    }
 
     #[test]
     fn maps_a_notable_with_event_id_and_urgency() {

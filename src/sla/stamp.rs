@@ -1,0 +1,176 @@
+//! Stamping a batch: each alert's `sla` and `routing` fields, and its ledger row.
+//!
+//! Due times come from the vendor's creation time and the alert's severity under the policy in
+//! force when the gateway first saw the alert; a later version keeps them (and the policy version
+//! that set them) unless its severity changed, in which case they are recomputed from the creation
+//! time under the policy in force now. Routing is decided at the moment of stamping (the instant
+//! the alert reaches the stream), with the workspace's count of alerts first seen in the last
+//! hour.
+//!
+//! The ledger is read through its own SQLite connection (WAL: readers never wait for the
+//! committer), and written by the committer in the batch's checkpoint transaction, so a batch
+//! that is not committed leaves no ledger trace and is stamped the same way when fetched again.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use seliq_connectors::{Alert, Stage};
+use seliq_sla::{Clock, Policy};
+use serde::Serialize;
+
+use super::{from_ts, severity, to_ts};
+use crate::error::{Error, Result};
+use crate::ids::WorkspaceId;
+use crate::store::{AlertSlaRow, Store, StoredClock};
+
+/// A read connection to the alert ledger, shared by every integration of one process.
+pub struct Ledger {
+    store: Mutex<Store>,
+}
+
+impl Ledger {
+    pub fn open(path: &Path) -> Result<Arc<Ledger>> {
+        Ok(Arc::new(Ledger {
+            store: Mutex::new(Store::open(path)?),
+        }))
+    }
+}
+
+/// One workspace's policy for one pull (or one `serve` poll): a change applies from the next.
+pub struct Stamper {
+    pub workspace_id: WorkspaceId,
+    pub policy: Policy,
+    pub ledger: Arc<Ledger>,
+}
+
+/// What stamping a batch gives: per alert, the fields to add to its line (empty when the alert
+/// has neither an SLA nor routing), and the ledger rows the committer writes.
+#[derive(Debug, Default)]
+pub struct Stamped {
+    pub extras: Vec<Vec<u8>>,
+    pub rows: Vec<AlertSlaRow>,
+}
+
+#[derive(Serialize)]
+struct SlaField<'a> {
+    policy_version: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tta_due: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttr_due: Option<String>,
+    clock: &'a str,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+impl Stamper {
+    /// Stamp `alerts` (in order: two versions of one alert in a batch see each other).
+    pub fn stamp(&self, alerts: &[Alert], now: DateTime<Utc>) -> Result<Stamped> {
+        let mut store = self
+            .ledger
+            .store
+            .lock()
+            .map_err(|_| Error::Runtime("the SLA ledger lock is poisoned".to_owned()))?;
+        let ws = self.workspace_id;
+        store.read(|tx| {
+            let mut recent = tx.alerts_first_seen_since(ws, now - Duration::hours(1))?;
+            let mut in_batch: HashMap<(&str, &str), usize> = HashMap::new();
+            let mut out = Stamped {
+                extras: Vec::with_capacity(alerts.len()),
+                rows: Vec::with_capacity(alerts.len()),
+            };
+            for alert in alerts {
+                let prior = match in_batch.get(&(alert.source.as_str(), alert.id.as_str())) {
+                    Some(&i) => Some(out.rows[i].clone()),
+                    None => tx.alert_sla(ws, &alert.source, &alert.id)?,
+                };
+                if prior.is_none() {
+                    recent += 1;
+                }
+                let row = self.row(alert, prior.as_ref(), now);
+                let routing = to_ts(now).and_then(|at| seliq_sla::route(&self.policy, at, recent));
+                out.extras.push(extra(&row, routing.as_ref())?);
+                in_batch.insert((alert.source.as_str(), alert.id.as_str()), out.rows.len());
+                out.rows.push(row);
+            }
+            Ok(out)
+        })
+    }
+
+    fn row(&self, alert: &Alert, prior: Option<&AlertSlaRow>, now: DateTime<Utc>) -> AlertSlaRow {
+        let (policy_version, tta_due, ttr_due, clock) = match prior {
+            Some(p) if p.severity == alert.severity => {
+                (p.policy_version, p.tta_due, p.ttr_due, p.clock)
+            }
+            _ => {
+                let stamp = to_ts(alert.created_at).and_then(|created| {
+                    seliq_sla::sla_for(&self.policy, severity(alert.severity), created)
+                });
+                match stamp {
+                    Some(s) => (
+                        s.policy_version,
+                        s.tta_due.and_then(from_ts),
+                        s.ttr_due.and_then(from_ts),
+                        Some(match s.clock {
+                            Clock::Wall => StoredClock::Wall,
+                            Clock::Business => StoredClock::Business,
+                        }),
+                    ),
+                    None => (self.policy.version, None, None, None),
+                }
+            }
+        };
+        // The vendor's last-modified time of the first version seen in a stage, kept within
+        // [created, now]: a vendor clock ahead of ours cannot make an alert look answered early
+        // or in the future. The upsert never moves a time once set.
+        let seen_at = alert
+            .updated_at
+            .clamp(alert.created_at, now.max(alert.created_at));
+        AlertSlaRow {
+            workspace_id: self.workspace_id,
+            source: alert.source.clone(),
+            alert_id: alert.id.clone(),
+            severity: alert.severity,
+            created_at: alert.created_at,
+            policy_version,
+            tta_due,
+            ttr_due,
+            clock,
+            first_seen_at: prior.map_or(now, |p| p.first_seen_at),
+            acknowledged_at: prior
+                .and_then(|p| p.acknowledged_at)
+                .or((alert.stage >= Stage::Acknowledged).then_some(seen_at)),
+            resolved_at: prior
+                .and_then(|p| p.resolved_at)
+                .or((alert.stage >= Stage::Resolved).then_some(seen_at)),
+        }
+    }
+}
+
+/// `,"sla":{…},"routing":{…}`, each only when there is one.
+fn extra(row: &AlertSlaRow, routing: Option<&seliq_sla::RoutingStamp>) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let json = |e: serde_json::Error| Error::Runtime(format!("cannot encode a stamp: {e}"));
+    if let Some(clock) = row.clock {
+        out.extend_from_slice(b",\"sla\":");
+        serde_json::to_writer(
+            &mut out,
+            &SlaField {
+                policy_version: row.policy_version,
+                tta_due: row.tta_due.map(rfc3339),
+                ttr_due: row.ttr_due.map(rfc3339),
+                clock: clock.as_str(),
+            },
+        )
+        .map_err(json)?;
+    }
+    if let Some(r) = routing {
+        out.extend_from_slice(b",\"routing\":");
+        serde_json::to_writer(&mut out, r).map_err(json)?;
+    }
+    Ok(out)
+}

@@ -99,8 +99,38 @@ pub fn route(policy: &Policy, at: Timestamp, recent_last_hour: u64) -> Option<Ro
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
     use crate::assignment::Assignment;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        /// The secondary joins exactly when a configured condition holds; the primary always stays.
+        #[test]
+        fn tiered_routing_is_exactly_its_conditions(
+            secs in 1_577_836_800i64..1_956_528_000,
+            recent in 0u64..200,
+            after_hours: bool,
+            peak in proptest::option::of(1u32..100),
+        ) {
+            prop_assume!(after_hours || peak.is_some());
+            let p = policy(Model::Tiered {
+                primary: "alice".parse().unwrap(),
+                secondary: "night".parse().unwrap(),
+                after_hours,
+                peak_over: peak,
+            });
+            let at = Timestamp::from_second(secs).unwrap();
+            let r = route(&p, at, recent).unwrap();
+            let closed = after_hours && !p.calendar.is_open(at);
+            let busy = peak.is_some_and(|n| recent > u64::from(n));
+            prop_assert_eq!(r.queue.is_some(), closed || busy);
+            prop_assert_eq!(r.assignees, vec!["alice".parse::<Analyst>().unwrap()]);
+            let expected = if closed { Reason::AfterHours } else if busy { Reason::Peak } else { Reason::Primary };
+            prop_assert_eq!(r.reason, expected);
+        }
+    }
 
     fn utc(s: &str) -> Timestamp {
         format!("{s}:00Z").parse().unwrap()

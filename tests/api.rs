@@ -254,6 +254,49 @@ fn endpoints() -> Vec<(&'static str, String, Option<Value>, &'static str, bool)>
         ("GET", format!("{ws}/audit/verify"), None, "read", false),
         ("GET", "/v1/gateway/audit/export".into(), None, "read", true),
         ("GET", "/v1/gateway/audit/verify".into(), None, "read", true),
+        ("GET", "/v1/sla/template".into(), None, "read", false),
+        (
+            "PUT",
+            "/v1/sla/template/low".into(),
+            Some(json!({"ttr": "3bd"})),
+            "admin",
+            true,
+        ),
+        ("GET", format!("{ws}/sla"), None, "read", false),
+        (
+            "PUT",
+            format!("{ws}/sla/critical"),
+            Some(json!({"tta": "10m"})),
+            "admin",
+            false,
+        ),
+        ("DELETE", format!("{ws}/sla/critical"), None, "admin", false),
+        ("DELETE", format!("{ws}/sla"), None, "admin", false),
+        (
+            "GET",
+            format!("{ws}/sla/report?format=csv"),
+            None,
+            "read",
+            false,
+        ),
+        ("GET", format!("{ws}/calendar"), None, "read", false),
+        (
+            "PUT",
+            format!("{ws}/calendar"),
+            Some(json!({"zone": "Europe/Berlin", "hours": "mon-fri 08:00-18:00"})),
+            "admin",
+            false,
+        ),
+        ("GET", format!("{ws}/assignment"), None, "read", false),
+        (
+            "PUT",
+            format!("{ws}/assignment"),
+            Some(
+                json!({"model": "pool", "queue": "soc-l1", "escalation_owner": "lead@mssp.example"}),
+            ),
+            "admin",
+            false,
+        ),
     ]
 }
 
@@ -1097,7 +1140,9 @@ async fn the_openapi_document_describes_every_endpoint() {
             .next()
             .unwrap()
             .replace("acme-corp", "{slug}")
-            .replace("/falcon", "/{name}");
+            .replace("/falcon", "/{name}")
+            .replace("/sla/critical", "/sla/{severity}")
+            .replace("/template/low", "/template/{severity}");
         let op = &doc["paths"][&templ][method.to_lowercase()];
         assert!(
             op.is_object(),
@@ -1273,5 +1318,238 @@ async fn a_request_past_the_timeout_answers_503_as_a_problem() {
         )
         .await;
     assert_problem(&r, 413);
+    api.assert_no_secret();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sla_terms_change_through_the_api_as_through_the_cli_and_are_audited() {
+    let api = Api::start().await;
+    let (_, all_admin) = api.token(&["--all-workspaces", "--scope", "admin"]);
+    let (_, acme_admin) = api.token(&["--workspace", "acme-corp", "--scope", "admin"]);
+    let ws = "/v1/workspaces/acme-corp";
+
+    // An override moves acme-corp only; the CLI sees it; globex still follows the template.
+    let r = api
+        .req(
+            "PUT",
+            &format!("{ws}/sla/critical"),
+            Some(&acme_admin),
+            Some(json!({"tta": "10m"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["changed"], true);
+    let version = r.json()["policy_version"].as_i64().unwrap();
+    let shown: Value =
+        serde_json::from_str(&api.env.ok(&["sla", "show", "acme-corp", "--json"])).unwrap();
+    assert_eq!(shown["targets"]["critical"]["tta"], "10m", "{shown}");
+    assert_eq!(shown["policy_version"], version);
+    let r = api
+        .req("GET", "/v1/workspaces/globex/sla", Some(&all_admin), None)
+        .await;
+    assert_eq!(r.json()["targets"]["critical"]["tta"], "15m", "{}", r.body);
+    // The same value again: no new version.
+    let r = api
+        .req(
+            "PUT",
+            &format!("{ws}/sla/critical"),
+            Some(&acme_admin),
+            Some(json!({"tta": "10m"})),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.json()["changed"].clone(),
+            r.json()["policy_version"].clone()
+        ),
+        (json!(false), Value::Null)
+    );
+
+    // Every bad value is a 422 naming its field, and changes nothing.
+    for (path, body, field) in [
+        (format!("{ws}/sla/critical"), json!({"tta": "0m"}), "tta"),
+        (format!("{ws}/sla/critical"), json!({"ttr": "-4h"}), "ttr"),
+        (format!("{ws}/sla/critical"), json!({}), "tta"),
+        (
+            format!("{ws}/calendar"),
+            json!({"zone": "Mars/Olympus", "hours": "mon-fri 09:00-17:00"}),
+            "zone",
+        ),
+        (
+            format!("{ws}/calendar"),
+            json!({"zone": "UTC", "hours": "mon 09:00-12:00, mon 11:00-13:00"}),
+            "hours",
+        ),
+        (
+            format!("{ws}/calendar"),
+            json!({"zone": "UTC", "hours": "24/7", "holidays": ["2026-13-01"]}),
+            "holidays",
+        ),
+        (
+            format!("{ws}/assignment"),
+            json!({"model": "dedicated", "analysts": ["a@x.example", "b@x.example", "c@x.example"], "escalation_owner": "lead@x.example"}),
+            "model",
+        ),
+        (
+            format!("{ws}/assignment"),
+            json!({"model": "tiered", "secondary": "night", "escalation_owner": "lead@x.example"}),
+            "primary",
+        ),
+        (
+            format!("{ws}/assignment"),
+            json!({"model": "pool", "queue": "q", "escalation_owner": "not an analyst!"}),
+            "escalation_owner",
+        ),
+    ] {
+        let r = api
+            .req("PUT", &path, Some(&acme_admin), Some(body.clone()))
+            .await;
+        assert_problem(&r, 422);
+        assert_eq!(r.json()["field"], field, "{body}: {}", r.body);
+    }
+    let r = api
+        .req(
+            "PUT",
+            &format!("{ws}/sla/urgent"),
+            Some(&acme_admin),
+            Some(json!({"tta": "1m"})),
+        )
+        .await;
+    assert_problem(&r, 404);
+    let after: Value =
+        serde_json::from_str(&api.env.ok(&["sla", "show", "acme-corp", "--json"])).unwrap();
+    assert_eq!(
+        after["policy_version"], version,
+        "a refused change wrote nothing"
+    );
+
+    // Calendar and assignment, then a reset; each a new version.
+    let r = api
+        .req("PUT", &format!("{ws}/calendar"), Some(&acme_admin), Some(json!({"zone": "America/New_York", "hours": "mon-fri 08:00-18:00", "holidays": ["2026-12-25"]})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .req("GET", &format!("{ws}/calendar"), Some(&acme_admin), None)
+        .await;
+    assert_eq!(r.json()["zone"], "America/New_York", "{}", r.body);
+    let r = api
+        .req("PUT", &format!("{ws}/assignment"), Some(&acme_admin), Some(json!({"model": "tiered", "primary": "alice@mssp.example", "secondary": "night-pool", "after_hours": true, "peak_over": 50, "escalation_owner": "lead@mssp.example"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api
+        .req("GET", &format!("{ws}/assignment"), Some(&acme_admin), None)
+        .await;
+    let got = r.json()["assignment"].clone();
+    assert_eq!(got["model"], "tiered", "{}", r.body);
+    // What GET answers can be PUT back as it is.
+    let r = api
+        .req(
+            "PUT",
+            &format!("{ws}/assignment"),
+            Some(&acme_admin),
+            Some(got),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["changed"].clone()),
+        (200, json!(false)),
+        "{}",
+        r.body
+    );
+    let r = api
+        .req("DELETE", &format!("{ws}/sla"), Some(&acme_admin), None)
+        .await;
+    assert_eq!(r.json()["changed"], true, "{}", r.body);
+
+    // The template: all-workspaces admins only.
+    let r = api
+        .req(
+            "PUT",
+            "/v1/sla/template/low",
+            Some(&acme_admin),
+            Some(json!({"ttr": "3bd"})),
+        )
+        .await;
+    assert_problem(&r, 403);
+    let r = api
+        .req(
+            "PUT",
+            "/v1/sla/template/low",
+            Some(&all_admin),
+            Some(json!({"ttr": "3bd"})),
+        )
+        .await;
+    assert_eq!(r.json()["changed"], true, "{}", r.body);
+    let r = api
+        .req("GET", "/v1/sla/template", Some(&acme_admin), None)
+        .await;
+    assert_eq!(r.json()["template"]["low"]["ttr"], "3bd", "{}", r.body);
+
+    // A report in each format, with its media type; an unknown format is a 422.
+    for (format, media) in [
+        ("csv", "text/csv"),
+        ("json", "application/json"),
+        ("html", "text/html"),
+    ] {
+        let r = api
+            .req(
+                "GET",
+                &format!("{ws}/sla/report?format={format}&since=7d"),
+                Some(&acme_admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(media)
+        );
+        assert!(
+            r.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("acme-corp-sla-report")
+        );
+    }
+    let r = api
+        .req(
+            "GET",
+            &format!("{ws}/sla/report?format=pdf"),
+            Some(&acme_admin),
+            None,
+        )
+        .await;
+    assert_problem(&r, 422);
+
+    // Every change and report is in the workspace's chain (the template change in every
+    // chain), attributed to the token, and the chains verify.
+    let out = api.env.data_dir().join("acme-audit.jsonl");
+    api.env.ok(&[
+        "audit",
+        "export",
+        "acme-corp",
+        "--format",
+        "jsonl",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    let log = std::fs::read_to_string(&out).unwrap();
+    for action in [
+        "sla.policy_changed",
+        "calendar.changed",
+        "assignment.changed",
+        "sla.template_changed",
+        "report.generated",
+    ] {
+        assert!(log.contains(action), "{action} missing from the audit log");
+    }
+    assert!(
+        log.contains("token:"),
+        "changes are attributed to the token"
+    );
+    api.env.ok(&["audit", "verify", "acme-corp"]);
+    api.env.ok(&["audit", "verify", "globex"]);
     api.assert_no_secret();
 }

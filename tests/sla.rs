@@ -258,7 +258,7 @@ async fn routing_follows_the_model_and_updates_keep_their_due_times() {
     let db = env.db();
     let acknowledged: i64 = db
         .query_row(
-            "SELECT count(*) FROM alert_sla WHERE acknowledged_at IS NOT NULL",
+            "SELECT count(*) FROM alert_ledger WHERE acknowledged_at IS NOT NULL",
             [],
             |r| r.get(0),
         )
@@ -272,7 +272,7 @@ async fn routing_follows_the_model_and_updates_keep_their_due_times() {
         "{acknowledged} < {not_new_at_first}"
     );
     let total: i64 = db
-        .query_row("SELECT count(*) FROM alert_sla", [], |r| r.get(0))
+        .query_row("SELECT count(*) FROM alert_ledger", [], |r| r.get(0))
         .unwrap();
     assert_eq!(total as usize, first.len());
 

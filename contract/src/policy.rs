@@ -151,6 +151,20 @@ pub struct Policy {
     pub assignment: Option<Assignment>,
 }
 
+impl Policy {
+    /// Whether routing reads the workspace's recent alert count (a tiered model with a peak
+    /// threshold): callers can skip counting otherwise.
+    pub fn counts_recent_alerts(&self) -> bool {
+        matches!(
+            self.assignment.as_ref().map(|a| &a.model),
+            Some(crate::assignment::Model::Tiered {
+                peak_over: Some(_),
+                ..
+            })
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -135,7 +135,7 @@ fn describe_body_error(e: &serde_json::Error) -> ApiError {
 }
 
 /// An error about `field` when it is a validation error (422); others (409, 404…) unchanged.
-fn field_err(field: &str) -> impl Fn(Error) -> ApiError + '_ {
+pub(super) fn field_err(field: &str) -> impl Fn(Error) -> ApiError + '_ {
     move |e| {
         let e = ApiError::from(e);
         if e.status == StatusCode::UNPROCESSABLE_ENTITY {
@@ -738,7 +738,7 @@ fn export_request(slug: Slug, q: &ExportQuery) -> ApiResult<ExportRequest> {
     })
 }
 
-fn query<T: DeserializeOwned>(
+pub(super) fn query<T: DeserializeOwned>(
     q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|_| {
@@ -746,7 +746,7 @@ fn query<T: DeserializeOwned>(
             StatusCode::BAD_REQUEST,
             "malformed-request",
             "The request is malformed",
-            "the query string is invalid; it takes format, since and until",
+            "the query string is invalid; it takes format, since and until, nothing else",
         )
     })
 }

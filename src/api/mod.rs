@@ -5,6 +5,8 @@
 //! - `auth.rs`: the `Principal` and `WorkspaceScope` extractors (tenant isolation: a
 //!   workspace-scoped token sees every other workspace as absent, 404).
 //! - `handlers.rs`: one function per endpoint, each calling the same library functions as the CLI.
+//! - `sla.rs`: the SLA template, a workspace's overrides, calendar and assignment, and its
+//!   attainment report (issue 19).
 //! - `problem.rs`: RFC 9457 problem documents for every error.
 //! - `openapi.rs`: the OpenAPI description (utoipa), at `GET /v1/openapi.json`.
 //!
@@ -16,6 +18,7 @@ mod auth;
 mod handlers;
 pub mod openapi;
 pub mod problem;
+mod sla;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use seliq_connectors::http::HttpOptions;
 use tower_http::timeout::TimeoutLayer;
 use uuid::Uuid;
@@ -280,6 +283,25 @@ pub fn router(state: ApiState) -> Router {
         .route(&format!("{ws}/audit/verify"), get(h::audit_verify))
         .route("/v1/gateway/audit/export", get(h::gateway_audit_export))
         .route("/v1/gateway/audit/verify", get(h::gateway_audit_verify))
+        .route("/v1/sla/template", get(sla::show_template))
+        .route("/v1/sla/template/{severity}", put(sla::set_template))
+        .route(
+            &format!("{ws}/sla"),
+            get(sla::show_workspace_sla).delete(sla::reset_workspace_sla),
+        )
+        .route(&format!("{ws}/sla/report"), get(sla::sla_report))
+        .route(
+            &format!("{ws}/sla/{{severity}}"),
+            put(sla::set_workspace_sla).delete(sla::reset_workspace_severity),
+        )
+        .route(
+            &format!("{ws}/calendar"),
+            get(sla::show_calendar).put(sla::set_calendar),
+        )
+        .route(
+            &format!("{ws}/assignment"),
+            get(sla::show_assignment).put(sla::set_assignment),
+        )
         .route("/v1/openapi.json", get(openapi::openapi_json))
         .fallback(not_found)
         .with_state(state)

@@ -43,7 +43,7 @@ impl Modify for BearerToken {
 #[openapi(
     info(
         title = "Seliq Gateway management API",
-        description = "Workspaces, integrations, credentials, status and audit of a Seliq Gateway. Errors are RFC 9457 problem documents."
+        description = "Workspaces, integrations, credentials, status, audit and SLA policies of a Seliq Gateway. Errors are RFC 9457 problem documents."
     ),
     paths(
         handlers::list_workspaces,
@@ -64,6 +64,17 @@ impl Modify for BearerToken {
         handlers::audit_verify,
         handlers::gateway_audit_export,
         handlers::gateway_audit_verify,
+        super::sla::show_template,
+        super::sla::set_template,
+        super::sla::show_workspace_sla,
+        super::sla::set_workspace_sla,
+        super::sla::reset_workspace_severity,
+        super::sla::reset_workspace_sla,
+        super::sla::show_calendar,
+        super::sla::set_calendar,
+        super::sla::show_assignment,
+        super::sla::set_assignment,
+        super::sla::sla_report,
     ),
     components(schemas(Problem)),
     modifiers(&BearerToken)

@@ -1,7 +1,7 @@
 //! `sla`, `calendar` and `assignment`: a workspace's contract terms (issue 19).
 
 use clap::{Args, Subcommand, ValueEnum};
-use seliq_sla::{Analyst, Assignment, Calendar, Model, Queue, Severity, Target, WeeklyHours};
+use seliq_sla::{Calendar, Severity, Target, WeeklyHours};
 use serde_json::json;
 
 use super::print_json;
@@ -225,10 +225,7 @@ pub fn sla(mut app: App, cmd: SlaCmd) -> Result<u8> {
         }
         SlaCmd::Template(TemplateCmd::Set { targets: t }) => {
             let (sev, tta, ttr) = targets(&t)?;
-            let v = policy::change_template(&mut app, |tpl| {
-                tpl.set(sev, tta, ttr);
-                Ok(())
-            })?;
+            let v = policy::set_template_targets(&mut app, sev, tta, ttr)?;
             changed("sla template", v);
         }
         SlaCmd::Show { workspace, json } => {
@@ -260,10 +257,7 @@ pub fn sla(mut app: App, cmd: SlaCmd) -> Result<u8> {
         } => {
             let slug = Slug::parse(&workspace)?;
             let (sev, tta, ttr) = targets(&t)?;
-            let v = policy::change_workspace(&mut app, &slug, Action::SlaPolicyChanged, |p| {
-                p.overrides.set(sev, tta, ttr);
-                Ok(())
-            })?;
+            let v = policy::set_workspace_targets(&mut app, &slug, sev, tta, ttr)?;
             changed(&format!("sla of {slug}"), v);
         }
         SlaCmd::Report {
@@ -297,13 +291,7 @@ pub fn sla(mut app: App, cmd: SlaCmd) -> Result<u8> {
         } => {
             let slug = Slug::parse(&workspace)?;
             let sev = sev.as_deref().map(severity).transpose()?;
-            let v = policy::change_workspace(&mut app, &slug, Action::SlaPolicyChanged, |p| {
-                match sev {
-                    Some(s) => p.overrides.clear(s),
-                    None => p.overrides = Default::default(),
-                }
-                Ok(())
-            })?;
+            let v = policy::reset_workspace_targets(&mut app, &slug, sev)?;
             changed(&format!("sla of {slug}"), v);
         }
     }
@@ -380,17 +368,6 @@ pub fn calendar(mut app: App, cmd: CalendarCmd) -> Result<u8> {
     Ok(0)
 }
 
-fn analyst(flag: &str, s: &str) -> Result<Analyst> {
-    s.parse().map_err(|e| invalid(flag, e))
-}
-
-fn queue(flag: &str, s: &Option<String>) -> Result<Queue> {
-    let s = s
-        .as_deref()
-        .ok_or_else(|| Error::Invalid(format!("{flag} is required for this model")))?;
-    s.parse().map_err(|e| invalid(flag, e))
-}
-
 pub fn assignment(mut app: App, cmd: AssignmentCmd) -> Result<u8> {
     match cmd {
         AssignmentCmd::Show { workspace, json } => {
@@ -421,34 +398,24 @@ pub fn assignment(mut app: App, cmd: AssignmentCmd) -> Result<u8> {
             escalation_owner,
         } => {
             let slug = Slug::parse(&workspace)?;
-            let model = match model {
-                ModelArg::Dedicated => Model::Dedicated {
-                    analysts: analysts
-                        .iter()
-                        .map(|a| analyst("--analyst", a))
-                        .collect::<Result<_>>()?,
-                },
-                ModelArg::Pool => Model::Pool {
-                    queue: queue("--queue", &q)?,
-                },
-                ModelArg::Tiered => Model::Tiered {
-                    primary: analyst(
-                        "--primary",
-                        primary.as_deref().ok_or_else(|| {
-                            Error::Invalid("--primary is required for the tiered model".to_owned())
-                        })?,
-                    )?,
-                    secondary: queue("--secondary", &secondary)?,
-                    after_hours,
-                    peak_over,
-                },
+            let spec = policy::AssignmentSpec {
+                model: match model {
+                    ModelArg::Dedicated => "dedicated",
+                    ModelArg::Pool => "pool",
+                    ModelArg::Tiered => "tiered",
+                }
+                .to_owned(),
+                analysts,
+                queue: q,
+                primary,
+                secondary,
+                after_hours,
+                peak_over,
+                escalation_owner,
             };
-            let owner = analyst("--escalation-owner", &escalation_owner)?;
-            let a = Assignment::new(model, owner).map_err(|e| invalid("--model", e))?;
-            let v = policy::change_workspace(&mut app, &slug, Action::AssignmentChanged, |p| {
-                p.assignment = Some(a);
-                Ok(())
-            })?;
+            // Field names as flags: `escalation_owner` is `--escalation-owner`.
+            let a = spec.build(|f| format!("--{}", f.replace('_', "-")))?;
+            let v = policy::set_assignment(&mut app, &slug, a)?;
             changed(&format!("assignment of {slug}"), v);
         }
     }

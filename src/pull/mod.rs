@@ -344,8 +344,11 @@ pub(crate) fn commit_batch(
         if let Some(k) = &key {
             tx.set_sink_offset(k, offset)?;
         }
-        for row in &d.stamped.rows {
-            tx.upsert_alert_sla(row)?;
+        for (key, row) in &d.stamped.rows {
+            tx.upsert_alert_sla(*key, row)?;
+        }
+        if d.stamped.first_seen > 0 {
+            tx.count_first_seen(d.stamped.workspace_id, d.stamped.at, d.stamped.first_seen)?;
         }
         for q in &d.batch.quarantined {
             tx.insert_dead_letter(d.integration_id, now, &q.reason, q.raw.get())?;

@@ -3,7 +3,9 @@
 //! old and new values.
 
 use chrono::Utc;
-use seliq_sla::{Assignment, Calendar, Overrides, Policy, Template};
+use seliq_sla::{
+    Analyst, Assignment, Calendar, Model, Overrides, Policy, Queue, Severity, Target, Template,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -149,4 +151,171 @@ pub fn show(app: &mut App, slug: &Slug) -> Result<(WorkspacePolicy, Policy)> {
 
 pub fn show_template(app: &mut App) -> Result<(i64, Template)> {
     app.store.read(template)
+}
+
+/// Set (or, with `None`, leave) the template's targets for one severity.
+pub fn set_template_targets(
+    app: &mut App,
+    severity: Severity,
+    tta: Option<Target>,
+    ttr: Option<Target>,
+) -> Result<Option<i64>> {
+    change_template(app, |tpl| {
+        tpl.set(severity, tta, ttr);
+        Ok(())
+    })
+}
+
+/// Override a workspace's targets for one severity; a field given as `None` keeps inheriting.
+pub fn set_workspace_targets(
+    app: &mut App,
+    slug: &Slug,
+    severity: Severity,
+    tta: Option<Target>,
+    ttr: Option<Target>,
+) -> Result<Option<i64>> {
+    change_workspace(app, slug, Action::SlaPolicyChanged, |p| {
+        p.overrides.set(severity, tta, ttr);
+        Ok(())
+    })
+}
+
+/// Drop a workspace's overrides of one severity (or of all): it follows the template again.
+pub fn reset_workspace_targets(
+    app: &mut App,
+    slug: &Slug,
+    severity: Option<Severity>,
+) -> Result<Option<i64>> {
+    change_workspace(app, slug, Action::SlaPolicyChanged, |p| {
+        match severity {
+            Some(s) => p.overrides.clear(s),
+            None => p.overrides = Default::default(),
+        }
+        Ok(())
+    })
+}
+
+/// Replace a workspace's business calendar.
+pub fn set_calendar(app: &mut App, slug: &Slug, calendar: Calendar) -> Result<Option<i64>> {
+    change_workspace(app, slug, Action::CalendarChanged, |p| {
+        p.calendar = calendar;
+        Ok(())
+    })
+}
+
+/// Replace a workspace's assignment model (validated when it was built).
+pub fn set_assignment(app: &mut App, slug: &Slug, assignment: Assignment) -> Result<Option<i64>> {
+    change_workspace(app, slug, Action::AssignmentChanged, |p| {
+        p.assignment = Some(assignment);
+        Ok(())
+    })
+}
+
+/// An assignment as an operator states it (CLI flags, API fields), before validation; the API
+/// also answers in this shape, so what a GET returns can be PUT back.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentSpec {
+    /// `dedicated`, `pool` or `tiered`.
+    pub model: String,
+    /// Dedicated: one or two analysts (email or handle).
+    #[serde(default)]
+    pub analysts: Vec<String>,
+    /// Pool: the queue.
+    #[serde(default)]
+    pub queue: Option<String>,
+    /// Tiered: the analyst who owns the client.
+    #[serde(default)]
+    pub primary: Option<String>,
+    /// Tiered: the queue that joins after hours and/or at peak.
+    #[serde(default)]
+    pub secondary: Option<String>,
+    /// Tiered: the secondary joins outside business hours.
+    #[serde(default)]
+    pub after_hours: bool,
+    /// Tiered: the secondary joins when more than N alerts arrived in the last hour.
+    #[serde(default)]
+    pub peak_over: Option<u32>,
+    /// Who is accountable when it goes wrong (email or handle).
+    pub escalation_owner: String,
+}
+
+impl From<&Assignment> for AssignmentSpec {
+    fn from(a: &Assignment) -> AssignmentSpec {
+        let mut spec = AssignmentSpec {
+            model: a.model.name().to_owned(),
+            escalation_owner: a.escalation_owner.to_string(),
+            ..Default::default()
+        };
+        match &a.model {
+            Model::Dedicated { analysts } => {
+                spec.analysts = analysts.iter().map(|x| x.to_string()).collect();
+            }
+            Model::Pool { queue } => spec.queue = Some(queue.to_string()),
+            Model::Tiered {
+                primary,
+                secondary,
+                after_hours,
+                peak_over,
+            } => {
+                spec.primary = Some(primary.to_string());
+                spec.secondary = Some(secondary.to_string());
+                spec.after_hours = *after_hours;
+                spec.peak_over = *peak_over;
+            }
+        }
+        spec
+    }
+}
+
+impl AssignmentSpec {
+    /// Validate into an [`Assignment`]. `name` spells a field as the caller's user knows it
+    /// (`--escalation-owner` on the command line, `escalation_owner` in the API), so every
+    /// error names the value at fault.
+    pub fn build(&self, name: impl Fn(&str) -> String) -> Result<Assignment> {
+        let bad = |field: &str, e: &dyn std::fmt::Display| {
+            Error::Invalid(format!("{}: {e}", name(field)))
+        };
+        let analyst = |field: &str, s: &str| s.parse::<Analyst>().map_err(|e| bad(field, &e));
+        let required = |field: &str, v: &Option<String>| {
+            v.clone().ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{} is required for the {} model",
+                    name(field),
+                    self.model
+                ))
+            })
+        };
+        let queue = |field: &str, v: &Option<String>| {
+            required(field, v)?
+                .parse::<Queue>()
+                .map_err(|e| bad(field, &e))
+        };
+        let model = match self.model.as_str() {
+            "dedicated" => Model::Dedicated {
+                analysts: self
+                    .analysts
+                    .iter()
+                    .map(|a| analyst("analyst", a))
+                    .collect::<Result<_>>()?,
+            },
+            "pool" => Model::Pool {
+                queue: queue("queue", &self.queue)?,
+            },
+            "tiered" => Model::Tiered {
+                primary: analyst("primary", &required("primary", &self.primary)?)?,
+                secondary: queue("secondary", &self.secondary)?,
+                after_hours: self.after_hours,
+                peak_over: self.peak_over,
+            },
+            other => {
+                return Err(Error::Invalid(format!(
+                    "{}: {other:?} is not a model; use dedicated, pool or tiered",
+                    name("model")
+                )));
+            }
+        };
+        let owner = analyst("escalation_owner", &self.escalation_owner)?;
+        Assignment::new(model, owner).map_err(|e| bad("model", &e))
+    }
 }

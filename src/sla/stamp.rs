@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use seliq_connectors::{Alert, Stage};
 use seliq_sla::{Clock, Policy};
 use serde::Serialize;
@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::{from_ts, severity, to_ts};
 use crate::error::{Error, Result};
 use crate::ids::WorkspaceId;
-use crate::store::{AlertSlaRow, Store, StoredClock};
+use crate::store::{AlertSlaRow, LedgerKey, Store, StoredClock};
 
 /// A read connection to the alert ledger, shared by every integration of one process.
 pub struct Ledger {
@@ -46,11 +46,16 @@ pub struct Stamper {
 }
 
 /// What stamping a batch gives: per alert, the fields to add to its line (empty when the alert
-/// has neither an SLA nor routing), and the ledger rows the committer writes.
-#[derive(Debug, Default)]
+/// has neither an SLA nor routing), and what the committer writes: one ledger row per alert
+/// (two versions of one alert in a batch give one row) and how many were first seen, at `at`.
+#[derive(Debug)]
 pub struct Stamped {
+    pub workspace_id: WorkspaceId,
     pub extras: Vec<Vec<u8>>,
-    pub rows: Vec<AlertSlaRow>,
+    /// Sorted by key.
+    pub rows: Vec<(LedgerKey, AlertSlaRow)>,
+    pub first_seen: u64,
+    pub at: DateTime<Utc>,
 }
 
 #[derive(Serialize)]
@@ -77,26 +82,61 @@ impl Stamper {
             .map_err(|_| Error::Runtime("the SLA ledger lock is poisoned".to_owned()))?;
         let ws = self.workspace_id;
         store.read(|tx| {
-            let mut recent = tx.alerts_first_seen_since(ws, now - Duration::hours(1))?;
-            let mut in_batch: HashMap<(&str, &str), usize> = HashMap::new();
+            // Only a tiered model with a peak threshold reads the count: skip the query otherwise.
+            let mut recent = if self.policy.counts_recent_alerts() {
+                tx.alerts_first_seen_last_hour(ws, now)?
+            } else {
+                0
+            };
+            // The ledger is read in key order: neighbouring keys share index pages, so each page
+            // is read once per batch instead of once per alert (the read connection's cache is
+            // emptied by every commit of another connection).
+            let keys: Vec<LedgerKey> = alerts
+                .iter()
+                .map(|a| LedgerKey::of(ws, &a.source, &a.id))
+                .collect();
+            let mut order: Vec<usize> = (0..alerts.len()).collect();
+            order.sort_unstable_by_key(|&i| keys[i]);
+            order.dedup_by_key(|i| keys[*i]);
+            let mut stored: HashMap<LedgerKey, AlertSlaRow> = HashMap::new();
+            for i in order {
+                let (a, key) = (&alerts[i], keys[i]);
+                if let Some(row) = tx.alert_sla_by_key(key, ws, &a.source, &a.id)? {
+                    stored.insert(key, row);
+                }
+            }
+            let mut in_batch: HashMap<LedgerKey, usize> = HashMap::new();
             let mut out = Stamped {
+                workspace_id: ws,
                 extras: Vec::with_capacity(alerts.len()),
                 rows: Vec::with_capacity(alerts.len()),
+                first_seen: 0,
+                at: now,
             };
-            for alert in alerts {
-                let prior = match in_batch.get(&(alert.source.as_str(), alert.id.as_str())) {
-                    Some(&i) => Some(out.rows[i].clone()),
-                    None => tx.alert_sla(ws, &alert.source, &alert.id)?,
+            for (alert, &key) in alerts.iter().zip(&keys) {
+                let earlier = in_batch.get(&key).copied();
+                let prior = match earlier {
+                    Some(i) => Some(&out.rows[i].1),
+                    None => stored.get(&key),
                 };
                 if prior.is_none() {
                     recent += 1;
+                    out.first_seen += 1;
                 }
-                let row = self.row(alert, prior.as_ref(), now);
+                let row = self.row(alert, prior, now);
                 let routing = to_ts(now).and_then(|at| seliq_sla::route(&self.policy, at, recent));
                 out.extras.push(extra(&row, routing.as_ref())?);
-                in_batch.insert((alert.source.as_str(), alert.id.as_str()), out.rows.len());
-                out.rows.push(row);
+                match earlier {
+                    // The later version carries the earlier one's first times: it replaces it.
+                    Some(i) => out.rows[i].1 = row,
+                    None => {
+                        in_batch.insert(key, out.rows.len());
+                        out.rows.push((key, row));
+                    }
+                }
             }
+            // Written in key order too, for the same reason.
+            out.rows.sort_unstable_by_key(|(key, _)| *key);
             Ok(out)
         })
     }

@@ -7,12 +7,27 @@ use rusqlite::Connection;
 
 use super::{Result, StoreError};
 
+/// One schema version: its SQL, then (when rows must be rewritten by code, e.g. to compute a
+/// hash SQLite does not have) a function run in the same transaction.
+struct Step {
+    sql: &'static str,
+    then: Option<fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>>,
+}
+
+const fn sql(sql: &'static str) -> Step {
+    Step { sql, then: None }
+}
+
 /// Append only: never edit a released step, add a new one.
-const STEPS: &[&str] = &[
-    include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_gateway_keys.sql"),
-    include_str!("migrations/0003_api_tokens.sql"),
-    include_str!("migrations/0004_sla.sql"),
+const STEPS: &[Step] = &[
+    sql(include_str!("migrations/0001_initial.sql")),
+    sql(include_str!("migrations/0002_gateway_keys.sql")),
+    sql(include_str!("migrations/0003_api_tokens.sql")),
+    sql(include_str!("migrations/0004_sla.sql")),
+    Step {
+        sql: include_str!("migrations/0005_alert_ledger.sql"),
+        then: Some(super::sla::copy_alert_sla_v4),
+    },
 ];
 
 /// Refuse a file that is not ours before anything (even a pragma) writes to it. `creating` is
@@ -48,9 +63,12 @@ pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<()> {
             known,
         });
     }
-    for (i, sql) in STEPS.iter().enumerate().skip(current as usize) {
+    for (i, step) in STEPS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
+        tx.execute_batch(step.sql)?;
+        if let Some(then) = step.then {
+            then(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }

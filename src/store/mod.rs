@@ -48,7 +48,7 @@ pub use dead_letters::DeadLetterRow;
 pub use integration_state::IntegrationStateRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
-pub use sla::{AlertSlaRow, PolicyRow, StoredClock};
+pub use sla::{AlertSlaRow, LedgerKey, PolicyRow, StoredClock};
 pub use tokens::{TokenRow, TokenScope};
 pub use workspaces::{LiveWorkspace, Plan, WorkspaceRow};
 

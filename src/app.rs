@@ -10,44 +10,15 @@ use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::vault::{MasterKey, Vault};
 
-pub const DB_FILE: &str = "seliq.db";
-pub const KEY_FILE: &str = "master.key";
-pub const MASTER_KEY_ENV: &str = "SELIQ_MASTER_KEY";
+pub use crate::config::{Config, DB_FILE, KEY_FILE, MASTER_KEY_ENV};
 
-/// Global settings resolved from flags and environment.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub data_dir: PathBuf,
-    pub database_url: Option<String>,
-    pub actor: String,
-}
-
-impl Config {
-    /// `<data-dir>/seliq.db`, or the file a `sqlite:PATH` database URL names.
-    pub fn db_path(&self) -> PathBuf {
-        match self.database_url.as_deref().and_then(sqlite_path) {
-            Some(p) => p,
-            None => self.data_dir.join(DB_FILE),
-        }
-    }
-
-    pub fn key_path(&self) -> PathBuf {
-        self.data_dir.join(KEY_FILE)
-    }
-}
-
+/// An opened gateway. Its parts are reached through methods, so a caller cannot swap in another
+/// vault or store under an opened attribution.
 pub struct App {
-    pub config: Config,
-    pub store: Store,
-    pub vault: Vault,
-    pub who: Attribution,
-}
-
-/// The file of a `sqlite:PATH` or `sqlite://PATH` URL.
-fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    (!rest.is_empty()).then(|| PathBuf::from(rest))
+    config: Config,
+    store: Store,
+    vault: Vault,
+    who: Attribution,
 }
 
 /// The actor: `--actor`, else `SELIQ_ACTOR` (both via clap), else the OS user.
@@ -75,6 +46,34 @@ pub fn load_master_key(config: &Config) -> Result<MasterKey> {
 }
 
 impl App {
+    /// An opened gateway from its parts, for a server that opens one store per request over a
+    /// vault and signer it opened once (`api`).
+    pub(crate) fn from_parts(config: Config, store: Store, vault: Vault, who: Attribution) -> App {
+        App {
+            config,
+            store,
+            vault,
+            who,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn store(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// Who acts: the actor, the request id of this command, and the audit signer.
+    pub fn who(&self) -> &Attribution {
+        &self.who
+    }
+
     /// Open an initialised data dir. Anything else is told to run `init` first (exit 2).
     pub fn open(config: Config) -> Result<App> {
         check_database_url(&config)?;
@@ -85,7 +84,7 @@ impl App {
         let mut master = load_master_key(&config)?;
         let mut store = Store::open(&db)?;
         if let Some(finished) =
-            crate::rekey::finish_interrupted_rotation(&config, &mut store, &master)?
+            crate::key_files::finish_interrupted_rotation(&config, &mut store, &master)?
         {
             master = finished;
         }
@@ -143,7 +142,7 @@ fn check_master_key_matches(store: &mut Store, master: &MasterKey) -> Result<()>
 fn check_database_url(config: &Config) -> Result<()> {
     match config.database_url.as_deref() {
         None => Ok(()),
-        Some(u) if sqlite_path(u).is_some() => Ok(()),
+        Some(u) if crate::config::sqlite_path(u).is_some() => Ok(()),
         Some(u) => Err(Error::Invalid(format!(
             "database URL {u:?} is not supported by this build; use sqlite:PATH or leave --database-url unset"
         ))),

@@ -291,7 +291,7 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
 
     step("Pulling every workspace into alerts.ndjson (write, fsync, then checkpoint)");
     let out = dir.join("alerts.ndjson");
-    let mut sink = Sink::open_file(&out, &mut app.store)?;
+    let mut sink = Sink::open_file(&out, app.store())?;
     for (slug, _, _) in WORKSPACES {
         let report = pull::run(&mut app, &http, &request(slug)?, &mut sink).await?;
         for r in &report.integrations {
@@ -372,8 +372,8 @@ async fn tour(config: Config, dir: &Path) -> Result<u8> {
                 until: None,
             },
         )?;
-        let signer = app.who.signer.clone();
-        let report = app.store.read(|tx| {
+        let signer = app.who().signer.clone();
+        let report = app.store().read(|tx| {
             let ws = workspaces::require(tx, &slug)?;
             verify_stored(tx, ws.id, &signer)
         })?;

@@ -59,17 +59,58 @@ impl From<VaultError> for Error {
     }
 }
 
-impl Error {
-    pub fn exit_code(&self) -> u8 {
+/// What a command's exit status means: the one table of exit codes (the README's CLI section
+/// lists the same). Errors map to it through [`Error::exit`], a pull's mixed outcome through
+/// `PullReport::exit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok,
+    /// Anything else: a vendor or store failure, an internal error.
+    Failure,
+    /// Bad input (arguments, settings, a file that is not ours): nothing was done.
+    Invalid,
+    /// Another process got there first (a binding, a checkpoint, a lock).
+    Conflict,
+    NotFound,
+    /// The vendor refused the credential: retrying cannot help until it changes.
+    CredentialRejected,
+    /// Some of the work succeeded and some did not.
+    Partial,
+}
+
+impl Exit {
+    pub const fn code(self) -> u8 {
         match self {
-            Error::Invalid(_) | Error::Slug(_) | Error::Settings(_) | Error::NotInitialised(_) => 2,
-            Error::Conflict(_) => 3,
-            Error::NotFound(_) => 4,
-            Error::Connector(ConnectorError::Settings(_)) => 2,
-            Error::Connector(c) if c.is_credential_rejected() => 5,
-            Error::Partial(_) => 6,
-            Error::Connector(_) | Error::Store(_) | Error::Vault(_) | Error::Runtime(_) => 1,
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::Invalid => 2,
+            Exit::Conflict => 3,
+            Exit::NotFound => 4,
+            Exit::CredentialRejected => 5,
+            Exit::Partial => 6,
         }
+    }
+}
+
+impl Error {
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Invalid(_) | Error::Slug(_) | Error::Settings(_) | Error::NotInitialised(_) => {
+                Exit::Invalid
+            }
+            Error::Conflict(_) => Exit::Conflict,
+            Error::NotFound(_) => Exit::NotFound,
+            Error::Connector(ConnectorError::Settings(_)) => Exit::Invalid,
+            Error::Connector(c) if c.is_credential_rejected() => Exit::CredentialRejected,
+            Error::Partial(_) => Exit::Partial,
+            Error::Connector(_) | Error::Store(_) | Error::Vault(_) | Error::Runtime(_) => {
+                Exit::Failure
+            }
+        }
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        self.exit().code()
     }
 }
 

@@ -189,13 +189,13 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
     let source = req.settings.source_id();
     let canonical = source.canonical();
     let ws = app
-        .store
+        .store()
         .read(|tx| workspaces::require(tx, &req.workspace))?;
-    let who = app.who.clone();
+    let who = app.who().clone();
 
     // Cheap refusal before calling the vendor; the authoritative check is repeated in the write
     // transaction below, which is what makes concurrent binds safe.
-    let early = app.store.read(|tx| find_conflict(tx, &source, None))?;
+    let early = app.store().read(|tx| find_conflict(tx, &source, None))?;
     if let Some(conflict) = early {
         return Err(refuse_bind(app, &ws, &req.name, &canonical, conflict));
     }
@@ -210,7 +210,7 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
             Ok(guid) => server_guid = guid,
             Err(e) => {
                 let reason = e.to_string();
-                let _ = app.store.write(|tx| {
+                let _ = app.store().write(|tx| {
                     audit::append(
                         tx,
                         ws.id,
@@ -239,8 +239,8 @@ pub async fn add(app: &mut App, http: &HttpOptions, req: NewIntegration) -> Resu
         poll_interval_secs: check_poll_interval(req.poll_interval)?.as_secs(),
         created_at: Utc::now(),
     };
-    let vault = app.vault.clone();
-    let result = app.store.write(|tx| {
+    let vault = app.vault().clone();
+    let result = app.store().write(|tx| {
         // The workspace may have been deleted since the read above.
         let live = workspaces::require(tx, &req.workspace)?;
         if let Some(conflict) = find_conflict(tx, &source, server_guid.as_deref())? {
@@ -323,8 +323,8 @@ fn refuse_bind(
         "bind refused: the source is already bound to another workspace"
     );
     let msg = conflict.client_message();
-    let who = app.who.clone();
-    let recorded = app.store.write(|tx| {
+    let who = app.who().clone();
+    let recorded = app.store().write(|tx| {
         audit::append(
             tx,
             ws.id,
@@ -344,7 +344,7 @@ fn refuse_bind(
 }
 
 pub fn list(app: &mut App, slug: &Slug) -> Result<Vec<IntegrationRow>> {
-    app.store.read(|tx| {
+    app.store().read(|tx| {
         let ws = workspaces::require(tx, slug)?;
         Ok(tx.integrations(ws.id)?)
     })
@@ -356,8 +356,8 @@ pub async fn test(
     slug: &Slug,
     name: &IntegrationName,
 ) -> Result<()> {
-    let vault = app.vault.clone();
-    let (ws, integ, secret) = app.store.read(|tx| {
+    let vault = app.vault().clone();
+    let (ws, integ, secret) = app.store().read(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         // An unopenable credential is a failed test too, and is audited like one.
         let secret = open_current(tx, &vault, &ws, &integ);
@@ -370,12 +370,12 @@ pub async fn test(
         },
         Err(e) => Err(e),
     };
-    let who = app.who.clone();
+    let who = app.who().clone();
     let (result, reason) = match &outcome {
         Ok(()) => (Outcome::Success, None),
         Err(e) => (Outcome::Failure, Some(e.to_string())),
     };
-    app.store.write(|tx| {
+    app.store().write(|tx| {
         audit::append(
             tx,
             ws.id,
@@ -393,7 +393,7 @@ pub fn dead_letters(
     slug: &Slug,
     name: &IntegrationName,
 ) -> Result<Vec<crate::store::DeadLetterRow>> {
-    app.store.read(|tx| {
+    app.store().read(|tx| {
         let (_, integ) = require(tx, slug, name)?;
         Ok(tx.dead_letters(integ.id)?)
     })
@@ -408,8 +408,8 @@ pub fn set_poll_interval(
     interval: Duration,
 ) -> Result<()> {
     let interval = check_poll_interval(interval)?;
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         tx.set_poll_interval(integ.id, interval.as_secs())?;
         audit::append(
@@ -431,8 +431,8 @@ pub fn set_poll_interval(
 /// Clear a suspension (the vendor rejected the credential) so `serve` polls it again (audited).
 /// Returns false when it was not suspended.
 pub fn resume(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<bool> {
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         clear_suspension(tx, ws.id, &integ, &who, "resumed by an operator")
     })
@@ -476,8 +476,8 @@ pub fn clear_suspension(
 }
 
 pub fn remove(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<()> {
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         // Cascades: credential rows, the binding and the checkpoint go in this transaction.
         tx.delete_integration(integ.id)?;
@@ -545,10 +545,10 @@ pub async fn rotate_with(
         expected_version,
     } = rotation;
     let client_id = client_id.as_deref();
-    let vault = app.vault.clone();
-    let who = app.who.clone();
+    let vault = app.vault().clone();
+    let who = app.who().clone();
     // Step 1: seal and store the new version as pending, for this integration alone.
-    let (ws, integ, current, new_settings, pending) = app.store.write(|tx| {
+    let (ws, integ, current, new_settings, pending) = app.store().write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         let current = tx
             .credential(integ.id, CredentialState::Current)?
@@ -608,7 +608,7 @@ pub async fn rotate_with(
         };
         if let Err(e) = check {
             let reason = e.to_string();
-            app.store.write(|tx| {
+            app.store().write(|tx| {
                 tx.delete_credential(integ.id, pending)?;
                 audit::append(
                     tx,
@@ -633,7 +633,7 @@ pub async fn rotate_with(
     }
 
     // Step 3: compare-and-set promotion, audited in the same transaction (fail closed).
-    let promoted = app.store.write(|tx| {
+    let promoted = app.store().write(|tx| {
         tx.promote_credential(integ.id, current.version, pending)?;
         if new_settings != integ.settings {
             tx.update_integration_settings(integ.id, &new_settings)?;
@@ -655,7 +655,7 @@ pub async fn rotate_with(
     });
     if let Err(e) = promoted {
         // Best effort: do not leave our pending version to block the next rotation.
-        let _ = app.store.write(|tx| {
+        let _ = app.store().write(|tx| {
             if tx
                 .credential(integ.id, CredentialState::Pending)?
                 .is_some_and(|c| c.version == pending)
@@ -671,8 +671,8 @@ pub async fn rotate_with(
 
 /// Make the previous version current again; the rolled-back version is destroyed.
 pub fn rollback(app: &mut App, slug: &Slug, name: &IntegrationName) -> Result<CredentialVersion> {
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let (ws, integ) = require(tx, slug, name)?;
         let current = tx
             .credential(integ.id, CredentialState::Current)?

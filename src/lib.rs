@@ -8,6 +8,7 @@ pub mod audit;
 #[cfg(feature = "dev-tools")]
 pub mod bench;
 pub mod cli;
+pub mod config;
 #[cfg(feature = "dev-tools")]
 pub mod demo;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod fs_atomic;
 pub mod fuzzing;
 pub mod ids;
 pub mod integrations;
+mod key_files;
 pub mod lock;
 pub mod pull;
 pub mod rekey;

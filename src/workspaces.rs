@@ -33,9 +33,9 @@ pub fn create(app: &mut App, slug: &Slug, description: &str, plan: Plan) -> Resu
         created_at: Utc::now(),
         deleted_at: None,
     };
-    let vault = app.vault.clone();
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let vault = app.vault().clone();
+    let who = app.who().clone();
+    app.store().write(|tx| {
         if let Some(existing) = tx.workspace_by_slug_any(slug)? {
             return Err(Error::Conflict(match existing.deleted_at {
                 None => format!("workspace slug {slug} is already taken"),
@@ -68,11 +68,11 @@ pub fn require(tx: &ReadTx<'_>, slug: &Slug) -> Result<LiveWorkspace> {
 }
 
 pub fn list(app: &mut App) -> Result<Vec<WorkspaceRow>> {
-    app.store.read(|tx| Ok(tx.list_workspaces(false)?))
+    app.store().read(|tx| Ok(tx.list_workspaces(false)?))
 }
 
 pub fn show(app: &mut App, slug: &Slug) -> Result<WorkspaceRow> {
-    app.store
+    app.store()
         .read(|tx| require(tx, slug).map(LiveWorkspace::into_row))
 }
 
@@ -85,9 +85,9 @@ pub fn delete(app: &mut App, slug: &Slug, confirm: &str) -> Result<()> {
             "refusing to delete workspace {slug}: --confirm {confirm:?} does not match; pass --confirm {slug}"
         )));
     }
-    let vault = app.vault.clone();
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let vault = app.vault().clone();
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let ws = require(tx, slug)?;
         let integrations = tx.integrations(ws.id)?;
         for i in &integrations {

@@ -71,9 +71,9 @@ fn append_entries(env: &Env, slug: &str, n: usize) {
         actor: "test-operator".into(),
     })
     .expect("open app");
-    let who = app.who.clone();
+    let who = app.who().clone();
     let ws = app
-        .store
+        .store()
         .read(|tx| {
             Ok::<_, seliq_gateway::error::Error>(
                 tx.workspace_by_slug(&seliq_gateway::slug::Slug::parse(slug).unwrap())?
@@ -81,7 +81,7 @@ fn append_entries(env: &Env, slug: &str, n: usize) {
             )
         })
         .unwrap();
-    app.store
+    app.store()
         .write(|tx| {
             for i in 0..n {
                 audit::append(
@@ -703,10 +703,10 @@ fn a_credential_does_not_open_through_another_workspace() {
         actor: "test-operator".into(),
     })
     .expect("open app");
-    let vault = app.vault.clone();
+    let vault = app.vault().clone();
     let slug = |s: &str| seliq_gateway::slug::Slug::parse(s).unwrap();
     let (own, foreign) = app
-        .store
+        .store()
         .read(|tx| {
             let acme = seliq_gateway::workspaces::require(tx, &slug("acme-corp"))?;
             let globex = seliq_gateway::workspaces::require(tx, &slug("globex-prod"))?;

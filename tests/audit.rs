@@ -82,8 +82,9 @@ fn signer(env: &Env) -> CheckpointSigner {
         actor: "test-operator".into(),
     })
     .expect("open app")
-    .who
+    .who()
     .signer
+    .clone()
 }
 
 fn export(env: &Env, format: &str, name: &str, extra: &[&str]) -> PathBuf {

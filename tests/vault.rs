@@ -21,7 +21,9 @@ use seliq_gateway::error::Error;
 use seliq_gateway::ids::{CredentialVersion, IntegrationId, WorkspaceId};
 use seliq_gateway::slug::Slug;
 use seliq_gateway::store::{CredentialRow, CredentialState, Plan, Store, WorkspaceRow};
-use seliq_gateway::vault::{CredentialContext, MasterKey, Vault, VaultError, WorkspaceVault};
+use seliq_gateway::vault::{
+    CredentialContext, FailAfter, MasterKey, Vault, VaultError, WorkspaceVault,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_seliq-gateway");
 const SOURCE: &str = "crowdstrike:0123456789abcdef0123456789abcdef";
@@ -1335,10 +1337,10 @@ fn sealed_fixture() -> Sealed {
         .expect("create");
         let integ = IntegrationId::new();
         let secret = format!("{slug}-secret");
-        let vault = app.vault.clone();
+        let vault = app.vault().clone();
         let s = SecretString::from(secret.clone());
         let blob = app
-            .store
+            .store()
             .write(|tx| {
                 Ok::<_, Error>(vault.workspace(tx, &live(tx, ws.id))?.seal(
                     tx,
@@ -1354,9 +1356,9 @@ fn sealed_fixture() -> Sealed {
 
 impl Sealed {
     fn opens_with(&self, app: &mut App) -> bool {
-        let vault = app.vault.clone();
+        let vault = app.vault().clone();
         self.blobs.iter().all(|(ws, integ, blob, secret)| {
-            app.store
+            app.store()
                 .read(|tx| {
                     let wv = vault.workspace(tx, &live(tx, *ws))?;
                     Ok::<_, Error>(wv.open(&ctx(*integ, 1), blob)?)
@@ -1366,6 +1368,8 @@ impl Sealed {
     }
 }
 
+/// The failure hook exists in debug builds only (`cargo test` builds them).
+#[cfg(debug_assertions)]
 #[test]
 fn interrupted_master_key_rotation_leaves_every_dek_under_the_old_key() {
     let f = sealed_fixture();
@@ -1376,7 +1380,7 @@ fn interrupted_master_key_rotation_leaves_every_dek_under_the_old_key() {
 
     for k in 0..f.blobs.len() {
         let mut app = App::open(f.gw.config()).expect("open");
-        let err = seliq_gateway::rekey::rotate_master_key(&mut app, &new, Some(k))
+        let err = seliq_gateway::rekey::rotate_master_key(&mut app, &new, FailAfter::after(k))
             .expect_err("the injected failure");
         assert!(
             matches!(err, Error::Vault(VaultError::Injected(n)) if n == k),
@@ -1406,24 +1410,26 @@ fn interrupted_master_key_rotation_leaves_every_dek_under_the_old_key() {
 
     // The same rotation, uninterrupted, then succeeds and switches keys.
     let mut app = App::open(f.gw.config()).expect("open");
-    let n = seliq_gateway::rekey::rotate_master_key(&mut app, &new, None).expect("rotate");
+    let n = seliq_gateway::rekey::rotate_master_key(&mut app, &new, FailAfter::never())
+        .expect("rotate");
     assert_eq!(n, f.blobs.len());
     drop(app);
     let mut app = App::open(f.gw.config()).expect("reopen");
-    assert_eq!(app.vault.master().id(), new.id());
+    assert_eq!(app.vault().master().id(), new.id());
     assert!(f.opens_with(&mut app));
 }
 
+#[cfg(debug_assertions)]
 #[test]
 fn interrupted_rewrap_inside_the_vault_rolls_back_the_transaction() {
     let f = sealed_fixture();
     let deks_before = dek_rows(&f.gw.conn());
     let new = MasterKey::generate().expect("key");
     let mut app = App::open(f.gw.config()).expect("open");
-    let vault = app.vault.clone();
+    let vault = app.vault().clone();
     let r = app
-        .store
-        .write(|tx| Ok::<_, Error>(vault.rotate_master_key(tx, &new, Some(2))?));
+        .store()
+        .write(|tx| Ok::<_, Error>(vault.rotate_master_key(tx, &new, FailAfter::after(2))?));
     assert!(
         matches!(r, Err(Error::Vault(VaultError::Injected(2)))),
         "{r:?}"
@@ -1440,14 +1446,14 @@ fn a_crash_after_the_rewrap_commits_but_before_the_key_file_moves_is_finished_at
     {
         let mut app = App::open(f.gw.config()).expect("open");
         new.write_file(&next).expect("write .next");
-        let vault = app.vault.clone();
-        app.store
-            .write(|tx| Ok::<_, Error>(vault.rotate_master_key(tx, &new, None)?))
+        let vault = app.vault().clone();
+        app.store()
+            .write(|tx| Ok::<_, Error>(vault.rotate_master_key(tx, &new, FailAfter::never())?))
             .expect("rewrap");
         // "Crash": master.key is never replaced.
     }
     let mut app = App::open(f.gw.config()).expect("open finishes the rotation");
-    assert_eq!(app.vault.master().id(), new.id());
+    assert_eq!(app.vault().master().id(), new.id());
     assert!(!next.exists());
     let on_disk = MasterKey::read_file(&f.gw.data().join("master.key")).expect("key");
     assert_eq!(on_disk.id(), new.id());
@@ -1477,7 +1483,8 @@ fn rotating_to_the_current_master_key_is_refused() {
     let f = sealed_fixture();
     let mut app = App::open(f.gw.config()).expect("open");
     let same = MasterKey::read_file(&f.gw.data().join("master.key")).expect("key");
-    let err = seliq_gateway::rekey::rotate_master_key(&mut app, &same, None).expect_err("refused");
+    let err = seliq_gateway::rekey::rotate_master_key(&mut app, &same, FailAfter::never())
+        .expect_err("refused");
     assert!(matches!(err, Error::Invalid(_)), "{err:?}");
 }
 

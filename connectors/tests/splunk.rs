@@ -73,12 +73,18 @@ fn token_connector(p: Params, token: &str) -> Splunk {
     .unwrap()
 }
 
-fn session_connector(mut p: Params, password: &str) -> Splunk {
+fn session_connector(p: Params, password: &str) -> Splunk {
+    session_connector_on(p, password, &http())
+}
+
+/// A connector built on `http`: connectors built on clones of one `HttpOptions` are one
+/// process's integrations and share its quotas.
+fn session_connector_on(mut p: Params, password: &str, http: &HttpOptions) -> Splunk {
     p.username = Some(DEFAULT_USER.into());
     Splunk::with_tuning(
         Settings::validate(p).unwrap(),
         SecretString::from(password.to_owned()),
-        &http(),
+        http,
         tuning(),
     )
     .unwrap()
@@ -549,9 +555,10 @@ async fn scopes_sharing_a_service_account_share_two_search_slots() {
     cfg.running_polls = 3;
     let mock = SplunkMock::start(cfg).await;
     let since = since(&mock);
+    let process = http();
     let conns: Vec<Splunk> = ["acme_prod", "acme_dev", "globex_prod", "initech"]
         .iter()
-        .map(|i| session_connector(params(&mock, &[i], None), DEFAULT_PASSWORD))
+        .map(|i| session_connector_on(params(&mock, &[i], None), DEFAULT_PASSWORD, &process))
         .collect();
     let pulls = conns.iter().map(|c| pull(c, None, 50, since));
     let results = futures_join_all(pulls).await;

@@ -494,7 +494,7 @@ pub async fn show_integration(
     let slug = s.slug().clone();
     let (row, version) = blocking(move || {
         let mut app = s.principal.app()?;
-        Ok(app.store.read(|tx| {
+        Ok(app.store().read(|tx| {
             let (_, integ) = integrations::require(tx, &slug, &name)?;
             let v = tx
                 .credential(integ.id, CredentialState::Current)?
@@ -790,7 +790,7 @@ async fn verify_response(p: Principal, slug: Slug) -> ApiResult<Json<Value>> {
     let label = slug.clone();
     let outcome = blocking(move || {
         let mut app = p.app()?;
-        Ok(app.store.read(|tx| {
+        Ok(app.store().read(|tx| {
             let ws = tx
                 .workspace_by_slug_any(&slug)?
                 .ok_or_else(|| Error::NotFound(format!("workspace {slug} does not exist")))?;

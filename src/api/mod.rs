@@ -84,9 +84,9 @@ impl ApiState {
     pub fn new(app: &App, http: HttpOptions) -> ApiState {
         ApiState {
             inner: Arc::new(Inner {
-                config: app.config.clone(),
-                vault: app.vault.clone(),
-                signer: app.who.signer.clone(),
+                config: app.config().clone(),
+                vault: app.vault().clone(),
+                signer: app.who().signer.clone(),
                 http,
                 body_limit: DEFAULT_BODY_LIMIT,
                 timeout: DEFAULT_REQUEST_TIMEOUT,
@@ -143,16 +143,16 @@ impl ApiState {
     pub(crate) fn open_app(&self, actor: &str, request_id: Uuid) -> ApiResult<App> {
         let mut config = self.inner.config.clone();
         config.actor = actor.to_owned();
-        Ok(App {
+        Ok(App::from_parts(
             config,
-            store: self.open_store()?,
-            vault: self.inner.vault.clone(),
-            who: Attribution {
+            self.open_store()?,
+            self.inner.vault.clone(),
+            Attribution {
                 actor: actor.to_owned(),
                 request_id,
                 signer: self.inner.signer.clone(),
             },
-        })
+        ))
     }
 }
 

@@ -140,10 +140,10 @@ pub fn create(app: &mut App, req: &NewToken) -> Result<Created> {
     let body = format!("{TOKEN_PREFIX}{id}_{}", secret.as_str());
     let token = SecretString::from(format!("{body}_{}", checksum(&body)));
     drop(body);
-    let vault = app.vault.clone();
-    let who = app.who.clone();
+    let vault = app.vault().clone();
+    let who = app.who().clone();
     let now = Utc::now();
-    let row = app.store.write(|tx| {
+    let row = app.store().write(|tx| {
         let workspace_id = match &req.workspace {
             Some(slug) => Some(workspaces::require(tx, slug)?.id),
             None => None,
@@ -181,7 +181,7 @@ pub fn create(app: &mut App, req: &NewToken) -> Result<Created> {
 }
 
 pub fn list(app: &mut App, workspace: Option<&Slug>) -> Result<Vec<Listed>> {
-    app.store.read(|tx| {
+    app.store().read(|tx| {
         let only = match workspace {
             Some(slug) => Some(workspaces::require(tx, slug)?.id),
             None => None,
@@ -202,9 +202,9 @@ pub fn list(app: &mut App, workspace: Option<&Slug>) -> Result<Vec<Listed>> {
 }
 
 pub fn revoke(app: &mut App, id: &str) -> Result<TokenRow> {
-    let who = app.who.clone();
+    let who = app.who().clone();
     let now = Utc::now();
-    app.store.write(|tx| {
+    app.store().write(|tx| {
         let row = tx
             .token(id)?
             .ok_or_else(|| Error::NotFound(format!("token {id:?} does not exist")))?;

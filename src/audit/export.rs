@@ -239,9 +239,9 @@ fn run(app: &mut App, req: &ExportRequest) -> Result<(Exported, Option<String>)>
         (_, Some(p)) => p.display().to_string(),
         (_, None) => "-".to_owned(),
     };
-    let who = app.who.clone();
+    let who = app.who().clone();
     let mut wrote: Option<PathBuf> = None;
-    let result = app.store.write(|tx| {
+    let result = app.store().write(|tx| {
         let ws = tx
             .workspace_by_slug_any(&req.slug)?
             .ok_or_else(|| Error::NotFound(format!("workspace {:?} does not exist", req.slug.as_str())))?;

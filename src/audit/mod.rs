@@ -14,7 +14,6 @@ pub(crate) mod bundle;
 mod chain;
 pub mod checkpoint;
 pub mod clock;
-pub mod commands;
 mod csv;
 pub mod export;
 pub mod gateway;

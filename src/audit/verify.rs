@@ -487,6 +487,34 @@ pub fn verify_bundle(b: &Bundle, signer: &CheckpointSigner) -> Result<Report, Br
     Ok(report)
 }
 
+/// Verify an exported `.jsonl` file against this data dir's master key.
+pub fn verify_file(
+    path: &std::path::Path,
+    slug: &crate::slug::Slug,
+    signer: &super::CheckpointSigner,
+) -> crate::error::Result<Report> {
+    use crate::error::Error;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::Invalid(format!(
+            "cannot read the export file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let b = super::bundle::parse(&text)
+        .map_err(|e| Error::Runtime(format!("{} fails verification: {e}", path.display())))?;
+    if let Some(h) = &b.header
+        && h.workspace != slug.as_str()
+    {
+        return Err(Error::Runtime(format!(
+            "{} is an export of workspace {:?}, not {slug}",
+            path.display(),
+            h.workspace
+        )));
+    }
+    verify_bundle(&b, signer)
+        .map_err(|b| Error::Runtime(format!("{} fails verification at {b}", path.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,7 +151,7 @@ async fn one_run(args: &BenchArgs, mock: &MockProcess, dir: &Path) -> Result<Run
     // JetStream instead of the file: a stream of this run alone, acked before every checkpoint.
     let stream = format!("SELIQ_BENCH_{}", uuid::Uuid::new_v4().simple());
     let (mut sink, route) = match &args.e2e_nats {
-        None => (Sink::open_file(&out, &mut app.store)?, None),
+        None => (Sink::open_file(&out, app.store())?, None),
         Some(url) => {
             let table = crate::sinks::config::NatsTable {
                 name: "bench".to_owned(),

@@ -367,7 +367,7 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
     let cpu_before = mocks.cpu_seconds();
     let gateway_cpu_before = super::proc_stats::cpu_seconds(None);
     let out = dir.path().join("alerts.ndjson");
-    let mut sink = Sink::open_file(&out, &mut app.store)?;
+    let mut sink = Sink::open_file(&out, app.store())?;
 
     let pull_start = Instant::now();
     let concurrency = args.concurrency.unwrap_or(jobs.len()).max(1);
@@ -506,9 +506,9 @@ pub(super) async fn setup(
 
 /// Every integration's credential opened through its workspace's vault handle, and its connector.
 fn open_jobs(app: &mut App, http: &HttpOptions, slugs: &[Slug]) -> Result<Vec<Job>> {
-    let vault = app.vault.clone();
+    let vault = app.vault().clone();
     let now = Utc::now();
-    let rows = app.store.read(|tx| {
+    let rows = app.store().read(|tx| {
         let mut out = Vec::with_capacity(slugs.len() * 3);
         for slug in slugs {
             let ws = workspaces::require(tx, slug)?;
@@ -665,7 +665,7 @@ fn commit(
             version: 0,
         })
         .collect();
-    app.store.write(|tx| {
+    app.store().write(|tx| {
         for row in &rows {
             tx.save_checkpoint(row)?;
         }

@@ -2,6 +2,7 @@
 //! stderr, exit codes as README.md ("CLI") lists them.
 
 pub mod args;
+mod audit_cmd;
 pub(crate) mod params;
 #[path = "pull.rs"]
 mod pull_cmd;
@@ -21,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::slug::{IntegrationName, Slug};
 use crate::store::Plan;
 use crate::timespec::parse_span;
-use crate::{audit, integrations, pull, workspaces};
+use crate::{integrations, pull, workspaces};
 use args::{
     AuditCmd, Cli, Command, CredentialsCmd, IntegrationCmd, LogFormat, TokenCmd, VaultCmd,
     WorkspaceCmd,
@@ -475,7 +476,7 @@ fn token_cmd(mut app: App, cmd: TokenCmd) -> Result<u8> {
 }
 
 fn audit_cmd(mut app: App, cmd: AuditCmd) -> Result<u8> {
-    audit::commands::run(&mut app, cmd)
+    audit_cmd::run(&mut app, cmd)
 }
 
 fn vault_cmd(mut app: App, cmd: VaultCmd) -> Result<u8> {
@@ -500,7 +501,8 @@ fn vault_cmd(mut app: App, cmd: VaultCmd) -> Result<u8> {
                     ));
                 }
             };
-            let n = crate::rekey::rotate_master_key(&mut app, &new, None)?;
+            let n =
+                crate::rekey::rotate_master_key(&mut app, &new, crate::vault::FailAfter::never())?;
             println!(
                 "rewrapped {n} data keys under master key {}; use the new key from now on",
                 new.id()

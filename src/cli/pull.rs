@@ -39,7 +39,7 @@ pub async fn run(app: &mut App, http: &HttpOptions, args: PullArgs) -> Result<u8
     }
     // Open the sink first: an unwritable --output fails before any vendor is called.
     // No `serve` may poll these integrations meanwhile (exit 3 naming it).
-    let _lock = crate::lock::pull(&app.config.data_dir)?;
+    let _lock = crate::lock::pull(&app.config().data_dir)?;
     // External sinks connect (and a JetStream stream is checked) before any vendor is called.
     let sinks = match &args.config {
         Some(path) => {
@@ -82,12 +82,12 @@ pub async fn run(app: &mut App, http: &HttpOptions, args: PullArgs) -> Result<u8
     let mut single;
     let sink: &mut Sink = match (&args.output, spool_dir) {
         (Some(p), _) => {
-            single = Sink::open_file(p, &mut app.store)?;
+            single = Sink::open_file(p, app.store())?;
             &mut single
         }
         (None, Some(dir)) => {
-            spool = Spool::open(dir, max_bytes, &mut app.store)?;
-            spool.sink_for(req.workspace.as_str(), Utc::now(), &mut app.store)?
+            spool = Spool::open(dir, max_bytes, app.store())?;
+            spool.sink_for(req.workspace.as_str(), Utc::now(), app.store())?
         }
         // Only external sinks were asked for: no copy on stdout.
         (None, None) if req.route.is_some() => {
@@ -101,7 +101,7 @@ pub async fn run(app: &mut App, http: &HttpOptions, args: PullArgs) -> Result<u8
     };
     let report = pull::run(app, http, &req, sink).await?;
     print_summary(&req.workspace, &report);
-    Ok(report.exit_code())
+    Ok(report.exit().code())
 }
 
 fn print_summary(ws: &Slug, report: &PullReport) {

@@ -79,24 +79,25 @@ impl PullReport {
         self.integrations.iter().map(|r| r.alerts).sum()
     }
 
-    /// 0 all good; 3 another writer moved a checkpoint; 6 some failed; 5 all failed on rejected
-    /// credentials; 1 all failed otherwise.
-    pub fn exit_code(&self) -> u8 {
+    /// All good; another writer moved a checkpoint (conflict); some failed (partial); all failed
+    /// on rejected credentials; all failed otherwise (failure).
+    pub fn exit(&self) -> crate::error::Exit {
+        use crate::error::Exit;
         let failed: Vec<_> = self
             .integrations
             .iter()
             .filter(|r| r.error.is_some())
             .collect();
         if failed.is_empty() {
-            0
+            Exit::Ok
         } else if failed.iter().any(|r| r.conflict) {
-            3
+            Exit::Conflict
         } else if failed.len() < self.integrations.len() {
-            6
+            Exit::Partial
         } else if failed.iter().all(|r| r.credential_rejected) {
-            5
+            Exit::CredentialRejected
         } else {
-            1
+            Exit::Failure
         }
     }
 }
@@ -154,9 +155,9 @@ fn prepare(
     http: &HttpOptions,
     req: &PullRequest,
 ) -> Result<(WorkspaceId, Vec<Job>, Vec<IntegrationReport>)> {
-    let vault = app.vault.clone();
+    let vault = app.vault().clone();
     let now = Utc::now();
-    let (ws, policy, rows) = app.store.read(|tx| {
+    let (ws, policy, rows) = app.store().read(|tx| {
         let ws = workspaces::require(tx, &req.workspace)?;
         let rows = match &req.integration {
             Some(name) => vec![integrations::require(tx, &req.workspace, name)?.1],
@@ -174,7 +175,7 @@ fn prepare(
     let sla = Arc::new(crate::sla::Stamper {
         workspace_id: ws.id,
         policy,
-        ledger: crate::sla::Ledger::open(app.store.path())?,
+        ledger: crate::sla::Ledger::open(app.store().path())?,
     });
     let mut jobs = Vec::new();
     let mut failed = Vec::new();
@@ -335,7 +336,7 @@ pub(crate) fn commit_batch(
     };
     // Dead letters commit with the cursor that moves past them: never skipped without a trace.
     let now = Utc::now();
-    let committed = app.store.write(|tx| {
+    let committed = app.store().write(|tx| {
         if !tx.save_checkpoint_if(&row)? {
             return Err(Error::Conflict(format!(
                 "the checkpoint of integration {integration} was advanced by another process since this pull read it; this batch is not committed"
@@ -616,8 +617,8 @@ fn reserve(remaining: &AtomicU64, want: u64) -> u64 {
 
 /// One `pull.completed` entry per integration, in one transaction.
 fn record(app: &mut App, workspace_id: WorkspaceId, reports: &[IntegrationReport]) -> Result<()> {
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         for r in reports {
             let outcome = if r.error.is_some() {
                 Outcome::Failure

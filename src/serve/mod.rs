@@ -100,7 +100,7 @@ fn unit() -> f64 {
 
 /// Run until SIGTERM/SIGINT. Returns the exit code (0 after a clean drain).
 pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<u8> {
-    let _lock = crate::lock::serve(&app.config.data_dir, &opts.listen.to_string())?;
+    let _lock = crate::lock::serve(&app.config().data_dir, &opts.listen.to_string())?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|e| Error::Runtime(format!("cannot listen on {}: {e}", opts.listen)))?;
@@ -115,9 +115,9 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     } else {
         let (dir, max) = match &external.file {
             Some(f) => (f.dir.clone(), f.max_bytes.unwrap_or(opts.spool_max_bytes)),
-            None => (app.config.data_dir.join("spool"), opts.spool_max_bytes),
+            None => (app.config().data_dir.join("spool"), opts.spool_max_bytes),
         };
-        Sinks::Spool(spool::Spool::open(dir, max, &mut app.store)?)
+        Sinks::Spool(spool::Spool::open(dir, max, app.store())?)
     };
 
     let shared = Arc::new(http::Shared {
@@ -146,7 +146,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     tracing::info!(listen = %opts.listen, delivery = if opts.stdout { "stdout" } else { "spool" }, "serve started");
 
     let mut sched = Scheduler {
-        ledger: crate::sla::Ledger::open(app.store.path())?,
+        ledger: crate::sla::Ledger::open(app.store().path())?,
         external,
         entries: HashMap::new(),
         http,
@@ -248,7 +248,7 @@ impl Scheduler {
     /// drop what is gone, pick up rotations, poll-interval changes and resumptions.
     /// Returns the workspaces no longer scheduled (deleted), whose spool files can close.
     fn reload(&mut self, app: &mut App) -> Vec<String> {
-        let read = app.store.read(|tx| {
+        let read = app.store().read(|tx| {
             let mut out = Vec::new();
             for ws in tx.list_workspaces(false)? {
                 for integ in tx.integrations(ws.id)? {
@@ -394,11 +394,11 @@ impl Scheduler {
         let Some(e) = self.entries.get_mut(&id) else {
             return;
         };
-        let vault = app.vault.clone();
+        let vault = app.vault().clone();
         let integ = e.integ.clone();
         let workspace = e.workspace.clone();
         let need_secret = e.connector.is_none();
-        let read = app.store.read(|tx| {
+        let read = app.store().read(|tx| {
             let secret = if need_secret {
                 // The workspace this entry was scheduled under, resolved live again now: a
                 // workspace deleted since the last reload opens nothing.
@@ -501,7 +501,7 @@ impl Scheduler {
         let name = e.integ.name.to_string();
         let sink = match sinks {
             Sinks::Stdout(s) => Ok(s),
-            Sinks::Spool(spool) => spool.sink_for(&e.workspace, Utc::now(), &mut app.store),
+            Sinks::Spool(spool) => spool.sink_for(&e.workspace, Utc::now(), app.store()),
         };
         let result = sink
             .and_then(|sink| pull::commit_batch(app, sink, &e.workspace, &name, &d, batch_no, buf));
@@ -565,13 +565,13 @@ impl Scheduler {
                 ));
                 e.stored.suspended_credential_version = e.credential_version;
                 e.connector = None;
-                let who = app.who.clone();
+                let who = app.who().clone();
                 let (ws_id, name, reason) = (
                     e.integ.workspace_id,
                     e.integ.name.clone(),
                     err.message.clone(),
                 );
-                let audited = app.store.write(|tx| {
+                let audited = app.store().write(|tx| {
                     audit::append(
                         tx,
                         ws_id,
@@ -650,7 +650,7 @@ impl Scheduler {
         );
         let state = e.stored.clone();
         if let Err(err) = app
-            .store
+            .store()
             .write(|tx| Ok::<_, Error>(tx.save_integration_state(&state)?))
         {
             // The integration may have been removed meanwhile (its state row cascades away).

@@ -87,7 +87,7 @@ pub fn from_store(
     only: Option<&crate::slug::Slug>,
 ) -> crate::error::Result<Vec<IntegrationStatus>> {
     let now = Utc::now();
-    app.store.read(|tx| {
+    app.store().read(|tx| {
         let workspaces = match only {
             Some(slug) => vec![crate::workspaces::require(tx, slug)?.into_row()],
             None => tx.list_workspaces(false)?,

@@ -82,8 +82,8 @@ pub fn change_workspace(
     action: Action,
     change: impl FnOnce(&mut WorkspacePolicy) -> Result<()>,
 ) -> Result<Option<i64>> {
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let ws = workspaces::require(tx, slug)?;
         let (_, old) = own(tx, ws.id)?;
         let mut new = old.clone();
@@ -113,8 +113,8 @@ pub fn change_template(
     app: &mut App,
     change: impl FnOnce(&mut Template) -> Result<()>,
 ) -> Result<Option<i64>> {
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         let (_, old) = template(tx)?;
         let mut new = old.clone();
         change(&mut new)?;
@@ -142,7 +142,7 @@ pub fn change_template(
 
 /// For `sla show`: the template, the workspace's own terms and the effective policy.
 pub fn show(app: &mut App, slug: &Slug) -> Result<(WorkspacePolicy, Policy)> {
-    app.store.read(|tx| {
+    app.store().read(|tx| {
         let ws = workspaces::require(tx, slug)?;
         let (_, own) = own(tx, ws.id)?;
         Ok((own, effective(tx, ws.id)?))
@@ -150,7 +150,7 @@ pub fn show(app: &mut App, slug: &Slug) -> Result<(WorkspacePolicy, Policy)> {
 }
 
 pub fn show_template(app: &mut App) -> Result<(i64, Template)> {
-    app.store.read(template)
+    app.store().read(template)
 }
 
 /// Set (or, with `None`, leave) the template's targets for one severity.

@@ -53,7 +53,7 @@ pub fn generate(
         )));
     }
     let now = Utc::now();
-    let (ws, version, rows, precision) = app.store.read(|tx| {
+    let (ws, version, rows, precision) = app.store().read(|tx| {
         let ws = workspaces::require(tx, slug)?;
         let version = super::effective(tx, ws.id)?.version;
         let rows = tx.alert_sla_created_between(ws.id, since, until)?;
@@ -101,8 +101,8 @@ pub fn generate(
             ))
         })?;
     }
-    let who = app.who.clone();
-    app.store.write(|tx| {
+    let who = app.who().clone();
+    app.store().write(|tx| {
         audit::append(
             tx,
             ws.id,

@@ -79,10 +79,44 @@ pub enum VaultError {
     Rng,
     #[error("encryption failed")]
     Crypto,
+    /// Only debug and test builds have it (see [`FailAfter`]).
+    #[cfg(debug_assertions)]
     #[error("injected failure after {0} data keys (test hook)")]
     Injected(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A test hook for [`Vault::rotate_master_key`]: fail after that many data keys, to prove the
+/// rollback. Release builds have only [`FailAfter::never`]: the hook does not exist there.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailAfter(#[cfg(debug_assertions)] Option<usize>);
+
+impl FailAfter {
+    pub const fn never() -> FailAfter {
+        FailAfter(
+            #[cfg(debug_assertions)]
+            None,
+        )
+    }
+
+    #[cfg(debug_assertions)]
+    pub const fn after(data_keys: usize) -> FailAfter {
+        FailAfter(Some(data_keys))
+    }
+
+    #[cfg(debug_assertions)]
+    fn check(self, done: usize) -> Result<(), VaultError> {
+        match self.0 {
+            Some(n) if n == done => Err(VaultError::Injected(done)),
+            _ => Ok(()),
+        }
+    }
+
+    #[cfg(not(debug_assertions))]
+    fn check(self, _done: usize) -> Result<(), VaultError> {
+        Ok(())
+    }
 }
 
 /// The vault: the master key plus policy. Cheap to clone.
@@ -305,20 +339,17 @@ impl Vault {
     }
 
     /// Rewrap every DEK under `new`, inside the caller's transaction; credential ciphertexts are
-    /// untouched. `fail_after` injects a failure after that many DEKs (tests of the rollback).
+    /// untouched. `hook` injects a failure (debug builds; tests of the rollback).
     pub fn rotate_master_key(
         &self,
         tx: &WriteTx<'_>,
         new: &MasterKey,
-        fail_after: Option<usize>,
+        hook: FailAfter,
     ) -> Result<usize, VaultError> {
         self.ensure_current(tx)?;
         let rows = tx.all_deks()?;
         for (i, row) in rows.iter().enumerate() {
-            // A test hook: inert in release builds, whatever a caller passes.
-            if cfg!(debug_assertions) && fail_after == Some(i) {
-                return Err(VaultError::Injected(i));
-            }
+            hook.check(i)?;
             let dek = self.unwrap_dek(row)?;
             let wrapped = new.cipher().seal(
                 &dek_aad(row.workspace_id, row.version, new.id()),

@@ -190,7 +190,7 @@ impl FalconMinter {
             base.host_str().unwrap_or_default(),
             base.port_or_known_default().unwrap_or(443)
         );
-        crate::http::acquire_shared(&host, self.token_quota).await;
+        http.acquire_shared(&host, self.token_quota).await;
         http.send(TOKEN_PATH, |c| {
             let mut form = url::form_urlencoded::Serializer::new(String::new());
             form.append_pair("client_id", &self.client_id)

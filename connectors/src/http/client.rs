@@ -35,6 +35,9 @@ pub struct HttpOptions {
     /// Root certificates trusted besides the system's ([`HttpOptions::with_ca_file`]), for
     /// vendor endpoints or TLS-inspecting proxies behind a private CA.
     pub extra_roots: Vec<reqwest::Certificate>,
+    /// The quotas this process's integrations share (token endpoints, vendor accounts, Splunk
+    /// search slots): every clone of these options holds the same ones.
+    pub(crate) shared: Arc<super::shared::Shared>,
     /// How `client` was built, so adding roots can rebuild it with the same timers.
     connect_timeout: Duration,
     pool_idle_timeout: Option<Duration>,
@@ -83,6 +86,7 @@ impl HttpOptions {
             token_rate_limit: None,
             account_rate_limit: None,
             extra_roots: Vec::new(),
+            shared: Arc::default(),
             connect_timeout,
             pool_idle_timeout,
         })
@@ -230,6 +234,8 @@ pub struct Http {
     read_timeout: Duration,
     retry: RetryPolicy,
     limiter: Limiter,
+    /// The quotas shared with the process's other integrations (from `HttpOptions`).
+    shared: Arc<super::shared::Shared>,
     /// The process-wide quota of the vendor account this integration draws on, if any
     /// ([`Http::share_account_quota`]); every attempt passes it after its own limiter.
     account: std::sync::RwLock<Option<Arc<Limiter>>>,
@@ -271,6 +277,7 @@ impl Http {
             read_timeout: options.read_timeout,
             retry: options.retry,
             limiter: Limiter::new(limit),
+            shared: options.shared.clone(),
             account: std::sync::RwLock::new(None),
             paused_until: Mutex::new(None),
             retries: AtomicU64::new(0),
@@ -291,11 +298,26 @@ impl Http {
     /// client), replacing any joined before: a region redirect moves the integration to another
     /// host, and with it to that host's account quota. The first joiner's `limit` wins for a key.
     pub fn share_account_quota(&self, key: &str, limit: RateLimit) {
-        let shared = super::limiter::shared(key, limit);
+        let shared = self.shared.limiter(key, limit);
         *self
             .account
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(shared);
+    }
+
+    /// Wait for one slot of a quota shared by the process under `key` (for example one vendor
+    /// host's token endpoint, which the vendor limits per source IP, not per integration).
+    pub async fn acquire_shared(&self, key: &str, limit: RateLimit) {
+        self.shared.limiter(key, limit).acquire().await;
+    }
+
+    /// The semaphore the process's integrations share under `key` (first `permits` wins).
+    pub(crate) fn shared_semaphore(
+        &self,
+        key: &str,
+        permits: usize,
+    ) -> Arc<tokio::sync::Semaphore> {
+        self.shared.semaphore(key, permits)
     }
 
     /// The account quota this integration draws on, if it joined one.

@@ -197,19 +197,6 @@ impl Limiter {
     }
 }
 
-/// A limiter shared by every integration of this process that names the same `key`, for quotas
-/// the vendor counts per caller rather than per integration (Falcon's 300 token requests per
-/// minute per source IP). The first caller's `limit` wins for a key.
-pub(crate) fn shared(key: &str, limit: RateLimit) -> std::sync::Arc<Limiter> {
-    static SHARED: std::sync::OnceLock<
-        Mutex<std::collections::HashMap<String, std::sync::Arc<Limiter>>>,
-    > = std::sync::OnceLock::new();
-    let mut map = lock(SHARED.get_or_init(Default::default));
-    map.entry(key.to_owned())
-        .or_insert_with(|| std::sync::Arc::new(Limiter::new(limit)))
-        .clone()
-}
-
 /// A poisoned lock only means another thread panicked mid-update of plain counters; the data is
 /// still usable, so recover it rather than propagate the panic.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -8,6 +8,7 @@ mod auth;
 mod client;
 mod limiter;
 mod retry;
+mod shared;
 mod token;
 
 pub use auth::{AuthScheme, authorize};
@@ -17,11 +18,6 @@ pub use client::{
 };
 pub use limiter::RateLimit;
 
-/// Wait for one slot of a quota shared by the whole process under `key` (for example one vendor
-/// host's token endpoint, which the vendor limits per source IP, not per integration).
-pub async fn acquire_shared(key: &str, limit: RateLimit) {
-    limiter::shared(key, limit).acquire().await;
-}
 pub use retry::{
     MIN_EPOCH_RETRY_AFTER, RetryPolicy, epoch_retry_after, parse_retry_after, standard_retry_after,
 };

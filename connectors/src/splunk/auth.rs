@@ -3,8 +3,7 @@
 //! "invalidate, mint once, retry once"). Also the `messages` error envelope and the per-credential
 //! search slots.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -180,10 +179,15 @@ pub enum Identity<'a> {
 }
 
 /// Searches this process may run at once per Splunk credential. Scopes that share a service
-/// account share its role's search quota, so they share these slots. Keyed by endpoint and a
-/// SHA-256 of the identity (the user name, or the token), never the credential itself.
-pub fn search_slots(endpoint: &str, identity: Identity<'_>, permits: usize) -> Arc<Semaphore> {
-    static SLOTS: OnceLock<Mutex<HashMap<String, Weak<Semaphore>>>> = OnceLock::new();
+/// account share its role's search quota, so they share these slots (through `HttpOptions`).
+/// Keyed by endpoint and a SHA-256 of the identity (the user name, or the token), never the
+/// credential itself.
+pub fn search_slots(
+    http: &Http,
+    endpoint: &str,
+    identity: Identity<'_>,
+    permits: usize,
+) -> Arc<Semaphore> {
     let mut h = Sha256::new();
     h.update(endpoint.as_bytes());
     match identity {
@@ -196,23 +200,14 @@ pub fn search_slots(endpoint: &str, identity: Identity<'_>, permits: usize) -> A
             h.update(u.as_bytes());
         }
     }
-    let key = hex::encode(h.finalize());
-    let mut map = SLOTS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner);
-    map.retain(|_, w| w.strong_count() > 0);
-    if let Some(s) = map.get(&key).and_then(Weak::upgrade) {
-        return s;
-    }
-    let s = Arc::new(Semaphore::new(permits.max(1)));
-    map.insert(key, Arc::downgrade(&s));
-    s
+    let key = format!("splunk search slots {}", hex::encode(h.finalize()));
+    http.shared_semaphore(&key, permits)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::HttpOptions;
 
     fn resp(status: u16, body: &str) -> Response {
         Response {
@@ -244,14 +239,23 @@ mod tests {
     #[test]
     fn search_slots_are_shared_per_endpoint_and_identity() {
         let t = SecretString::from("abc");
-        let a = search_slots("https://h:8089", Identity::Token(&t), 2);
+        let opts = HttpOptions::default_timeouts().unwrap();
+        let limit = crate::http::RateLimit::per_minute(60);
+        let http = Http::new(Arc::new(SplunkPolicy), &opts, limit);
+        let sibling = Http::new(Arc::new(SplunkPolicy), &opts.clone(), limit);
+        let a = search_slots(&http, "https://h:8089", Identity::Token(&t), 2);
         let b = search_slots(
+            &sibling,
             "https://h:8089",
             Identity::Token(&SecretString::from("abc")),
             2,
         );
-        let c = search_slots("https://h:8089", Identity::User("abc"), 2);
-        let d = search_slots("https://other:8089", Identity::Token(&t), 2);
+        let c = search_slots(&http, "https://h:8089", Identity::User("abc"), 2);
+        let d = search_slots(&http, "https://other:8089", Identity::Token(&t), 2);
+        let other_process = HttpOptions::default_timeouts().unwrap();
+        let other_process = Http::new(Arc::new(SplunkPolicy), &other_process, limit);
+        let e = search_slots(&other_process, "https://h:8089", Identity::Token(&t), 2);
+        assert!(!Arc::ptr_eq(&a, &e));
         assert!(Arc::ptr_eq(&a, &b));
         assert!(!Arc::ptr_eq(&a, &c));
         assert!(!Arc::ptr_eq(&a, &d));

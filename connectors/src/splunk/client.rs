@@ -172,7 +172,12 @@ impl Splunk {
         let permits = tuning.max_concurrent_searches;
         let (scheme, tokens, slots) = match settings.auth() {
             AuthMode::Token => {
-                let slots = search_slots(settings.endpoint(), Identity::Token(&secret), permits);
+                let slots = search_slots(
+                    &http,
+                    settings.endpoint(),
+                    Identity::Token(&secret),
+                    permits,
+                );
                 (
                     AuthScheme::Bearer,
                     TokenCache::new(Box::new(StaticToken(secret)), REFRESH_BEFORE),
@@ -180,7 +185,12 @@ impl Splunk {
                 )
             }
             AuthMode::Session { username } => {
-                let slots = search_slots(settings.endpoint(), Identity::User(&username), permits);
+                let slots = search_slots(
+                    &http,
+                    settings.endpoint(),
+                    Identity::User(&username),
+                    permits,
+                );
                 let login_url = endpoint_url(settings.url(), &["services", "auth", "login"]);
                 let minter = SessionLogin {
                     login_url,

@@ -1,16 +1,14 @@
 //! `audit export|verify|prune`: argument handling and output. The work is in the library
-//! modules (`export`, `verify`, `prune`), which take the time as a parameter.
-
-use std::path::Path;
+//! modules (`audit::export`, `audit::verify`, `audit::prune`), which return values and take the
+//! time as a parameter; this module is the only one that prints their results.
 
 use chrono::{DateTime, Utc};
 
-use super::bundle;
-use super::clock;
-use super::export::{self, ExportRequest, Format, Target};
-use super::prune::{self, Retention};
-use super::verify::{self, verify_stored};
 use crate::app::App;
+use crate::audit::clock;
+use crate::audit::export::{self, ExportRequest, Format, Target};
+use crate::audit::prune::{self, Retention};
+use crate::audit::verify::{self, verify_stored};
 use crate::cli::args::{AuditCmd, ExportFormat};
 use crate::error::{Error, Result};
 use crate::slug::Slug;
@@ -75,10 +73,10 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
         }
         AuditCmd::Verify { workspace, file } => {
             let slug = Slug::parse(&workspace)?;
-            let signer = app.who.signer.clone();
+            let signer = app.who().signer.clone();
             match file {
                 None => {
-                    let outcome = app.store.read(|tx| {
+                    let outcome = app.store().read(|tx| {
                         let ws = tx.workspace_by_slug_any(&slug)?.ok_or_else(|| {
                             Error::NotFound(format!("workspace {:?} does not exist", slug.as_str()))
                         })?;
@@ -92,7 +90,7 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
                     println!("{}", report.summary(&format!("audit chain of {slug}")));
                 }
                 Some(path) => {
-                    let report = verify_file(&path, &slug, &signer)?;
+                    let report = verify::verify_file(&path, &slug, &signer)?;
                     println!(
                         "{}",
                         report.summary(&format!("export {} of {slug}", path.display()))
@@ -104,14 +102,8 @@ pub fn run(app: &mut App, cmd: AuditCmd) -> Result<u8> {
         AuditCmd::Prune { workspace } => {
             let only = workspace.as_deref().map(Slug::parse).transpose()?;
             let retention = Retention::from_env()?;
-            let who = app.who.clone();
-            let results = prune::prune(
-                &mut app.store,
-                &who,
-                &retention,
-                only.as_ref(),
-                clock::now(),
-            )?;
+            let who = app.who().clone();
+            let results = prune::prune(app.store(), &who, &retention, only.as_ref(), clock::now())?;
             let mut refused = Vec::new();
             for r in &results {
                 if let Some(why) = &r.refused {
@@ -165,31 +157,4 @@ fn entries(n: u64) -> String {
 
 fn time_arg(flag: &str, raw: Option<&str>, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>> {
     raw.map(|r| parse_time(flag, r, now)).transpose()
-}
-
-/// Verify an exported `.jsonl` file against this data dir's master key.
-fn verify_file(
-    path: &Path,
-    slug: &Slug,
-    signer: &super::CheckpointSigner,
-) -> Result<verify::Report> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::Invalid(format!(
-            "cannot read the export file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let b = bundle::parse(&text)
-        .map_err(|e| Error::Runtime(format!("{} fails verification: {e}", path.display())))?;
-    if let Some(h) = &b.header
-        && h.workspace != slug.as_str()
-    {
-        return Err(Error::Runtime(format!(
-            "{} is an export of workspace {:?}, not {slug}",
-            path.display(),
-            h.workspace
-        )));
-    }
-    verify::verify_bundle(&b, signer)
-        .map_err(|b| Error::Runtime(format!("{} fails verification at {b}", path.display())))
 }

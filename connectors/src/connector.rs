@@ -10,19 +10,67 @@ use crate::{Alert, ConnectorError, SourceId};
 
 /// An opaque checkpoint owned by one connector. The gateway stores it as JSON and hands it back
 /// unchanged; only the connector that wrote it interprets it.
+///
+/// Every vendor's cursor has one envelope: a JSON object whose `vendor` names the kind that wrote
+/// it and whose `v` is that vendor's format version, beside the vendor's own fields
+/// (`{"vendor":"sentinel","v":1,…}`). [`Cursor::seal`] writes it and [`Cursor::open`] checks it,
+/// so a cursor can never be read by another vendor's connector or at a version it does not know.
+/// Sentinel and Splunk cursors written before the envelope carry a `v` but no `vendor`; they are
+/// read as the reading connector's own (the store only ever hands a connector its own cursor).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Cursor(serde_json::Value);
 
 impl Cursor {
-    pub fn encode<T: Serialize>(state: &T) -> Result<Cursor, ConnectorError> {
-        serde_json::to_value(state)
-            .map(Cursor)
-            .map_err(|e| ConnectorError::Cursor(e.to_string()))
+    /// `state` (a struct serialising to a JSON object) in the envelope of `vendor` at `version`.
+    pub fn seal<T: Serialize>(
+        vendor: crate::Kind,
+        version: u32,
+        state: &T,
+    ) -> Result<Cursor, ConnectorError> {
+        let mut value =
+            serde_json::to_value(state).map_err(|e| ConnectorError::Cursor(e.to_string()))?;
+        let obj = value.as_object_mut().ok_or_else(|| {
+            ConnectorError::Cursor("a cursor state must be a JSON object".to_owned())
+        })?;
+        obj.insert("vendor".to_owned(), vendor.as_str().into());
+        obj.insert("v".to_owned(), version.into());
+        Ok(Cursor(value))
     }
 
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
-        serde_json::from_value(self.0.clone()).map_err(|e| ConnectorError::Cursor(e.to_string()))
+    /// Check the envelope is `vendor`'s (or a legacy one without a tag) and return its version:
+    /// the vendor then decodes with [`Cursor::open`], upgrading older versions it still reads.
+    pub fn version_for(&self, vendor: crate::Kind) -> Result<u64, ConnectorError> {
+        let obj = self.0.as_object().ok_or_else(|| {
+            ConnectorError::Cursor("the stored cursor is not a JSON object".into())
+        })?;
+        match obj.get("vendor") {
+            None => {}
+            Some(serde_json::Value::String(tag)) if tag == vendor.as_str() => {}
+            Some(other) => {
+                // Our own tags are short ASCII words; anything else is described, not quoted.
+                let named = other
+                    .as_str()
+                    .filter(|t| t.len() <= 16 && t.bytes().all(|b| b.is_ascii_lowercase()));
+                return Err(ConnectorError::Cursor(match named {
+                    Some(t) => format!("the stored cursor is a {t} cursor, not {vendor}"),
+                    None => format!("the stored cursor's vendor tag is not {vendor}"),
+                }));
+            }
+        }
+        obj.get("v")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| ConnectorError::Cursor("the stored cursor has no format version".into()))
+    }
+
+    /// The vendor's own fields (everything but the envelope), after [`Cursor::version_for`].
+    pub fn open<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
+        let mut value = self.0.clone();
+        if let Some(obj) = value.as_object_mut() {
+            obj.remove("vendor");
+            obj.remove("v");
+        }
+        serde_json::from_value(value).map_err(|e| ConnectorError::Cursor(e.to_string()))
     }
 
     pub fn as_json(&self) -> &serde_json::Value {
@@ -100,5 +148,50 @@ pub trait Connector: Send + Sync {
     /// Requests retried so far (for the pull summary).
     fn retries(&self) -> u64 {
         self.http_stats().retries
+    }
+}
+
+#[cfg(test)]
+mod envelope_tests {
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    use super::Cursor;
+    use crate::Kind;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct S {
+        mark: i64,
+    }
+
+    #[test]
+    fn a_sealed_cursor_opens_only_for_its_vendor() {
+        let c = Cursor::seal(Kind::Sentinel, 3, &S { mark: 7 }).unwrap();
+        assert_eq!(
+            c.as_json(),
+            &json!({"vendor": "sentinel", "v": 3, "mark": 7})
+        );
+        assert_eq!(c.version_for(Kind::Sentinel).unwrap(), 3);
+        assert_eq!(c.open::<S>().unwrap(), S { mark: 7 });
+        let e = c.version_for(Kind::Splunk).unwrap_err().to_string();
+        assert!(e.contains("sentinel cursor, not splunk"), "{e}");
+    }
+
+    #[test]
+    fn legacy_cursors_without_a_tag_still_open_and_junk_is_refused() {
+        let legacy = Cursor::from_json(json!({"v": 1, "mark": 7}));
+        assert_eq!(legacy.version_for(Kind::Splunk).unwrap(), 1);
+        for bad in [
+            json!([1, 2]),
+            json!({"mark": 7}),
+            json!({"vendor": "Sécret-Value-0123456789", "v": 1}),
+            json!({"vendor": 5, "v": 1}),
+        ] {
+            let e = Cursor::from_json(bad.clone())
+                .version_for(Kind::Splunk)
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("Sécret"), "a foreign tag is not quoted: {e}");
+        }
     }
 }

@@ -154,7 +154,6 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "cache_size", -(16i64 << 10))?;
         migrations::apply(&mut conn, path)?;
         Ok(Store {
             conn,

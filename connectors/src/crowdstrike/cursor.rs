@@ -61,10 +61,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::mapping::KIND;
 use crate::{ConnectorError, Cursor};
 
 /// Tag stored in every cursor so a checkpoint of another connector is refused, not misread.
-const VENDOR_TAG: &str = "crowdstrike";
 const VERSION: u32 = 1;
 
 /// An instant at nanosecond precision, parsed from the vendor's RFC 3339 text.
@@ -225,11 +225,10 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-/// The stored shape. Versioned and tagged so another connector's checkpoint is refused.
+/// The stored shape, inside the cursor envelope ([`Cursor::seal`]: tagged and versioned, so
+/// another connector's checkpoint is refused).
 #[derive(Debug, Serialize, Deserialize)]
 struct Stored {
-    vendor: String,
-    v: u32,
     /// The highest `updated_timestamp` emitted, verbatim; absent before the first alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     mark: Option<String>,
@@ -269,13 +268,13 @@ impl CursorState {
     }
 
     pub fn decode(cursor: &Cursor) -> Result<CursorState, ConnectorError> {
-        let stored: Stored = cursor.decode()?;
-        if stored.vendor != VENDOR_TAG || stored.v != VERSION {
+        let v = cursor.version_for(KIND)?;
+        if v != u64::from(VERSION) {
             return Err(ConnectorError::Cursor(format!(
-                "expected a {VENDOR_TAG} cursor of version {VERSION}, found {:?} version {}",
-                stored.vendor, stored.v
+                "{KIND} cursor version {v} is not {VERSION}"
             )));
         }
+        let stored: Stored = cursor.open()?;
         let parse = |what: &str, s: &str| {
             Timestamp::parse(s).ok_or_else(|| {
                 ConnectorError::Cursor(format!("{what} {s:?} is not an RFC 3339 timestamp"))
@@ -319,14 +318,16 @@ impl CursorState {
         // Stable output, so an unchanged state encodes to an identical cursor.
         seen.sort_unstable();
         quarantined.sort_unstable();
-        Cursor::encode(&Stored {
-            vendor: VENDOR_TAG.to_owned(),
-            v: VERSION,
-            mark: self.mark.as_ref().map(|(_, s)| s.clone()),
-            window_start: self.window_start.to_rfc3339_nanos(),
-            seen,
-            quarantined,
-        })
+        Cursor::seal(
+            KIND,
+            VERSION,
+            &Stored {
+                mark: self.mark.as_ref().map(|(_, s)| s.clone()),
+                window_start: self.window_start.to_rfc3339_nanos(),
+                seen,
+                quarantined,
+            },
+        )
     }
 
     /// The lower bound of the next query (inclusive).

@@ -26,13 +26,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::mapping::KIND;
 use crate::{ConnectorError, Cursor};
 
 const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct State {
-    v: u32,
     pub mark: DateTime<Utc>,
     /// True until the first chain completes: the first query starts exactly at `since`, without
     /// the look-back.
@@ -67,7 +67,6 @@ pub(crate) struct Chain {
 impl State {
     pub fn first_run(since: DateTime<Utc>) -> State {
         State {
-            v: VERSION,
             mark: since,
             fresh: true,
             chain: None,
@@ -77,18 +76,17 @@ impl State {
     }
 
     pub fn decode(cursor: &Cursor) -> Result<State, ConnectorError> {
-        let s: State = cursor.decode()?;
-        if s.v != VERSION {
+        let v = cursor.version_for(KIND)?;
+        if v != u64::from(VERSION) {
             return Err(ConnectorError::Cursor(format!(
-                "sentinel cursor version {} is not {VERSION}",
-                s.v
+                "{KIND} cursor version {v} is not {VERSION}"
             )));
         }
-        Ok(s)
+        cursor.open()
     }
 
     pub fn encode(&self) -> Result<Cursor, ConnectorError> {
-        Cursor::encode(self)
+        Cursor::seal(KIND, VERSION, self)
     }
 
     /// The low bound of a new chain's `$filter`.
@@ -313,4 +311,23 @@ mod tests {
         assert!(State::decode(&Cursor::from_json(v)).is_err());
         assert!(State::decode(&Cursor::from_json(serde_json::json!({"x": 1}))).is_err());
     }
+
+    #[test]
+    fn a_cursor_from_before_the_envelope_still_reads_and_a_foreign_one_is_refused() {
+        // As version 1 stored it: `v` but no vendor tag.
+        let legacy = Cursor::from_json(serde_json::json!({
+            "v": 1,
+            "mark": "2026-11-27T10:00:00Z",
+            "fresh": true
+        }));
+        let s = State::decode(&legacy).unwrap();
+        assert_eq!(s.mark.to_rfc3339(), "2026-11-27T10:00:00+00:00");
+        let again = State::decode(&s.encode().unwrap()).unwrap();
+        assert_eq!(again, s);
+        assert_eq!(s.encode().unwrap().as_json()["vendor"], "sentinel");
+        let splunk = Cursor::from_json(serde_json::json!({"vendor": "splunk", "v": 1}));
+        let e = State::decode(&splunk).unwrap_err().to_string();
+        assert!(e.contains("splunk cursor, not sentinel"), "{e}");
+    }
 }
+

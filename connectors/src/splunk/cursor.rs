@@ -26,6 +26,7 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
+use super::mapping::KIND;
 use super::mapping::MappedRow;
 use crate::{Alert, ConnectorError, Cursor, Quarantined};
 
@@ -36,8 +37,6 @@ pub const MAX_RECENT: usize = 20_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
-    /// Format version.
-    pub v: u32,
     /// Every row with `floor ≤ _indextime < hw` that was searchable has been emitted.
     pub hw: i64,
     /// Seconds of index time that last gave about one batch; `None` = search up to the horizon.
@@ -64,7 +63,6 @@ struct V1 {
 impl State {
     pub fn start(hw: i64) -> State {
         State {
-            v: VERSION,
             hw,
             span: None,
             // No look-behind before the first window: that would reach before `since`.
@@ -79,13 +77,9 @@ impl State {
         cursor: &Cursor,
         event_id: impl Fn(&str, &str) -> String,
     ) -> Result<State, ConnectorError> {
-        let v = cursor
-            .as_json()
-            .get("v")
-            .and_then(serde_json::Value::as_u64);
-        match v {
-            Some(1) => {
-                let old: V1 = cursor.decode()?;
+        match cursor.version_for(KIND)? {
+            1 => {
+                let old: V1 = cursor.open()?;
                 let version = old.hw.to_string();
                 let mut recent: Vec<(i64, String)> = old
                     .seen
@@ -94,23 +88,21 @@ impl State {
                     .collect();
                 recent.sort_unstable();
                 Ok(State {
-                    v: VERSION,
                     hw: old.hw,
                     span: old.span,
                     floor: old.hw,
                     recent,
                 })
             }
-            Some(n) if n == u64::from(VERSION) => cursor.decode(),
+            n if n == u64::from(VERSION) => cursor.open(),
             other => Err(ConnectorError::Cursor(format!(
-                "Splunk cursor version {} is not {VERSION}",
-                other.map_or_else(|| "(none)".to_owned(), |n| n.to_string())
+                "{KIND} cursor version {other} is not {VERSION}"
             ))),
         }
     }
 
     pub fn encode(&self) -> Result<Cursor, ConnectorError> {
-        Cursor::encode(self)
+        Cursor::seal(KIND, VERSION, self)
     }
 
     /// Start of the next search: the look-behind, never below `floor`.
@@ -217,7 +209,6 @@ pub fn select(
         alerts: rows.into_iter().map(|r| r.alert).collect(),
         quarantined,
         next: State {
-            v: VERSION,
             hw,
             span,
             floor,
@@ -418,7 +409,6 @@ mod tests {
     #[test]
     fn cursor_round_trips_and_reads_version_1() {
         let s = State {
-            v: 2,
             hw: 5,
             span: Some(60),
             floor: 1,

@@ -214,3 +214,110 @@ fn extra(row: &AlertSlaRow, routing: Option<&seliq_sla::RoutingStamp>) -> Result
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use seliq_connectors::Severity;
+    use seliq_connectors::alert::AlertParts;
+    use serde_json::value::RawValue;
+
+    use super::*;
+    use crate::slug::Slug;
+    use crate::store::{Plan, WorkspaceRow, test_store};
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, h, m, 0).unwrap()
+    }
+
+    fn alert(id: &str, severity: Severity, stage: Stage, updated: DateTime<Utc>) -> Alert {
+        Alert::new(
+            "crowdstrike:abc",
+            seliq_connectors::Kind::Crowdstrike,
+            AlertParts {
+                id: id.into(),
+                title: "t".into(),
+                severity,
+                status: "new".into(),
+                created_at: t(8, 0),
+                updated_at: updated,
+                version: updated.to_rfc3339(),
+                link: None,
+                stage,
+            },
+            RawValue::from_string("{}".into()).unwrap(),
+        )
+    }
+
+    fn sla_of(extra: &[u8]) -> serde_json::Value {
+        let text = format!("{{{}}}", std::str::from_utf8(&extra[1..]).unwrap());
+        serde_json::from_str::<serde_json::Value>(&text).unwrap()["sla"].clone()
+    }
+
+    #[test]
+    fn versions_in_one_batch_give_one_row_and_a_severity_change_recomputes_the_dues() {
+        let (dir, mut store) = test_store();
+        let ws = WorkspaceId::new();
+        store
+            .write(|tx| {
+                tx.insert_workspace(&WorkspaceRow {
+                    id: ws,
+                    slug: Slug::parse("acme-corp").unwrap(),
+                    description: String::new(),
+                    plan: Plan::Pro,
+                    created_at: t(7, 0),
+                    deleted_at: None,
+                })
+            })
+            .unwrap();
+        let stamper = Stamper {
+            workspace_id: ws,
+            policy: Policy {
+                version: 1,
+                targets: seliq_sla::Template::baseline(),
+                ..Policy::default()
+            },
+            ledger: Ledger::open(&dir.path().join("seliq.db")).unwrap(),
+        };
+        let batch = [
+            alert("a1", Severity::High, Stage::Open, t(8, 1)),
+            alert("a2", Severity::Critical, Stage::Open, t(8, 2)),
+            alert("a1", Severity::High, Stage::Acknowledged, t(8, 3)),
+        ];
+        let s = stamper.stamp(&batch, t(8, 5)).unwrap();
+        assert_eq!((s.extras.len(), s.rows.len(), s.first_seen), (3, 2, 2));
+        assert_eq!(
+            sla_of(&s.extras[0]),
+            sla_of(&s.extras[2]),
+            "same alert, same dues"
+        );
+        assert_eq!(sla_of(&s.extras[0])["tta_due"], "2026-12-03T09:00:00Z");
+        let a1 = &s.rows.iter().find(|(_, r)| r.alert_id == "a1").unwrap().1;
+        assert_eq!(a1.acknowledged_at, Some(t(8, 3)));
+        assert_eq!(a1.first_seen_at, t(8, 5));
+        store
+            .write(|tx| {
+                for (key, row) in &s.rows {
+                    tx.upsert_alert_sla(*key, row)?;
+                }
+                tx.count_first_seen(ws, s.at, s.first_seen)
+            })
+            .unwrap();
+
+        // A later pull: an unchanged severity keeps the dues; an escalation recomputes them from
+        // the creation time; first seen and first acknowledged never move.
+        let later = [
+            alert("a2", Severity::Critical, Stage::Open, t(9, 0)),
+            alert("a1", Severity::Critical, Stage::Resolved, t(9, 1)),
+        ];
+        let s2 = stamper.stamp(&later, t(9, 5)).unwrap();
+        assert_eq!(s2.first_seen, 0);
+        assert_eq!(sla_of(&s2.extras[0]), sla_of(&s.extras[1]));
+        assert_eq!(sla_of(&s2.extras[1])["tta_due"], "2026-12-03T08:15:00Z");
+        let a1 = &s2.rows.iter().find(|(_, r)| r.alert_id == "a1").unwrap().1;
+        assert_eq!(
+            (a1.first_seen_at, a1.acknowledged_at, a1.resolved_at),
+            (t(8, 5), Some(t(8, 3)), Some(t(9, 1)))
+        );
+    }
+}

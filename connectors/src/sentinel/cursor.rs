@@ -330,4 +330,3 @@ mod tests {
         assert!(e.contains("splunk cursor, not sentinel"), "{e}");
     }
 }
-

@@ -196,23 +196,26 @@ fn params(req: &Request) -> HashMap<String, String> {
     p
 }
 
+/// `version` is `want` or later. Each dot-separated part counts by its leading digits
+/// ("9.0.2209.1" is 9, 0, 2209, 1); the first four parts are compared as an array, missing
+/// parts as zero.
 pub fn version_at_least(version: &str, want: &[u64]) -> bool {
-    let have: Vec<u64> = version
-        .split('.')
-        .map(|p| {
-            p.chars()
-                .take_while(char::is_ascii_digit)
-                .collect::<String>()
-        })
-        .map(|p| p.parse().unwrap_or(0))
-        .collect();
-    for (i, w) in want.iter().enumerate() {
-        let h = have.get(i).copied().unwrap_or(0);
-        if h != *w {
-            return h > *w;
-        }
+    let lead = |part: &str| {
+        part.bytes()
+            .take_while(u8::is_ascii_digit)
+            .fold(0u64, |n, d| {
+                n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+            })
+    };
+    let mut have = [0u64; 4];
+    for (slot, part) in have.iter_mut().zip(version.split('.')) {
+        *slot = lead(part);
     }
-    true
+    let mut need = [0u64; 4];
+    for (slot, w) in need.iter_mut().zip(want) {
+        *slot = *w;
+    }
+    have >= need
 }
 
 impl State {

@@ -447,17 +447,24 @@ pub fn time_modifier(raw: &str, now: i64) -> Result<f64, SplError> {
     Ok(t as f64)
 }
 
+/// Splunk's time-modifier units, as its search reference lists them ("Time modifiers"): the
+/// mock keeps them as data (quarters included) rather than sharing the connector's parser.
+const UNITS: &[(i64, &[&str])] = &[
+    (1, &["s", "sec", "secs", "second", "seconds"]),
+    (60, &["m", "min", "mins", "minute", "minutes"]),
+    (3600, &["h", "hr", "hrs", "hour", "hours"]),
+    (86_400, &["d", "day", "days"]),
+    (7 * 86_400, &["w", "week", "weeks"]),
+    (30 * 86_400, &["mon", "month", "months"]),
+    (90 * 86_400, &["q", "qtr", "qtrs", "quarter", "quarters"]),
+    (365 * 86_400, &["y", "yr", "yrs", "year", "years"]),
+];
+
 fn unit_seconds(unit: &str) -> Option<i64> {
-    Some(match unit {
-        "s" | "sec" | "secs" | "second" | "seconds" => 1,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60,
-        "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
-        "d" | "day" | "days" => 86_400,
-        "w" | "week" | "weeks" => 7 * 86_400,
-        "mon" | "month" | "months" => 30 * 86_400,
-        "y" | "yr" | "yrs" | "year" | "years" => 365 * 86_400,
-        _ => return None,
-    })
+    UNITS
+        .iter()
+        .find(|(_, names)| names.contains(&unit))
+        .map(|&(secs, _)| secs)
 }
 
 fn snap_to(t: i64, unit: &str) -> Option<i64> {

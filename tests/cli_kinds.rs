@@ -73,3 +73,42 @@ fn a_flag_of_another_kind_exits_2_naming_it() {
         env.ok(&["integration", "remove", "acme-corp", "look"]);
     }
 }
+
+#[test]
+fn multi_byte_time_arguments_exit_2_naming_the_flag() {
+    let env = Env::new();
+    env.ok(&["workspace", "create", "acme-corp"]);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["pull", "acme-corp", "--since", "5µ"],
+        vec!["pull", "acme-corp", "--since", "１d"],
+        vec!["sla", "report", "acme-corp", "--since", "é"],
+        vec![
+            "audit",
+            "export",
+            "acme-corp",
+            "--since",
+            "3é",
+            "--output",
+            "-",
+        ],
+    ];
+    for args in cases {
+        let out = env.run(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--since"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    for (i, bad) in ["é", "5µ"].into_iter().enumerate() {
+        let name = format!("lb{i}");
+        let mut args = vec!["integration", "add", "acme-corp", name.as_str()];
+        args.extend_from_slice(CS);
+        args.extend_from_slice(&["--look-back", bad, "--secret-env", "S", "--no-verify"]);
+        let out = env.run_env(&args, &[("S", "secret-value")]);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--look-back"), "{}", stderr(&out));
+    }
+}

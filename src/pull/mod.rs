@@ -513,9 +513,24 @@ pub(crate) async fn pull_one(
             );
         }
         remaining.fetch_add(want - got, Ordering::SeqCst);
-        let stamped = match sla.stamp(&batch.alerts, Utc::now()) {
-            Ok(s) => s,
-            Err(e) => return fail(e.to_string(), false, connector.as_ref()),
+        // Stamping reads the ledger (SQLite, blocking): on the blocking pool, so the async
+        // workers keep fetching for other integrations meanwhile.
+        let stamper = sla.clone();
+        let stamped = tokio::task::spawn_blocking(move || {
+            let stamped = stamper.stamp(&batch.alerts, Utc::now());
+            (stamped, batch)
+        })
+        .await;
+        let (stamped, batch) = match stamped {
+            Ok((Ok(s), batch)) => (s, batch),
+            Ok((Err(e), _)) => return fail(e.to_string(), false, connector.as_ref()),
+            Err(e) => {
+                return fail(
+                    format!("stamping the batch failed: {e}"),
+                    false,
+                    connector.as_ref(),
+                );
+            }
         };
         // Every external sink acknowledges the batch before the committer sees it; a stop while
         // a sink is down abandons it (nothing of it is committed, so nothing is lost).

@@ -18,7 +18,6 @@ use super::auth::{Principal, WorkspaceScope};
 use super::blocking;
 use super::handlers::{Body, field_err, query};
 use super::problem::{ApiError, ApiResult};
-use crate::error::Error;
 use crate::sla::policy::{self, AssignmentSpec};
 use crate::sla::report::{self, ReportFormat};
 use crate::store::TokenScope;
@@ -305,27 +304,9 @@ pub async fn set_assignment(
     Body(b): Body<AssignmentSpec>,
 ) -> ApiResult<Json<Value>> {
     s.principal.require(TokenScope::Admin)?;
-    // The builder names the CLI's `--analyst`; the API field is `analysts`.
-    let field = |f: &str| {
-        if f == "analyst" {
-            "analysts".to_owned()
-        } else {
-            f.to_owned()
-        }
-    };
-    let assignment = b.build(field).map_err(|e| {
-        // Every message starts with the field's name.
-        let at = match &e {
-            Error::Invalid(m) => m
-                .split(|c: char| !(c.is_ascii_lowercase() || c == '_'))
-                .next()
-                .filter(|f| !f.is_empty())
-                .unwrap_or("model")
-                .to_owned(),
-            _ => "model".to_owned(),
-        };
-        field_err(&at)(e)
-    })?;
+    let assignment = b
+        .build()
+        .map_err(|e| ApiError::invalid(e.field, format!("{}: {}", e.field, e.detail)))?;
     let slug = s.slug().clone();
     let v = blocking(move || {
         Ok(policy::set_assignment(

@@ -1,6 +1,6 @@
 //! `sla`, `calendar` and `assignment`: a workspace's contract terms (issue 19).
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use seliq_sla::{Calendar, Severity, Target, WeeklyHours};
 use serde_json::json;
 
@@ -123,13 +123,6 @@ pub enum CalendarCmd {
     },
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ModelArg {
-    Dedicated,
-    Pool,
-    Tiered,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum AssignmentCmd {
     /// Show a workspace's assignment model and escalation owner.
@@ -145,29 +138,8 @@ pub enum AssignmentCmd {
     )]
     Set {
         workspace: String,
-        #[arg(long, value_enum)]
-        model: ModelArg,
-        /// A dedicated analyst (email or handle); once or twice.
-        #[arg(long)]
-        analyst: Vec<String>,
-        /// The pool's queue.
-        #[arg(long)]
-        queue: Option<String>,
-        /// Tiered: the analyst who owns the client.
-        #[arg(long)]
-        primary: Option<String>,
-        /// Tiered: the queue that joins after hours or at peak.
-        #[arg(long)]
-        secondary: Option<String>,
-        /// Tiered: the secondary joins outside the workspace's business hours.
-        #[arg(long)]
-        after_hours: bool,
-        /// Tiered: the secondary joins when more than N alerts arrived in the last hour.
-        #[arg(long, value_name = "N")]
-        peak_over: Option<u32>,
-        /// Who is accountable when it goes wrong (email or handle); required.
-        #[arg(long)]
-        escalation_owner: String,
+        #[command(flatten)]
+        spec: policy::AssignmentSpec,
     },
 }
 
@@ -386,35 +358,17 @@ pub fn assignment(mut app: App, cmd: AssignmentCmd) -> Result<u8> {
                 }
             }
         }
-        AssignmentCmd::Set {
-            workspace,
-            model,
-            analyst: analysts,
-            queue: q,
-            primary,
-            secondary,
-            after_hours,
-            peak_over,
-            escalation_owner,
-        } => {
+        AssignmentCmd::Set { workspace, spec } => {
             let slug = Slug::parse(&workspace)?;
-            let spec = policy::AssignmentSpec {
-                model: match model {
-                    ModelArg::Dedicated => "dedicated",
-                    ModelArg::Pool => "pool",
-                    ModelArg::Tiered => "tiered",
-                }
-                .to_owned(),
-                analysts,
-                queue: q,
-                primary,
-                secondary,
-                after_hours,
-                peak_over,
-                escalation_owner,
-            };
-            // Field names as flags: `escalation_owner` is `--escalation-owner`.
-            let a = spec.build(|f| format!("--{}", f.replace('_', "-")))?;
+            let a = spec.build().map_err(|e| {
+                // Fields as flags: `escalation_owner` is `--escalation-owner`, `analysts`
+                // is given as `--analyst`.
+                let flag = match e.field {
+                    "analysts" => "analyst".to_owned(),
+                    f => f.replace('_', "-"),
+                };
+                Error::Invalid(format!("--{flag}: {}", e.detail))
+            })?;
             let v = policy::set_assignment(&mut app, &slug, a)?;
             changed(&format!("assignment of {slug}"), v);
         }

@@ -211,32 +211,41 @@ pub fn set_assignment(app: &mut App, slug: &Slug, assignment: Assignment) -> Res
     })
 }
 
-/// An assignment as an operator states it (CLI flags, API fields), before validation; the API
-/// also answers in this shape, so what a GET returns can be PUT back.
-#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+/// An assignment as an operator states it, before validation: the flags of `assignment set`
+/// and the body of `PUT …/assignment` (the API also answers in this shape, so what a GET
+/// returns can be PUT back).
+#[derive(Debug, Default, Clone, Serialize, Deserialize, utoipa::ToSchema, clap::Args)]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentSpec {
     /// `dedicated`, `pool` or `tiered`.
+    #[arg(long, value_parser = ["dedicated", "pool", "tiered"])]
     pub model: String,
     /// Dedicated: one or two analysts (email or handle).
     #[serde(default)]
+    #[arg(long = "analyst", value_name = "ANALYST")]
     pub analysts: Vec<String>,
     /// Pool: the queue.
     #[serde(default)]
+    #[arg(long)]
     pub queue: Option<String>,
     /// Tiered: the analyst who owns the client.
     #[serde(default)]
+    #[arg(long)]
     pub primary: Option<String>,
     /// Tiered: the queue that joins after hours and/or at peak.
     #[serde(default)]
+    #[arg(long)]
     pub secondary: Option<String>,
     /// Tiered: the secondary joins outside business hours.
     #[serde(default)]
+    #[arg(long)]
     pub after_hours: bool,
     /// Tiered: the secondary joins when more than N alerts arrived in the last hour.
     #[serde(default)]
+    #[arg(long, value_name = "N")]
     pub peak_over: Option<u32>,
-    /// Who is accountable when it goes wrong (email or handle).
+    /// Who is accountable when it goes wrong (email or handle); required.
+    #[arg(long)]
     pub escalation_owner: String,
 }
 
@@ -268,25 +277,30 @@ impl From<&Assignment> for AssignmentSpec {
     }
 }
 
+/// Why an [`AssignmentSpec`] is refused: the field at fault (as `AssignmentSpec` names it) and
+/// one sentence. The caller spells the field as its user knows it (`--escalation-owner` on the
+/// command line, `escalation_owner` in the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub field: &'static str,
+    pub detail: String,
+}
+
 impl AssignmentSpec {
-    /// Validate into an [`Assignment`]. `name` spells a field as the caller's user knows it
-    /// (`--escalation-owner` on the command line, `escalation_owner` in the API), so every
-    /// error names the value at fault.
-    pub fn build(&self, name: impl Fn(&str) -> String) -> Result<Assignment> {
-        let bad = |field: &str, e: &dyn std::fmt::Display| {
-            Error::Invalid(format!("{}: {e}", name(field)))
+    /// Validate into an [`Assignment`].
+    pub fn build(&self) -> std::result::Result<Assignment, SpecError> {
+        let bad = |field: &'static str, e: &dyn std::fmt::Display| SpecError {
+            field,
+            detail: e.to_string(),
         };
-        let analyst = |field: &str, s: &str| s.parse::<Analyst>().map_err(|e| bad(field, &e));
-        let required = |field: &str, v: &Option<String>| {
-            v.clone().ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{} is required for the {} model",
-                    name(field),
-                    self.model
-                ))
+        let analyst = |field, s: &str| s.parse::<Analyst>().map_err(|e| bad(field, &e));
+        let required = |field, v: &Option<String>| {
+            v.clone().ok_or_else(|| SpecError {
+                field,
+                detail: format!("required for the {} model", self.model),
             })
         };
-        let queue = |field: &str, v: &Option<String>| {
+        let queue = |field, v: &Option<String>| {
             required(field, v)?
                 .parse::<Queue>()
                 .map_err(|e| bad(field, &e))
@@ -296,8 +310,8 @@ impl AssignmentSpec {
                 analysts: self
                     .analysts
                     .iter()
-                    .map(|a| analyst("analyst", a))
-                    .collect::<Result<_>>()?,
+                    .map(|a| analyst("analysts", a))
+                    .collect::<std::result::Result<_, _>>()?,
             },
             "pool" => Model::Pool {
                 queue: queue("queue", &self.queue)?,
@@ -309,10 +323,10 @@ impl AssignmentSpec {
                 peak_over: self.peak_over,
             },
             other => {
-                return Err(Error::Invalid(format!(
-                    "{}: {other:?} is not a model; use dedicated, pool or tiered",
-                    name("model")
-                )));
+                return Err(bad(
+                    "model",
+                    &format!("{other:?} is not a model; use dedicated, pool or tiered"),
+                ));
             }
         };
         let owner = analyst("escalation_owner", &self.escalation_owner)?;

@@ -101,7 +101,7 @@ impl Stamper {
             let mut stored: HashMap<LedgerKey, AlertSlaRow> = HashMap::new();
             for i in order {
                 let (a, key) = (&alerts[i], keys[i]);
-                if let Some(row) = tx.alert_sla_by_key(key, ws, &a.source, &a.id)? {
+                if let Some(row) = tx.alert_sla(key, ws, &a.source, &a.id)? {
                     stored.insert(key, row);
                 }
             }
@@ -223,8 +223,7 @@ mod tests {
     use serde_json::value::RawValue;
 
     use super::*;
-    use crate::slug::Slug;
-    use crate::store::{Plan, WorkspaceRow, test_store};
+    use crate::store::{test_store, test_workspace};
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 3, h, m, 0).unwrap()
@@ -257,19 +256,7 @@ mod tests {
     #[test]
     fn versions_in_one_batch_give_one_row_and_a_severity_change_recomputes_the_dues() {
         let (dir, mut store) = test_store();
-        let ws = WorkspaceId::new();
-        store
-            .write(|tx| {
-                tx.insert_workspace(&WorkspaceRow {
-                    id: ws,
-                    slug: Slug::parse("acme-corp").unwrap(),
-                    description: String::new(),
-                    plan: Plan::Pro,
-                    created_at: t(7, 0),
-                    deleted_at: None,
-                })
-            })
-            .unwrap();
+        let ws = test_workspace(&mut store);
         let stamper = Stamper {
             workspace_id: ws,
             policy: Policy {

@@ -246,6 +246,25 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+/// A live workspace `acme-corp` in a test store.
+#[cfg(test)]
+pub(crate) fn test_workspace(store: &mut Store) -> crate::ids::WorkspaceId {
+    let id = crate::ids::WorkspaceId::new();
+    store
+        .write(|tx| {
+            tx.insert_workspace(&WorkspaceRow {
+                id,
+                slug: crate::slug::Slug::parse("acme-corp").expect("a valid slug"),
+                description: String::new(),
+                plan: Plan::Pro,
+                created_at: chrono::Utc::now(),
+                deleted_at: None,
+            })
+        })
+        .expect("insert the workspace");
+    id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -208,19 +208,9 @@ impl ReadTx<'_> {
             .optional()?)
     }
 
-    /// What the ledger holds of one alert.
+    /// What the ledger holds of one alert; `key` is its [`LedgerKey`] (the stamper has it
+    /// already, and sorts its lookups by it).
     pub fn alert_sla(
-        &self,
-        workspace_id: WorkspaceId,
-        source: &str,
-        alert_id: &str,
-    ) -> Result<Option<AlertSlaRow>> {
-        let key = LedgerKey::of(workspace_id, source, alert_id);
-        self.alert_sla_by_key(key, workspace_id, source, alert_id)
-    }
-
-    /// [`Self::alert_sla`] with the key already computed.
-    pub fn alert_sla_by_key(
         &self,
         key: LedgerKey,
         workspace_id: WorkspaceId,
@@ -407,26 +397,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::slug::Slug;
-    use crate::store::test_store;
-    use crate::store::{Plan, WorkspaceRow};
-
-    fn workspace(store: &mut crate::store::Store) -> WorkspaceId {
-        let id = WorkspaceId::new();
-        store
-            .write(|tx| {
-                tx.insert_workspace(&WorkspaceRow {
-                    id,
-                    slug: Slug::parse("acme-corp").unwrap(),
-                    description: String::new(),
-                    plan: Plan::Pro,
-                    created_at: Utc::now(),
-                    deleted_at: None,
-                })
-            })
-            .unwrap();
-        id
-    }
+    use crate::store::{test_store, test_workspace as workspace};
 
     fn key_of(row: &AlertSlaRow) -> LedgerKey {
         LedgerKey::of(row.workspace_id, &row.source, &row.alert_id)
@@ -512,7 +483,14 @@ mod tests {
             .write(|tx| tx.upsert_alert_sla(key_of(&again), &again))
             .unwrap();
         let got = store
-            .read(|tx| tx.alert_sla(ws, "crowdstrike:abc", "a1"))
+            .read(|tx| {
+                tx.alert_sla(
+                    LedgerKey::of(ws, "crowdstrike:abc", "a1"),
+                    ws,
+                    "crowdstrike:abc",
+                    "a1",
+                )
+            })
             .unwrap()
             .unwrap();
         row.acknowledged_at = Some(t(8, 20));
@@ -565,7 +543,7 @@ mod tests {
             .write(|tx| tx.upsert_alert_sla(key_of(&row), &row))
             .unwrap();
         let get = |store: &mut crate::store::Store, src: &str, id: &str| {
-            store.read(|tx| tx.alert_sla(ws, src, id))
+            store.read(|tx| tx.alert_sla(LedgerKey::of(ws, src, id), ws, src, id))
         };
         assert_eq!(
             get(&mut store, "crowdstrike:abc", "a1").unwrap(),
@@ -618,7 +596,14 @@ mod tests {
         }
         let mut store = crate::store::Store::open(&path).unwrap();
         let got = store
-            .read(|tx| tx.alert_sla(ws, "crowdstrike:abc", "a1"))
+            .read(|tx| {
+                tx.alert_sla(
+                    LedgerKey::of(ws, "crowdstrike:abc", "a1"),
+                    ws,
+                    "crowdstrike:abc",
+                    "a1",
+                )
+            })
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -177,12 +177,80 @@ async fn pulls_25000_alerts_over_more_than_25_pages_exactly_once() {
             .unwrap_or_else(|| panic!("{f}"));
         bounds.push(bound.parse::<DateTime<Utc>>().unwrap());
     }
-    assert!(bounds.windows(2).filter(|w| w[1] > w[0]).count() > 25);
+    // 26 queries, each from a later millisecond than the one before.
+    assert!(bounds.windows(2).all(|w| w[1] > w[0]), "{bounds:?}");
     assert!(
         p.alerts
             .iter()
             .all(|a| a.source == format!("crowdstrike:{CID_A}"))
     );
+}
+
+/// Issue 20: within one pull the walk carries on across batches (even one that ends inside a
+/// page), so the look-back is read once per pull, not once per batch; across pulls it still
+/// catches a late alert.
+#[tokio::test(start_paused = true)]
+async fn one_pull_reads_each_page_once_and_the_next_pull_still_looks_back() {
+    const ALERTS: u64 = 25_000;
+    let mock = FalconMock::start(config(&[CID_A], ALERTS as usize)).await;
+    let c = connector(&mock, CID_A);
+    // 1,500 per batch: every other batch ends in the middle of a page.
+    let p = pull(&c, None, 1_500).await;
+    assert_exactly_once(&p.alerts, &mock.versions(CID_A));
+    assert_eq!(p.batches, 17);
+    let page = seliq_connectors::crowdstrike::PAGE_MAX as u64;
+    let requests = mock.stats().combined_requests;
+    assert_eq!(
+        requests,
+        ALERTS.div_ceil(page) + 1,
+        "data requests for a {ALERTS}-alert backlog in pages of {page}"
+    );
+    assert_eq!(u64::from(p.pages), requests);
+    // Every query asks for a full page and starts at or after the previous one.
+    let mut last = None;
+    for b in mock.combined_bodies() {
+        let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+        assert_eq!(v["limit"], 1000, "{b}");
+        let bound = v["filter"].as_str().unwrap().to_owned();
+        if let Some(prev) = &last {
+            assert!(bound >= *prev, "{bound} after {prev}");
+        }
+        last = Some(bound);
+    }
+
+    // The next pull (a new fetch from the committed cursor, as after a caught-up pull) reads its
+    // look-back again: a late alert inside it is found.
+    let late: HashSet<String> = mock
+        .add_late_alerts(CID_A, 4, Duration::from_secs(45))
+        .into_iter()
+        .collect();
+    let second = pull(&c, p.cursor, 1_500).await;
+    let got: HashSet<String> = second.alerts.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(got, late);
+    let mut all = p.alerts;
+    all.extend(second.alerts);
+    assert_exactly_once(&all, &mock.versions(CID_A));
+}
+
+/// A fetch from any cursor but the one the previous fetch returned (a replay after a lost
+/// commit, another process) does not use the carried walk: it queries from the window start.
+#[tokio::test(start_paused = true)]
+async fn the_carried_walk_serves_only_the_cursor_it_was_left_with() {
+    let mock = FalconMock::start(config(&[CID_A], 3000)).await;
+    let c = connector(&mock, CID_A);
+    let b1 = c.fetch(None, budget(1_500)).await.unwrap();
+    let b2 = c.fetch(Some(&b1.cursor), budget(1_500)).await.unwrap();
+    let before = mock.stats().combined_requests;
+    // b2's commit was lost: fetch from b1's cursor again, through a fresh query.
+    let replay = c.fetch(Some(&b1.cursor), budget(1_500)).await.unwrap();
+    assert!(mock.stats().combined_requests > before, "a replay queries the vendor");
+    let ids = |b: &[Alert]| b.iter().map(|a| a.event_id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&b2.alerts), ids(&replay.alerts));
+    assert_eq!(b2.cursor, replay.cursor);
+    let mut all = b1.alerts;
+    all.extend(replay.alerts);
+    all.extend(pull(&c, Some(replay.cursor), 1_500).await.alerts);
+    assert_exactly_once(&all, &mock.versions(CID_A));
 }
 
 #[tokio::test(start_paused = true)]
@@ -846,6 +914,23 @@ async fn mock_a_parent_token_reads_every_child_unless_the_filter_names_one_cid()
     assert_eq!(query(child_b, a_only).await, (Vec::new(), 0));
 }
 
+/// A pull in batches of `max_alerts` whose every batch is fetched twice, as after a lost commit:
+/// the replay is a fresh query, so each batch costs one request (a plain pull reads whole pages
+/// and carries them across batches). Returns the alerts of the batches kept.
+async fn replaying_pull(c: &CrowdStrike, max_alerts: usize) -> Vec<Alert> {
+    let mut cursor: Option<Cursor> = None;
+    let mut alerts = Vec::new();
+    loop {
+        let _lost = c.fetch(cursor.as_ref(), budget(max_alerts)).await.unwrap();
+        let batch = c.fetch(cursor.as_ref(), budget(max_alerts)).await.unwrap();
+        alerts.extend(batch.alerts);
+        cursor = Some(batch.cursor);
+        if batch.caught_up {
+            return alerts;
+        }
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn twenty_child_cids_under_one_parent_stay_within_one_shared_account_budget() {
     const BUDGET: u32 = 300;
@@ -876,7 +961,7 @@ async fn twenty_child_cids_under_one_parent_stay_within_one_shared_account_budge
         let c = std::sync::Arc::new(connector_with(params(&mock, cid), PARENT_SECRET, &shared));
         assert_eq!(c.settings().rate_limit(), RateLimit::per_minute(5000));
         let cid = cid.clone();
-        set.spawn(async move { (cid, pull(&c, None, 20).await.alerts) });
+        set.spawn(async move { (cid, replaying_pull(&c, 20).await) });
     }
     while let Some(done) = set.join_next().await {
         let (cid, alerts) = done.unwrap();

@@ -6,7 +6,9 @@
 //! from the window start until the vendor has no more (`meta.pagination.after` absent) or the
 //! budget is full. Each page after the first is a fresh query from the newest millisecond the
 //! previous page reached (keyset paging); `after` is followed only while a page sits in one
-//! millisecond. Offset paging (and its 10,000-result wall) is never used. Each item's key fields
+//! millisecond. Offset paging (and its 10,000-result wall) is never used. The look-back is
+//! applied once per pull: a fetch that follows one which stopped on its budget continues from
+//! the newest millisecond emitted (see [`Resume`]). Each item's key fields
 //! are read from its raw bytes; versions already in the cursor's seen set are dropped before any
 //! further work. See the cursor module for why this never loses or repeats a version, even when
 //! alerts are updated mid-walk.
@@ -66,6 +68,49 @@ pub struct CrowdStrike {
     tokens: TokenCache,
     base: Arc<ApiBase>,
     regions: Arc<RegionHosts>,
+    /// Where the last fetch stopped on its budget (see [`Resume`]).
+    resume: std::sync::Mutex<Option<Resume>>,
+}
+
+/// The walk of a fetch that stopped on its budget, kept in memory so that the next fetch of the
+/// same pull carries on where it stopped (in the same page, or with the next query) instead of
+/// re-reading the look-back and the rest of the page.
+///
+/// The look-back exists for alerts the vendor indexes late; re-reading it once per batch, a few
+/// milliseconds after the previous batch read the same range, only finds what the next pull's
+/// look-back (applied to the final mark) finds too. So it is applied once per pull. The resume
+/// is used only by the fetch that follows at once (same cursor, within [`RESUME_FOR`]); any
+/// other fetch, an error, or a restart falls back to the durable cursor and its full window,
+/// so a crash never depends on this state.
+struct Resume {
+    cursor: Cursor,
+    state: CursorState,
+    walk: Walk,
+    made: std::time::Instant,
+}
+
+/// How long a resume stays usable. Batches of one pull follow each other within milliseconds; a
+/// later fetch (a poll after a limit, a long rate-limit wait) re-reads the look-back.
+const RESUME_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where a walk stands.
+struct Walk {
+    /// The lower bound of the current query (keyset paging).
+    frontier: Timestamp,
+    /// The vendor's `after` token of the current query, followed only within one millisecond.
+    after: Option<String>,
+    /// The page being read, when the budget stopped the walk inside it.
+    page: Option<OpenPage>,
+}
+
+/// A page partly read: what is left of it, and what the next query is decided from.
+struct OpenPage {
+    rest: std::collections::VecDeque<Box<RawValue>>,
+    /// How many records the page held.
+    got: usize,
+    /// `updated_timestamp` of the records read so far.
+    times: Vec<Timestamp>,
+    after: Option<String>,
 }
 
 impl std::fmt::Debug for CrowdStrike {
@@ -115,7 +160,38 @@ impl CrowdStrike {
             base,
             regions,
             settings,
+            resume: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The decoded state of `cursor` and where the walk starts: the resume left by the previous
+    /// fetch when `cursor` is the one it returned, else a fresh query from the window start.
+    fn start(
+        &self,
+        cursor: Option<&Cursor>,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<(CursorState, Walk), ConnectorError> {
+        let resume = self
+            .resume
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let (Some(r), Some(c)) = (resume, cursor)
+            && r.cursor == *c
+            && r.made.elapsed() < RESUME_FOR
+        {
+            return Ok((r.state, r.walk));
+        }
+        let state = match cursor {
+            Some(c) => CursorState::decode(c)?,
+            None => CursorState::first_run(since),
+        };
+        let walk = Walk {
+            frontier: state.window_start(),
+            after: None,
+            page: None,
+        };
+        Ok((state, walk))
     }
 
     /// Replaces the allow-listed API host of one region, the only place a 308 region redirect
@@ -352,58 +428,57 @@ impl Connector for CrowdStrike {
         cursor: Option<&Cursor>,
         budget: Budget,
     ) -> Result<Batch, ConnectorError> {
-        let mut state = match cursor {
-            Some(c) => CursorState::decode(c)?,
-            None => CursorState::first_run(budget.since),
-        };
+        let (mut state, mut walk) = self.start(cursor, budget.since)?;
         let max = budget.max_alerts;
         let lower = state.window_start();
-        let mut frontier = lower;
-        let mut filter = self.filter_from(frontier);
         let mut alerts = Vec::with_capacity(max.min(PAGE_MAX));
         let mut quarantined = Vec::new();
         // Hashes of records quarantined in this walk whose place in the order is not known yet:
         // the next readable timestamp bounds it (the sort is ascending).
         let mut unbounded: Vec<String> = Vec::new();
-        let mut after: Option<String> = None;
         let mut pages: u32 = 0;
         let mut caught_up = false;
-        // Seen versions this walk has not met yet: the next page can hold up to that many
-        // repeats, so asking for `room + pending` avoids reading alerts the budget cannot take.
-        let mut pending_seen = state.seen_len() + state.quarantined_len();
-        // Records a fresh query re-reads from the previous page (same millisecond or later).
-        let mut reread: usize = 0;
-        let mut page_times: Vec<Timestamp> = Vec::new();
         'pages: loop {
-            let room = max - alerts.len();
-            if room == 0 {
-                break;
-            }
-            let limit = (room + pending_seen + reread).clamp(1, PAGE_MAX);
-            let page = self
-                .alerts_page(Some(&filter), limit, after.as_deref())
-                .await?;
-            pages += 1;
-            let got = page.resources.len();
-            page_times.clear();
-            for raw in page.resources {
+            let mut page = match walk.page.take() {
+                Some(page) => page,
+                None => {
+                    if alerts.len() == max {
+                        break;
+                    }
+                    // Always a full page: what this batch cannot take is carried to the next
+                    // batch of the pull (see `Resume`), so page boundaries never follow batch ones.
+                    let filter = self.filter_from(walk.frontier);
+                    let page = self
+                        .alerts_page(Some(&filter), PAGE_MAX, walk.after.as_deref())
+                        .await?;
+                    pages += 1;
+                    OpenPage {
+                        got: page.resources.len(),
+                        rest: page.resources.into(),
+                        times: Vec::new(),
+                        after: page.after,
+                    }
+                }
+            };
+            while let Some(raw) = page.rest.pop_front() {
                 let parsed = match Parsed::read(&raw) {
                     Ok(p) => p,
                     Err(rejected) => {
                         let hash = record_hash(&raw);
                         if state.is_quarantined(&hash) {
-                            pending_seen = pending_seen.saturating_sub(1);
                             continue;
                         }
                         if alerts.len() == max {
-                            // Like an alert: left for the next fetch, which starts below it.
+                            // Like an alert: left for the next fetch.
+                            page.rest.push_front(raw);
+                            walk.page = Some(page);
                             break 'pages;
                         }
                         // Remembered at once, so a fresh page query re-reading it skips it; a
                         // record without a readable time gets its bound raised below.
                         state.record_quarantined(hash.clone(), rejected.updated.unwrap_or(lower));
                         match rejected.updated {
-                            Some(t) => page_times.push(t),
+                            Some(t) => page.times.push(t),
                             None => unbounded.push(hash),
                         }
                         tracing::warn!(
@@ -419,7 +494,7 @@ impl Connector for CrowdStrike {
                         continue;
                     }
                 };
-                page_times.push(parsed.updated);
+                page.times.push(parsed.updated);
                 for hash in unbounded.drain(..) {
                     state.record_quarantined(hash, parsed.updated);
                 }
@@ -429,11 +504,13 @@ impl Connector for CrowdStrike {
                     continue;
                 }
                 if state.is_seen(parsed.id(), parsed.updated) {
-                    pending_seen = pending_seen.saturating_sub(1);
                     continue;
                 }
                 if alerts.len() == max {
-                    // The rest of this page sorts at or after the mark: the next fetch finds it.
+                    // The rest of this page sorts at or after the mark: the next fetch of this
+                    // pull reads it from memory, a later one finds it again.
+                    page.rest.push_front(raw);
+                    walk.page = Some(page);
                     break 'pages;
                 }
                 state.record(parsed.id(), parsed.updated, parsed.version());
@@ -446,21 +523,16 @@ impl Connector for CrowdStrike {
                 ));
             }
             match page.after {
-                Some(next) if got > 0 && after.as_deref() != Some(next.as_str()) => {
+                Some(next) if page.got > 0 && walk.after.as_deref() != Some(next.as_str()) => {
                     // Keyset paging (see the cursor module): a fresh query from the newest
                     // millisecond of this page, unless the whole page sits in one millisecond.
-                    let newest = page_times.iter().max().map(|t| t.floor_millis());
-                    match newest.filter(|t| *t > frontier) {
+                    let newest = page.times.iter().max().map(|t| t.floor_millis());
+                    match newest.filter(|t| *t > walk.frontier) {
                         Some(from) => {
-                            frontier = from;
-                            filter = self.filter_from(from);
-                            reread = page_times.iter().filter(|t| **t >= from).count();
-                            after = None;
+                            walk.frontier = from;
+                            walk.after = None;
                         }
-                        None => {
-                            reread = 0;
-                            after = Some(next);
-                        }
+                        None => walk.after = Some(next),
                     }
                 }
                 _ => {
@@ -472,7 +544,10 @@ impl Connector for CrowdStrike {
         // Records quarantined last in the walk: nothing readable followed them, so they sort at
         // or before the newest record there is, which is no later than now or the mark.
         let now = Timestamp::from_datetime(Utc::now());
-        let last = state.mark_time().map_or(now, |m| m.max(now)).max(frontier);
+        let last = state
+            .mark_time()
+            .map_or(now, |m| m.max(now))
+            .max(walk.frontier);
         for hash in unbounded {
             state.record_quarantined(hash, last);
         }
@@ -490,9 +565,21 @@ impl Connector for CrowdStrike {
             mark = state.mark(),
             "fetched"
         );
+        let cursor = state.encode()?;
+        if !caught_up {
+            *self
+                .resume
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Resume {
+                cursor: cursor.clone(),
+                state,
+                walk,
+                made: std::time::Instant::now(),
+            });
+        }
         Ok(Batch {
             alerts,
-            cursor: state.encode()?,
+            cursor,
             caught_up,
             pages,
             quarantined,

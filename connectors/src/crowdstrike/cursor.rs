@@ -29,8 +29,9 @@
 //!   can return it again. It never moves the mark, so its neighbours are neither lost nor
 //!   repeated; a changed record hashes differently and is quarantined as a new version.
 //!
-//! The cursor carries no vendor `after` token: every fetch starts a fresh query from the window
-//! start, so a stale or expired token can never be replayed after a crash.
+//! The cursor carries no vendor `after` token: a fetch starts a fresh query from the window
+//! start (or, for the next batch of the same pull, from the mark's millisecond, kept in memory
+//! by the client), so a stale or expired token can never be replayed after a crash.
 //!
 //! # Walking a field that changes while paging
 //! The query sorts on `updated_timestamp|asc`, a field that changes while we page (FalconPy and

@@ -243,7 +243,10 @@ async fn the_carried_walk_serves_only_the_cursor_it_was_left_with() {
     let before = mock.stats().combined_requests;
     // b2's commit was lost: fetch from b1's cursor again, through a fresh query.
     let replay = c.fetch(Some(&b1.cursor), budget(1_500)).await.unwrap();
-    assert!(mock.stats().combined_requests > before, "a replay queries the vendor");
+    assert!(
+        mock.stats().combined_requests > before,
+        "a replay queries the vendor"
+    );
     let ids = |b: &[Alert]| b.iter().map(|a| a.event_id.clone()).collect::<Vec<_>>();
     assert_eq!(ids(&b2.alerts), ids(&replay.alerts));
     assert_eq!(b2.cursor, replay.cursor);

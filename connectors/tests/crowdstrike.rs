@@ -1095,3 +1095,85 @@ async fn an_alert_updated_between_two_pages_of_one_walk_is_still_delivered() {
     assert!(distinct.contains(&(passed.clone(), before[&passed].clone())));
     assert!(got.len() == 3000 || got.len() == 3001, "{}", got.len());
 }
+
+/// A TCP forwarder in front of a mock that counts the connections made through it (the mock
+/// itself, wiremock, does not expose its connections).
+struct CountingProxy {
+    addr: std::net::SocketAddr,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingProxy {
+    async fn start(upstream: &str) -> CountingProxy {
+        use std::sync::atomic::Ordering;
+        let upstream: std::net::SocketAddr = upstream
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        CountingProxy { addr, accepted }
+    }
+
+    fn uri(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Issue 20: integrations that reach one vendor host share one pool of connections, capped per
+/// host, instead of each opening its own (40 pulls at once, through a pool of 4).
+#[tokio::test(start_paused = true)]
+async fn forty_integrations_on_one_host_use_at_most_the_pool_size_in_connections() {
+    const POOL: usize = 4;
+    let cids: Vec<String> = (0..40_u128)
+        .map(|i| format!("{:032x}", 0xc0_0000_u128 + i))
+        .collect();
+    let mut cfg = FalconMockConfig {
+        cids: cids.clone(),
+        alerts_per_cid: 1_500,
+        ..FalconMockConfig::default()
+    };
+    cfg.clients[0].children = cids.clone();
+    let mock = FalconMock::start(cfg).await;
+    let proxy = CountingProxy::start(&mock.uri()).await;
+    let shared = http().with_max_connections_per_host(POOL).unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for cid in &cids {
+        let p = Params {
+            base_url: Some(proxy.uri()),
+            ..params(&mock, cid)
+        };
+        let c = connector_with(p, PARENT_SECRET, &shared);
+        let cid = cid.clone();
+        set.spawn(async move { (cid, pull(&c, None, 1_000).await.alerts) });
+    }
+    while let Some(done) = set.join_next().await {
+        let (cid, alerts) = done.unwrap();
+        assert_exactly_once(&alerts, &mock.versions(&cid));
+    }
+    let stats = mock.stats();
+    assert_eq!(stats.tokens_issued, 40);
+    assert!(stats.combined_requests >= 80, "{stats:?}");
+    let connections = proxy.accepted();
+    assert!(
+        (1..=POOL).contains(&connections),
+        "{connections} connections for 40 integrations through a pool of {POOL}"
+    );
+}

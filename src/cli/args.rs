@@ -34,6 +34,17 @@ pub struct Cli {
     /// a private CA (used by the commands that reach a vendor).
     #[arg(long, global = true, env = "SELIQ_CA_FILE", value_name = "PATH")]
     pub ca_file: Option<PathBuf>,
+    /// The most connections the process opens to one vendor host, shared by every integration
+    /// that reaches it (used by the commands that reach a vendor).
+    #[arg(
+        long,
+        global = true,
+        env = "SELIQ_MAX_CONNECTIONS_PER_HOST",
+        value_name = "N",
+        default_value_t = seliq_connectors::http::DEFAULT_MAX_CONNECTIONS_PER_HOST as u16,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    pub max_connections_per_host: u16,
     #[command(subcommand)]
     pub command: Command,
 }

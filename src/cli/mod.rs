@@ -115,16 +115,25 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))
 }
 
-/// `--ca-file`, set once by `run`: a process-wide setting like the data dir, kept here so the
-/// command functions that build connectors need no extra parameter.
-static CA_FILE: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+/// `--ca-file` and `--max-connections-per-host`, set once by `run`: process-wide settings like
+/// the data dir, kept here so the command functions that build connectors need no extra
+/// parameter.
+struct HttpFlags {
+    ca_file: Option<std::path::PathBuf>,
+    max_connections_per_host: usize,
+}
+
+static HTTP_FLAGS: std::sync::OnceLock<HttpFlags> = std::sync::OnceLock::new();
 
 fn http() -> Result<HttpOptions> {
-    let http = HttpOptions::default_timeouts()?;
-    Ok(match CA_FILE.get().and_then(Option::as_deref) {
-        Some(path) => http.with_ca_file(path)?,
-        None => http,
-    })
+    let mut http = HttpOptions::default_timeouts()?;
+    if let Some(flags) = HTTP_FLAGS.get() {
+        http = http.with_max_connections_per_host(flags.max_connections_per_host)?;
+        if let Some(path) = &flags.ca_file {
+            http = http.with_ca_file(path)?;
+        }
+    }
+    Ok(http)
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -135,7 +144,10 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 
 fn run(cli: Cli) -> Result<u8> {
     let cfg = config(&cli);
-    let _ = CA_FILE.set(cli.ca_file.clone());
+    let _ = HTTP_FLAGS.set(HttpFlags {
+        ca_file: cli.ca_file.clone(),
+        max_connections_per_host: usize::from(cli.max_connections_per_host),
+    });
     match cli.command {
         Command::Init => {
             match app::init(&cfg)? {

@@ -36,8 +36,12 @@ pub struct HttpOptions {
     /// vendor endpoints or TLS-inspecting proxies behind a private CA.
     pub extra_roots: Vec<reqwest::Certificate>,
     /// The quotas this process's integrations share (token endpoints, vendor accounts, Splunk
-    /// search slots): every clone of these options holds the same ones.
+    /// search slots, connections per host): every clone of these options holds the same ones.
     pub(crate) shared: Arc<super::shared::Shared>,
+    /// The most connections this process opens to one vendor origin (scheme, host, port),
+    /// whatever the number of integrations behind it: requests beyond it wait for a
+    /// connection of the shared pool instead of opening their own.
+    max_connections_per_host: usize,
     /// How `client` was built, so adding roots can rebuild it with the same timers.
     connect_timeout: Duration,
     pool_idle_timeout: Option<Duration>,
@@ -45,6 +49,9 @@ pub struct HttpOptions {
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Connections per vendor origin: at a vendor's ~100 ms per page, 32 connections carry 300+
+/// pages a second, far above what one API client's quota allows (Falcon 6,000 per minute).
+pub const DEFAULT_MAX_CONNECTIONS_PER_HOST: usize = 32;
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 static CRYPTO_PROVIDER: Once = Once::new();
@@ -79,7 +86,12 @@ impl HttpOptions {
         pool_idle_timeout: Option<Duration>,
     ) -> Result<Self, ConnectorError> {
         Ok(HttpOptions {
-            client: Self::client(connect_timeout, pool_idle_timeout, &[])?,
+            client: Self::client(
+                connect_timeout,
+                pool_idle_timeout,
+                DEFAULT_MAX_CONNECTIONS_PER_HOST,
+                &[],
+            )?,
             read_timeout,
             retry: RetryPolicy::default(),
             rate_limit: None,
@@ -87,6 +99,7 @@ impl HttpOptions {
             account_rate_limit: None,
             extra_roots: Vec::new(),
             shared: Arc::default(),
+            max_connections_per_host: DEFAULT_MAX_CONNECTIONS_PER_HOST,
             connect_timeout,
             pool_idle_timeout,
         })
@@ -95,11 +108,15 @@ impl HttpOptions {
     fn client(
         connect_timeout: Duration,
         pool_idle_timeout: Option<Duration>,
+        max_connections_per_host: usize,
         extra_roots: &[reqwest::Certificate],
     ) -> Result<reqwest::Client, ConnectorError> {
         install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .pool_idle_timeout(pool_idle_timeout)
+            // Requests per origin are capped at the same number (`Http::attempt`), so the pool
+            // never needs to keep more idle ones.
+            .pool_max_idle_per_host(max_connections_per_host)
             .tcp_keepalive(Duration::from_secs(60))
             // Never follow redirects: a followed 308 would re-send a token form (with its
             // secret) to whatever host `Location` names. Vendors handle redirects themselves
@@ -135,12 +152,31 @@ impl HttpOptions {
             .into());
         }
         self.extra_roots.extend(certs);
+        self.rebuild_client()?;
+        Ok(self)
+    }
+
+    /// Caps the connections this process opens to one vendor origin (at least 1). Every
+    /// integration reaching that origin shares them: thousands of Falcon CIDs of one cloud, or
+    /// every Sentinel workspace behind `management.azure.com`, go through one small pool.
+    pub fn with_max_connections_per_host(mut self, n: usize) -> Result<Self, ConnectorError> {
+        self.max_connections_per_host = n.max(1);
+        self.rebuild_client()?;
+        Ok(self)
+    }
+
+    pub fn max_connections_per_host(&self) -> usize {
+        self.max_connections_per_host
+    }
+
+    fn rebuild_client(&mut self) -> Result<(), ConnectorError> {
         self.client = Self::client(
             self.connect_timeout,
             self.pool_idle_timeout,
+            self.max_connections_per_host,
             &self.extra_roots,
         )?;
-        Ok(self)
+        Ok(())
     }
 
     /// Connect timeout 10 s, read timeout 60 s, the default retry policy, vendor quotas.
@@ -236,6 +272,7 @@ pub struct Http {
     limiter: Limiter,
     /// The quotas shared with the process's other integrations (from `HttpOptions`).
     shared: Arc<super::shared::Shared>,
+    max_connections_per_host: usize,
     /// The process-wide quota of the vendor account this integration draws on, if any
     /// ([`Http::share_account_quota`]); every attempt passes it after its own limiter.
     account: std::sync::RwLock<Option<Arc<Limiter>>>,
@@ -278,6 +315,7 @@ impl Http {
             retry: options.retry,
             limiter: Limiter::new(limit),
             shared: options.shared.clone(),
+            max_connections_per_host: options.max_connections_per_host,
             account: std::sync::RwLock::new(None),
             paused_until: Mutex::new(None),
             retries: AtomicU64::new(0),
@@ -522,6 +560,19 @@ impl Http {
             account.acquire().await;
         }
         let host = host_of(request.url());
+        // One of the origin's shared connections, held until the body is read (the connection
+        // is back in the pool by then): hyper's pool has no cap of its own and would open one
+        // connection per concurrent request.
+        let origin = request.url().origin().ascii_serialization();
+        let _connection = self
+            .shared
+            .semaphore(
+                &format!("connections {origin}"),
+                self.max_connections_per_host,
+            )
+            .acquire_owned()
+            .await
+            .expect("the connection semaphore is never closed");
         let resp = match self.client.execute(request).await {
             Ok(resp) => resp,
             Err(e) => return Ok(Attempt::Failed(e, host)),

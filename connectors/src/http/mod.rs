@@ -13,8 +13,8 @@ mod token;
 
 pub use auth::{AuthScheme, authorize};
 pub use client::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Http, HttpOptions, HttpStats, Response,
-    VendorPolicy, install_crypto_provider,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_CONNECTIONS_PER_HOST, DEFAULT_READ_TIMEOUT, Http,
+    HttpOptions, HttpStats, Response, VendorPolicy, install_crypto_provider,
 };
 pub use limiter::RateLimit;
 

@@ -35,6 +35,16 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Current resident set size of this process in bytes (`VmRSS`).
+/// Sockets this process holds open (its pooled vendor connections among them).
+pub fn open_sockets() -> Option<u64> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    Some(
+        dir.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count() as u64,
+    )
+}
+
 pub fn rss_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
     status_kib(&text, "VmRSS").map(|k| k * 1024)

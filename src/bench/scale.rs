@@ -164,6 +164,10 @@ struct RunFigures {
     gateway_cpu_s: Option<f64>,
     sentinel_busiest: Option<u64>,
     falcon_429: Option<u64>,
+    /// Sockets the gateway held open once every pull was done: the connections its pool kept
+    /// (idle ones stay for 90 s, so this is what the run opened and did not close).
+    #[serde(default)]
+    sockets_after_pull: Option<u64>,
 }
 
 pub fn run(args: &BenchArgs) -> Result<Value> {
@@ -322,6 +326,8 @@ fn report(args: &BenchArgs, runs: &[RunFigures]) -> Result<Value> {
         "failures_sample": runs.iter().flat_map(|r| r.failures.iter()).take(5).collect::<Vec<_>>(),
         "quotas": quotas,
         "falcon_429s": runs.iter().filter_map(|r| r.falcon_429).max(),
+        "gateway_sockets_after_pull_max": runs.iter().filter_map(|r| r.sockets_after_pull).max(),
+        "max_connections_per_host": seliq_connectors::http::DEFAULT_MAX_CONNECTIONS_PER_HOST,
         "falcon_mock_token_quota_per_minute": args.falcon_token_quota,
         "concurrency": args.concurrency.unwrap_or(integrations).min(integrations),
         "group_commit": args.group_commit,
@@ -383,6 +389,7 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
         .zip(super::proc_stats::cpu_seconds(None))
         .map(|(a, b)| b - a);
     let peak_rss = peak_rss_bytes().unwrap_or(0);
+    let sockets_after_pull = super::proc_stats::open_sockets();
 
     let mut max_in_period: [Option<(u64, u32)>; 3] = [None; 3];
     for job in &jobs {
@@ -416,6 +423,7 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
         sentinel_busiest: sentinel
             .and_then(|s| s["stats"]["max_data_requests_one_workspace"].as_u64()),
         falcon_429: falcon.and_then(|s| s["stats"]["responses_429"].as_u64()),
+        sockets_after_pull,
     })
 }
 

@@ -48,6 +48,40 @@ pub struct Sentinel {
     /// `<management>/subscriptions/…/providers/Microsoft.SecurityInsights/incidents`.
     incidents: Url,
     alert_calls_left: AtomicU32,
+    /// Where the last fetch stopped on its budget (see [`Resume`]).
+    resume: std::sync::Mutex<Option<Resume>>,
+}
+
+/// The page a fetch stopped in on its budget, kept in memory so that the next fetch of the
+/// same pull reads the rest of it instead of querying it again.
+///
+/// Only records already received are carried: after them the walk goes on with a fresh query
+/// from the position, never with the page's `nextLink`, whose `$skipToken` may be an offset
+/// that an escalation between two batches would shift (see the cursor module). The resume is
+/// used only by the fetch that follows at once (same cursor, within [`RESUME_FOR`]); any other
+/// fetch, an error, or a restart queries from the cursor.
+struct Resume {
+    cursor: Cursor,
+    state: State,
+    carry: Carry,
+    made: std::time::Instant,
+}
+
+/// How long a resume stays usable: batches of one pull follow each other within milliseconds.
+const RESUME_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The rest of a page, and whether the chain went on after it.
+struct Carry {
+    rest: std::collections::VecDeque<Box<RawValue>>,
+    more: bool,
+}
+
+/// Where the walk goes after a page.
+enum Next {
+    /// The page's `nextLink`, checked.
+    Link(Url),
+    /// A fresh query from the position (after a carried page).
+    Query,
 }
 
 impl std::fmt::Debug for Sentinel {
@@ -88,6 +122,7 @@ impl Sentinel {
             http,
             incidents,
             alert_calls_left: AtomicU32::new(ALERT_CALLS_PER_PULL),
+            resume: std::sync::Mutex::new(None),
         })
     }
 
@@ -309,23 +344,32 @@ impl Connector for Sentinel {
     ) -> Result<Batch, ConnectorError> {
         let max = budget.max_alerts.max(1);
         let look_back = self.settings.look_back();
-        let mut state = match cursor {
-            Some(c) => State::decode(c)?,
-            None => State::first_run(budget.since),
-        };
+        let (mut state, low, mut carry) = self.start(cursor, budget.since, look_back)?;
         let mut alerts: Vec<Alert> = Vec::new();
         let mut pages = 0u32;
-        let low = state.begin(look_back);
         let mut link = self.list_url(low, max.min(MAX_TOP));
         let mut quarantined = Vec::new();
         loop {
-            let resp = self.get_page(&link).await?;
-            pages += 1;
-            state.set_server_time(server_date(&resp.headers));
-            let page = parse_page(&resp.body).map_err(|e| self.malformed(LIST, e))?;
+            let (mut items, next) = match carry.take() {
+                Some(Carry { rest, more }) => (rest, more.then_some(Next::Query)),
+                None => {
+                    let resp = self.get_page(&link).await?;
+                    pages += 1;
+                    state.set_server_time(server_date(&resp.headers));
+                    let page = parse_page(&resp.body).map_err(|e| self.malformed(LIST, e))?;
+                    let next = match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {
+                        Some(next) => Some(Next::Link(
+                            self.checked_link(next)
+                                .map_err(|e| self.malformed(LIST, e))?,
+                        )),
+                        None => None,
+                    };
+                    (page.value.into(), next)
+                }
+            };
 
             let mut full = false;
-            for raw in page.value {
+            while let Some(raw) = items.pop_front() {
                 // One unmappable record must not stop the integration: it is quarantined and the
                 // walk goes on (the page itself parsed, so its neighbours are sound).
                 let Ok(parsed) = mapping::parse(&raw) else {
@@ -343,6 +387,8 @@ impl Connector for Sentinel {
                     continue;
                 }
                 if alerts.len() >= max {
+                    drop(parsed);
+                    items.push_front(raw);
                     full = true;
                     break;
                 }
@@ -369,40 +415,53 @@ impl Connector for Sentinel {
                 ));
             }
 
-            let next = match page.next_link.as_deref().filter(|l| !l.trim().is_empty()) {
-                None if !full => {
-                    state.complete_chain(look_back);
-                    return Ok(Batch {
-                        alerts,
-                        cursor: state.encode()?,
-                        caught_up: true,
-                        pages,
-                        quarantined,
-                    });
-                }
-                None => None,
-                Some(next) => Some(
-                    self.checked_link(next)
-                        .map_err(|e| self.malformed(LIST, e))?,
-                ),
-            };
+            if next.is_none() && !full {
+                state.complete_chain(look_back);
+                return Ok(Batch {
+                    alerts,
+                    cursor: state.encode()?,
+                    caught_up: true,
+                    pages,
+                    quarantined,
+                });
+            }
             // Stop at the budget, or after many pages once something is in hand (a fetch that
             // has emitted nothing keeps going, so every fetch makes progress).
             let stop =
                 full || alerts.len() >= max || (pages >= MAX_PAGES_PER_FETCH && !alerts.is_empty());
             match next {
-                Some(next) if !stop => {
+                Some(Next::Link(next)) if !stop => {
                     if next == link {
                         return Err(self.malformed(LIST, "nextLink points at the same page".into()));
                     }
                     link = next;
                 }
-                _ => {
-                    // The next fetch resumes with a fresh query from the last time processed.
+                Some(Next::Query) if !stop => {
+                    link = self.list_url(state.begin(look_back), max.min(MAX_TOP));
+                }
+                next => {
+                    // A fetch from the durable cursor resumes with a fresh query from the last
+                    // time processed; the next fetch of this pull carries on in memory.
                     state.prune_mid_chain(look_back);
+                    let cursor = state.encode()?;
+                    if full {
+                        let carry = Carry {
+                            rest: items,
+                            more: next.is_some(),
+                        };
+                        *self
+                            .resume
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Resume {
+                            cursor: cursor.clone(),
+                            state,
+                            carry,
+                            made: std::time::Instant::now(),
+                        });
+                    }
                     return Ok(Batch {
                         alerts,
-                        cursor: state.encode()?,
+                        cursor,
                         caught_up: false,
                         pages,
                         quarantined,
@@ -418,6 +477,31 @@ impl Connector for Sentinel {
 }
 
 impl Sentinel {
+    /// The decoded state of `cursor`, the chain's lower bound, and what the walk carries on
+    /// from: the resume left by the previous fetch when `cursor` is the one it returned.
+    fn start(
+        &self,
+        cursor: Option<&Cursor>,
+        since: DateTime<Utc>,
+        look_back: std::time::Duration,
+    ) -> Result<(State, DateTime<Utc>, Option<Carry>), ConnectorError> {
+        let resume = self
+            .resume
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let (mut state, carry) = match (resume, cursor) {
+            (Some(r), Some(c)) if r.cursor == *c && r.made.elapsed() < RESUME_FOR => {
+                (r.state, Some(r.carry))
+            }
+            (_, Some(c)) => (State::decode(c)?, None),
+            (_, None) => (State::first_run(since), None),
+        };
+        // The bound a fresh query would use: quarantined records are remembered against it.
+        let low = state.begin(look_back);
+        Ok((state, low, carry))
+    }
+
     fn quarantine(&self, raw: Box<RawValue>) -> Quarantined {
         let reason = mapping::unmappable_reason(&raw);
         tracing::warn!(

@@ -200,7 +200,10 @@ async fn a_batch_that_stops_inside_a_page_leaves_its_rest_to_the_next_batch() {
     let (again, _) = pull(&conn, cursor, 700).await.unwrap();
     assert!(again.is_empty());
     let stats = mock.stats();
-    assert_eq!(stats.list_queries.iter().filter(|q| !q.skip_token).count(), 9);
+    assert_eq!(
+        stats.list_queries.iter().filter(|q| !q.skip_token).count(),
+        9
+    );
 }
 
 #[tokio::test]

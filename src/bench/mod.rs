@@ -72,10 +72,6 @@ pub struct BenchArgs {
     /// scale: integrations fetching at once; default: all of them.
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// scale: commit every batch waiting at the committer with one fsync and one transaction
-    /// (a proposed engine change; the engine today commits batch by batch).
-    #[arg(long)]
-    pub group_commit: bool,
     /// scale: the Falcon token quota per minute, for the mock and for the gateway's own pacing.
     /// The vendor's is 300 per source IP, which W first mints of W child CIDs would queue behind
     /// for W/250 minutes; the default raises it (see the scale report).
@@ -177,9 +173,6 @@ fn forwarded(args: &BenchArgs) -> Vec<String> {
     .collect();
     if let Some(c) = args.concurrency {
         v.extend(["--concurrency".to_owned(), c.to_string()]);
-    }
-    if args.group_commit {
-        v.push("--group-commit".to_owned());
     }
     if let Some(p) = &args.mocks_bin {
         v.extend(["--mocks-bin".to_owned(), p.display().to_string()]);
@@ -366,7 +359,6 @@ mod tests {
             "2",
             "--concurrency",
             "5",
-            "--group-commit",
             "--splunk-shards",
             "2",
         ];
@@ -382,10 +374,9 @@ mod tests {
                 again.workspaces,
                 again.runs,
                 again.concurrency,
-                again.group_commit,
                 again.splunk_shards
             ),
-            (7, 3, 2, Some(5), true, 2)
+            (7, 3, 2, Some(5), 2)
         );
         assert!(!forwarded.iter().any(|a| a == "--part"));
     }

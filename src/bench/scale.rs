@@ -7,13 +7,14 @@
 //!   three integrations (`integrations::add`, so the binding guard checks 3 × W distinct sources:
 //!   one CID, one Sentinel workspace and one Splunk index per client, each Splunk scope with its
 //!   own service account). `verify` is off to keep setup short; `e2e` covers verification.
-//! - **Pull with the engine's own loop, across workspaces.** `pull::run` pulls one workspace and
-//!   holds `&mut App`, so it cannot pull a thousand workspaces at once. The bench therefore opens
-//!   every credential through its workspace's vault handle, builds each connector as
-//!   `registry::build` does (keeping the concrete type, to read its request statistics), and runs
-//!   one fetch loop per integration, all concurrently, feeding one committer that does what the
-//!   engine's does per batch: NDJSON lines to a file, fsync, then the checkpoint and file length
-//!   in one transaction, then the next fetch.
+//! - **Pull with the engine itself, across workspaces.** The bench opens every credential through
+//!   its workspace's vault handle, builds each connector as `registry::build` does (keeping the
+//!   concrete type, to read its request statistics), gives each workspace its SLA stamper, and
+//!   hands every integration to `pull::run_jobs`, the engine `pull` runs: one fetch loop per
+//!   integration, all concurrently, SLA stamping, one committer that commits the batches waiting
+//!   together (NDJSON lines to a file, fsync, then the checkpoints, ledger rows and file length in
+//!   one transaction). `pull::run` itself pulls one workspace per call; that is the only
+//!   difference.
 //! - **Mocks.** One Falcon process serves every CID (the MSSP parent client reaches each with
 //!   `member_cid`), one Sentinel process every workspace (one app registration, Lighthouse
 //!   style), and the Splunk indexes are spread over `--splunk-shards` processes (default 8): the
@@ -28,7 +29,7 @@
 //!   workspace over the whole run, an upper bound of any one window.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use secrecy::SecretString;
@@ -36,22 +37,18 @@ use seliq_connectors::crowdstrike::CrowdStrike;
 use seliq_connectors::http::{HttpOptions, HttpStats, RateLimit};
 use seliq_connectors::sentinel::Sentinel;
 use seliq_connectors::splunk::Splunk;
-use seliq_connectors::{
-    Batch, Budget, Connector, Cursor, Params, Settings, crowdstrike, sentinel, splunk,
-};
+use seliq_connectors::{Connector, Params, Settings, crowdstrike, sentinel, splunk};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::proc_stats::{median, mib, peak_rss_bytes, round, rss_bytes};
 use super::{BenchArgs, MockProcess, mocks_binary, runtime};
 use crate::app::{self, App, Config};
 use crate::error::{Error, Result};
-use crate::ids::IntegrationId;
 use crate::integrations::{self, NewIntegration};
 use crate::pull::{self, Sink};
 use crate::slug::{IntegrationName, Slug};
-use crate::store::{CheckpointRow, Plan};
+use crate::store::Plan;
 use crate::workspaces;
 
 const TARGET_INTEGRATIONS: usize = 3_000;
@@ -59,17 +56,17 @@ const TARGET_RSS_MIB: f64 = 256.0;
 
 /// One integration's connector, kept concrete where the statistics need it.
 enum Built {
-    Falcon(CrowdStrike),
-    Sentinel(Sentinel),
-    Splunk(Splunk),
+    Falcon(Arc<CrowdStrike>),
+    Sentinel(Arc<Sentinel>),
+    Splunk(Arc<Splunk>),
 }
 
 impl Built {
-    fn connector(&self) -> &dyn Connector {
+    fn connector(&self) -> Arc<dyn Connector> {
         match self {
-            Built::Falcon(c) => c,
-            Built::Sentinel(c) => c,
-            Built::Splunk(c) => c,
+            Built::Falcon(c) => c.clone(),
+            Built::Sentinel(c) => c.clone(),
+            Built::Splunk(c) => c.clone(),
         }
     }
 
@@ -106,24 +103,18 @@ const VENDORS: [&str; 3] = ["crowdstrike", "sentinel", "splunk"];
 
 fn build(settings: &Settings, secret: SecretString, http: &HttpOptions) -> Result<Built> {
     Ok(match settings {
-        Settings::Crowdstrike(s) => Built::Falcon(CrowdStrike::new(s.clone(), secret, http)?),
-        Settings::Sentinel(s) => Built::Sentinel(Sentinel::new(s.clone(), secret, http)?),
-        Settings::Splunk(s) => Built::Splunk(Splunk::new(s.clone(), secret, http)?),
+        Settings::Crowdstrike(s) => {
+            Built::Falcon(Arc::new(CrowdStrike::new(s.clone(), secret, http)?))
+        }
+        Settings::Sentinel(s) => Built::Sentinel(Arc::new(Sentinel::new(s.clone(), secret, http)?)),
+        Settings::Splunk(s) => Built::Splunk(Arc::new(Splunk::new(s.clone(), secret, http)?)),
     })
 }
 
+/// What the bench keeps of each integration handed to the engine (same index).
 struct Job {
-    workspace: String,
-    name: String,
-    integration_id: IntegrationId,
-    since: chrono::DateTime<Utc>,
-    built: Arc<Built>,
-}
-
-struct Delivery {
-    job: usize,
-    batch: Batch,
-    ack: oneshot::Sender<bool>,
+    label: String,
+    built: Built,
 }
 
 pub(super) struct Mocks {
@@ -160,6 +151,9 @@ struct RunFigures {
     /// Per vendor: (highest requests in one quota window, its limit), over all integrations.
     max_in_period: [Option<(u64, u32)>; 3],
     batches: u64,
+    /// Transactions (and fsyncs) the committer took for them.
+    #[serde(default)]
+    commits: u64,
     mock_cpu_s: [Option<f64>; 3],
     gateway_cpu_s: Option<f64>,
     sentinel_busiest: Option<u64>,
@@ -322,6 +316,7 @@ fn report(args: &BenchArgs, runs: &[RunFigures]) -> Result<Value> {
         "rss_after_building_connectors_mib_median": round(med(&|r| mib(r.rss_after_build)), 1),
         "alerts_per_run": first.map(|r| json!({"crowdstrike": r.alerts[0], "sentinel": r.alerts[1], "splunk": r.alerts[2]})),
         "batches_committed_per_run": first.map(|r| r.batches),
+        "commits_per_run": first.map(|r| r.commits),
         "failed_integrations": failures,
         "failures_sample": runs.iter().flat_map(|r| r.failures.iter()).take(5).collect::<Vec<_>>(),
         "quotas": quotas,
@@ -330,7 +325,6 @@ fn report(args: &BenchArgs, runs: &[RunFigures]) -> Result<Value> {
         "max_connections_per_host": seliq_connectors::http::DEFAULT_MAX_CONNECTIONS_PER_HOST,
         "falcon_mock_token_quota_per_minute": args.falcon_token_quota,
         "concurrency": args.concurrency.unwrap_or(integrations).min(integrations),
-        "group_commit": args.group_commit,
         "gateway_cpu_s_median": round(med(&|r| r.gateway_cpu_s.unwrap_or(f64::NAN)), 2),
         "splunk_mock_processes": args.splunk_shards.clamp(1, w),
         "mock_cpu_s_median": {
@@ -368,7 +362,7 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
     let slugs = rt.block_on(setup(&mut app, &http, &mocks, args.workspaces))?;
     let setup_s = setup_start.elapsed().as_secs_f64();
 
-    let jobs = open_jobs(&mut app, &http, &slugs)?;
+    let (jobs, engine_jobs) = open_jobs(&mut app, &http, &slugs)?;
     let rss_after_build = rss_bytes().unwrap_or(0);
     let cpu_before = mocks.cpu_seconds();
     let gateway_cpu_before = super::proc_stats::cpu_seconds(None);
@@ -377,13 +371,23 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
 
     let pull_start = Instant::now();
     let concurrency = args.concurrency.unwrap_or(jobs.len()).max(1);
-    let (alerts, failures, batches) = rt.block_on(pull_all(
-        &mut app,
-        &mut sink,
-        &jobs,
+    let engine = pull::Engine {
         concurrency,
-        args.group_commit,
-    ))?;
+        batch_size: pull::DEFAULT_BATCH,
+        max: None,
+        progress: false,
+    };
+    let (reports, stats) =
+        rt.block_on(pull::run_jobs(&mut app, &mut sink, engine_jobs, &engine))?;
+    let mut alerts = [0u64; 3];
+    let mut failures = Vec::new();
+    for (job, report) in jobs.iter().zip(&reports) {
+        alerts[job.built.vendor()] += report.alerts;
+        if let Some(e) = &report.error {
+            failures.push(format!("{}: {e}", job.label));
+        }
+    }
+    let (batches, commits) = (stats.batches, stats.commits);
     let pull_s = pull_start.elapsed().as_secs_f64();
     let gateway_cpu_s = gateway_cpu_before
         .zip(super::proc_stats::cpu_seconds(None))
@@ -418,6 +422,7 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
         rss_after_build,
         max_in_period,
         batches,
+        commits,
         mock_cpu_s,
         gateway_cpu_s,
         sentinel_busiest: sentinel
@@ -512,174 +517,56 @@ pub(super) async fn setup(
     Ok(slugs)
 }
 
-/// Every integration's credential opened through its workspace's vault handle, and its connector.
-fn open_jobs(app: &mut App, http: &HttpOptions, slugs: &[Slug]) -> Result<Vec<Job>> {
+/// Every integration's credential opened through its workspace's vault handle, its connector,
+/// and its workspace's SLA stamper (one ledger connection for all, as `serve` has): the bench's
+/// view of each and the engine's job, in the same order.
+fn open_jobs(
+    app: &mut App,
+    http: &HttpOptions,
+    slugs: &[Slug],
+) -> Result<(Vec<Job>, Vec<pull::Job>)> {
     let vault = app.vault().clone();
     let now = Utc::now();
+    let ledger = crate::sla::Ledger::open(app.store().path())?;
     let rows = app.store().read(|tx| {
-        let mut out = Vec::with_capacity(slugs.len() * 3);
+        let mut out = Vec::with_capacity(slugs.len());
         for slug in slugs {
             let ws = workspaces::require(tx, slug)?;
+            let policy = crate::sla::effective(tx, ws.id)?;
+            let mut integs = Vec::new();
             for integ in tx.integrations(ws.id)? {
                 let secret = integrations::open_current(tx, &vault, &ws, &integ)?;
-                out.push((slug.to_string(), integ, secret));
+                integs.push((integ, secret));
             }
+            out.push((slug.to_string(), ws.id, policy, integs));
         }
         Ok::<_, Error>(out)
     })?;
-    rows.into_iter()
-        .map(|(workspace, integ, secret)| {
-            let window = Duration::from_secs(integ.first_window_secs);
-            Ok(Job {
-                workspace,
-                name: integ.name.to_string(),
-                integration_id: integ.id,
-                since: now
-                    - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(1)),
-                built: Arc::new(build(&integ.settings, secret, http)?),
-            })
-        })
-        .collect()
-}
-
-/// All fetch loops at once (up to `concurrency`), one committer. Returns alerts per vendor,
-/// failures and batches committed.
-async fn pull_all(
-    app: &mut App,
-    sink: &mut Sink,
-    jobs: &[Job],
-    concurrency: usize,
-    group_commit: bool,
-) -> Result<([u64; 3], Vec<String>, u64)> {
-    let (tx, mut rx) = mpsc::channel::<Delivery>(64);
-    let gate = Arc::new(Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
-    for (index, job) in jobs.iter().enumerate() {
-        let (tx, built, since, gate) = (
-            tx.clone(),
-            Arc::clone(&job.built),
-            job.since,
-            Arc::clone(&gate),
-        );
-        let label = format!("{}/{}", job.workspace, job.name);
-        tasks.spawn(async move {
-            let _permit = gate.acquire_owned().await;
-            fetch_loop(index, &built, since, tx)
-                .await
-                .map_err(|e| format!("{label}: {e}"))
+    let mut jobs = Vec::with_capacity(slugs.len() * 3);
+    let mut engine_jobs = Vec::with_capacity(slugs.len() * 3);
+    for (workspace, workspace_id, policy, integs) in rows {
+        let sla = Arc::new(crate::sla::Stamper {
+            workspace_id,
+            policy,
+            ledger: ledger.clone(),
         });
-    }
-    drop(tx);
-    let mut alerts = [0u64; 3];
-    let mut batches = 0u64;
-    let mut buf = Vec::with_capacity(1 << 20);
-    let mut group: Vec<Delivery> = Vec::new();
-    while let Some(first) = rx.recv().await {
-        group.push(first);
-        while group_commit && let Ok(more) = rx.try_recv() {
-            group.push(more);
-        }
-        let ok = commit(app, sink, jobs, &group, &mut buf);
-        if let Err(e) = &ok {
-            tracing::error!(error = %e, batches = group.len(), "batches not committed");
-        }
-        for d in group.drain(..) {
-            if ok.is_ok() {
-                alerts[jobs[d.job].built.vendor()] += d.batch.alerts.len() as u64;
-                batches += 1;
-            }
-            let _ = d.ack.send(ok.is_ok());
+        for (integ, secret) in integs {
+            let built = build(&integ.settings, secret, http)?;
+            engine_jobs.push(pull::Job {
+                workspace: workspace.clone(),
+                connector: built.connector(),
+                cursor: None,
+                checkpoint_version: 0,
+                since: pull::first_window_start(&integ, now)?,
+                route: None,
+                sla: sla.clone(),
+                integ: integ.clone(),
+            });
+            jobs.push(Job {
+                label: format!("{workspace}/{}", integ.name),
+                built,
+            });
         }
     }
-    let mut failures = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => failures.push(e),
-            Err(e) => failures.push(format!("task failed: {e}")),
-        }
-    }
-    Ok((alerts, failures, batches))
-}
-
-/// The engine's per-integration loop: fetch, hand the batch over, wait until it is committed.
-async fn fetch_loop(
-    index: usize,
-    built: &Built,
-    since: chrono::DateTime<Utc>,
-    tx: mpsc::Sender<Delivery>,
-) -> std::result::Result<(), String> {
-    let connector = built.connector();
-    let mut cursor: Option<Cursor> = None;
-    loop {
-        let budget = Budget {
-            max_alerts: pull::DEFAULT_BATCH,
-            since,
-        };
-        let batch = connector
-            .fetch(cursor.as_ref(), budget)
-            .await
-            .map_err(|e| e.to_string())?;
-        let caught_up = batch.caught_up;
-        let next = batch.cursor.clone();
-        if !batch.alerts.is_empty() || cursor.as_ref() != Some(&next) {
-            let (ack, done) = oneshot::channel();
-            tx.send(Delivery {
-                job: index,
-                batch,
-                ack,
-            })
-            .await
-            .map_err(|_| "the committer stopped".to_owned())?;
-            if !done.await.unwrap_or(false) {
-                return Err("the batch was not committed".to_owned());
-            }
-        }
-        cursor = Some(next);
-        if caught_up {
-            return Ok(());
-        }
-    }
-}
-
-/// What the engine's committer does with a batch: lines, fsync, then the checkpoint and the file
-/// length in one transaction. With several batches (group commit): all lines, one fsync, one
-/// transaction holding every checkpoint.
-fn commit(
-    app: &mut App,
-    sink: &mut Sink,
-    jobs: &[Job],
-    group: &[Delivery],
-    buf: &mut Vec<u8>,
-) -> Result<()> {
-    buf.clear();
-    for d in group {
-        let job = &jobs[d.job];
-        for alert in &d.batch.alerts {
-            pull::encode_line(buf, &job.workspace, &job.name, alert, &[])?;
-        }
-    }
-    let offset = sink.write_batch(buf)?;
-    let key = sink.key().map(str::to_owned);
-    let rows: Vec<CheckpointRow> = group
-        .iter()
-        .map(|d| CheckpointRow {
-            integration_id: jobs[d.job].integration_id,
-            cursor: d.batch.cursor.clone(),
-            sink: key.clone(),
-            sink_offset: key.as_ref().map(|_| offset),
-            updated_at: Utc::now(),
-            // Every bench run starts from fresh integrations and is their only writer.
-            version: 0,
-        })
-        .collect();
-    app.store().write(|tx| {
-        for row in &rows {
-            tx.save_checkpoint(row)?;
-        }
-        if let Some(k) = &key {
-            tx.set_sink_offset(k, offset)?;
-        }
-        Ok::<_, Error>(())
-    })
+    Ok((jobs, engine_jobs))
 }

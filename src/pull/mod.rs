@@ -7,6 +7,7 @@
 //! truncated back to the committed length and stdout repeats at most that batch, with the same
 //! `event_id`s.
 
+mod commit;
 mod fault;
 mod progress;
 mod sink;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use seliq_connectors::http::HttpOptions;
-use seliq_connectors::{Alert, Batch, Budget, Connector, Cursor, registry};
+use seliq_connectors::{Batch, Budget, Connector, Cursor, registry};
 use serde_json::json;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -28,9 +29,11 @@ use crate::ids::{IntegrationId, WorkspaceId};
 use crate::integrations;
 use crate::sinks::{EncodedBatch, Route};
 use crate::slug::{IntegrationName, Slug};
-use crate::store::{CheckpointRow, IntegrationRow};
+use crate::store::IntegrationRow;
 use crate::workspaces;
 
+pub use commit::encode_line;
+pub(crate) use commit::{Committing, commit_group};
 pub use sink::Sink;
 
 /// First-run window when neither `--since` nor the integration says otherwise.
@@ -219,7 +222,51 @@ pub async fn run(
     sink: &mut Sink,
 ) -> Result<PullReport> {
     let (workspace_id, jobs, mut failed) = prepare(app, http, req)?;
+    let engine = Engine {
+        concurrency: req.concurrency,
+        batch_size: req.batch_size,
+        max: req.max,
+        progress: true,
+    };
+    let (mut reports, _) = run_jobs(app, sink, jobs, &engine).await?;
+    reports.append(&mut failed);
+    reports.sort_by(|a, b| a.name.cmp(&b.name));
+    record(app, workspace_id, &reports)?;
+    Ok(PullReport {
+        integrations: reports,
+    })
+}
+
+/// How [`run_jobs`] runs.
+pub(crate) struct Engine {
+    /// Integrations fetching at once.
+    pub concurrency: usize,
+    pub batch_size: usize,
+    /// `--max`: alerts in all, across every integration.
+    pub max: Option<u64>,
+    /// Draw the progress line on a terminal.
+    pub progress: bool,
+}
+
+/// What the committer did: batches committed, and the transactions (fsyncs) they took.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CommitStats {
+    pub batches: u64,
+    pub commits: u64,
+}
+
+/// The engine: every job fetches concurrently (up to `concurrency`), one committer writes and
+/// commits their batches into `sink`. Batches that wait at the committer together are committed
+/// together ([`commit_group`]): one write, one fsync, one transaction. Jobs may belong to
+/// different workspaces (each carries its slug and SLA stamper). One report per job, in order.
+pub(crate) async fn run_jobs(
+    app: &mut App,
+    sink: &mut Sink,
+    jobs: Vec<Job>,
+    engine: &Engine,
+) -> Result<(Vec<IntegrationReport>, CommitStats)> {
     let names: Vec<String> = jobs.iter().map(|j| j.integ.name.to_string()).collect();
+    let slugs: Vec<String> = jobs.iter().map(|j| j.workspace.clone()).collect();
     let mut reports: Vec<IntegrationReport> = names
         .iter()
         .map(|n| IntegrationReport {
@@ -227,18 +274,19 @@ pub async fn run(
             ..Default::default()
         })
         .collect();
-    let progress = progress::Progress::new(&names);
+    let progress = engine.progress.then(|| progress::Progress::new(&names));
 
-    let (tx, mut rx) = mpsc::channel::<Delivery>(req.concurrency.max(1));
-    let gate = Arc::new(Semaphore::new(req.concurrency.max(1)));
+    let concurrency = engine.concurrency.max(1);
+    let (tx, mut rx) = mpsc::channel::<Delivery>(concurrency);
+    let gate = Arc::new(Semaphore::new(concurrency));
     // `--max`: alerts reserved by in-flight fetches, so concurrent fetches never overshoot.
-    let remaining = Arc::new(AtomicU64::new(req.max.unwrap_or(u64::MAX)));
+    let remaining = Arc::new(AtomicU64::new(engine.max.unwrap_or(u64::MAX)));
     let mut tasks = tokio::task::JoinSet::new();
     for (index, job) in jobs.into_iter().enumerate() {
         let tx = tx.clone();
         let gate = gate.clone();
         let remaining = remaining.clone();
-        let batch_size = req.batch_size;
+        let batch_size = engine.batch_size;
         tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
             let outcome = pull_one(index, job, batch_size, remaining, tx, None).await;
@@ -247,36 +295,55 @@ pub async fn run(
     }
     drop(tx);
 
-    let slug = req.workspace.to_string();
-    let mut batch_no = 0u64;
+    let mut stats = CommitStats::default();
     let mut buf = Vec::with_capacity(1 << 20);
-    while let Some(d) = rx.recv().await {
-        batch_no += 1;
-        let integ_name = &names[d.index];
-        let result = commit_batch(app, sink, &slug, integ_name, &d, batch_no, &mut buf);
-        match &result {
-            Ok(()) => {
-                let r = &mut reports[d.index];
-                r.alerts += d.batch.alerts.len() as u64;
-                r.pages += u64::from(d.batch.pages);
-                r.dead_lettered += d.batch.quarantined.len() as u64;
-                for q in &d.batch.quarantined {
-                    if r.dead_letter_reasons.len() < MAX_REASONS
-                        && !r.dead_letter_reasons.contains(&q.reason)
-                    {
-                        r.dead_letter_reasons.push(q.reason.clone());
+    let mut waiting: Vec<Delivery> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        waiting.push(first);
+        while let Ok(more) = rx.try_recv() {
+            waiting.push(more);
+        }
+        stats.commits += 1;
+        let group: Vec<Committing<'_>> = waiting
+            .iter()
+            .map(|d| Committing {
+                workspace: &slugs[d.index],
+                integration: &names[d.index],
+                delivery: d,
+            })
+            .collect();
+        let results = commit_group(app, sink, &group, stats.commits, &mut buf);
+        drop(group);
+        for (d, result) in waiting.drain(..).zip(results) {
+            match &result {
+                Ok(()) => {
+                    stats.batches += 1;
+                    let r = &mut reports[d.index];
+                    r.alerts += d.batch.alerts.len() as u64;
+                    r.pages += u64::from(d.batch.pages);
+                    r.dead_lettered += d.batch.quarantined.len() as u64;
+                    for q in &d.batch.quarantined {
+                        if r.dead_letter_reasons.len() < MAX_REASONS
+                            && !r.dead_letter_reasons.contains(&q.reason)
+                        {
+                            r.dead_letter_reasons.push(q.reason.clone());
+                        }
+                    }
+                    if let Some(p) = &progress {
+                        p.update(d.index, r.alerts);
                     }
                 }
-                progress.update(d.index, r.alerts);
+                Err(e) => {
+                    reports[d.index].conflict |= matches!(e, Error::Conflict(_));
+                    tracing::error!(integration = %names[d.index], error = %e, "batch not committed")
+                }
             }
-            Err(e) => {
-                reports[d.index].conflict |= matches!(e, Error::Conflict(_));
-                tracing::error!(integration = %integ_name, error = %e, "batch not committed")
-            }
+            let _ = d.ack.send(result.map_err(|e| e.to_string()));
         }
-        let _ = d.ack.send(result.map_err(|e| e.to_string()));
     }
-    progress.finish();
+    if let Some(p) = progress {
+        p.finish();
+    }
     while let Some(joined) = tasks.join_next().await {
         let (index, outcome) =
             joined.map_err(|e| Error::Runtime(format!("pull task failed: {e}")))?;
@@ -287,110 +354,7 @@ pub async fn run(
             r.error = Some(e.message);
         }
     }
-    reports.append(&mut failed);
-    reports.sort_by(|a, b| a.name.cmp(&b.name));
-    record(app, workspace_id, &reports)?;
-    Ok(PullReport {
-        integrations: reports,
-    })
-}
-
-/// Write one batch durably, then commit its checkpoint (and the sink length) in one transaction.
-pub(crate) fn commit_batch(
-    app: &mut App,
-    sink: &mut Sink,
-    workspace: &str,
-    integration: &str,
-    d: &Delivery,
-    batch_no: u64,
-    buf: &mut Vec<u8>,
-) -> Result<()> {
-    buf.clear();
-    let bytes: &[u8] = match &d.encoded {
-        Some(e) => &e.bytes,
-        None => {
-            for (i, alert) in d.batch.alerts.iter().enumerate() {
-                let extra = d.stamped.extras.get(i).map_or(&[][..], Vec::as_slice);
-                encode_line(buf, workspace, integration, alert, extra)?;
-            }
-            buf
-        }
-    };
-    if fault::armed(fault::Point::PartialWrite, batch_no) {
-        let _ = sink.write_batch(&bytes[..bytes.len() / 2]);
-        fault::crash();
-    }
-    let before = sink.written_len();
-    let offset = sink.write_batch(bytes)?;
-    if fault::armed(fault::Point::AfterWrite, batch_no) {
-        fault::crash();
-    }
-    let key = sink.key().map(str::to_owned);
-    let row = CheckpointRow {
-        integration_id: d.integration_id,
-        cursor: d.batch.cursor.clone(),
-        sink: key.clone(),
-        sink_offset: key.as_ref().map(|_| offset),
-        updated_at: Utc::now(),
-        version: d.version,
-    };
-    // Dead letters commit with the cursor that moves past them: never skipped without a trace.
-    let now = Utc::now();
-    let committed = app.store().write(|tx| {
-        if !tx.save_checkpoint_if(&row)? {
-            return Err(Error::Conflict(format!(
-                "the checkpoint of integration {integration} was advanced by another process since this pull read it; this batch is not committed"
-            )));
-        }
-        if let Some(k) = &key {
-            tx.set_sink_offset(k, offset)?;
-        }
-        for (key, row) in &d.stamped.rows {
-            tx.upsert_alert_sla(*key, row)?;
-        }
-        if d.stamped.first_seen > 0 {
-            tx.count_first_seen(d.stamped.workspace_id, d.stamped.at, d.stamped.first_seen)?;
-        }
-        for q in &d.batch.quarantined {
-            tx.insert_dead_letter(d.integration_id, now, &q.reason, q.raw.get())?;
-        }
-        Ok::<_, Error>(())
-    });
-    if committed.is_err() {
-        // The batch will be fetched again from the old cursor: take its bytes back out.
-        sink.truncate_to(before)?;
-    }
-    committed
-}
-
-/// One NDJSON line: the envelope fields, then the alert's own fields, then `extra` (the SLA and
-/// routing stamps, already encoded as `,"key":value` pairs), in one object.
-pub fn encode_line(
-    buf: &mut Vec<u8>,
-    workspace: &str,
-    integration: &str,
-    alert: &Alert,
-    extra: &[u8],
-) -> Result<()> {
-    buf.extend_from_slice(b"{\"schema\":\"");
-    buf.extend_from_slice(seliq_connectors::ALERT_SCHEMA.as_bytes());
-    buf.extend_from_slice(b"\",\"workspace\":");
-    serde_json::to_writer(&mut *buf, workspace).map_err(|e| Error::Runtime(e.to_string()))?;
-    buf.extend_from_slice(b",\"integration\":");
-    serde_json::to_writer(&mut *buf, integration).map_err(|e| Error::Runtime(e.to_string()))?;
-    buf.push(b',');
-    let start = buf.len();
-    serde_json::to_writer(&mut *buf, alert).map_err(|e| Error::Runtime(e.to_string()))?;
-    // Drop the alert object's own opening brace: its fields continue ours.
-    buf.remove(start);
-    if !extra.is_empty() {
-        // The alert object ends in its closing brace: the stamps go just before it.
-        buf.pop();
-        buf.extend_from_slice(extra);
-        buf.push(b'}');
-    }
-    buf.push(b'\n');
-    Ok(())
+    Ok((reports, stats))
 }
 
 /// Why one integration's pull stopped early. The message is one sentence (connector errors are

@@ -173,7 +173,11 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             () = signals.recv() => break,
             Some(d) = rx.recv() => {
                 batch_no += 1;
-                sched.commit(&mut app, &mut sinks, d, batch_no, &mut buf);
+                let mut ready = vec![d];
+                while let Ok(more) = rx.try_recv() {
+                    ready.push(more);
+                }
+                sched.commit(&mut app, &mut sinks, ready, batch_no, &mut buf);
             }
             Some(f) = done_rx.recv() => sched.finish(&mut app, f),
             _ = tick.tick() => {
@@ -211,7 +215,11 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             }
             Some(d) = rx.recv() => {
                 batch_no += 1;
-                sched.commit(&mut app, &mut sinks, d, batch_no, &mut buf);
+                let mut ready = vec![d];
+                while let Ok(more) = rx.try_recv() {
+                    ready.push(more);
+                }
+                sched.commit(&mut app, &mut sinks, ready, batch_no, &mut buf);
             }
             Some(f) = done_rx.recv() => sched.finish(&mut app, f),
             () = tokio::time::sleep_until(deadline) => {
@@ -483,28 +491,85 @@ impl Scheduler {
         });
     }
 
-    /// Write and commit one batch (the same rule as `pull`), then count it.
+    /// Write and commit the batches waiting at the committer (the same rule as `pull`), then
+    /// count them. Batches bound for one sink (stdout, or one workspace's spool file) are
+    /// committed together: one write, one fsync, one transaction.
     fn commit(
         &mut self,
         app: &mut App,
         sinks: &mut Sinks,
-        d: Delivery,
+        ready: Vec<Delivery>,
         batch_no: u64,
         buf: &mut Vec<u8>,
     ) {
+        // (workspace, integration name, delivery), grouped by the sink they go to.
+        let mut groups: Vec<(String, Vec<(String, Delivery)>)> = Vec::new();
+        for d in ready {
+            let Some(e) = self.entries.get(&d.integration_id) else {
+                let _ = d
+                    .ack
+                    .send(Err("the integration is no longer scheduled".to_owned()));
+                continue;
+            };
+            let sink_key = match sinks {
+                Sinks::Stdout(_) => String::new(),
+                Sinks::Spool(_) => e.workspace.clone(),
+            };
+            let item = (e.integ.name.to_string(), d);
+            match groups.iter_mut().find(|(k, _)| *k == sink_key) {
+                Some((_, items)) => items.push(item),
+                None => groups.push((sink_key, vec![item])),
+            }
+        }
+        for (_, items) in groups {
+            let Some(workspace) = items
+                .first()
+                .and_then(|(_, d)| self.entries.get(&d.integration_id))
+                .map(|e| e.workspace.clone())
+            else {
+                continue;
+            };
+            let sink = match sinks {
+                Sinks::Stdout(s) => Ok(s),
+                Sinks::Spool(spool) => spool.sink_for(&workspace, Utc::now(), app.store()),
+            };
+            let results: Vec<crate::error::Result<()>> = match sink {
+                Ok(sink) => {
+                    let group: Vec<pull::Committing<'_>> = items
+                        .iter()
+                        .map(|(name, d)| pull::Committing {
+                            workspace: self
+                                .entries
+                                .get(&d.integration_id)
+                                .map_or(workspace.as_str(), |e| e.workspace.as_str()),
+                            integration: name,
+                            delivery: d,
+                        })
+                        .collect();
+                    pull::commit_group(app, sink, &group, batch_no, buf)
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    items
+                        .iter()
+                        .map(|_| Err(crate::error::Error::Runtime(message.clone())))
+                        .collect()
+                }
+            };
+            for ((name, d), result) in items.into_iter().zip(results) {
+                self.committed(&name, d, result);
+            }
+        }
+    }
+
+    /// Count one batch's commit (or log why it was not), and answer its poll.
+    fn committed(&mut self, name: &str, d: Delivery, result: crate::error::Result<()>) {
         let Some(e) = self.entries.get_mut(&d.integration_id) else {
             let _ = d
                 .ack
                 .send(Err("the integration is no longer scheduled".to_owned()));
             return;
         };
-        let name = e.integ.name.to_string();
-        let sink = match sinks {
-            Sinks::Stdout(s) => Ok(s),
-            Sinks::Spool(spool) => spool.sink_for(&e.workspace, Utc::now(), app.store()),
-        };
-        let result = sink
-            .and_then(|sink| pull::commit_batch(app, sink, &e.workspace, &name, &d, batch_no, buf));
         match &result {
             Ok(()) => {
                 let n = d.batch.alerts.len() as u64;

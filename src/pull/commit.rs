@@ -1,0 +1,441 @@
+//! The committer's one rule, for one batch or a group: lines durable first (written, flushed,
+//! fsynced for a file), then the checkpoints and the sink's committed length in one
+//! transaction; if the transaction fails, the lines are taken back out of the sink.
+
+use chrono::Utc;
+
+use seliq_connectors::Alert;
+
+use super::{Delivery, Sink, fault};
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::store::{CheckpointRow, WriteTx};
+
+/// One batch at the committer, with the names its lines carry.
+pub(crate) struct Committing<'a> {
+    pub workspace: &'a str,
+    pub integration: &'a str,
+    pub delivery: &'a Delivery,
+}
+
+/// Write one batch durably, then commit its checkpoint (and the sink length) in one transaction.
+fn commit_batch(
+    app: &mut App,
+    sink: &mut Sink,
+    workspace: &str,
+    integration: &str,
+    d: &Delivery,
+    batch_no: u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
+    let bytes: &[u8] = match &d.encoded {
+        Some(e) => &e.bytes,
+        None => {
+            encode_batch(buf, workspace, integration, d)?;
+            buf
+        }
+    };
+    if fault::armed(fault::Point::PartialWrite, batch_no) {
+        let _ = sink.write_batch(&bytes[..bytes.len() / 2]);
+        fault::crash();
+    }
+    let before = sink.written_len();
+    let offset = sink.write_batch(bytes)?;
+    if fault::armed(fault::Point::AfterWrite, batch_no) {
+        fault::crash();
+    }
+    let key = sink.key().map(str::to_owned);
+    let committed = app.store().write(|tx| {
+        commit_rows(tx, integration, d, key.as_deref(), offset)?;
+        if let Some(k) = &key {
+            tx.set_sink_offset(k, offset)?;
+        }
+        Ok::<_, Error>(())
+    });
+    if committed.is_err() {
+        // The batch will be fetched again from the old cursor: take its bytes back out.
+        sink.truncate_to(before)?;
+    }
+    committed
+}
+
+/// Several batches waiting at the committer at once (group commit): every line in one write and
+/// one fsync, every checkpoint in one transaction. If that transaction fails (one checkpoint
+/// moved by another process, say), the lines are taken back out and each batch is committed
+/// on its own, so one refused batch never holds back the others. One result per batch, in order.
+pub(crate) fn commit_group(
+    app: &mut App,
+    sink: &mut Sink,
+    group: &[Committing<'_>],
+    batch_no: u64,
+    buf: &mut Vec<u8>,
+) -> Vec<Result<()>> {
+    if let [one] = group {
+        return vec![commit_batch(
+            app,
+            sink,
+            one.workspace,
+            one.integration,
+            one.delivery,
+            batch_no,
+            buf,
+        )];
+    }
+    match commit_together(app, sink, group, batch_no, buf) {
+        Ok(()) => group.iter().map(|_| Ok(())).collect(),
+        Err(e) => {
+            tracing::debug!(batches = group.len(), error = %e, "group commit refused; committing each batch on its own");
+            group
+                .iter()
+                .map(|c| {
+                    commit_batch(
+                        app,
+                        sink,
+                        c.workspace,
+                        c.integration,
+                        c.delivery,
+                        batch_no,
+                        buf,
+                    )
+                })
+                .collect()
+        }
+    }
+}
+
+fn commit_together(
+    app: &mut App,
+    sink: &mut Sink,
+    group: &[Committing<'_>],
+    batch_no: u64,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
+    for c in group {
+        match &c.delivery.encoded {
+            Some(e) => buf.extend_from_slice(&e.bytes),
+            None => encode_batch(buf, c.workspace, c.integration, c.delivery)?,
+        }
+    }
+    if fault::armed(fault::Point::PartialWrite, batch_no) {
+        let _ = sink.write_batch(&buf[..buf.len() / 2]);
+        fault::crash();
+    }
+    let before = sink.written_len();
+    let offset = sink.write_batch(buf)?;
+    if fault::armed(fault::Point::AfterWrite, batch_no) {
+        fault::crash();
+    }
+    let key = sink.key().map(str::to_owned);
+    let committed = app.store().write(|tx| {
+        for c in group {
+            commit_rows(tx, c.integration, c.delivery, key.as_deref(), offset)?;
+        }
+        if let Some(k) = &key {
+            tx.set_sink_offset(k, offset)?;
+        }
+        Ok::<_, Error>(())
+    });
+    if committed.is_err() {
+        sink.truncate_to(before)?;
+    }
+    committed
+}
+
+fn encode_batch(buf: &mut Vec<u8>, workspace: &str, integration: &str, d: &Delivery) -> Result<()> {
+    for (i, alert) in d.batch.alerts.iter().enumerate() {
+        let extra = d.stamped.extras.get(i).map_or(&[][..], Vec::as_slice);
+        encode_line(buf, workspace, integration, alert, extra)?;
+    }
+    Ok(())
+}
+
+/// What one batch commits besides the sink's length: its checkpoint (refused if another writer
+/// moved it), its SLA ledger rows, and its dead letters (never skipped without a trace).
+fn commit_rows(
+    tx: &WriteTx<'_>,
+    integration: &str,
+    d: &Delivery,
+    sink: Option<&str>,
+    offset: u64,
+) -> Result<()> {
+    let now = Utc::now();
+    let row = CheckpointRow {
+        integration_id: d.integration_id,
+        cursor: d.batch.cursor.clone(),
+        sink: sink.map(str::to_owned),
+        sink_offset: sink.map(|_| offset),
+        updated_at: now,
+        version: d.version,
+    };
+    if !tx.save_checkpoint_if(&row)? {
+        return Err(Error::Conflict(format!(
+            "the checkpoint of integration {integration} was advanced by another process since this pull read it; this batch is not committed"
+        )));
+    }
+    for (key, row) in &d.stamped.rows {
+        tx.upsert_alert_sla(*key, row)?;
+    }
+    if d.stamped.first_seen > 0 {
+        tx.count_first_seen(d.stamped.workspace_id, d.stamped.at, d.stamped.first_seen)?;
+    }
+    for q in &d.batch.quarantined {
+        tx.insert_dead_letter(d.integration_id, now, &q.reason, q.raw.get())?;
+    }
+    Ok(())
+}
+
+/// One NDJSON line: the envelope fields, then the alert's own fields, then `extra` (the SLA and
+/// routing stamps, already encoded as `,"key":value` pairs), in one object.
+pub fn encode_line(
+    buf: &mut Vec<u8>,
+    workspace: &str,
+    integration: &str,
+    alert: &Alert,
+    extra: &[u8],
+) -> Result<()> {
+    buf.extend_from_slice(b"{\"schema\":\"");
+    buf.extend_from_slice(seliq_connectors::ALERT_SCHEMA.as_bytes());
+    buf.extend_from_slice(b"\",\"workspace\":");
+    serde_json::to_writer(&mut *buf, workspace).map_err(|e| Error::Runtime(e.to_string()))?;
+    buf.extend_from_slice(b",\"integration\":");
+    serde_json::to_writer(&mut *buf, integration).map_err(|e| Error::Runtime(e.to_string()))?;
+    buf.push(b',');
+    let start = buf.len();
+    serde_json::to_writer(&mut *buf, alert).map_err(|e| Error::Runtime(e.to_string()))?;
+    // Drop the alert object's own opening brace: its fields continue ours.
+    buf.remove(start);
+    if !extra.is_empty() {
+        // The alert object ends in its closing brace: the stamps go just before it.
+        buf.pop();
+        buf.extend_from_slice(extra);
+        buf.push(b'}');
+    }
+    buf.push(b'\n');
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use seliq_connectors::crowdstrike::{Params, Settings as FalconSettings, map_alert};
+    use seliq_connectors::{Batch, Cursor, Kind, Settings};
+    use serde_json::json;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::app::Config;
+    use crate::ids::IntegrationId;
+    use crate::sla::Stamped;
+    use crate::slug::IntegrationName;
+    use crate::store::IntegrationRow;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        app: App,
+        sink: Sink,
+        path: std::path::PathBuf,
+        integrations: Vec<IntegrationRow>,
+    }
+
+    /// A gateway with one workspace and two CrowdStrike integrations, and a file sink.
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().join("data"),
+            database_url: None,
+            actor: "test".to_owned(),
+        };
+        crate::app::init(&config).unwrap();
+        let mut app = App::open(config).unwrap();
+        let workspace_id = crate::store::test_workspace(app.store());
+        let integrations: Vec<IntegrationRow> = ["falcon-a", "falcon-b"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let settings = FalconSettings::validate(Params {
+                    client_id: "0123456789abcdef0123456789abcdef".to_owned(),
+                    cid: format!("{i:032x}"),
+                    ..Params::default()
+                })
+                .unwrap();
+                IntegrationRow {
+                    id: IntegrationId::new(),
+                    workspace_id,
+                    name: IntegrationName::parse(name).unwrap(),
+                    kind: Kind::Crowdstrike,
+                    source: settings.source_id().canonical(),
+                    settings: Settings::Crowdstrike(settings),
+                    first_window_secs: 3600,
+                    poll_interval_secs: 60,
+                    created_at: Utc::now(),
+                }
+            })
+            .collect();
+        app.store()
+            .write(|tx| {
+                for i in &integrations {
+                    tx.insert_integration(i)?;
+                }
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+        let path = dir.path().join("alerts.ndjson");
+        let sink = Sink::open_file(&path, app.store()).unwrap();
+        Fixture {
+            _dir: dir,
+            app,
+            sink,
+            path,
+            integrations,
+        }
+    }
+
+    /// A batch of `n` alerts for `integ`, committing checkpoint `version`.
+    fn delivery(integ: &IntegrationRow, n: usize, version: u64) -> Delivery {
+        let alerts = (0..n)
+            .map(|k| {
+                let raw = serde_json::value::to_raw_value(&json!({
+                    "composite_id": format!("{}:ind:a:{k}", integ.name),
+                    "updated_timestamp": "2026-12-01T10:00:00.000000001Z",
+                    "severity": 50,
+                    "name": "Test",
+                }))
+                .unwrap();
+                map_alert(&integ.source, raw).unwrap()
+            })
+            .collect();
+        let (ack, _) = oneshot::channel();
+        Delivery {
+            index: 0,
+            integration_id: integ.id,
+            batch: Batch {
+                alerts,
+                cursor: Cursor::seal(Kind::Crowdstrike, 1, &json!({ "n": n })).unwrap(),
+                caught_up: true,
+                pages: 1,
+                quarantined: Vec::new(),
+            },
+            version,
+            encoded: None,
+            stamped: Stamped {
+                workspace_id: integ.workspace_id,
+                extras: Vec::new(),
+                rows: Vec::new(),
+                first_seen: 0,
+                at: Utc::now(),
+            },
+            ack,
+        }
+    }
+
+    fn group<'a>(integrations: &'a [IntegrationRow], ds: &'a [Delivery]) -> Vec<Committing<'a>> {
+        ds.iter()
+            .zip(integrations)
+            .map(|(d, i)| Committing {
+                workspace: "acme-corp",
+                integration: i.name.as_str(),
+                delivery: d,
+            })
+            .collect()
+    }
+
+    fn lines(f: &Fixture) -> Vec<String> {
+        std::fs::read_to_string(&f.path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn batches_waiting_together_commit_in_one_write_and_one_transaction() {
+        let mut f = fixture();
+        let ds = [
+            delivery(&f.integrations[0], 3, 1),
+            delivery(&f.integrations[1], 2, 1),
+        ];
+        let g = group(&f.integrations, &ds);
+        let results = commit_group(&mut f.app, &mut f.sink, &g, 1, &mut Vec::new());
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        drop(g);
+        let written = lines(&f);
+        assert_eq!(written.len(), 5);
+        assert!(
+            written[..3]
+                .iter()
+                .all(|l| l.contains("\"integration\":\"falcon-a\""))
+        );
+        assert!(
+            written[3..]
+                .iter()
+                .all(|l| l.contains("\"integration\":\"falcon-b\""))
+        );
+        let len = std::fs::metadata(&f.path).unwrap().len();
+        let key = f.sink.key().unwrap().to_owned();
+        let (offset, versions) = f
+            .app
+            .store()
+            .read(|tx| {
+                let v: Vec<u64> = f
+                    .integrations
+                    .iter()
+                    .map(|i| tx.checkpoint(i.id).map(|c| c.map_or(0, |c| c.version)))
+                    .collect::<crate::store::Result<_>>()?;
+                Ok::<_, Error>((tx.sink_offset(&key)?, v))
+            })
+            .unwrap();
+        assert_eq!(
+            offset,
+            Some(len),
+            "the committed length covers both batches"
+        );
+        assert_eq!(versions, [1, 1]);
+    }
+
+    #[test]
+    fn one_refused_checkpoint_does_not_hold_back_the_other_batches() {
+        let mut f = fixture();
+        // Another process already moved falcon-b's checkpoint to version 1.
+        let moved = delivery(&f.integrations[1], 0, 1);
+        let g = vec![Committing {
+            workspace: "acme-corp",
+            integration: "falcon-b",
+            delivery: &moved,
+        }];
+        assert!(commit_group(&mut f.app, &mut f.sink, &g, 1, &mut Vec::new())[0].is_ok());
+        drop(g);
+        let before = std::fs::metadata(&f.path).unwrap().len();
+
+        let ds = [
+            delivery(&f.integrations[0], 3, 1),
+            // Read before the move: it writes version 1 again, which the store refuses.
+            delivery(&f.integrations[1], 2, 1),
+        ];
+        let g = group(&f.integrations, &ds);
+        let results = commit_group(&mut f.app, &mut f.sink, &g, 2, &mut Vec::new());
+        drop(g);
+        assert!(results[0].is_ok(), "{results:?}");
+        assert!(
+            matches!(&results[1], Err(Error::Conflict(m)) if m.contains("falcon-b")),
+            "{results:?}"
+        );
+        // Only falcon-a's lines stayed; falcon-b's were taken back out with the group's.
+        let written = lines(&f);
+        assert_eq!(written.len(), 3, "{written:?}");
+        assert!(
+            written
+                .iter()
+                .all(|l| l.contains("\"integration\":\"falcon-a\""))
+        );
+        let len = std::fs::metadata(&f.path).unwrap().len();
+        assert!(len > before);
+        let key = f.sink.key().unwrap().to_owned();
+        let offset = f
+            .app
+            .store()
+            .read(|tx| Ok::<_, Error>(tx.sink_offset(&key)?))
+            .unwrap();
+        assert_eq!(offset, Some(len));
+    }
+}

@@ -22,6 +22,9 @@ use crate::app::{self, App, Config};
 use crate::error::{Error, Result};
 use seliq_connectors::http::HttpOptions;
 
+/// The end of the window whose CPU is reported as the steady state: two 60 s intervals.
+const STEADY_TAIL: Duration = Duration::from_secs(120);
+
 fn get(port: u16, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
@@ -90,14 +93,26 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     let pid = child.id();
     let started = Instant::now();
     let window = Duration::from_secs(args.serve_seconds);
+    // The child's CPU over the last two intervals of the window: by then (for a window well past
+    // the first round) the mocks add nothing, so every poll finds nothing new.
+    let tail = STEADY_TAIL.min(window / 2);
+    let mut tail_start: Option<(Instant, f64)> = None;
     while started.elapsed() < window {
         if let Some(status) = child.try_wait().ok().flatten() {
             return Err(Error::Runtime(format!("serve exited early: {status}")));
         }
+        if tail_start.is_none() && started.elapsed() + tail >= window {
+            tail_start = super::proc_stats::cpu_seconds(Some(pid)).map(|c| (Instant::now(), c));
+        }
         std::thread::sleep(Duration::from_secs(1));
     }
+    let tail_cpu_share = tail_start.and_then(|(at, before)| {
+        let after = super::proc_stats::cpu_seconds(Some(pid))?;
+        Some((after - before) / at.elapsed().as_secs_f64())
+    });
     let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let peak_rss = status_kib(&proc_status, "VmHWM").map(|k| k * 1024);
+    let rss_at_end = status_kib(&proc_status, "VmRSS").map(|k| k * 1024);
     let metrics = get(port, "/metrics").unwrap_or_default();
     let status: Value = get(port, "/v1/status")
         .and_then(|b| serde_json::from_str(&b).ok())
@@ -181,6 +196,9 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         "interval_s": 60,
         "window_s": args.serve_seconds,
         "peak_rss_mib": peak_rss.map(|b| super::proc_stats::round(mib(b), 1)),
+        "rss_at_end_mib": rss_at_end.map(|b| super::proc_stats::round(mib(b), 1)),
+        "steady_tail_s": tail.as_secs(),
+        "cpu_share_of_one_core_in_tail": tail_cpu_share.map(|c| super::proc_stats::round(c, 3)),
         "polls_by_outcome": by_outcome,
         "per_vendor": per_vendor,
         "sigterm_exit_code": exit.code(),

@@ -3,9 +3,10 @@
 //! Integrations fetch concurrently (bounded). Their batches go to one committer that, for each
 //! batch in turn, writes the NDJSON lines, makes them durable (flush, fsync for a file), and only
 //! then commits the integration's new checkpoint — together with the file's new committed length.
-//! So at any moment at most one batch is written but uncommitted: after a crash, a file is
-//! truncated back to the committed length and stdout repeats at most that batch, with the same
-//! `event_id`s.
+//! Batches that wait at the committer together are committed together (one write, one fsync,
+//! one transaction; see `commit`). So at any moment at most one commit's lines (one batch per
+//! integration) are written but uncommitted: after a crash, a file is truncated back to the
+//! committed length and stdout repeats at most those, with the same `event_id`s.
 
 mod commit;
 mod fault;

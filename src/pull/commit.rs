@@ -18,48 +18,6 @@ pub(crate) struct Committing<'a> {
     pub delivery: &'a Delivery,
 }
 
-/// Write one batch durably, then commit its checkpoint (and the sink length) in one transaction.
-fn commit_batch(
-    app: &mut App,
-    sink: &mut Sink,
-    workspace: &str,
-    integration: &str,
-    d: &Delivery,
-    batch_no: u64,
-    buf: &mut Vec<u8>,
-) -> Result<()> {
-    buf.clear();
-    let bytes: &[u8] = match &d.encoded {
-        Some(e) => &e.bytes,
-        None => {
-            encode_batch(buf, workspace, integration, d)?;
-            buf
-        }
-    };
-    if fault::armed(fault::Point::PartialWrite, batch_no) {
-        let _ = sink.write_batch(&bytes[..bytes.len() / 2]);
-        fault::crash();
-    }
-    let before = sink.written_len();
-    let offset = sink.write_batch(bytes)?;
-    if fault::armed(fault::Point::AfterWrite, batch_no) {
-        fault::crash();
-    }
-    let key = sink.key().map(str::to_owned);
-    let committed = app.store().write(|tx| {
-        commit_rows(tx, integration, d, key.as_deref(), offset)?;
-        if let Some(k) = &key {
-            tx.set_sink_offset(k, offset)?;
-        }
-        Ok::<_, Error>(())
-    });
-    if committed.is_err() {
-        // The batch will be fetched again from the old cursor: take its bytes back out.
-        sink.truncate_to(before)?;
-    }
-    committed
-}
-
 /// Several batches waiting at the committer at once (group commit): every line in one write and
 /// one fsync, every checkpoint in one transaction. If that transaction fails (one checkpoint
 /// moved by another process, say), the lines are taken back out and each batch is committed
@@ -71,39 +29,22 @@ pub(crate) fn commit_group(
     batch_no: u64,
     buf: &mut Vec<u8>,
 ) -> Vec<Result<()>> {
-    if let [one] = group {
-        return vec![commit_batch(
-            app,
-            sink,
-            one.workspace,
-            one.integration,
-            one.delivery,
-            batch_no,
-            buf,
-        )];
-    }
     match commit_together(app, sink, group, batch_no, buf) {
         Ok(()) => group.iter().map(|_| Ok(())).collect(),
+        Err(e) if group.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::debug!(batches = group.len(), error = %e, "group commit refused; committing each batch on its own");
             group
                 .iter()
-                .map(|c| {
-                    commit_batch(
-                        app,
-                        sink,
-                        c.workspace,
-                        c.integration,
-                        c.delivery,
-                        batch_no,
-                        buf,
-                    )
-                })
+                .map(|one| commit_together(app, sink, std::slice::from_ref(one), batch_no, buf))
                 .collect()
         }
     }
 }
 
+/// Write the group's lines durably, then commit its checkpoints (and the sink length) in one
+/// transaction; on failure take the lines back out (the batches will be fetched again from
+/// their old cursors).
 fn commit_together(
     app: &mut App,
     sink: &mut Sink,
@@ -112,18 +53,28 @@ fn commit_together(
     buf: &mut Vec<u8>,
 ) -> Result<()> {
     buf.clear();
-    for c in group {
-        match &c.delivery.encoded {
-            Some(e) => buf.extend_from_slice(&e.bytes),
-            None => encode_batch(buf, c.workspace, c.integration, c.delivery)?,
+    let bytes: &[u8] = match (
+        group,
+        group.first().and_then(|c| c.delivery.encoded.as_ref()),
+    ) {
+        // One batch already encoded for the external sinks: written as it is.
+        ([_], Some(encoded)) => &encoded.bytes,
+        _ => {
+            for c in group {
+                match &c.delivery.encoded {
+                    Some(e) => buf.extend_from_slice(&e.bytes),
+                    None => encode_batch(buf, c.workspace, c.integration, c.delivery)?,
+                }
+            }
+            buf
         }
-    }
+    };
     if fault::armed(fault::Point::PartialWrite, batch_no) {
-        let _ = sink.write_batch(&buf[..buf.len() / 2]);
+        let _ = sink.write_batch(&bytes[..bytes.len() / 2]);
         fault::crash();
     }
     let before = sink.written_len();
-    let offset = sink.write_batch(buf)?;
+    let offset = sink.write_batch(bytes)?;
     if fault::armed(fault::Point::AfterWrite, batch_no) {
         fault::crash();
     }

@@ -13,6 +13,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use super::BenchArgs;
@@ -25,12 +26,15 @@ use seliq_connectors::http::HttpOptions;
 /// The end of the window whose CPU is reported as the steady state: two 60 s intervals.
 const STEADY_TAIL: Duration = Duration::from_secs(120);
 
-fn get(port: u16, path: &str) -> Option<String> {
+/// One GET as HTTP/1.0, so the body is never chunked (a large `/v1/status` would be over 1.1)
+/// and ends when the server closes the connection.
+fn get(port: u16, path: &str, token: &SecretString) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\r\n",
+        token.expose_secret()
     )
     .ok()?;
     let mut raw = String::new();
@@ -65,7 +69,8 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         actor: "bench".to_owned(),
     };
     app::init(&config)?;
-    {
+    // `/v1/status` needs a token: a read token over every workspace, made as `token create` does.
+    let token = {
         let mut app = App::open(config.clone())?;
         let rt = super::runtime(2)?;
         rt.block_on(setup(
@@ -74,7 +79,17 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
             &mocks,
             args.workspaces,
         ))?;
-    }
+        crate::api::tokens::create(
+            &mut app,
+            &crate::api::tokens::NewToken {
+                workspace: None,
+                scope: crate::store::TokenScope::Read,
+                name: "bench".to_owned(),
+                expires_in: None,
+            },
+        )?
+        .token
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| Error::Runtime(format!("cannot find a free port: {e}")))?
@@ -113,10 +128,12 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let peak_rss = status_kib(&proc_status, "VmHWM").map(|k| k * 1024);
     let rss_at_end = status_kib(&proc_status, "VmRSS").map(|k| k * 1024);
-    let metrics = get(port, "/metrics").unwrap_or_default();
-    let status: Value = get(port, "/v1/status")
+    let metrics = get(port, "/metrics", &token).unwrap_or_default();
+    let status: Value = get(port, "/v1/status", &token)
         .and_then(|b| serde_json::from_str(&b).ok())
-        .unwrap_or(Value::Null);
+        .ok_or_else(|| {
+            Error::Runtime("serve's /v1/status did not answer with its JSON".to_owned())
+        })?;
 
     // Polls per integration and vendor.
     let mut ok_polls: BTreeMap<(String, String), f64> = BTreeMap::new();

@@ -112,3 +112,25 @@ fn multi_byte_time_arguments_exit_2_naming_the_flag() {
         assert!(stderr(&out).contains("--look-back"), "{}", stderr(&out));
     }
 }
+
+/// Issue 20: the shared connection cap is a positive number; anything else exits 2 naming it.
+#[test]
+fn a_bad_connection_cap_exits_2_naming_the_flag() {
+    let env = Env::new();
+    for bad in ["0", "-3", "many", "70000"] {
+        let flag = format!("--max-connections-per-host={bad}");
+        let out = env.run_env(&[flag.as_str(), "workspace", "list"], &[]);
+        assert_eq!(code(&out), 2, "{bad}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("--max-connections-per-host"),
+            "{bad}: {}",
+            stderr(&out)
+        );
+    }
+    let out = env.run_env(
+        &["workspace", "list"],
+        &[("SELIQ_MAX_CONNECTIONS_PER_HOST", "0")],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    env.ok(&["--max-connections-per-host", "4", "workspace", "list"]);
+}

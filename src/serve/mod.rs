@@ -502,8 +502,9 @@ impl Scheduler {
         batch_no: u64,
         buf: &mut Vec<u8>,
     ) {
-        // (workspace, integration name, delivery), grouped by the sink they go to.
-        let mut groups: Vec<(String, Vec<(String, Delivery)>)> = Vec::new();
+        // Grouped by the sink they go to: stdout takes every workspace's lines, the spool one
+        // file per workspace.
+        let mut groups: Vec<Vec<(String, String, Delivery)>> = Vec::new();
         for d in ready {
             let Some(e) = self.entries.get(&d.integration_id) else {
                 let _ = d
@@ -511,37 +512,27 @@ impl Scheduler {
                     .send(Err("the integration is no longer scheduled".to_owned()));
                 continue;
             };
-            let sink_key = match sinks {
-                Sinks::Stdout(_) => String::new(),
-                Sinks::Spool(_) => e.workspace.clone(),
+            let item = (e.workspace.clone(), e.integ.name.to_string(), d);
+            let same_sink = |g: &Vec<(String, String, Delivery)>| match sinks {
+                Sinks::Stdout(_) => true,
+                Sinks::Spool(_) => g[0].0 == item.0,
             };
-            let item = (e.integ.name.to_string(), d);
-            match groups.iter_mut().find(|(k, _)| *k == sink_key) {
-                Some((_, items)) => items.push(item),
-                None => groups.push((sink_key, vec![item])),
+            match groups.iter_mut().find(|g| same_sink(g)) {
+                Some(g) => g.push(item),
+                None => groups.push(vec![item]),
             }
         }
-        for (_, items) in groups {
-            let Some(workspace) = items
-                .first()
-                .and_then(|(_, d)| self.entries.get(&d.integration_id))
-                .map(|e| e.workspace.clone())
-            else {
-                continue;
-            };
+        for items in groups {
             let sink = match sinks {
                 Sinks::Stdout(s) => Ok(s),
-                Sinks::Spool(spool) => spool.sink_for(&workspace, Utc::now(), app.store()),
+                Sinks::Spool(spool) => spool.sink_for(&items[0].0, Utc::now(), app.store()),
             };
             let results: Vec<crate::error::Result<()>> = match sink {
                 Ok(sink) => {
                     let group: Vec<pull::Committing<'_>> = items
                         .iter()
-                        .map(|(name, d)| pull::Committing {
-                            workspace: self
-                                .entries
-                                .get(&d.integration_id)
-                                .map_or(workspace.as_str(), |e| e.workspace.as_str()),
+                        .map(|(workspace, name, d)| pull::Committing {
+                            workspace,
                             integration: name,
                             delivery: d,
                         })
@@ -556,7 +547,7 @@ impl Scheduler {
                         .collect()
                 }
             };
-            for ((name, d), result) in items.into_iter().zip(results) {
+            for ((_, name, d), result) in items.into_iter().zip(results) {
                 self.committed(&name, d, result);
             }
         }

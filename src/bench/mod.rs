@@ -89,6 +89,9 @@ pub struct BenchArgs {
     /// serve: how long the `serve` child runs before its figures are read (60 s interval).
     #[arg(long, default_value_t = 300)]
     pub serve_seconds: u64,
+    /// serve: `--max-concurrent-polls` for the `serve` child; default: serve's own default.
+    #[arg(long, value_name = "N")]
+    pub serve_concurrency: Option<usize>,
     /// The `seliq-mocks` binary; default: next to this executable.
     #[arg(long)]
     pub mocks_bin: Option<PathBuf>,

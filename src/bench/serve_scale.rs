@@ -96,8 +96,16 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         .port();
     let exe = std::env::current_exe()
         .map_err(|e| Error::Runtime(format!("cannot locate this executable: {e}")))?;
+    let mut serve_args = vec![
+        "serve".to_owned(),
+        "--listen".to_owned(),
+        format!("127.0.0.1:{port}"),
+    ];
+    if let Some(n) = args.serve_concurrency {
+        serve_args.extend(["--max-concurrent-polls".to_owned(), n.to_string()]);
+    }
     let mut child = Command::new(exe)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(&serve_args)
         .env("SELIQ_DATA_DIR", &config.data_dir)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
@@ -212,6 +220,7 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         "integrations": integrations.len(),
         "interval_s": 60,
         "window_s": args.serve_seconds,
+        "max_concurrent_polls": args.serve_concurrency,
         "peak_rss_mib": peak_rss.map(|b| super::proc_stats::round(mib(b), 1)),
         "rss_at_end_mib": rss_at_end.map(|b| super::proc_stats::round(mib(b), 1)),
         "steady_tail_s": tail.as_secs(),

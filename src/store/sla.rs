@@ -399,6 +399,16 @@ mod tests {
     use super::*;
     use crate::store::{test_store, test_workspace as workspace};
 
+    /// The ledger row of `source`/`id` in `ws`, looked up under its own key.
+    fn lookup(
+        store: &mut crate::store::Store,
+        ws: WorkspaceId,
+        source: &str,
+        id: &str,
+    ) -> Result<Option<AlertSlaRow>> {
+        store.read(|tx| tx.alert_sla(LedgerKey::of(ws, source, id), ws, source, id))
+    }
+
     fn key_of(row: &AlertSlaRow) -> LedgerKey {
         LedgerKey::of(row.workspace_id, &row.source, &row.alert_id)
     }
@@ -482,15 +492,7 @@ mod tests {
         store
             .write(|tx| tx.upsert_alert_sla(key_of(&again), &again))
             .unwrap();
-        let got = store
-            .read(|tx| {
-                tx.alert_sla(
-                    LedgerKey::of(ws, "crowdstrike:abc", "a1"),
-                    ws,
-                    "crowdstrike:abc",
-                    "a1",
-                )
-            })
+        let got = lookup(&mut store, ws, "crowdstrike:abc", "a1")
             .unwrap()
             .unwrap();
         row.acknowledged_at = Some(t(8, 20));
@@ -542,9 +544,7 @@ mod tests {
         store
             .write(|tx| tx.upsert_alert_sla(key_of(&row), &row))
             .unwrap();
-        let get = |store: &mut crate::store::Store, src: &str, id: &str| {
-            store.read(|tx| tx.alert_sla(LedgerKey::of(ws, src, id), ws, src, id))
-        };
+        let get = |store: &mut crate::store::Store, src: &str, id: &str| lookup(store, ws, src, id);
         assert_eq!(
             get(&mut store, "crowdstrike:abc", "a1").unwrap(),
             Some(row.clone())
@@ -595,15 +595,7 @@ mod tests {
             .unwrap();
         }
         let mut store = crate::store::Store::open(&path).unwrap();
-        let got = store
-            .read(|tx| {
-                tx.alert_sla(
-                    LedgerKey::of(ws, "crowdstrike:abc", "a1"),
-                    ws,
-                    "crowdstrike:abc",
-                    "a1",
-                )
-            })
+        let got = lookup(&mut store, ws, "crowdstrike:abc", "a1")
             .unwrap()
             .unwrap();
         assert_eq!(

@@ -388,6 +388,16 @@ fn one_run(args: &BenchArgs, mocks: Mocks) -> Result<RunFigures> {
         }
     }
     let (batches, commits) = (stats.batches, stats.commits);
+    // Every source holds `alerts_per_source` alerts: a run that pulled fewer did not do the work.
+    let expected = (args.workspaces * args.alerts_per_source) as u64;
+    if failures.is_empty()
+        && let Some(v) = alerts.iter().position(|&n| n != expected)
+    {
+        return Err(Error::Runtime(format!(
+            "the scale run pulled {} {} alerts, expected {expected}",
+            alerts[v], VENDORS[v]
+        )));
+    }
     let pull_s = pull_start.elapsed().as_secs_f64();
     let gateway_cpu_s = gateway_cpu_before
         .zip(super::proc_stats::cpu_seconds(None))

@@ -526,7 +526,7 @@ mod tests {
     fn seeded(
         n: usize,
     ) -> (
-        tempfile::TempDir,
+        crate::store::TestDir,
         Store,
         WorkspaceId,
         crate::audit::Attribution,

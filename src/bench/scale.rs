@@ -537,7 +537,7 @@ fn open_jobs(
 ) -> Result<(Vec<Job>, Vec<pull::Job>)> {
     let vault = app.vault().clone();
     let now = Utc::now();
-    let ledger = crate::sla::Ledger::open(app.store().path())?;
+    let ledger = crate::sla::Ledger::open(app.store())?;
     let rows = app.store().read(|tx| {
         let mut out = Vec::with_capacity(slugs.len());
         for slug in slugs {

@@ -179,7 +179,7 @@ fn prepare(
     let sla = Arc::new(crate::sla::Stamper {
         workspace_id: ws.id,
         policy,
-        ledger: crate::sla::Ledger::open(app.store().path())?,
+        ledger: crate::sla::Ledger::open(app.store())?,
     });
     let mut jobs = Vec::new();
     let mut failed = Vec::new();

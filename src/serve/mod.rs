@@ -146,7 +146,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     tracing::info!(listen = %opts.listen, delivery = if opts.stdout { "stdout" } else { "spool" }, "serve started");
 
     let mut sched = Scheduler {
-        ledger: crate::sla::Ledger::open(app.store().path())?,
+        ledger: crate::sla::Ledger::open(app.store())?,
         external,
         entries: HashMap::new(),
         http,

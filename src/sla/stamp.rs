@@ -7,12 +7,11 @@
 //! the alert reaches the stream), with the workspace's count of alerts first seen in the last
 //! hour.
 //!
-//! The ledger is read through its own SQLite connection (WAL: readers never wait for the
-//! committer), and written by the committer in the batch's checkpoint transaction, so a batch
+//! The ledger is read through its own connection (SQLite's WAL or PostgreSQL's MVCC: readers
+//! never wait for the committer), and written by the committer in the batch's checkpoint transaction, so a batch
 //! that is not committed leaves no ledger trace and is stamped the same way when fetched again.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -31,9 +30,10 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    pub fn open(path: &Path) -> Result<Arc<Ledger>> {
+    /// A second connection to `store`'s database.
+    pub fn open(store: &Store) -> Result<Arc<Ledger>> {
         Ok(Arc::new(Ledger {
-            store: Mutex::new(Store::open(path)?),
+            store: Mutex::new(store.reopen()?),
         }))
     }
 }
@@ -255,7 +255,7 @@ mod tests {
 
     #[test]
     fn versions_in_one_batch_give_one_row_and_a_severity_change_recomputes_the_dues() {
-        let (dir, mut store) = test_store();
+        let (_dir, mut store) = test_store();
         let ws = test_workspace(&mut store);
         let stamper = Stamper {
             workspace_id: ws,
@@ -264,7 +264,7 @@ mod tests {
                 targets: seliq_sla::Template::baseline(),
                 ..Policy::default()
             },
-            ledger: Ledger::open(&dir.path().join("seliq.db")).unwrap(),
+            ledger: Ledger::open(&store).unwrap(),
         };
         let batch = [
             alert("a1", Severity::High, Stage::Open, t(8, 1)),

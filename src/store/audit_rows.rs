@@ -1,7 +1,7 @@
 //! Raw audit storage: entries, signed checkpoints and pruned-segment manifests. The chain logic
 //! (hashing, verification) lives in `crate::audit`; this file only moves rows.
 
-use rusqlite::{OptionalExtension, params};
+use super::sql::{DbResult, OptionalExt, Row, args};
 use serde::{Deserialize, Serialize};
 
 use super::{ReadTx, Result, WriteTx, corrupt};
@@ -53,11 +53,11 @@ pub struct SegmentManifest {
 const COLUMNS: &str =
     "workspace_id, seq, request_id, at, actor, action, target, outcome, details, prev_hash, hash";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
+fn from_row(r: &Row<'_>) -> DbResult<AuditRow> {
     let ws: String = r.get(0)?;
     Ok(AuditRow {
         workspace_id: WorkspaceId::parse(&ws).map_err(|e| corrupt("workspace id", e))?,
-        seq: r.get::<_, i64>(1)? as u64,
+        seq: r.get::<i64>(1)? as u64,
         request_id: r.get(2)?,
         at: r.get(3)?,
         actor: r.get(4)?,
@@ -72,13 +72,10 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 
 const CHECKPOINT_COLUMNS: &str = "seq, hash, at, key_id, signature";
 
-fn checkpoint_from_row(
-    workspace_id: WorkspaceId,
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<StoredCheckpoint> {
+fn checkpoint_from_row(workspace_id: WorkspaceId, r: &Row<'_>) -> DbResult<StoredCheckpoint> {
     Ok(StoredCheckpoint {
         workspace_id,
-        seq: r.get::<_, i64>(0)? as u64,
+        seq: r.get::<i64>(0)? as u64,
         hash: r.get(1)?,
         at: r.get(2)?,
         key_id: r.get(3)?,
@@ -93,7 +90,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 &format!("SELECT {COLUMNS} FROM audit_entries WHERE workspace_id = ?1 ORDER BY seq DESC LIMIT 1"),
-                [workspace_id.to_string()],
+                args![workspace_id.to_string()],
                 from_row,
             )
             .optional()?)
@@ -101,21 +98,19 @@ impl ReadTx<'_> {
 
     /// Stored entries in `seq` order (physical order is irrelevant: verification follows seq).
     pub fn audit_entries(&self, workspace_id: WorkspaceId) -> Result<Vec<AuditRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM audit_entries WHERE workspace_id = ?1 ORDER BY seq"
-        ))?;
-        let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(self.tx.query_map(
+            &format!("SELECT {COLUMNS} FROM audit_entries WHERE workspace_id = ?1 ORDER BY seq"),
+            args![workspace_id.to_string()],
+            from_row,
+        )?)
     }
 
     pub fn audit_checkpoints(&self, workspace_id: WorkspaceId) -> Result<Vec<StoredCheckpoint>> {
-        let mut stmt = self.tx.prepare(&format!(
+        Ok(self.tx.query_map(&format!(
             "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq"
-        ))?;
-        let rows = stmt.query_map([workspace_id.to_string()], |r| {
+        ), args![workspace_id.to_string()], |r| {
             checkpoint_from_row(workspace_id, r)
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?)
     }
 
     /// The newest checkpoint of a workspace (highest seq), if any.
@@ -129,7 +124,7 @@ impl ReadTx<'_> {
                 &format!(
                     "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 ORDER BY seq DESC LIMIT 1"
                 ),
-                [workspace_id.to_string()],
+                args![workspace_id.to_string()],
                 |r| checkpoint_from_row(workspace_id, r),
             )
             .optional()?)
@@ -147,27 +142,23 @@ impl ReadTx<'_> {
                 &format!(
                     "SELECT {CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE workspace_id = ?1 AND seq = ?2"
                 ),
-                params![workspace_id.to_string(), seq as i64],
+                args![workspace_id.to_string(), seq as i64],
                 |r| checkpoint_from_row(workspace_id, r),
             )
             .optional()?)
     }
 
     pub fn audit_segments(&self, workspace_id: WorkspaceId) -> Result<Vec<SegmentManifest>> {
-        let mut stmt = self.tx.prepare(
-            "SELECT first_seq, last_seq, last_hash, checkpoint, pruned_at FROM audit_segments WHERE workspace_id = ?1 ORDER BY first_seq",
-        )?;
-        let rows = stmt.query_map([workspace_id.to_string()], |r| {
+        Ok(self.tx.query_map("SELECT first_seq, last_seq, last_hash, checkpoint, pruned_at FROM audit_segments WHERE workspace_id = ?1 ORDER BY first_seq", args![workspace_id.to_string()], |r| {
             Ok(SegmentManifest {
                 workspace_id,
-                first_seq: r.get::<_, i64>(0)? as u64,
-                last_seq: r.get::<_, i64>(1)? as u64,
+                first_seq: r.get::<i64>(0)? as u64,
+                last_seq: r.get::<i64>(1)? as u64,
                 last_hash: r.get(2)?,
                 checkpoint: r.get(3)?,
                 pruned_at: r.get(4)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?)
     }
 }
 
@@ -175,7 +166,7 @@ impl WriteTx<'_> {
     pub fn insert_audit(&self, e: &AuditRow) -> Result<()> {
         self.tx.execute(
             &format!("INSERT INTO audit_entries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-            params![
+            args![
                 e.workspace_id.to_string(),
                 e.seq as i64,
                 e.request_id,
@@ -194,8 +185,9 @@ impl WriteTx<'_> {
 
     pub fn insert_audit_checkpoint(&self, c: &StoredCheckpoint) -> Result<()> {
         self.tx.execute(
-            "INSERT OR IGNORE INTO audit_checkpoints (workspace_id, seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.key_id, c.signature],
+            "INSERT INTO audit_checkpoints (workspace_id, seq, hash, at, key_id, signature) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (workspace_id, seq) DO NOTHING",
+            args![c.workspace_id.to_string(), c.seq as i64, c.hash, c.at, c.key_id, c.signature],
         )?;
         Ok(())
     }
@@ -204,11 +196,11 @@ impl WriteTx<'_> {
     pub fn prune_audit_segment(&self, m: &SegmentManifest) -> Result<usize> {
         self.tx.execute(
             "INSERT INTO audit_segments (workspace_id, first_seq, last_seq, last_hash, checkpoint, pruned_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64, m.last_hash, m.checkpoint, m.pruned_at],
+            args![m.workspace_id.to_string(), m.first_seq as i64, m.last_seq as i64, m.last_hash, m.checkpoint, m.pruned_at],
         )?;
         Ok(self.tx.execute(
             "DELETE FROM audit_entries WHERE workspace_id = ?1 AND seq BETWEEN ?2 AND ?3",
-            params![
+            args![
                 m.workspace_id.to_string(),
                 m.first_seq as i64,
                 m.last_seq as i64

@@ -1,7 +1,7 @@
 //! Durable pull checkpoints, one per integration.
 
+use super::sql::{OptionalExt, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use seliq_connectors::Cursor;
 
 use super::{ReadTx, Result, WriteTx, corrupt};
@@ -25,7 +25,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 "SELECT cursor, sink, sink_offset, updated_at, version FROM checkpoints WHERE integration_id = ?1",
-                [integration_id.to_string()],
+                args![integration_id.to_string()],
                 |r| {
                     let cursor: String = r.get(0)?;
                     Ok(CheckpointRow {
@@ -34,9 +34,9 @@ impl ReadTx<'_> {
                             serde_json::from_str(&cursor).map_err(|e| corrupt("cursor", e))?,
                         ),
                         sink: r.get(1)?,
-                        sink_offset: r.get::<_, Option<i64>>(2)?.map(|v| v as u64),
+                        sink_offset: r.get::<Option<i64>>(2)?.map(|v| v as u64),
                         updated_at: r.get(3)?,
-                        version: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(u64::MAX),
+                        version: u64::try_from(r.get::<i64>(4)?).unwrap_or(u64::MAX),
                     })
                 },
             )
@@ -49,7 +49,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 "SELECT committed_offset FROM sinks WHERE path = ?1",
-                [path],
+                args![path],
                 |r| r.get(0),
             )
             .optional()?;
@@ -58,9 +58,9 @@ impl ReadTx<'_> {
 
     /// Every file sink the store records a committed length for.
     pub fn sink_paths(&self) -> Result<Vec<String>> {
-        let mut stmt = self.tx.prepare("SELECT path FROM sinks ORDER BY path")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        Ok(self
+            .tx
+            .query_map("SELECT path FROM sinks ORDER BY path", &[], |r| r.get(0))?)
     }
 }
 
@@ -73,8 +73,8 @@ impl WriteTx<'_> {
             .tx
             .query_row(
                 "SELECT version FROM checkpoints WHERE integration_id = ?1",
-                [c.integration_id.to_string()],
-                |r| r.get::<_, i64>(0),
+                args![c.integration_id.to_string()],
+                |r| r.get::<i64>(0),
             )
             .optional()?
             .map(|v| u64::try_from(v).unwrap_or(u64::MAX));
@@ -91,7 +91,7 @@ impl WriteTx<'_> {
              ON CONFLICT (integration_id) DO UPDATE SET cursor = excluded.cursor, sink = excluded.sink,
                  sink_offset = excluded.sink_offset, updated_at = excluded.updated_at,
                  version = excluded.version",
-            params![
+            args![
                 c.integration_id.to_string(),
                 c.cursor.as_json().to_string(),
                 c.sink,
@@ -107,7 +107,7 @@ impl WriteTx<'_> {
         self.tx.execute(
             "INSERT INTO sinks (path, committed_offset) VALUES (?1, ?2)
              ON CONFLICT (path) DO UPDATE SET committed_offset = excluded.committed_offset",
-            params![path, offset as i64],
+            args![path, offset as i64],
         )?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Sealed credential versions. Only ciphertext blobs live here; the vault seals and opens them.
 
+use super::sql::{DbResult, OptionalExt, Row, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
 use crate::ids::{CredentialVersion, IntegrationId};
@@ -53,7 +53,7 @@ impl std::fmt::Debug for CredentialRow {
     }
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CredentialRow> {
+fn from_row(r: &Row<'_>) -> DbResult<CredentialRow> {
     let id: String = r.get(0)?;
     let state: String = r.get(2)?;
     Ok(CredentialRow {
@@ -80,18 +80,20 @@ impl ReadTx<'_> {
                 &format!(
                     "SELECT {COLUMNS} FROM credentials WHERE integration_id = ?1 AND state = ?2"
                 ),
-                params![integration_id.to_string(), state.as_str()],
+                args![integration_id.to_string(), state.as_str()],
                 from_row,
             )
             .optional()?)
     }
 
     pub fn credentials(&self, integration_id: IntegrationId) -> Result<Vec<CredentialRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM credentials WHERE integration_id = ?1 ORDER BY version"
-        ))?;
-        let rows = stmt.query_map([integration_id.to_string()], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(self.tx.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM credentials WHERE integration_id = ?1 ORDER BY version"
+            ),
+            args![integration_id.to_string()],
+            from_row,
+        )?)
     }
 }
 
@@ -100,7 +102,7 @@ impl WriteTx<'_> {
         self.tx
             .execute(
                 "INSERT INTO credentials (integration_id, version, state, blob, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![c.integration_id.to_string(), c.version.get(), c.state.as_str(), c.blob, c.created_at],
+                args![c.integration_id.to_string(), c.version.get(), c.state.as_str(), c.blob, c.created_at],
             )
             .map_err(|e| unique_or(e, || "another credential rotation of this integration is in progress".to_owned()))?;
         Ok(())
@@ -117,7 +119,7 @@ impl WriteTx<'_> {
         let id = integration_id.to_string();
         let demoted = self.tx.execute(
             "UPDATE credentials SET state = 'previous' WHERE integration_id = ?1 AND version = ?2 AND state = 'current'",
-            params![id, old.get()],
+            args![id, old.get()],
         )?;
         if demoted != 1 {
             return Err(StoreError::Conflict(
@@ -127,7 +129,7 @@ impl WriteTx<'_> {
         }
         let promoted = self.tx.execute(
             "UPDATE credentials SET state = 'current' WHERE integration_id = ?1 AND version = ?2 AND state = 'pending'",
-            params![id, new.get()],
+            args![id, new.get()],
         )?;
         if promoted != 1 {
             return Err(StoreError::Conflict(
@@ -137,7 +139,7 @@ impl WriteTx<'_> {
         }
         self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version < ?2",
-            params![id, old.get()],
+            args![id, old.get()],
         )?;
         Ok(())
     }
@@ -149,7 +151,7 @@ impl WriteTx<'_> {
     ) -> Result<()> {
         self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version = ?2",
-            params![integration_id.to_string(), version.get()],
+            args![integration_id.to_string(), version.get()],
         )?;
         Ok(())
     }
@@ -164,7 +166,7 @@ impl WriteTx<'_> {
         let id = integration_id.to_string();
         let n = self.tx.execute(
             "DELETE FROM credentials WHERE integration_id = ?1 AND version = ?2 AND state = 'current'",
-            params![id, current.get()],
+            args![id, current.get()],
         )?;
         if n != 1 {
             return Err(StoreError::Conflict(
@@ -173,7 +175,7 @@ impl WriteTx<'_> {
         }
         self.tx.execute(
             "UPDATE credentials SET state = 'current' WHERE integration_id = ?1 AND version = ?2 AND state = 'previous'",
-            params![id, previous.get()],
+            args![id, previous.get()],
         )?;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Dead letters: vendor records a connector could not map, kept verbatim with the reason.
 
+use super::sql::args;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
 
 use super::{ReadTx, Result, WriteTx};
 use crate::ids::IntegrationId;
@@ -19,19 +19,19 @@ pub struct DeadLetterRow {
 impl ReadTx<'_> {
     /// One integration's dead letters, oldest first.
     pub fn dead_letters(&self, integration_id: IntegrationId) -> Result<Vec<DeadLetterRow>> {
-        let mut stmt = self.tx.prepare(
+        Ok(self.tx.query_map(
             "SELECT id, at, reason, raw FROM dead_letters WHERE integration_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([integration_id.to_string()], |r| {
-            Ok(DeadLetterRow {
-                id: r.get(0)?,
-                integration_id,
-                at: r.get(1)?,
-                reason: r.get(2)?,
-                raw: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            args![integration_id.to_string()],
+            |r| {
+                Ok(DeadLetterRow {
+                    id: r.get(0)?,
+                    integration_id,
+                    at: r.get(1)?,
+                    reason: r.get(2)?,
+                    raw: r.get(3)?,
+                })
+            },
+        )?)
     }
 }
 
@@ -45,7 +45,7 @@ impl WriteTx<'_> {
     ) -> Result<()> {
         self.tx.execute(
             "INSERT INTO dead_letters (integration_id, at, reason, raw) VALUES (?1, ?2, ?3, ?4)",
-            params![integration_id.to_string(), at, reason, raw],
+            args![integration_id.to_string(), at, reason, raw],
         )?;
         Ok(())
     }

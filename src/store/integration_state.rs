@@ -1,7 +1,7 @@
 //! Operational state of each integration: the last poll, the next one, suspension.
 
+use super::sql::{DbResult, OptionalExt, Row, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{ReadTx, Result, WriteTx};
 use crate::ids::{CredentialVersion, IntegrationId};
@@ -49,7 +49,7 @@ impl IntegrationStateRow {
 
 const COLUMNS: &str = "integration_id, last_poll_start, last_poll_end, last_outcome, last_alerts, last_error, last_success, newest_updated_at, next_poll, failures, suspended_at, suspended_reason, suspended_credential_version";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationStateRow> {
+fn from_row(r: &Row<'_>) -> DbResult<IntegrationStateRow> {
     let id: String = r.get(0)?;
     Ok(IntegrationStateRow {
         integration_id: IntegrationId::parse(&id)
@@ -57,16 +57,16 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationStateRow> {
         last_poll_start: r.get(1)?,
         last_poll_end: r.get(2)?,
         last_outcome: r.get(3)?,
-        last_alerts: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
+        last_alerts: u64::try_from(r.get::<i64>(4)?).unwrap_or(0),
         last_error: r.get(5)?,
         last_success: r.get(6)?,
         newest_updated_at: r.get(7)?,
         next_poll: r.get(8)?,
-        failures: u32::try_from(r.get::<_, i64>(9)?).unwrap_or(u32::MAX),
+        failures: u32::try_from(r.get::<i64>(9)?).unwrap_or(u32::MAX),
         suspended_at: r.get(10)?,
         suspended_reason: r.get(11)?,
         suspended_credential_version: r
-            .get::<_, Option<i64>>(12)?
+            .get::<Option<i64>>(12)?
             .and_then(|v| u32::try_from(v).ok())
             .and_then(CredentialVersion::new),
     })
@@ -81,7 +81,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 &format!("SELECT {COLUMNS} FROM integration_state WHERE integration_id = ?1"),
-                [integration_id.to_string()],
+                args![integration_id.to_string()],
                 from_row,
             )
             .optional()?)
@@ -101,7 +101,7 @@ impl WriteTx<'_> {
                    suspended_at = excluded.suspended_at, suspended_reason = excluded.suspended_reason,
                    suspended_credential_version = excluded.suspended_credential_version"
             ),
-            params![
+            args![
                 s.integration_id.to_string(),
                 s.last_poll_start,
                 s.last_poll_end,
@@ -123,7 +123,7 @@ impl WriteTx<'_> {
     pub fn set_poll_interval(&self, integration_id: IntegrationId, secs: u64) -> Result<()> {
         self.tx.execute(
             "UPDATE integrations SET poll_interval_secs = ?2 WHERE id = ?1",
-            params![
+            args![
                 integration_id.to_string(),
                 i64::try_from(secs).unwrap_or(i64::MAX)
             ],

@@ -1,7 +1,7 @@
 //! Integrations and their source bindings.
 
+use super::sql::{DbResult, OptionalExt, Row, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 use seliq_connectors::{Kind, Settings, SourceId};
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
@@ -35,7 +35,7 @@ pub struct BindingRow {
 
 const COLUMNS: &str = "id, workspace_id, name, kind, settings, source, first_window_secs, created_at, poll_interval_secs";
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
+fn from_row(r: &Row<'_>) -> DbResult<IntegrationRow> {
     let id: String = r.get(0)?;
     let ws: String = r.get(1)?;
     let name: String = r.get(2)?;
@@ -50,9 +50,9 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IntegrationRow> {
         settings,
         source: r.get(5)?,
         // A negative value (hand-edited) reads as u64::MAX and is refused where it is used.
-        first_window_secs: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(u64::MAX),
+        first_window_secs: u64::try_from(r.get::<i64>(6)?).unwrap_or(u64::MAX),
         created_at: r.get(7)?,
-        poll_interval_secs: u64::try_from(r.get::<_, i64>(8)?).unwrap_or(u64::MAX),
+        poll_interval_secs: u64::try_from(r.get::<i64>(8)?).unwrap_or(u64::MAX),
     })
 }
 
@@ -68,18 +68,18 @@ impl ReadTx<'_> {
                 &format!(
                     "SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 AND name = ?2"
                 ),
-                params![workspace_id.to_string(), name.as_str()],
+                args![workspace_id.to_string(), name.as_str()],
                 from_row,
             )
             .optional()?)
     }
 
     pub fn integrations(&self, workspace_id: WorkspaceId) -> Result<Vec<IntegrationRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 ORDER BY name"
-        ))?;
-        let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(self.tx.query_map(
+            &format!("SELECT {COLUMNS} FROM integrations WHERE workspace_id = ?1 ORDER BY name"),
+            args![workspace_id.to_string()],
+            from_row,
+        )?)
     }
 
     /// Bound sources that share `key` (see `SourceId::binding_key`).
@@ -100,10 +100,9 @@ impl ReadTx<'_> {
     }
 
     fn bindings_where(&self, clause: &str, value: &str) -> Result<Vec<BindingRow>> {
-        let mut stmt = self.tx.prepare(&format!(
+        Ok(self.tx.query_map(&format!(
             "SELECT source_json, workspace_id, integration_id, server_guid FROM bindings WHERE {clause}"
-        ))?;
-        let rows = stmt.query_map([value], |r| {
+        ), args![value], |r| {
             let json: String = r.get(0)?;
             let ws: String = r.get(1)?;
             let integ: String = r.get(2)?;
@@ -114,8 +113,7 @@ impl ReadTx<'_> {
                     .map_err(|e| corrupt("integration id", e))?,
                 server_guid: r.get(3)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })?)
     }
 }
 
@@ -126,7 +124,7 @@ impl WriteTx<'_> {
         self.tx
             .execute(
                 "INSERT INTO integrations (id, workspace_id, name, kind, settings, source, first_window_secs, created_at, poll_interval_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at, i64::try_from(i.poll_interval_secs).unwrap_or(i64::MAX)],
+                args![i.id.to_string(), i.workspace_id.to_string(), i.name.as_str(), i.kind.as_str(), settings, i.source, i.first_window_secs as i64, i.created_at, i64::try_from(i.poll_interval_secs).unwrap_or(i64::MAX)],
             )
             .map_err(|e| unique_or(e, || format!("an integration named {:?} already exists in this workspace", i.name.as_str())))?;
         Ok(())
@@ -141,22 +139,24 @@ impl WriteTx<'_> {
             .map_err(|e| StoreError::Corrupt(format!("settings do not encode: {e}")))?;
         self.tx.execute(
             "UPDATE integrations SET settings = ?2 WHERE id = ?1",
-            params![id.to_string(), settings],
+            args![id.to_string(), settings],
         )?;
         Ok(())
     }
 
     /// Deletes the integration; its credentials, binding and checkpoint go with it (cascade).
     pub fn delete_integration(&self, id: IntegrationId) -> Result<()> {
-        self.tx
-            .execute("DELETE FROM integrations WHERE id = ?1", [id.to_string()])?;
+        self.tx.execute(
+            "DELETE FROM integrations WHERE id = ?1",
+            args![id.to_string()],
+        )?;
         Ok(())
     }
 
     pub fn delete_integrations_of(&self, workspace_id: WorkspaceId) -> Result<usize> {
         Ok(self.tx.execute(
             "DELETE FROM integrations WHERE workspace_id = ?1",
-            [workspace_id.to_string()],
+            args![workspace_id.to_string()],
         )?)
     }
 
@@ -175,7 +175,7 @@ impl WriteTx<'_> {
         self.tx
             .execute(
                 "INSERT INTO bindings (source, binding_key, source_json, workspace_id, integration_id, server_guid) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![canonical, source.binding_key(), json, workspace_id.to_string(), integration_id.to_string(), server_guid],
+                args![canonical, source.binding_key(), json, workspace_id.to_string(), integration_id.to_string(), server_guid],
             )
             .map_err(|e| unique_or(e, || format!("source {canonical} is already bound")))?;
         Ok(())

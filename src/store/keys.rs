@@ -1,7 +1,7 @@
 //! Wrapped data keys (DEKs), one row per workspace and version.
 
+use super::sql::{DbResult, OptionalExt, Row, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, params};
 
 use super::{ReadTx, Result, WriteTx};
 use crate::ids::WorkspaceId;
@@ -17,14 +17,14 @@ pub struct DekRow {
     pub created_at: DateTime<Utc>,
 }
 
-fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DekRow> {
+fn from_row(r: &Row<'_>) -> DbResult<DekRow> {
     let ws: String = r.get(0)?;
     Ok(DekRow {
         workspace_id: WorkspaceId::parse(&ws).map_err(|e| super::corrupt("workspace id", e))?,
         version: r.get(1)?,
         kek_id: r.get(2)?,
         wrapped: r.get(3)?,
-        seals: r.get::<_, i64>(4)? as u64,
+        seals: r.get::<i64>(4)? as u64,
         created_at: r.get(5)?,
     })
 }
@@ -45,29 +45,31 @@ const COLUMNS: &str = "workspace_id, version, kek_id, wrapped, seals, created_at
 impl ReadTx<'_> {
     /// Every DEK version of one workspace, oldest first.
     pub fn deks(&self, workspace_id: WorkspaceId) -> Result<Vec<DekRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM workspace_keys WHERE workspace_id = ?1 ORDER BY version"
-        ))?;
-        let rows = stmt.query_map([workspace_id.to_string()], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(self.tx.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM workspace_keys WHERE workspace_id = ?1 ORDER BY version"
+            ),
+            args![workspace_id.to_string()],
+            from_row,
+        )?)
     }
 
     /// Every DEK of every workspace (master-key rotation only).
     pub fn all_deks(&self) -> Result<Vec<DekRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM workspace_keys ORDER BY workspace_id, version"
-        ))?;
-        let rows = stmt.query_map([], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(self.tx.query_map(
+            &format!("SELECT {COLUMNS} FROM workspace_keys ORDER BY workspace_id, version"),
+            &[],
+            from_row,
+        )?)
     }
 
     /// The distinct master-key ids the stored DEKs are wrapped under.
     pub fn dek_key_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .tx
-            .prepare("SELECT DISTINCT kek_id FROM workspace_keys ORDER BY kek_id")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        Ok(self.tx.query_map(
+            "SELECT DISTINCT kek_id FROM workspace_keys ORDER BY kek_id",
+            &[],
+            |r| r.get(0),
+        )?)
     }
 
     pub fn gateway_key(&self, purpose: &str) -> Result<Option<GatewayKeyRow>> {
@@ -75,7 +77,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 "SELECT purpose, key_id, kek_id, wrapped, created_at FROM gateway_keys WHERE purpose = ?1",
-                [purpose],
+                args![purpose],
                 |r| {
                     Ok(GatewayKeyRow {
                         purpose: r.get(0)?,
@@ -91,11 +93,11 @@ impl ReadTx<'_> {
 
     /// The master-key ids the gateway keys are wrapped under.
     pub fn gateway_key_kek_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .tx
-            .prepare("SELECT DISTINCT kek_id FROM gateway_keys ORDER BY kek_id")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+        Ok(self.tx.query_map(
+            "SELECT DISTINCT kek_id FROM gateway_keys ORDER BY kek_id",
+            &[],
+            |r| r.get(0),
+        )?)
     }
 }
 
@@ -106,7 +108,7 @@ impl WriteTx<'_> {
             .tx
             .query_row(
                 "UPDATE workspace_keys SET seals = seals + 1 WHERE workspace_id = ?1 AND version = ?2 RETURNING seals",
-                params![workspace_id.to_string(), version],
+                args![workspace_id.to_string(), version],
                 |r| r.get(0),
             )
             .optional()?;
@@ -116,7 +118,7 @@ impl WriteTx<'_> {
     pub fn insert_dek(&self, d: &DekRow) -> Result<()> {
         self.tx.execute(
             "INSERT INTO workspace_keys (workspace_id, version, kek_id, wrapped, seals, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![d.workspace_id.to_string(), d.version, d.kek_id, d.wrapped, d.seals as i64, d.created_at],
+            args![d.workspace_id.to_string(), d.version, d.kek_id, d.wrapped, d.seals as i64, d.created_at],
         )?;
         Ok(())
     }
@@ -130,7 +132,7 @@ impl WriteTx<'_> {
     ) -> Result<()> {
         self.tx.execute(
             "UPDATE workspace_keys SET kek_id = ?3, wrapped = ?4 WHERE workspace_id = ?1 AND version = ?2",
-            params![workspace_id.to_string(), version, kek_id, wrapped],
+            args![workspace_id.to_string(), version, kek_id, wrapped],
         )?;
         Ok(())
     }
@@ -138,7 +140,7 @@ impl WriteTx<'_> {
     pub fn insert_gateway_key(&self, k: &GatewayKeyRow) -> Result<()> {
         self.tx.execute(
             "INSERT INTO gateway_keys (purpose, key_id, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![k.purpose, k.key_id, k.kek_id, k.wrapped, k.created_at],
+            args![k.purpose, k.key_id, k.kek_id, k.wrapped, k.created_at],
         )?;
         Ok(())
     }
@@ -146,7 +148,7 @@ impl WriteTx<'_> {
     pub fn rewrap_gateway_key(&self, purpose: &str, kek_id: &str, wrapped: &[u8]) -> Result<()> {
         self.tx.execute(
             "UPDATE gateway_keys SET kek_id = ?2, wrapped = ?3 WHERE purpose = ?1",
-            params![purpose, kek_id, wrapped],
+            args![purpose, kek_id, wrapped],
         )?;
         Ok(())
     }
@@ -155,7 +157,7 @@ impl WriteTx<'_> {
     pub fn destroy_deks(&self, workspace_id: WorkspaceId) -> Result<usize> {
         Ok(self.tx.execute(
             "DELETE FROM workspace_keys WHERE workspace_id = ?1",
-            [workspace_id.to_string()],
+            args![workspace_id.to_string()],
         )?)
     }
 }

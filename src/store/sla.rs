@@ -8,9 +8,10 @@
 //! [`LedgerKey`]. Every row read by key is checked against the alert it was asked
 //! for, so a key can never stand for another alert.
 
+use super::sql::{
+    DbError, DbResult, FromValue, OptionalExt, Row, ToValue, Tx, Value, ValueRef, args,
+};
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, Row, params};
 use seliq_connectors::Severity;
 use sha2::{Digest, Sha256};
 
@@ -91,22 +92,20 @@ impl LedgerKey {
 #[derive(Debug, Clone, Copy)]
 struct LedgerTime(DateTime<Utc>);
 
-impl ToSql for LedgerTime {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(
-            self.0.to_rfc3339_opts(SecondsFormat::Nanos, true),
-        ))
+impl ToValue for LedgerTime {
+    fn to_value(&self) -> Value {
+        Value::Text(self.0.to_rfc3339_opts(SecondsFormat::Nanos, true))
     }
 }
 
-impl FromSql for LedgerTime {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        let text = value.as_str()?;
+impl FromValue for LedgerTime {
+    fn from_value(v: ValueRef<'_>) -> DbResult<Self> {
+        let text = String::from_value(v)?;
         // `FromStr` reads every width chrono writes, years beyond 9999 included; it also reads
         // the form rusqlite wrote for 0004's rows.
         text.parse::<DateTime<Utc>>()
             .map(LedgerTime)
-            .map_err(|e| FromSqlError::Other(format!("{text:?} is not a time: {e}").into()))
+            .map_err(|e| DbError::Decode(format!("{text:?} is not a time: {e}")))
     }
 }
 
@@ -118,15 +117,15 @@ fn at_opt(t: Option<DateTime<Utc>>) -> Option<LedgerTime> {
     t.map(LedgerTime)
 }
 
-fn get_at(r: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
-    Ok(r.get::<_, LedgerTime>(i)?.0)
+fn get_at(r: &Row<'_>, i: usize) -> DbResult<DateTime<Utc>> {
+    Ok(r.get::<LedgerTime>(i)?.0)
 }
 
-fn get_at_opt(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    Ok(r.get::<_, Option<LedgerTime>>(i)?.map(|t| t.0))
+fn get_at_opt(r: &Row<'_>, i: usize) -> DbResult<Option<DateTime<Utc>>> {
+    Ok(r.get::<Option<LedgerTime>>(i)?.map(|t| t.0))
 }
 
-fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRow> {
+fn policy_row(r: &Row<'_>) -> DbResult<PolicyRow> {
     let ws: Option<String> = r.get(1)?;
     Ok(PolicyRow {
         version: r.get(0)?,
@@ -139,14 +138,14 @@ fn policy_row(r: &Row<'_>) -> rusqlite::Result<PolicyRow> {
     })
 }
 
-fn severity(text: &str) -> rusqlite::Result<Severity> {
+fn severity(text: &str) -> DbResult<Severity> {
     Severity::ALL
         .into_iter()
         .find(|s| s.as_str() == text)
         .ok_or_else(|| corrupt("alert severity", format!("{:?} is not a severity", text)))
 }
 
-fn clock(text: Option<String>) -> rusqlite::Result<Option<StoredClock>> {
+fn clock(text: Option<String>) -> DbResult<Option<StoredClock>> {
     match text.as_deref() {
         None => Ok(None),
         Some("wall") => Ok(Some(StoredClock::Wall)),
@@ -155,7 +154,7 @@ fn clock(text: Option<String>) -> rusqlite::Result<Option<StoredClock>> {
     }
 }
 
-fn alert_row(r: &Row<'_>) -> rusqlite::Result<AlertSlaRow> {
+fn alert_row(r: &Row<'_>) -> DbResult<AlertSlaRow> {
     let ws: String = r.get(0)?;
     let sev: String = r.get(3)?;
     Ok(AlertSlaRow {
@@ -188,7 +187,7 @@ impl ReadTx<'_> {
                 &format!(
                     "SELECT {POLICY_COLUMNS} FROM sla_policies WHERE workspace_id IS NULL ORDER BY version DESC LIMIT 1"
                 ),
-                [],
+                &[],
                 policy_row,
             )
             .optional()?)
@@ -202,7 +201,7 @@ impl ReadTx<'_> {
                 &format!(
                     "SELECT {POLICY_COLUMNS} FROM sla_policies WHERE workspace_id = ?1 ORDER BY version DESC LIMIT 1"
                 ),
-                [workspace_id.to_string()],
+                args![workspace_id.to_string()],
                 policy_row,
             )
             .optional()?)
@@ -217,10 +216,14 @@ impl ReadTx<'_> {
         source: &str,
         alert_id: &str,
     ) -> Result<Option<AlertSlaRow>> {
-        let mut stmt = self.tx.prepare_cached(&format!(
-            "SELECT {ALERT_COLUMNS} FROM alert_ledger WHERE key = ?1"
-        ))?;
-        let row = stmt.query_row([&key.0[..]], alert_row).optional()?;
+        let row = self
+            .tx
+            .query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alert_ledger WHERE key = ?1"),
+                args![&key.0[..]],
+                alert_row,
+            )
+            .optional()?;
         match row {
             Some(r)
                 if r.workspace_id != workspace_id
@@ -245,8 +248,8 @@ impl ReadTx<'_> {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         let n: i64 = self.tx.query_row(
-            "SELECT coalesce(sum(alerts), 0) FROM alert_first_seen_minutes WHERE workspace_id = ?1 AND minute > ?2 AND minute <= ?3",
-            params![workspace_id.to_string(), minute_of(now) - 60, minute_of(now)],
+            "SELECT CAST(coalesce(sum(alerts), 0) AS BIGINT) FROM alert_first_seen_minutes WHERE workspace_id = ?1 AND minute > ?2 AND minute <= ?3",
+            args![workspace_id.to_string(), minute_of(now) - 60, minute_of(now)],
             |r| r.get(0),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))
@@ -259,14 +262,10 @@ impl ReadTx<'_> {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<AlertSlaRow>> {
-        let mut stmt = self.tx.prepare(&format!(
+        Ok(self.tx.query_map(&format!(
             "SELECT {ALERT_COLUMNS} FROM alert_ledger WHERE workspace_id = ?1 AND created_at >= ?2 AND created_at < ?3 ORDER BY created_at, source, alert_id"
-        ))?;
-        let rows = stmt.query_map(
-            params![workspace_id.to_string(), at(since), at(until)],
-            alert_row,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        ), args![workspace_id.to_string(), at(since), at(until)],
+            alert_row,)?)
     }
 }
 
@@ -279,11 +278,11 @@ impl WriteTx<'_> {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Result<i64> {
-        self.tx.execute(
-            "INSERT INTO sla_policies (workspace_id, body, actor, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![workspace_id.map(|w| w.to_string()), body, actor, at],
-        )?;
-        Ok(self.tx.last_insert_rowid())
+        Ok(self.tx.query_row(
+            "INSERT INTO sla_policies (workspace_id, body, actor, created_at) VALUES (?1, ?2, ?3, ?4) RETURNING version",
+            args![workspace_id.map(|w| w.to_string()), body, actor, at],
+            |r| r.get(0),
+        )?)
     }
 
     /// Record one alert version. Severity, due times and policy version are the caller's (kept
@@ -309,29 +308,21 @@ impl WriteTx<'_> {
     ) -> Result<()> {
         let minute = minute_of(at);
         let ws = workspace_id.to_string();
-        let mut add = self.tx.prepare_cached(
+        self.tx.execute(
             "INSERT INTO alert_first_seen_minutes (workspace_id, minute, alerts) VALUES (?1, ?2, ?3)
-             ON CONFLICT (workspace_id, minute) DO UPDATE SET alerts = alerts + excluded.alerts",
+             ON CONFLICT (workspace_id, minute) DO UPDATE SET alerts = alert_first_seen_minutes.alerts + excluded.alerts",
+            args![ws, minute, i64::try_from(alerts).unwrap_or(i64::MAX)],
         )?;
-        add.execute(params![
-            ws,
-            minute,
-            i64::try_from(alerts).unwrap_or(i64::MAX)
-        ])?;
-        let mut prune = self.tx.prepare_cached(
+        self.tx.execute(
             "DELETE FROM alert_first_seen_minutes WHERE workspace_id = ?1 AND minute < ?2",
+            args![ws, minute - 120],
         )?;
-        prune.execute(params![ws, minute - 120])?;
         Ok(())
     }
 }
 
-fn upsert_ledger_row(
-    tx: &rusqlite::Transaction<'_>,
-    key: LedgerKey,
-    row: &AlertSlaRow,
-) -> rusqlite::Result<()> {
-    let mut stmt = tx.prepare_cached(
+fn upsert_ledger_row(tx: &Tx<'_>, key: LedgerKey, row: &AlertSlaRow) -> DbResult<()> {
+    let changed = tx.execute(
         "INSERT INTO alert_ledger (key, workspace_id, source, alert_id, severity, created_at, policy_version, tta_due, ttr_due, clock, first_seen_at, acknowledged_at, resolved_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
          ON CONFLICT (key) DO UPDATE SET
@@ -346,8 +337,7 @@ fn upsert_ledger_row(
          WHERE alert_ledger.workspace_id = excluded.workspace_id
            AND alert_ledger.source = excluded.source
            AND alert_ledger.alert_id = excluded.alert_id",
-    )?;
-    let changed = stmt.execute(params![
+        args![
         &key.0[..],
         row.workspace_id.to_string(),
         row.source,
@@ -360,8 +350,9 @@ fn upsert_ledger_row(
         row.clock.map(StoredClock::as_str),
         at(row.first_seen_at),
         at_opt(row.acknowledged_at),
-        at_opt(row.resolved_at),
-    ])?;
+            at_opt(row.resolved_at),
+        ],
+    )?;
     if changed != 1 {
         // The key's row belongs to another alert: refuse rather than merge two alerts.
         return Err(corrupt(
@@ -374,14 +365,14 @@ fn upsert_ledger_row(
 
 /// Migration 0005: copy 0004's `alert_sla` into `alert_ledger`, oldest first seen
 /// first, then drop it. Runs inside the migration's transaction.
-pub(super) fn copy_alert_sla_v4(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    let rows = {
-        let mut stmt = tx.prepare(&format!(
+pub(super) fn copy_alert_sla_v4(tx: &Tx<'_>) -> DbResult<()> {
+    let rows = tx.query_map(
+        &format!(
             "SELECT {ALERT_COLUMNS} FROM alert_sla ORDER BY first_seen_at, workspace_id, source, alert_id"
-        ))?;
-        stmt.query_map([], alert_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?
-    };
+        ),
+        &[],
+        alert_row,
+    )?;
     for row in &rows {
         upsert_ledger_row(
             tx,
@@ -448,7 +439,7 @@ mod tests {
         ] {
             let refused = store.write(|tx| {
                 tx.tx
-                    .execute(sql, [])
+                    .execute(sql, &[])
                     .map_err(crate::store::StoreError::from)
             });
             assert!(
@@ -556,7 +547,7 @@ mod tests {
         store
             .write(|tx| {
                 tx.tx
-                    .execute("UPDATE alert_ledger SET alert_id = 'other'", [])
+                    .execute("UPDATE alert_ledger SET alert_id = 'other'", &[])
                     .map_err(crate::store::StoreError::from)
             })
             .unwrap();
@@ -585,12 +576,12 @@ mod tests {
             conn.pragma_update(None, "user_version", 4).unwrap();
             conn.execute(
                 "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, 'acme-corp', '', 'pro', ?2)",
-                params![ws.to_string(), t(7, 0)],
+                rusqlite::params![ws.to_string(), t(7, 0)],
             )
             .unwrap();
             conn.execute(
                 "INSERT INTO alert_sla VALUES (?1, 'crowdstrike:abc', 'a1', 'high', ?2, 5, ?3, NULL, 'wall', ?4, ?5, NULL)",
-                params![ws.to_string(), t(8, 0), t(9, 0), t(8, 1), t(8, 20)],
+                rusqlite::params![ws.to_string(), t(8, 0), t(9, 0), t(8, 1), t(8, 20)],
             )
             .unwrap();
         }
@@ -610,7 +601,7 @@ mod tests {
             .read(|tx| {
                 Ok::<_, crate::store::StoreError>(tx.tx.query_row(
                     "SELECT count(*) FROM sqlite_master WHERE name = 'alert_sla'",
-                    [],
+                    &[],
                     |r| r.get(0),
                 )?)
             })
@@ -620,22 +611,29 @@ mod tests {
 
     #[test]
     fn ledger_times_round_trip_at_any_instant_and_sort_as_text() {
-        let (_d, store) = test_store();
-        let conn = &store.conn;
+        let (_d, mut store) = test_store();
         for t in [
             DateTime::<Utc>::MIN_UTC,
             DateTime::<Utc>::MAX_UTC,
             DateTime::from_timestamp(1_000_000_000_000, 5).unwrap(),
             t(8, 0) + chrono::Duration::nanoseconds(810),
         ] {
-            let back: LedgerTime = conn.query_row("SELECT ?1", [at(t)], |r| r.get(0)).unwrap();
+            let back: LedgerTime = store
+                .read(|tx| {
+                    Ok::<_, crate::store::StoreError>(tx.tx.query_row(
+                        "SELECT ?1",
+                        args![at(t)],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap();
             assert_eq!(back.0, t);
         }
         // One width for years 0000-9999: text order is time order, to the nanosecond.
         let (a, b) = (at(t(8, 0)), at(t(8, 0) + chrono::Duration::nanoseconds(1)));
-        let (a, b) = (a.to_sql().unwrap(), b.to_sql().unwrap());
-        let text = |o: &ToSqlOutput<'_>| match o {
-            ToSqlOutput::Owned(rusqlite::types::Value::Text(s)) => s.clone(),
+        let (a, b) = (a.to_value(), b.to_value());
+        let text = |o: &Value| match o {
+            Value::Text(s) => s.clone(),
             other => panic!("{other:?}"),
         };
         assert_eq!(text(&a).len(), text(&b).len());

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::sql::{DbResult, OptionalExt, Row, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
 use serde::Serialize;
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
@@ -88,7 +88,7 @@ impl fmt::Debug for TokenRow {
 
 const COLUMNS: &str = "id, name, workspace_id, scope, secret_mac, kek_id, created_at, created_by, expires_at, revoked_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<TokenRow> {
+fn from_row(r: &Row<'_>) -> DbResult<TokenRow> {
     let ws: Option<String> = r.get(2)?;
     let scope: String = r.get(3)?;
     Ok(TokenRow {
@@ -115,7 +115,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 &format!("SELECT {COLUMNS} FROM api_tokens WHERE id = ?1"),
-                [id],
+                args![id],
                 from_row,
             )
             .optional()?)
@@ -123,11 +123,9 @@ impl ReadTx<'_> {
 
     /// Every token (`None`), or those scoped to one workspace, oldest first.
     pub fn tokens(&self, workspace_id: Option<WorkspaceId>) -> Result<Vec<TokenRow>> {
-        let mut stmt = self.tx.prepare(&format!(
+        Ok(self.tx.query_map(&format!(
             "SELECT {COLUMNS} FROM api_tokens WHERE ?1 IS NULL OR workspace_id = ?1 ORDER BY created_at, id"
-        ))?;
-        let rows = stmt.query_map([workspace_id.map(|w| w.to_string())], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        ), args![workspace_id.map(|w| w.to_string())], from_row)?)
     }
 }
 
@@ -136,7 +134,7 @@ impl WriteTx<'_> {
         self.tx
             .execute(
                 &format!("INSERT INTO api_tokens ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                params![
+                args![
                     t.id,
                     t.name,
                     t.workspace_id.map(|w| w.to_string()),
@@ -156,7 +154,7 @@ impl WriteTx<'_> {
     pub fn revoke_token(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
         let n = self.tx.execute(
             "UPDATE api_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-            params![id, at],
+            args![id, at],
         )?;
         if n != 1 {
             return Err(StoreError::Conflict(format!(

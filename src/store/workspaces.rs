@@ -3,8 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::sql::{DbResult, OptionalExt, Row, args};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
 use super::{ReadTx, Result, StoreError, WriteTx, corrupt, unique_or};
@@ -83,7 +83,7 @@ impl std::ops::Deref for LiveWorkspace {
 
 const COLUMNS: &str = "id, slug, description, plan, created_at, deleted_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<WorkspaceRow> {
+fn from_row(r: &Row<'_>) -> DbResult<WorkspaceRow> {
     let id: String = r.get(0)?;
     let slug: String = r.get(1)?;
     let plan: String = r.get(3)?;
@@ -104,7 +104,7 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 &format!("SELECT {COLUMNS} FROM workspaces WHERE slug = ?1"),
-                [slug.as_str()],
+                args![slug.as_str()],
                 from_row,
             )
             .optional()?)
@@ -131,18 +131,20 @@ impl ReadTx<'_> {
             .tx
             .query_row(
                 &format!("SELECT {COLUMNS} FROM workspaces WHERE id = ?1"),
-                [id.to_string()],
+                args![id.to_string()],
                 from_row,
             )
             .optional()?)
     }
 
     pub fn list_workspaces(&self, include_deleted: bool) -> Result<Vec<WorkspaceRow>> {
-        let mut stmt = self.tx.prepare(&format!(
-            "SELECT {COLUMNS} FROM workspaces WHERE ?1 OR deleted_at IS NULL ORDER BY slug"
-        ))?;
-        let rows = stmt.query_map([include_deleted], from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        Ok(self.tx.query_map(
+            &format!(
+                "SELECT {COLUMNS} FROM workspaces WHERE ?1 OR deleted_at IS NULL ORDER BY slug"
+            ),
+            args![include_deleted],
+            from_row,
+        )?)
     }
 }
 
@@ -151,7 +153,7 @@ impl WriteTx<'_> {
         self.tx
             .execute(
                 "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![w.id.to_string(), w.slug.as_str(), w.description, w.plan.as_str(), w.created_at],
+                args![w.id.to_string(), w.slug.as_str(), w.description, w.plan.as_str(), w.created_at],
             )
             .map_err(|e| unique_or(e, || format!("workspace slug {:?} is already taken", w.slug.as_str())))?;
         Ok(())
@@ -160,7 +162,7 @@ impl WriteTx<'_> {
     pub fn tombstone_workspace(&self, id: WorkspaceId, at: DateTime<Utc>) -> Result<()> {
         let n = self.tx.execute(
             "UPDATE workspaces SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
-            params![id.to_string(), at],
+            args![id.to_string(), at],
         )?;
         if n != 1 {
             return Err(StoreError::Conflict(format!(

@@ -1,0 +1,431 @@
+//! A PostgreSQL connection on its own thread.
+//!
+//! The synchronous `postgres` client drives a private tokio runtime and refuses to run on a
+//! thread that is already inside one (every async task and the blocking pool are). So each
+//! connection lives on a plain thread of its own, and [`PgConn`] hands it one statement at a
+//! time over a channel: the store stays synchronous and the same on both databases.
+//!
+//! A connection that broke (a restarted server, `pg_terminate_backend`) is opened again at the
+//! start of the next transaction; the transaction that saw it break fails and rolls back.
+
+use std::collections::HashMap;
+use std::error::Error as StdError;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Statement};
+
+use super::sql::{Begin, Value};
+
+/// An error from the server (with its SQLSTATE) or from the connection.
+#[derive(Debug)]
+pub struct PgError {
+    message: String,
+    code: Option<String>,
+}
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for PgError {}
+
+impl PgError {
+    fn new(message: impl Into<String>) -> PgError {
+        PgError {
+            message: message.into(),
+            code: None,
+        }
+    }
+
+    pub fn is_unique_violation(&self) -> bool {
+        self.code.as_deref() == Some("23505")
+    }
+
+    /// The SQLSTATE, when the server sent one.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+}
+
+impl From<postgres::Error> for PgError {
+    fn from(e: postgres::Error) -> PgError {
+        match e.as_db_error() {
+            Some(db) => PgError {
+                message: db.message().to_owned(),
+                code: Some(db.code().code().to_owned()),
+            },
+            None => PgError::new(match e.source() {
+                Some(s) => format!("{e}: {s}"),
+                None => e.to_string(),
+            }),
+        }
+    }
+}
+
+type PgResult<T> = Result<T, PgError>;
+
+/// Where a connection goes, printable without its password.
+#[derive(Clone)]
+pub struct PgTarget {
+    config: postgres::Config,
+    shown: String,
+}
+
+impl fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl fmt::Display for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
+
+impl PgTarget {
+    /// Parse a `postgres://` URL (libpq's keywords in the query: `options`, `connect_timeout`,
+    /// `application_name`, …). The error never repeats the URL: it may hold a password.
+    pub fn parse(url: &str) -> Result<PgTarget, String> {
+        let mut config = postgres::Config::from_str(url)
+            .map_err(|e| format!("the PostgreSQL URL does not parse: {e}"))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("seliq-gateway");
+        }
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(
+                "sslmode=require is not supported by this build; connect over a local socket, a loopback address or a TLS tunnel (sslmode=disable or prefer)"
+                    .to_owned(),
+            );
+        }
+        let host = config
+            .get_hosts()
+            .first()
+            .map(|h| match h {
+                postgres::config::Host::Tcp(h) => h.clone(),
+                postgres::config::Host::Unix(p) => p.display().to_string(),
+            })
+            .unwrap_or_else(|| "localhost".to_owned());
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let shown = format!(
+            "postgres://{}@{host}:{port}/{}",
+            config.get_user().unwrap_or(""),
+            config.get_dbname().unwrap_or("")
+        );
+        Ok(PgTarget { config, shown })
+    }
+}
+
+enum Request {
+    Begin(Begin),
+    Finish(bool),
+    Batch(String),
+    Execute(String, Vec<Value>),
+    Query(String, Vec<Value>),
+}
+
+enum Reply {
+    Done,
+    Changed(u64),
+    Rows(Vec<Vec<Value>>),
+}
+
+/// One connection, owned by its thread.
+pub struct PgConn {
+    requests: Option<Sender<Request>>,
+    replies: Receiver<PgResult<Reply>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PgConn {
+    pub fn connect(target: &PgTarget) -> PgResult<PgConn> {
+        let (requests, inbox) = channel::<Request>();
+        let (outbox, replies) = channel::<PgResult<Reply>>();
+        let config = target.config.clone();
+        let thread = std::thread::Builder::new()
+            .name("seliq-postgres".to_owned())
+            .spawn(move || Worker::run(config, inbox, outbox))
+            .map_err(|e| PgError::new(format!("cannot start the connection thread: {e}")))?;
+        let conn = PgConn {
+            requests: Some(requests),
+            replies,
+            thread: Some(thread),
+        };
+        // The worker connects first and answers with the outcome.
+        match conn.replies.recv() {
+            Ok(Ok(_)) => Ok(conn),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(PgError::new("the connection thread stopped")),
+        }
+    }
+
+    fn ask(&self, r: Request) -> PgResult<Reply> {
+        let Some(requests) = &self.requests else {
+            return Err(PgError::new("the connection is closed"));
+        };
+        requests
+            .send(r)
+            .map_err(|_| PgError::new("the connection thread stopped"))?;
+        self.replies
+            .recv()
+            .map_err(|_| PgError::new("the connection thread stopped"))?
+    }
+
+    pub fn begin(&self, how: Begin) -> PgResult<()> {
+        self.ask(Request::Begin(how)).map(|_| ())
+    }
+
+    pub fn finish(&self, commit: bool) -> PgResult<()> {
+        self.ask(Request::Finish(commit)).map(|_| ())
+    }
+
+    pub fn batch(&self, sql: &str) -> PgResult<()> {
+        self.ask(Request::Batch(sql.to_owned())).map(|_| ())
+    }
+
+    pub fn execute(&self, sql: &str, args: &[Value]) -> PgResult<usize> {
+        match self.ask(Request::Execute(sql.to_owned(), args.to_vec()))? {
+            Reply::Changed(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+            _ => Err(PgError::new("unexpected reply")),
+        }
+    }
+
+    pub fn query(&self, sql: &str, args: &[Value]) -> PgResult<Vec<Vec<Value>>> {
+        match self.ask(Request::Query(sql.to_owned(), args.to_vec()))? {
+            Reply::Rows(rows) => Ok(rows),
+            _ => Err(PgError::new("unexpected reply")),
+        }
+    }
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        // Closing the channel ends the worker, which closes the connection.
+        self.requests.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writers of one schema wait for each other on this advisory lock (with the schema's hash as
+/// the second key), as SQLite's `BEGIN IMMEDIATE` makes them wait for the file's write lock.
+const WRITE_LOCK: i32 = 0x5e11;
+/// Schema migrations of one schema, so replicas starting together migrate once.
+const MIGRATE_LOCK: i32 = 0x5e12;
+
+struct Worker {
+    config: postgres::Config,
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Worker {
+    fn run(config: postgres::Config, inbox: Receiver<Request>, outbox: Sender<PgResult<Reply>>) {
+        let client = match config.connect(NoTls) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = outbox.send(Err(e.into()));
+                return;
+            }
+        };
+        if outbox.send(Ok(Reply::Done)).is_err() {
+            return;
+        }
+        let mut w = Worker {
+            config,
+            client,
+            statements: HashMap::new(),
+        };
+        for request in inbox {
+            let reply = w.handle(request);
+            if outbox.send(reply).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, request: Request) -> PgResult<Reply> {
+        match request {
+            Request::Begin(how) => {
+                if self.client.is_closed() {
+                    self.client = self.config.connect(NoTls)?;
+                    self.statements.clear();
+                }
+                let sql = match how {
+                    Begin::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY".to_owned(),
+                    Begin::Write => format!(
+                        "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK}, hashtext(current_schema()))"
+                    ),
+                    Begin::Migrate => format!(
+                        "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({MIGRATE_LOCK}, hashtext(current_schema()))"
+                    ),
+                };
+                self.client.batch_execute(&sql)?;
+                Ok(Reply::Done)
+            }
+            Request::Finish(commit) => {
+                if self.client.is_closed() {
+                    return if commit {
+                        Err(PgError::new(
+                            "the connection to PostgreSQL broke before the commit; nothing was written",
+                        ))
+                    } else {
+                        Ok(Reply::Done)
+                    };
+                }
+                self.client
+                    .batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })?;
+                Ok(Reply::Done)
+            }
+            Request::Batch(sql) => {
+                self.client.batch_execute(&sql)?;
+                Ok(Reply::Done)
+            }
+            Request::Execute(sql, args) => {
+                let stmt = self.statement(&sql)?;
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                Ok(Reply::Changed(self.client.execute(&stmt, &params)?))
+            }
+            Request::Query(sql, args) => {
+                let stmt = self.statement(&sql)?;
+                let params: Vec<&(dyn ToSql + Sync)> =
+                    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+                let rows = self.client.query(&stmt, &params)?;
+                rows.iter()
+                    .map(row_values)
+                    .collect::<PgResult<_>>()
+                    .map(Reply::Rows)
+            }
+        }
+    }
+
+    /// A prepared statement per SQL text, kept for the life of the connection.
+    fn statement(&mut self, sql: &str) -> PgResult<Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = self.client.prepare(&placeholders(sql))?;
+        self.statements.insert(sql.to_owned(), stmt.clone());
+        Ok(stmt)
+    }
+}
+
+/// SQLite's `?N` as PostgreSQL's `$N`, outside quoted text.
+pub fn placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut quoted = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted && chars.peek().is_some_and(|d| d.is_ascii_digit()) => out.push('$'),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn row_values(row: &postgres::Row) -> PgResult<Vec<Value>> {
+    let get_err = |e: postgres::Error| PgError::new(format!("a column does not decode: {e}"));
+    (0..row.len())
+        .map(|i| {
+            let ty = row.columns()[i].type_();
+            Ok(match *ty {
+                Type::INT8 => row
+                    .try_get::<_, Option<i64>>(i)
+                    .map_err(get_err)?
+                    .map_or(Value::Null, Value::Int),
+                Type::INT4 => row
+                    .try_get::<_, Option<i32>>(i)
+                    .map_err(get_err)?
+                    .map_or(Value::Null, |v| Value::Int(i64::from(v))),
+                Type::INT2 => row
+                    .try_get::<_, Option<i16>>(i)
+                    .map_err(get_err)?
+                    .map_or(Value::Null, |v| Value::Int(i64::from(v))),
+                Type::BOOL => row
+                    .try_get::<_, Option<bool>>(i)
+                    .map_err(get_err)?
+                    .map_or(Value::Null, |v| Value::Int(i64::from(v))),
+                Type::BYTEA => row
+                    .try_get::<_, Option<Vec<u8>>>(i)
+                    .map_err(get_err)?
+                    .map_or(Value::Null, Value::Blob),
+                Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => row
+                    .try_get::<_, Option<String>>(i)
+                    .map_err(get_err)?
+                    .map_or(Value::Null, Value::Text),
+                ref other => {
+                    return Err(PgError::new(format!(
+                        "column {i} has type {other}, which the store does not read"
+                    )));
+                }
+            })
+        })
+        .collect()
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn StdError + Sync + Send>> {
+        match self {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) => match *ty {
+                Type::INT8 => i.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+                Type::INT2 => i16::try_from(*i)?.to_sql(ty, out),
+                Type::BOOL => (*i != 0).to_sql(ty, out),
+                ref other => Err(format!("an integer cannot be sent as {other}").into()),
+            },
+            Value::Text(s) => s.as_str().to_sql(ty, out),
+            Value::Blob(b) => b.as_slice().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_renumbered_outside_quotes_only() {
+        assert_eq!(
+            placeholders("SELECT a FROM t WHERE x = ?1 AND y = '?2' AND z = ?12"),
+            "SELECT a FROM t WHERE x = $1 AND y = '?2' AND z = $12"
+        );
+    }
+
+    #[test]
+    fn a_url_with_a_password_is_shown_without_it() {
+        let t = PgTarget::parse("postgres://alice:hunter2@db.example:6432/seliq").unwrap();
+        assert_eq!(t.to_string(), "postgres://alice@db.example:6432/seliq");
+        assert!(!format!("{t:?}").contains("hunter2"));
+        let e = PgTarget::parse("postgres://alice:hunter2@db.example:notaport/x").unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

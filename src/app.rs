@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::audit::Attribution;
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::store::{Database, Store};
 use crate::vault::{MasterKey, Vault};
 
 pub use crate::config::{Config, DB_FILE, KEY_FILE, MASTER_KEY_ENV};
@@ -76,13 +76,14 @@ impl App {
 
     /// Open an initialised data dir. Anything else is told to run `init` first (exit 2).
     pub fn open(config: Config) -> Result<App> {
-        check_database_url(&config)?;
-        let db = config.db_path();
-        if !db.exists() {
+        let database = config.database().map_err(Error::Invalid)?;
+        if let Database::Sqlite(db) = &database
+            && !db.exists()
+        {
             return Err(Error::NotInitialised(config.data_dir.display().to_string()));
         }
         let mut master = load_master_key(&config)?;
-        let mut store = Store::open(&db)?;
+        let mut store = Store::connect(&database)?;
         if let Some(finished) =
             crate::key_files::finish_interrupted_rotation(&config, &mut store, &master)?
         {
@@ -138,17 +139,6 @@ fn check_master_key_matches(store: &mut Store, master: &MasterKey) -> Result<()>
     }
 }
 
-/// Only SQLite is built in; PostgreSQL for several replicas comes behind the same store API.
-fn check_database_url(config: &Config) -> Result<()> {
-    match config.database_url.as_deref() {
-        None => Ok(()),
-        Some(u) if crate::config::sqlite_path(u).is_some() => Ok(()),
-        Some(u) => Err(Error::Invalid(format!(
-            "database URL {u:?} is not supported by this build; use sqlite:PATH or leave --database-url unset"
-        ))),
-    }
-}
-
 /// What `init` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum InitOutcome {
@@ -161,23 +151,21 @@ pub enum InitOutcome {
 pub fn init(config: &Config) -> Result<InitOutcome> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 
-    check_database_url(config)?;
+    let database = config.database().map_err(Error::Invalid)?;
     let dir = &config.data_dir;
-    let db = config.db_path();
     let key = config.key_path();
     let env_key = std::env::var_os(MASTER_KEY_ENV).is_some();
-    if db.exists() {
+    if Store::exists(&database)? {
         if !env_key && !key.exists() {
             // Minting a key now would orphan every data key already in the database.
             return Err(Error::Invalid(format!(
-                "{} exists but there is no master key: set {MASTER_KEY_ENV} to the key it was initialised with, or restore {}",
-                db.display(),
+                "{database} exists but there is no master key: set {MASTER_KEY_ENV} to the key it was initialised with, or restore {}",
                 key.display()
             )));
         }
         // Validate rather than trust: a broken key or database must not be reported as fine.
         let master = load_master_key(config)?;
-        let mut store = Store::open(&db)?;
+        let mut store = Store::connect(&database)?;
         check_master_key_matches(&mut store, &master)?;
         return Ok(InitOutcome::AlreadyInitialised);
     }
@@ -197,7 +185,7 @@ pub fn init(config: &Config) -> Result<InitOutcome> {
         MasterKey::generate()?.write_file(&key)?;
         key_file = Some(key);
     }
-    Store::create(&db)?;
+    Store::create_in(&database)?;
     Ok(InitOutcome::Created { key_file })
 }
 

@@ -3,6 +3,10 @@
 
 use std::path::PathBuf;
 
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::store::Database;
+
 pub const DB_FILE: &str = "seliq.db";
 pub const KEY_FILE: &str = "master.key";
 pub const MASTER_KEY_ENV: &str = "SELIQ_MASTER_KEY";
@@ -11,27 +15,23 @@ pub const MASTER_KEY_ENV: &str = "SELIQ_MASTER_KEY";
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
-    pub database_url: Option<String>,
+    /// `--database-url` / `SELIQ_DATABASE_URL`. Secret: a PostgreSQL URL may hold a password.
+    pub database_url: Option<SecretString>,
     pub actor: String,
 }
 
 impl Config {
-    /// `<data-dir>/seliq.db`, or the file a `sqlite:PATH` database URL names.
-    pub fn db_path(&self) -> PathBuf {
-        match self.database_url.as_deref().and_then(sqlite_path) {
-            Some(p) => p,
-            None => self.data_dir.join(DB_FILE),
+    /// The database: the URL's, else SQLite in the data dir. A URL that does not parse is one
+    /// sentence that never repeats it.
+    pub fn database(&self) -> Result<Database, String> {
+        match &self.database_url {
+            None => Ok(Database::Sqlite(self.data_dir.join(DB_FILE))),
+            Some(url) => Database::parse(url.expose_secret())
+                .map_err(|e| format!("--database-url (or SELIQ_DATABASE_URL): {e}")),
         }
     }
 
     pub fn key_path(&self) -> PathBuf {
         self.data_dir.join(KEY_FILE)
     }
-}
-
-/// The file of a `sqlite:PATH` or `sqlite://PATH` URL.
-pub(crate) fn sqlite_path(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite:")?;
-    let rest = rest.strip_prefix("//").unwrap_or(rest);
-    (!rest.is_empty()).then(|| PathBuf::from(rest))
 }

@@ -1095,6 +1095,7 @@ async fn status_can_come_from_the_schedulers_live_view_and_stays_confined() {
         seconds_since_last_success: None,
         last_error: None,
         waiting_on_sink: None,
+        replica: None,
     };
     let api = Api::start_with(|s| {
         s.with_live_status(Arc::new(move || vec![live("acme-corp"), live("globex")]))

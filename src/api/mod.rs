@@ -136,7 +136,12 @@ impl ApiState {
     }
 
     pub(crate) fn open_store(&self) -> ApiResult<Store> {
-        Ok(Store::open(&self.inner.config.db_path())?)
+        let database = self
+            .inner
+            .config
+            .database()
+            .map_err(crate::error::Error::Invalid)?;
+        Ok(Store::connect(&database)?)
     }
 
     /// A per-request gateway acting as `actor`.

@@ -571,6 +571,7 @@ fn open_jobs(
                 route: None,
                 sla: sla.clone(),
                 integ: integ.clone(),
+                fence: None,
             });
             jobs.push(Job {
                 label: format!("{workspace}/{}", integ.name),

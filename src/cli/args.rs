@@ -371,6 +371,12 @@ pub struct ServeArgs {
     /// Polls running at once, across all workspaces [default: 64].
     #[arg(long, env = "SELIQ_MAX_CONCURRENT_POLLS", value_name = "N")]
     pub max_concurrent_polls: Option<usize>,
+    /// On PostgreSQL: how long a replica's lease on an integration lasts unrenewed [default: 30s].
+    #[arg(long, env = "SELIQ_LEASE_TTL", value_name = "SPAN")]
+    pub lease_ttl: Option<String>,
+    /// On PostgreSQL: this replica's name in the lease table [default: HOST-PID].
+    #[arg(long, env = "SELIQ_REPLICA_ID", value_name = "ID")]
+    pub replica_id: Option<String>,
 }
 
 #[derive(Debug, Args)]

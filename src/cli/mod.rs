@@ -103,7 +103,7 @@ impl Drop for RedactedEvent {
 fn config(cli: &Cli) -> Config {
     Config {
         data_dir: cli.data_dir.clone(),
-        database_url: cli.database_url.clone(),
+        database_url: cli.database_url.clone().map(secrecy::SecretString::from),
         actor: cli.actor.clone().unwrap_or_else(app::default_actor),
     }
 }
@@ -196,6 +196,8 @@ fn run(cli: Cli) -> Result<u8> {
                     spool_max_bytes: args.spool_max_bytes,
                     shutdown_grace: args.shutdown_grace,
                     max_concurrent_polls: args.max_concurrent_polls,
+                    lease_ttl: args.lease_ttl,
+                    replica_id: args.replica_id,
                 },
             )?;
             let app = App::open(cfg)?;

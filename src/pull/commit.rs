@@ -120,6 +120,14 @@ fn commit_rows(
         updated_at: now,
         version: d.version,
     };
+    if let Some(f) = &d.fence
+        && !tx.lease_held(d.integration_id, &f.owner, f.epoch)?
+    {
+        return Err(Error::Conflict(format!(
+            "replica {} no longer holds the lease of integration {integration} at epoch {}; this batch is not committed",
+            f.owner, f.epoch
+        )));
+    }
     if !tx.save_checkpoint_if(&row)? {
         return Err(Error::Conflict(format!(
             "the checkpoint of integration {integration} was advanced by another process since this pull read it; this batch is not committed"
@@ -268,6 +276,7 @@ mod tests {
                 quarantined: Vec::new(),
             },
             version,
+            fence: None,
             encoded: None,
             stamped: Stamped {
                 workspace_id: integ.workspace_id,

@@ -11,7 +11,7 @@
 mod commit;
 mod fault;
 mod progress;
-mod sink;
+pub(crate) mod sink;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,6 +106,14 @@ impl PullReport {
     }
 }
 
+/// The lease a `serve` replica polled under (PostgreSQL): its batches commit only while the
+/// replica still holds the integration at this epoch, checked in the commit's transaction.
+#[derive(Debug, Clone)]
+pub(crate) struct Fence {
+    pub owner: Arc<str>,
+    pub epoch: u64,
+}
+
 /// One integration ready to pull.
 pub(crate) struct Job {
     /// The workspace slug, as it appears in every line.
@@ -121,6 +129,8 @@ pub(crate) struct Job {
     pub route: Option<Arc<Route>>,
     /// The workspace's SLA policy and the ledger its stamps read.
     pub sla: Arc<crate::sla::Stamper>,
+    /// The lease this poll runs under (`serve` on PostgreSQL); `None`: no lease is needed.
+    pub fence: Option<Fence>,
 }
 
 /// A batch on its way to the committer; the ack says whether it was committed.
@@ -131,6 +141,8 @@ pub(crate) struct Delivery {
     /// The checkpoint version this commit writes: the one read plus one. A stored checkpoint at
     /// any other version means another writer moved it, and the commit is refused.
     pub version: u64,
+    /// The lease the batch was fetched under, if any.
+    pub fence: Option<Fence>,
     /// The lines as delivered to the external sinks, written as they are (encoded once).
     pub encoded: Option<EncodedBatch>,
     /// Each alert's `sla`/`routing` fields and ledger row, committed with the checkpoint.
@@ -203,6 +215,7 @@ fn prepare(
                 integ,
                 connector: Arc::from(connector),
                 since,
+                fence: None,
             }),
             Err(e) => failed.push(IntegrationReport {
                 name: integ.name.to_string(),
@@ -393,6 +406,7 @@ pub(crate) async fn pull_one(
         since,
         route,
         sla,
+        fence,
     } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
         retries: c.retries(),
@@ -538,6 +552,7 @@ pub(crate) async fn pull_one(
                 integration_id: integ.id,
                 batch,
                 version: checkpoint_version,
+                fence: fence.clone(),
                 encoded,
                 stamped,
                 ack: ack_tx,

@@ -66,10 +66,7 @@ impl Sink {
             };
             File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
-        let key = std::fs::canonicalize(path)
-            .map_err(io)?
-            .display()
-            .to_string();
+        let key = sink_key(store, &std::fs::canonicalize(path).map_err(io)?);
         let len = file.metadata().map_err(io)?.len();
         let committed = store.read(|tx| Ok::<_, Error>(tx.sink_offset(&key)?))?;
         let len = match committed {
@@ -162,11 +159,43 @@ impl Sink {
         Ok(())
     }
 
-    /// The store key of a file sink.
+    /// The store key of a file sink (see [`sink_key`]).
     pub fn key(&self) -> Option<&str> {
         match self {
             Sink::None | Sink::Stdout(_) => None,
             Sink::File { key, .. } => Some(key),
         }
     }
+}
+
+/// The store key of a file sink: its canonical path, and on PostgreSQL, where replicas on
+/// several hosts share one database, this host's name before it, so two hosts that spool to the
+/// same path never read or move each other's committed lengths.
+pub(crate) fn sink_key(store: &Store, canonical: &Path) -> String {
+    if store.database().is_postgres() {
+        format!("{}:{}", host_name(), canonical.display())
+    } else {
+        canonical.display().to_string()
+    }
+}
+
+/// The path of a sink key written by this host (`None`: another host's file).
+pub(crate) fn key_path<'k>(store: &Store, key: &'k str) -> Option<&'k Path> {
+    if store.database().is_postgres() {
+        let host = host_name();
+        key.strip_prefix(host.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(Path::new)
+    } else {
+        Some(Path::new(key))
+    }
+}
+
+/// This host's name (the kernel's), `localhost` when it cannot be read.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
 }

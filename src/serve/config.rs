@@ -15,6 +15,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 64;
+/// How long a replica's lease on an integration lasts without renewal (PostgreSQL only).
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
 /// Everything `serve` needs, resolved and validated.
 #[derive(Debug, Clone)]
@@ -30,6 +32,10 @@ pub struct ServeOptions {
     pub batch_size: usize,
     /// The config file's sinks, connected when `serve` starts.
     pub sinks: Vec<crate::sinks::SinkTable>,
+    /// On PostgreSQL: how long a lease lasts unrenewed (renewed every third of it).
+    pub lease_ttl: Duration,
+    /// On PostgreSQL: this replica's name in the lease table (default: host name and pid).
+    pub replica_id: String,
 }
 
 /// The config file. Every key is optional and has a flag and a `SELIQ_*` variable.
@@ -42,6 +48,8 @@ pub struct FileConfig {
     pub spool_max_bytes: Option<u64>,
     pub shutdown_grace: Option<String>,
     pub max_concurrent_polls: Option<usize>,
+    pub lease_ttl: Option<String>,
+    pub replica_id: Option<String>,
     /// `[[sink]]` tables: where alerts are delivered besides (or instead of) the spool.
     #[serde(default)]
     pub sink: Vec<crate::sinks::SinkTable>,
@@ -69,6 +77,8 @@ pub struct Overrides {
     pub spool_max_bytes: Option<u64>,
     pub shutdown_grace: Option<String>,
     pub max_concurrent_polls: Option<usize>,
+    pub lease_ttl: Option<String>,
+    pub replica_id: Option<String>,
 }
 
 pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
@@ -105,6 +115,31 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
             "max_concurrent_polls {max_concurrent_polls} is outside 1..4096"
         )));
     }
+    let lease_ttl = match flags.lease_ttl.or(file.lease_ttl) {
+        Some(s) => parse_span("lease_ttl", &s)?,
+        None => DEFAULT_LEASE_TTL,
+    };
+    if !(Duration::from_secs(3)..=Duration::from_secs(600)).contains(&lease_ttl) {
+        return Err(Error::Invalid(format!(
+            "lease_ttl {}s is outside 3s..10m",
+            lease_ttl.as_secs_f64()
+        )));
+    }
+    let replica_id = flags
+        .replica_id
+        .or(file.replica_id)
+        .unwrap_or_else(|| format!("{}-{}", crate::pull::sink::host_name(), std::process::id()));
+    if replica_id.is_empty()
+        || replica_id.len() > 128
+        || !replica_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+    {
+        return Err(Error::Invalid(
+            "replica_id must be 1 to 128 characters of letters, digits, '-', '_', '.' or ':'"
+                .to_owned(),
+        ));
+    }
     Ok(ServeOptions {
         listen,
         hide_workspace_labels,
@@ -114,6 +149,8 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
         max_concurrent_polls,
         batch_size: crate::pull::DEFAULT_BATCH,
         sinks: file.sink,
+        lease_ttl,
+        replica_id,
     })
 }
 

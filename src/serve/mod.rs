@@ -14,6 +14,7 @@
 
 pub mod config;
 mod http;
+mod leases;
 mod metrics;
 pub mod schedule;
 pub mod spool;
@@ -153,7 +154,19 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
         opts: opts.clone(),
         shared: shared.clone(),
         running: 0,
+        leasing: app
+            .store()
+            .database()
+            .is_postgres()
+            .then(|| leases::Leasing::new(&opts.replica_id, opts.lease_ttl)),
     };
+    if let Some(l) = &sched.leasing {
+        tracing::info!(
+            replica = l.replica(),
+            lease_ttl_secs = opts.lease_ttl.as_secs_f64(),
+            "sharing integrations with other replicas through leases"
+        );
+    }
     let (tx, mut rx) = mpsc::channel::<Delivery>(opts.max_concurrent_polls.max(1));
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -189,6 +202,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
                     }
                     last_reload = Instant::now();
                 }
+                sched.lease_round(&mut app);
                 sched.start_due(&mut app, &tx, &done_tx, &stop_rx);
                 sched.publish();
             }
@@ -228,6 +242,9 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             }
         }
     }
+    if let Some(l) = &mut sched.leasing {
+        l.release_all(app.store());
+    }
     let _ = http_stop_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     tracing::info!("serve stopped");
@@ -249,6 +266,8 @@ struct Scheduler {
     opts: ServeOptions,
     shared: Arc<http::Shared>,
     running: usize,
+    /// On PostgreSQL: the leases that say which integrations this replica polls.
+    leasing: Option<leases::Leasing>,
 }
 
 impl Scheduler {
@@ -283,8 +302,23 @@ impl Scheduler {
         for (workspace, integ, version, stored) in rows {
             seen.insert(integ.id);
             let stored = stored.unwrap_or_else(|| IntegrationStateRow::new(integ.id));
+            // Held by another replica: its state is what that replica last stored.
+            let elsewhere = self
+                .leasing
+                .as_ref()
+                .is_some_and(|l| l.fence(integ.id).is_none());
             match self.entries.get_mut(&integ.id) {
                 Some(e) => {
+                    if elsewhere && e.state != State::Polling {
+                        e.state = if stored.suspended_at.is_some() {
+                            State::Suspended
+                        } else if e.state == State::Suspended {
+                            State::Ok
+                        } else {
+                            e.state
+                        };
+                        e.stored = stored.clone();
+                    }
                     if e.credential_version != version || e.integ.settings != integ.settings {
                         // Rotated (or rolled back): the next poll builds a fresh connector.
                         e.connector = None;
@@ -351,6 +385,35 @@ impl Scheduler {
             .collect()
     }
 
+    /// On PostgreSQL, every third of the lease TTL: renew, even out the share, and poll newly
+    /// granted integrations soon.
+    fn lease_round(&mut self, app: &mut App) {
+        let Some(leasing) = &mut self.leasing else {
+            return;
+        };
+        if !leasing.round_due() {
+            return;
+        }
+        let entries = &self.entries;
+        let granted = leasing.round(app.store(), |id| {
+            entries.get(&id).is_some_and(|e| e.state == State::Polling)
+        });
+        let now = Instant::now();
+        for id in granted {
+            if let Some(e) = self.entries.get_mut(&id)
+                && e.state == State::Ok
+            {
+                // Taken over or newly ours: poll soon, spread over a second.
+                e.due = now + Duration::from_secs(1).mul_f64(unit());
+            }
+        }
+    }
+
+    /// Whether this replica polls `id` now (always, without leases).
+    fn may_poll(&self, id: IntegrationId) -> bool {
+        self.leasing.as_ref().is_none_or(|l| l.fence(id).is_some())
+    }
+
     fn mark_tick(&self, store_ok: bool) {
         *self
             .shared
@@ -379,7 +442,11 @@ impl Scheduler {
         let mut due: Vec<(Instant, IntegrationId)> = self
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e.state, State::Ok | State::BackingOff) && e.due <= now)
+            .filter(|(id, e)| {
+                matches!(e.state, State::Ok | State::BackingOff)
+                    && e.due <= now
+                    && self.may_poll(**id)
+            })
             .map(|(id, e)| (e.due, *id))
             .collect();
         due.sort();
@@ -406,6 +473,7 @@ impl Scheduler {
         let integ = e.integ.clone();
         let workspace = e.workspace.clone();
         let need_secret = e.connector.is_none();
+        let fence = self.leasing.as_ref().and_then(|l| l.fence(id));
         let read = app.store().read(|tx| {
             let secret = if need_secret {
                 // The workspace this entry was scheduled under, resolved live again now: a
@@ -459,6 +527,7 @@ impl Scheduler {
                 checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),
                 cursor: checkpoint.map(|c| c.cursor),
                 since,
+                fence,
             })
         });
         let job = match prepared {
@@ -512,6 +581,17 @@ impl Scheduler {
                     .send(Err("the integration is no longer scheduled".to_owned()));
                 continue;
             };
+            if let (Some(l), Some(f)) = (&self.leasing, &d.fence)
+                && !l.still_holds(d.integration_id, f)
+            {
+                // Not even tried: by now another replica may hold it (the database would refuse
+                // the commit too). The poll ends; nothing of it is committed.
+                let _ = d.ack.send(Err(format!(
+                    "replica {} no longer holds this integration's lease; the batch is not committed",
+                    f.owner
+                )));
+                continue;
+            }
             let item = (e.workspace.clone(), e.integ.name.to_string(), d);
             let same_sink = |g: &Vec<(String, String, Delivery)>| match sinks {
                 Sinks::Stdout(_) => true,
@@ -722,6 +802,11 @@ impl Scheduler {
             .values()
             .map(|e| {
                 let mut s = status::build(&e.workspace, &e.integ, e.state, &e.stored, now);
+                s.replica = self
+                    .leasing
+                    .as_ref()
+                    .and_then(|l| l.holder(e.integ.id))
+                    .map(str::to_owned);
                 if e.state == State::Polling {
                     s.waiting_on_sink = self.external.blocking(&e.workspace);
                 }

@@ -67,8 +67,10 @@ impl Spool {
         let canonical = std::fs::canonicalize(&root)
             .map_err(|e| Error::Runtime(format!("cannot resolve {}: {e}", root.display())))?;
         let known = store.read(|tx| Ok::<_, Error>(tx.sink_paths()?))?;
-        for path in known {
-            let p = Path::new(&path);
+        for key in known {
+            let Some(p) = crate::pull::sink::key_path(store, &key) else {
+                continue;
+            };
             if p.starts_with(&canonical) && p.exists() {
                 // Opening recovers (truncates an uncommitted tail, refuses a short file).
                 drop(Sink::open_file(p, store)?);

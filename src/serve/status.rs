@@ -33,6 +33,10 @@ pub struct IntegrationStatus {
     /// only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_on_sink: Option<String>,
+    /// On PostgreSQL: the `serve` replica that holds this integration's lease (none: no
+    /// replica polls it now).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
 }
 
 fn seconds_since(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Option<f64> {
@@ -78,6 +82,7 @@ pub fn build(
         seconds_since_last_success: seconds_since(s.last_success, now),
         last_error: s.suspended_reason.clone().or_else(|| s.last_error.clone()),
         waiting_on_sink: None,
+        replica: None,
     }
 }
 

@@ -35,6 +35,7 @@ mod dead_letters;
 mod integration_state;
 mod integrations;
 mod keys;
+mod leases;
 mod migrations;
 mod pg;
 mod sla;
@@ -56,6 +57,7 @@ pub use dead_letters::DeadLetterRow;
 pub use integration_state::IntegrationStateRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
+pub use leases::{LeaseGrant, LeaseHolder};
 pub use pg::PgTarget;
 pub use sla::{AlertSlaRow, LedgerKey, PolicyRow, StoredClock};
 pub use sql::DbError;
@@ -333,6 +335,22 @@ impl Store {
         Ok(())
     }
 
+    /// Run `f` in a write transaction that takes no database-wide lock: rows are locked one by
+    /// one as statements touch them (lease claims and renewals, which must not wait for every
+    /// checkpoint commit of every replica). PostgreSQL only; on SQLite it is [`Store::write`].
+    pub fn lease<T, E>(&mut self, f: impl FnOnce(&WriteTx<'_>) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let tx = self.conn.begin(Begin::Rows).map_err(StoreError::from)?;
+        let tx = WriteTx {
+            read: ReadTx { tx },
+        };
+        let out = f(&tx)?;
+        tx.read.tx.commit().map_err(StoreError::from)?;
+        Ok(out)
+    }
+
     fn read_snapshot<T, E>(&mut self, f: impl FnOnce(&ReadTx<'_>) -> Result<T, E>) -> Result<T, E>
     where
         E: From<StoreError>,
@@ -385,31 +403,40 @@ pub(crate) const TEST_POSTGRES_ENV: &str = "SELIQ_TEST_POSTGRES_URL";
 /// names a server, a schema of its own there (so the same tests run against both databases).
 #[cfg(test)]
 pub(crate) fn test_store() -> (TestDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    match std::env::var(TEST_POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() => {
-            let (database, schema) = test_schema(&url);
-            let store = Store::create_in(&database).expect("create the schema's tables");
-            let base = PgTarget::parse(&url).expect("the test URL parses");
-            (
-                TestDir {
-                    _dir: dir,
-                    schema: Some((base, schema)),
-                },
-                store,
-            )
-        }
-        _ => {
-            let store = Store::create(&dir.path().join("seliq.db")).expect("create store");
-            (
-                TestDir {
-                    _dir: dir,
-                    schema: None,
-                },
-                store,
-            )
-        }
+    if std::env::var(TEST_POSTGRES_ENV).is_ok_and(|u| !u.is_empty()) {
+        return test_store_on_postgres();
     }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::create(&dir.path().join("seliq.db")).expect("create store");
+    (
+        TestDir {
+            _dir: dir,
+            schema: None,
+        },
+        store,
+    )
+}
+
+/// A new store in a schema of its own on PostgreSQL, whatever `SELIQ_TEST_POSTGRES_URL` says
+/// (default: the local server, `postgres://postgres@127.0.0.1:5432/test`), for what only
+/// PostgreSQL does (leases).
+#[cfg(test)]
+pub(crate) fn test_store_on_postgres() -> (TestDir, Store) {
+    let url = std::env::var(TEST_POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (database, schema) = test_schema(&url);
+    let store = Store::create_in(&database).expect("create the schema's tables");
+    let base = PgTarget::parse(&url).expect("the test URL parses");
+    (
+        TestDir {
+            _dir: dir,
+            schema: Some((base, schema)),
+        },
+        store,
+    )
 }
 
 /// A new empty schema on the server at `url`, and the database URL that uses it.

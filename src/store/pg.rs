@@ -268,6 +268,7 @@ impl Worker {
                     Begin::Write => format!(
                         "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITE_LOCK}, hashtext(current_schema()))"
                     ),
+                    Begin::Rows => "BEGIN ISOLATION LEVEL READ COMMITTED".to_owned(),
                     Begin::Migrate => format!(
                         "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({MIGRATE_LOCK}, hashtext(current_schema()))"
                     ),

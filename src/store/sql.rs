@@ -294,6 +294,8 @@ pub enum Begin {
     /// Writes; writers across every process wait for each other (SQLite's `BEGIN IMMEDIATE`,
     /// a transaction-scoped advisory lock on PostgreSQL).
     Write,
+    /// Writes that lock only the rows they touch (PostgreSQL's lease claims).
+    Rows,
     /// A schema migration (PostgreSQL serialises these on their own lock).
     Migrate,
 }
@@ -309,7 +311,7 @@ impl Conn {
         match self {
             Conn::Sqlite(c) => c.execute_batch(match how {
                 Begin::Read => "BEGIN DEFERRED",
-                Begin::Write | Begin::Migrate => "BEGIN IMMEDIATE",
+                Begin::Write | Begin::Rows | Begin::Migrate => "BEGIN IMMEDIATE",
             })?,
             Conn::Postgres(c) => c.begin(how)?,
         }

@@ -408,6 +408,36 @@ CREATE TABLE alert_first_seen_minutes (
     PRIMARY KEY (workspace_id, minute)
 );
 
+-- Leases (issue 18, PostgreSQL only): which `serve` replica polls each integration. Expiry is
+-- on the database clock only (`now()`), never a replica's. A row is never deleted while its
+-- integration exists: a release only expires it, so `epoch` rises with every grant for the life
+-- of the integration and a stale replica's epoch can never match a later grant.
+CREATE TABLE leases (
+    integration_id TEXT COLLATE "C" PRIMARY KEY REFERENCES integrations(id) ON DELETE CASCADE,
+    owner          TEXT COLLATE "C" NOT NULL,
+    epoch          BIGINT NOT NULL CHECK (epoch >= 0),
+    expires_at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX leases_by_owner ON leases (owner, expires_at);
+
+CREATE FUNCTION leases_epoch_only_rises() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'a lease epoch never goes back' USING ERRCODE = 'restrict_violation';
+END;
+$$;
+
+CREATE TRIGGER leases_epoch_only_rises
+BEFORE UPDATE OF epoch ON leases
+FOR EACH ROW WHEN (NEW.epoch < OLD.epoch)
+EXECUTE FUNCTION leases_epoch_only_rises();
+
+-- The live `serve` replicas, for an even share: each claims at most ceil(integrations / live).
+CREATE TABLE replicas (
+    id         TEXT COLLATE "C" PRIMARY KEY,
+    started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at TIMESTAMPTZ NOT NULL
+);
+
 -- The schema version (SQLite keeps it in PRAGMA user_version). One row, written by the gateway
 -- after each step.
 CREATE TABLE seliq_schema (

@@ -155,7 +155,17 @@ pub fn init(config: &Config) -> Result<InitOutcome> {
     let dir = &config.data_dir;
     let key = config.key_path();
     let env_key = std::env::var_os(MASTER_KEY_ENV).is_some();
-    if Store::exists(&database)? {
+    let exists = Store::exists(&database)?;
+    // The data dir holds the spool and the locks even when the database is elsewhere: a second
+    // replica's `init` on an initialised PostgreSQL database still makes its own.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| Error::Runtime(format!("cannot create data dir {}: {e}", dir.display())))?;
+    // `mode` only applies to directories it creates; tighten an existing empty one too.
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    if exists {
         if !env_key && !key.exists() {
             // Minting a key now would orphan every data key already in the database.
             return Err(Error::Invalid(format!(
@@ -169,13 +179,6 @@ pub fn init(config: &Config) -> Result<InitOutcome> {
         check_master_key_matches(&mut store, &master)?;
         return Ok(InitOutcome::AlreadyInitialised);
     }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::Runtime(format!("cannot create data dir {}: {e}", dir.display())))?;
-    // `mode` only applies to directories it creates; tighten an existing empty one too.
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     let mut key_file = None;
     if env_key {
         load_master_key(config)?;

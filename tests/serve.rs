@@ -5,146 +5,16 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+
 use std::time::{Duration, Instant};
 
+use common::serve::{Serve, free_port, wait_until};
 use common::vendors::*;
 use common::{Env, code, stderr};
 use seliq_mocks::crowdstrike::{
     BLOCKED_CLIENT_ID, BLOCKED_SECRET, CID_A, CID_B, Endpoint, FalconMock, FalconMockConfig, Fault,
     PARENT_CID, PARENT_CLIENT_ID, PARENT_SECRET,
 };
-
-/// A running `serve` and the port its HTTP side listens on.
-struct Serve {
-    child: Child,
-    port: u16,
-    stderr_path: PathBuf,
-    /// An all-workspaces read token for `/v1/status`.
-    token: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Serve {
-    fn start(env: &Env, extra: &[&str]) -> Serve {
-        let port = free_port();
-        let stderr_path = env.dir.path().join(format!("serve-{port}.log"));
-        let mut c = env.cmd();
-        c.env("RUST_LOG", "info")
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&stderr_path).unwrap());
-        let child = c.spawn().expect("start serve");
-        let created = env.ok(&[
-            "token",
-            "create",
-            "--all-workspaces",
-            "--scope",
-            "read",
-            "--name",
-            "serve-test",
-            "--json",
-        ]);
-        let token = serde_json::from_str::<serde_json::Value>(&created).unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let s = Serve {
-            child,
-            port,
-            stderr_path,
-            token,
-        };
-        wait_until(Duration::from_secs(20), "serve to answer /livez", || {
-            s.get("/livez").is_some_and(|(c, _)| c == 200)
-        });
-        s
-    }
-
-    /// A GET over a plain socket: status code and body.
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-            self.token
-        )
-        .ok()?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).ok()?;
-        let code = raw.split_whitespace().nth(1)?.parse().ok()?;
-        let body = raw.split_once("\r\n\r\n")?.1.to_owned();
-        // axum answers small bodies with a Content-Length; chunked only for streams.
-        Some((code, body))
-    }
-
-    fn status(&self) -> Vec<serde_json::Value> {
-        let (_, body) = self.get("/v1/status").expect("status");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
-        v["integrations"].as_array().unwrap().clone()
-    }
-
-    fn integration(&self, name: &str) -> serde_json::Value {
-        self.status()
-            .into_iter()
-            .find(|i| i["integration"] == name)
-            .unwrap_or_else(|| panic!("{name} not in status"))
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    /// SIGTERM, then the exit code, which must come within `within`.
-    fn terminate(mut self, within: Duration) -> i32 {
-        self.signal("-TERM");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code().unwrap_or(-1);
-            }
-            assert!(
-                start.elapsed() < within,
-                "serve did not exit within {within:?}: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Every line of every spool file of a workspace.
 fn spool_lines(env: &Env, ws: &str) -> Vec<serde_json::Value> {

@@ -174,6 +174,20 @@ pub struct FalconMockConfig {
     /// `tokio::runtime::Handle::current()` so quota windows and token lifetimes follow its paused
     /// clock (wiremock answers on its own thread and runtime).
     pub clock: Option<tokio::runtime::Handle>,
+    /// How long each combined-alerts answer takes (default none): a slow vendor, so a test can
+    /// see from [`FalconMock::data_requests`] whether two polls of one CID ever overlapped.
+    pub data_delay: Duration,
+}
+
+/// One combined-alerts request as the mock saw it: when it arrived, when its answer was due
+/// (arrival plus `data_delay`), the bearer token (one per gateway process and CID), and the
+/// CIDs that token reads.
+#[derive(Debug, Clone)]
+pub struct DataRequest {
+    pub at: std::time::Instant,
+    pub until: std::time::Instant,
+    pub token: String,
+    pub scope: Vec<String>,
 }
 
 impl Default for FalconMockConfig {
@@ -215,6 +229,7 @@ impl Default for FalconMockConfig {
             parent_token_reads_children: true,
             member_quota_on_parent: true,
             clock: None,
+            data_delay: Duration::ZERO,
         }
     }
 }
@@ -463,6 +478,11 @@ impl FalconMock {
     /// The most recent token requests (client id, `member_cid`, `Host`), oldest first.
     pub fn token_requests(&self) -> Vec<TokenRequest> {
         lock(&self.state).token_log.iter().cloned().collect()
+    }
+
+    /// The most recent combined-alerts requests (up to 200,000), oldest first.
+    pub fn data_requests(&self) -> Vec<DataRequest> {
+        lock(&self.state).data_log.iter().cloned().collect()
     }
 
     /// The most recent combined-alerts request bodies, verbatim, oldest first.

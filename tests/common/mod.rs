@@ -1,6 +1,8 @@
 //! Shared helpers for the gateway's integration tests: a temp data dir and the real binary.
 #![allow(dead_code)]
 
+pub mod pg;
+pub mod serve;
 pub mod vendors;
 
 use std::path::{Path, PathBuf};
@@ -8,13 +10,24 @@ use std::process::{Command, Output, Stdio};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// Variables every command of this env runs with (a database URL, a master key).
+    pub vars: Vec<(String, String)>,
 }
 
 impl Env {
     /// A fresh, initialised data dir.
     pub fn new() -> Env {
+        Env::with_vars(&[])
+    }
+
+    /// A fresh data dir whose commands run with `vars`, initialised.
+    pub fn with_vars(vars: &[(&str, &str)]) -> Env {
         let env = Env {
             dir: tempfile::tempdir().expect("tempdir"),
+            vars: vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         env.ok(&["init"]);
         env
@@ -32,6 +45,9 @@ impl Env {
             .env("SELIQ_ACTOR", "test-operator")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null());
+        for (k, v) in &self.vars {
+            c.env(k, v);
+        }
         c
     }
 

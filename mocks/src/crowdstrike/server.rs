@@ -17,6 +17,8 @@ use super::{Endpoint, FalconMockConfig, Fault, MockStats, RetryAfter, TokenReque
 
 /// How many recent request records the mock keeps for tests to inspect.
 const LOG_CAP: usize = 10_000;
+/// Data requests kept for [`super::FalconMock::data_requests`].
+const DATA_LOG_CAP: usize = 200_000;
 /// Rate-limit bucket for requests without a valid token (per source IP on the real API).
 const UNAUTHENTICATED_LIMIT: u32 = 15;
 const COMBINED_MAX_LIMIT: usize = 1000;
@@ -57,6 +59,7 @@ pub(crate) struct State {
     pub stats: MockStats,
     pub token_log: VecDeque<TokenRequest>,
     pub combined_log: VecDeque<String>,
+    pub data_log: VecDeque<super::DataRequest>,
     /// scope → (filter text, data version, total): totals are a full scan otherwise.
     totals: HashMap<String, (String, u64, usize)>,
 }
@@ -89,6 +92,7 @@ impl State {
             stats: MockStats::default(),
             token_log: VecDeque::new(),
             combined_log: VecDeque::new(),
+            data_log: VecDeque::new(),
             totals: HashMap::new(),
         }
     }
@@ -469,7 +473,21 @@ impl State {
         }
         match endpoint {
             Endpoint::CombinedAlerts => {
-                let resp = self.combined(req, &caller.scope, &region, quota);
+                let mut resp = self.combined(req, &caller.scope, &region, quota);
+                let delay = self.config.data_delay;
+                if !delay.is_zero() {
+                    resp = resp.set_delay(delay);
+                }
+                if self.data_log.len() >= DATA_LOG_CAP {
+                    self.data_log.pop_front();
+                }
+                let at = std::time::Instant::now();
+                self.data_log.push_back(super::DataRequest {
+                    at,
+                    until: at + delay,
+                    token: token.clone().unwrap_or_default(),
+                    scope: caller.scope.clone(),
+                });
                 if let Some(n) = self.revoke_after_pages.as_mut() {
                     *n = n.saturating_sub(1);
                     if *n == 0 {

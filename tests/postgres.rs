@@ -381,3 +381,99 @@ async fn a_replica_stopped_past_its_lease_commits_nothing_when_it_wakes() {
     assert_once(&lines);
     assert_eq!(lines.len(), total_versions(&falcon, &cids));
 }
+
+#[test]
+fn migrate_copies_the_demos_data_dir_and_every_chain_and_credential_survives() {
+    let env = Env::new();
+    let demo = env.dir.path().join("demo");
+    let out = env.run(&["demo", "--demo-dir", demo.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let data = demo.join("data");
+    let sqlite = rusqlite::Connection::open(data.join("seliq.db")).unwrap();
+    let count = |table: &str| -> i64 {
+        sqlite
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let pg = PgSchema::new();
+    let migrate = |extra: &[&str]| {
+        let mut c = env.cmd();
+        c.env("SELIQ_DATA_DIR", &data)
+            .env("SELIQ_DATABASE_URL", &pg.url)
+            .arg("migrate")
+            .args(extra);
+        c.output().expect("migrate")
+    };
+    let out = migrate(&[]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let said = common::stdout(&out);
+    let integrations = count("integrations");
+    assert!(integrations >= 3, "the demo connects three vendors");
+    assert!(
+        said.contains(&format!("{integrations} credentials open")),
+        "{said}"
+    );
+    for table in [
+        "workspaces",
+        "integrations",
+        "credentials",
+        "workspace_keys",
+        "api_tokens",
+        "alert_ledger",
+        "checkpoints",
+    ] {
+        assert_eq!(
+            pg.count(&format!("SELECT count(*) FROM {table}")),
+            count(table),
+            "{table}"
+        );
+    }
+    // One `store.migrated` entry per live workspace, on top of the copied chain.
+    assert_eq!(
+        pg.count("SELECT count(*) FROM audit_entries"),
+        count("audit_entries") + count("workspaces WHERE deleted_at IS NULL")
+    );
+    // Every command now runs on PostgreSQL with the same data dir's master key.
+    let mut c = env.cmd();
+    c.env("SELIQ_DATA_DIR", &data)
+        .env("SELIQ_DATABASE_URL", &pg.url)
+        .args(["workspace", "list", "--json"]);
+    let listed = c.output().unwrap();
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    let workspaces: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert!(!workspaces.is_empty());
+    for ws in workspaces {
+        let slug = ws["slug"].as_str().unwrap();
+        let mut c = env.cmd();
+        c.env("SELIQ_DATA_DIR", &data)
+            .env("SELIQ_DATABASE_URL", &pg.url)
+            .args(["audit", "verify", slug]);
+        let v = c.output().unwrap();
+        assert_eq!(code(&v), 0, "{slug}: {}", stderr(&v));
+    }
+    // A second run finds data there and refuses, naming it; nothing changes.
+    let before = pg.count("SELECT count(*) FROM audit_entries");
+    let again = migrate(&[]);
+    assert_ne!(code(&again), 0);
+    assert!(
+        stderr(&again).contains("already holds data"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(pg.count("SELECT count(*) FROM audit_entries"), before);
+    // A password in the URL never reaches an error.
+    let mut c = env.cmd();
+    c.env("SELIQ_DATA_DIR", &data)
+        .env(
+            "SELIQ_DATABASE_URL",
+            "postgres://seliq:hunter2-secret@127.0.0.1:1/x",
+        )
+        .args(["workspace", "list"]);
+    let refused = c.output().unwrap();
+    assert_ne!(code(&refused), 0);
+    assert!(
+        !stderr(&refused).contains("hunter2"),
+        "{}",
+        stderr(&refused)
+    );
+}

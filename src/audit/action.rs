@@ -30,10 +30,11 @@ pub enum Action {
     CalendarChanged,
     AssignmentChanged,
     ReportGenerated,
+    StoreMigrated,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::WorkspaceCreated,
         Action::WorkspaceDeleted,
         Action::IntegrationConnected,
@@ -57,6 +58,7 @@ impl Action {
         Action::CalendarChanged,
         Action::AssignmentChanged,
         Action::ReportGenerated,
+        Action::StoreMigrated,
     ];
 
     /// The stored and exported name (`noun.past_participle`).
@@ -85,6 +87,7 @@ impl Action {
             Action::CalendarChanged => "calendar.changed",
             Action::AssignmentChanged => "assignment.changed",
             Action::ReportGenerated => "report.generated",
+            Action::StoreMigrated => "store.migrated",
         }
     }
 

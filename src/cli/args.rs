@@ -121,6 +121,11 @@ pub enum Command {
         after_help = "Example:\n  seliq-gateway assignment show acme-corp"
     )]
     Assignment(super::sla::AssignmentCmd),
+    /// Copy a SQLite data dir's database into an empty PostgreSQL database (several replicas).
+    #[command(
+        after_help = "Example:\n  SELIQ_DATABASE_URL=postgres://seliq@db.internal/seliq seliq-gateway migrate --from sqlite:/var/lib/seliq/seliq.db\n\nThe target is --database-url (or SELIQ_DATABASE_URL); keep a password out of argv by setting the variable, or PGPASSWORD."
+    )]
+    Migrate(MigrateArgs),
     /// Master-key operations.
     #[command(
         subcommand,
@@ -377,6 +382,13 @@ pub struct ServeArgs {
     /// On PostgreSQL: this replica's name in the lease table [default: HOST-PID].
     #[arg(long, env = "SELIQ_REPLICA_ID", value_name = "ID")]
     pub replica_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The SQLite database to copy [default: the data dir's seliq.db].
+    #[arg(long, value_name = "sqlite:PATH")]
+    pub from: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,7 @@
 
 pub mod args;
 mod audit_cmd;
+mod migrate;
 pub(crate) mod params;
 #[path = "pull.rs"]
 mod pull_cmd;
@@ -204,6 +205,7 @@ fn run(cli: Cli) -> Result<u8> {
             runtime()?.block_on(crate::serve::run(app, http()?, opts))
         }
         Command::Status(args) => status_cmd(App::open(cfg)?, args),
+        Command::Migrate(args) => migrate::run(cfg, args.from.as_deref()),
         Command::Audit(cmd) => audit_cmd(App::open(cfg)?, cmd),
         Command::Vault(cmd) => vault_cmd(App::open(cfg)?, cmd),
         Command::Sla(cmd) => sla::sla(App::open(cfg)?, cmd),

@@ -30,6 +30,7 @@
 
 mod audit_rows;
 mod checkpoints;
+mod copy;
 mod credentials;
 mod dead_letters;
 mod integration_state;
@@ -52,6 +53,7 @@ use thiserror::Error;
 
 pub use audit_rows::{AuditRow, SegmentManifest, StoredCheckpoint};
 pub use checkpoints::CheckpointRow;
+pub use copy::{Copied, copy_into};
 pub use credentials::{CredentialRow, CredentialState};
 pub use dead_letters::DeadLetterRow;
 pub use integration_state::IntegrationStateRow;

@@ -323,6 +323,10 @@ impl Conn {
 }
 
 impl Tx<'_> {
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.conn, Conn::Postgres(_))
+    }
+
     pub fn commit(self) -> DbResult<()> {
         self.open.set(false);
         match self.conn {

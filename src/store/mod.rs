@@ -397,26 +397,25 @@ impl Drop for TestDir {
     }
 }
 
-/// The PostgreSQL server the store tests run against instead of SQLite, when set.
+/// The PostgreSQL server the tests use (default: the local one).
 #[cfg(test)]
 pub(crate) const TEST_POSTGRES_ENV: &str = "SELIQ_TEST_POSTGRES_URL";
 
-/// A new, empty store for a test: SQLite in a temporary dir, or, when `SELIQ_TEST_POSTGRES_URL`
-/// names a server, a schema of its own there (so the same tests run against both databases).
+/// `SELIQ_TEST_STORE=postgres` runs every test that takes a [`test_store`] on PostgreSQL.
+#[cfg(test)]
+pub(crate) const TEST_STORE_ENV: &str = "SELIQ_TEST_STORE";
+
+/// A new, empty store for a test: SQLite in a temporary dir, or, with
+/// `SELIQ_TEST_STORE=postgres`, a schema of its own on PostgreSQL (so the same tests run
+/// against both databases).
 #[cfg(test)]
 pub(crate) fn test_store() -> (TestDir, Store) {
-    if std::env::var(TEST_POSTGRES_ENV).is_ok_and(|u| !u.is_empty()) {
+    if std::env::var(TEST_STORE_ENV).is_ok_and(|v| v == "postgres") {
         return test_store_on_postgres();
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::create(&dir.path().join("seliq.db")).expect("create store");
-    (
-        TestDir {
-            _dir: dir,
-            schema: None,
-        },
-        store,
-    )
+    (TestDir { _dir: dir, schema: None }, store)
 }
 
 /// A new store in a schema of its own on PostgreSQL, whatever `SELIQ_TEST_POSTGRES_URL` says

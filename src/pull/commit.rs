@@ -191,6 +191,7 @@ mod tests {
 
     struct Fixture {
         _dir: tempfile::TempDir,
+        _schema: Option<crate::store::TestDir>,
         app: App,
         sink: Sink,
         path: std::path::PathBuf,
@@ -199,10 +200,21 @@ mod tests {
 
     /// A gateway with one workspace and two CrowdStrike integrations, and a file sink.
     fn fixture() -> Fixture {
+        fixture_on(None)
+    }
+
+    /// The same on PostgreSQL (a schema of its own).
+    fn fixture_on_postgres() -> Fixture {
+        let (schema, url) = crate::store::test_postgres_url();
+        fixture_on(Some((schema, url)))
+    }
+
+    fn fixture_on(postgres: Option<(crate::store::TestDir, String)>) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
+        let (schema, url) = postgres.unzip();
         let config = Config {
             data_dir: dir.path().join("data"),
-            database_url: None,
+            database_url: url.map(secrecy::SecretString::from),
             actor: "test".to_owned(),
         };
         crate::app::init(&config).unwrap();
@@ -243,6 +255,7 @@ mod tests {
         let sink = Sink::open_file(&path, app.store()).unwrap();
         Fixture {
             _dir: dir,
+            _schema: schema,
             app,
             sink,
             path,
@@ -397,5 +410,69 @@ mod tests {
             .read(|tx| Ok::<_, Error>(tx.sink_offset(&key)?))
             .unwrap();
         assert_eq!(offset, Some(len));
+    }
+
+    #[test]
+    fn a_batch_fetched_under_a_lease_since_taken_over_is_not_committed() {
+        use std::time::Duration;
+        let mut f = fixture_on_postgres();
+        let id = f.integrations[0].id;
+        let ttl = Duration::from_secs(30);
+        let mine = f
+            .app
+            .store()
+            .lease(|tx| tx.claim_leases("replica-a", ttl, 2))
+            .unwrap();
+        let epoch = mine.iter().find(|g| g.integration_id == id).unwrap().epoch;
+        let fenced = |version: u64, epoch: u64| {
+            let mut d = delivery(&f.integrations[0], 2, version);
+            d.fence = Some(crate::pull::Fence {
+                owner: std::sync::Arc::from("replica-a"),
+                epoch,
+            });
+            d
+        };
+        let first = fenced(1, epoch);
+        let g = vec![Committing {
+            workspace: "acme-corp",
+            integration: "falcon-a",
+            delivery: &first,
+        }];
+        assert!(commit_group(&mut f.app, &mut f.sink, &g, 1, &mut Vec::new())[0].is_ok());
+        drop(g);
+        let before = std::fs::metadata(&f.path).unwrap().len();
+
+        // The lease moves to another replica (as after a stall past the TTL).
+        f.app
+            .store()
+            .lease(|tx| tx.release_lease("replica-a", id))
+            .unwrap();
+        let theirs = f
+            .app
+            .store()
+            .lease(|tx| tx.claim_leases("replica-b", ttl, 1))
+            .unwrap();
+        assert_eq!(theirs[0].epoch, epoch + 1);
+
+        let late = fenced(2, epoch);
+        let g = vec![Committing {
+            workspace: "acme-corp",
+            integration: "falcon-a",
+            delivery: &late,
+        }];
+        let result = commit_group(&mut f.app, &mut f.sink, &g, 2, &mut Vec::new());
+        drop(g);
+        assert!(
+            matches!(&result[0], Err(Error::Conflict(m)) if m.contains("no longer holds the lease")),
+            "{result:?}"
+        );
+        // Nothing of it stayed: not in the file, not in the checkpoint.
+        assert_eq!(std::fs::metadata(&f.path).unwrap().len(), before);
+        let version = f
+            .app
+            .store()
+            .read(|tx| Ok::<_, Error>(tx.checkpoint(id)?.map(|c| c.version)))
+            .unwrap();
+        assert_eq!(version, Some(1));
     }
 }

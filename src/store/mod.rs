@@ -415,44 +415,46 @@ pub(crate) fn test_store() -> (TestDir, Store) {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::create(&dir.path().join("seliq.db")).expect("create store");
-    (TestDir { _dir: dir, schema: None }, store)
-}
-
-/// A new store in a schema of its own on PostgreSQL, whatever `SELIQ_TEST_POSTGRES_URL` says
-/// (default: the local server, `postgres://postgres@127.0.0.1:5432/test`), for what only
-/// PostgreSQL does (leases).
-#[cfg(test)]
-pub(crate) fn test_store_on_postgres() -> (TestDir, Store) {
-    let url = std::env::var(TEST_POSTGRES_ENV)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (database, schema) = test_schema(&url);
-    let store = Store::create_in(&database).expect("create the schema's tables");
-    let base = PgTarget::parse(&url).expect("the test URL parses");
     (
         TestDir {
             _dir: dir,
-            schema: Some((base, schema)),
+            schema: None,
         },
         store,
     )
 }
 
-/// A new empty schema on the server at `url`, and the database URL that uses it.
+/// A new store in a schema of its own on PostgreSQL, whatever `SELIQ_TEST_STORE` says, for
+/// what only PostgreSQL does (leases).
 #[cfg(test)]
-pub(crate) fn test_schema(url: &str) -> (Database, String) {
+pub(crate) fn test_store_on_postgres() -> (TestDir, Store) {
+    let (dir, url) = test_postgres_url();
+    let database = Database::parse(&url).expect("the schema URL parses");
+    let store = Store::create_in(&database).expect("create the schema's tables");
+    (dir, store)
+}
+
+/// A new empty schema on the test server (`SELIQ_TEST_POSTGRES_URL`, default the local one),
+/// and the database URL that uses it; the schema is dropped with the returned guard.
+#[cfg(test)]
+pub(crate) fn test_postgres_url() -> (TestDir, String) {
+    let url = std::env::var(TEST_POSTGRES_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let base = PgTarget::parse(url).expect("the test URL parses");
+    let base = PgTarget::parse(&url).expect("the test URL parses");
     let c = pg::PgConn::connect(&base).expect("connect to the test server");
     c.batch(&format!("CREATE SCHEMA {schema}"))
         .expect("create the test schema");
     let sep = if url.contains('?') { '&' } else { '?' };
-    let url = format!("{url}{sep}options=-csearch_path%3D{schema}");
+    let with_schema = format!("{url}{sep}options=-csearch_path%3D{schema}");
     (
-        Database::parse(&url).expect("the schema URL parses"),
-        schema,
+        TestDir {
+            _dir: tempfile::tempdir().expect("tempdir"),
+            schema: Some((base, schema)),
+        },
+        with_schema,
     )
 }
 

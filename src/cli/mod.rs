@@ -551,12 +551,16 @@ fn status_cmd(mut app: App, args: super::cli::args::StatusArgs) -> Result<u8> {
         );
         writeln!(
             out,
-            "{:<24} {:<20} {:<12} {:<12} lag {:>8}  {last}{}",
+            "{:<24} {:<20} {:<12} {:<12} lag {:>8}  {last}{}{}",
             s.workspace,
             s.integration,
             s.vendor,
             s.state,
             fmt_secs(s.lag_seconds),
+            s.replica
+                .as_deref()
+                .map(|r| format!("; replica {}", printable(r)))
+                .unwrap_or_default(),
             s.last_error
                 .as_deref()
                 .map(|e| format!("; {}", printable(e)))

@@ -40,6 +40,14 @@ pub struct StateLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabels {
+    pub workspace: String,
+    pub integration: String,
+    pub vendor: String,
+    pub replica: String,
+}
+
 type F64Gauge = Gauge<f64, AtomicU64>;
 
 fn poll_histogram() -> Histogram {
@@ -63,6 +71,7 @@ pub struct Metrics {
     pub sink_duplicates: Family<SinkLabels, Counter>,
     pub sink_failures: Family<SinkLabels, Counter>,
     pub sink_blocked: Family<SinkLabels, Gauge>,
+    pub lease_held: Family<LeaseLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -89,6 +98,7 @@ impl Metrics {
             sink_duplicates: Family::default(),
             sink_failures: Family::default(),
             sink_blocked: Family::default(),
+            lease_held: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -156,6 +166,11 @@ impl Metrics {
             "sink_blocked",
             "1 while polls wait on this sink (it is down or refusing), else 0",
             m.sink_blocked.clone(),
+        );
+        registry.register(
+            "lease_held",
+            "On PostgreSQL: 1 while this replica holds the integration's lease (and polls it), else 0",
+            m.lease_held.clone(),
         );
         Metrics { registry, ..m }
     }

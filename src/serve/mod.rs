@@ -825,6 +825,16 @@ impl Scheduler {
         }
         for e in self.entries.values() {
             let labels = e.labels(self.opts.hide_workspace_labels);
+            if let Some(l) = &self.leasing {
+                m.lease_held
+                    .get_or_create(&metrics::LeaseLabels {
+                        workspace: labels.workspace.clone(),
+                        integration: labels.integration.clone(),
+                        vendor: labels.vendor.clone(),
+                        replica: l.replica().to_owned(),
+                    })
+                    .set(i64::from(l.fence(e.integ.id).is_some()));
+            }
             if let Some(t) = e.stored.newest_updated_at {
                 m.lag_seconds
                     .get_or_create(&labels)

@@ -92,7 +92,17 @@ pub fn from_store(
     only: Option<&crate::slug::Slug>,
 ) -> crate::error::Result<Vec<IntegrationStatus>> {
     let now = Utc::now();
+    let postgres = app.store().database().is_postgres();
     app.store().read(|tx| {
+        // On PostgreSQL: which replica holds each integration's lease now.
+        let holders: std::collections::HashMap<_, _> = if postgres {
+            tx.lease_holders()?
+                .into_iter()
+                .map(|h| (h.integration_id, h.owner))
+                .collect()
+        } else {
+            Default::default()
+        };
         let workspaces = match only {
             Some(slug) => vec![crate::workspaces::require(tx, slug)?.into_row()],
             None => tx.list_workspaces(false)?,
@@ -103,7 +113,9 @@ pub fn from_store(
                 let s = tx
                     .integration_state(integ.id)?
                     .unwrap_or_else(|| IntegrationStateRow::new(integ.id));
-                out.push(build(ws.slug.as_str(), &integ, stored_state(&s), &s, now));
+                let mut status = build(ws.slug.as_str(), &integ, stored_state(&s), &s, now);
+                status.replica = holders.get(&integ.id).cloned();
+                out.push(status);
             }
         }
         Ok(out)

@@ -97,6 +97,13 @@ impl PgTarget {
     pub fn parse(url: &str) -> Result<PgTarget, String> {
         let mut config = postgres::Config::from_str(url)
             .map_err(|e| format!("the PostgreSQL URL does not parse: {e}"))?;
+        // libpq's variable, so a password need be neither in the URL nor in argv.
+        if config.get_password().is_none()
+            && let Some(pw) = std::env::var_os("PGPASSWORD")
+        {
+            use std::os::unix::ffi::OsStrExt;
+            config.password(pw.as_bytes());
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }

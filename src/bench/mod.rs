@@ -18,6 +18,7 @@ mod mapping;
 pub mod proc_stats;
 mod scale;
 mod serve_scale;
+mod store;
 mod vault;
 
 use std::io::Write;
@@ -37,6 +38,8 @@ pub enum Part {
     Scale,
     /// Not part of `all`: it runs for `--serve-seconds`.
     Serve,
+    /// Binds and checkpoint commits per second, on SQLite and `--store-database-url`.
+    Store,
     All,
 }
 
@@ -92,6 +95,19 @@ pub struct BenchArgs {
     /// serve: `--max-concurrent-polls` for the `serve` child; default: serve's own default.
     #[arg(long, value_name = "N")]
     pub serve_concurrency: Option<usize>,
+    /// store: integrations to bind.
+    #[arg(long, default_value_t = 500)]
+    pub store_binds: usize,
+    /// store: checkpoint commits.
+    #[arg(long, default_value_t = 2_000)]
+    pub store_commits: usize,
+    /// store and serve: also on this PostgreSQL database (an empty schema; `options=-csearch_path%3DNAME`
+    /// picks one). serve: its replicas share it.
+    #[arg(long, value_name = "URL")]
+    pub store_database_url: Option<String>,
+    /// serve: `serve` replicas on `--store-database-url` (each with its own data dir and spool).
+    #[arg(long, default_value_t = 1)]
+    pub serve_replicas: usize,
     /// The `seliq-mocks` binary; default: next to this executable.
     #[arg(long)]
     pub mocks_bin: Option<PathBuf>,
@@ -113,6 +129,7 @@ pub fn run_to(args: &BenchArgs, out: &mut impl Write) -> Result<u8> {
         Part::E2e => &[Part::E2e],
         Part::Scale => &[Part::Scale],
         Part::Serve => &[Part::Serve],
+        Part::Store => &[Part::Store],
     };
     for part in parts {
         proc_stats::reset_peak_rss();
@@ -122,6 +139,7 @@ pub fn run_to(args: &BenchArgs, out: &mut impl Write) -> Result<u8> {
             Part::E2e => e2e::run(args)?,
             Part::Scale => scale::run(args)?,
             Part::Serve => serve_scale::run(args)?,
+            Part::Store => store::run(args)?,
             Part::All => continue,
         };
         // Written as each part ends, so a long `all` run shows its figures as they come.

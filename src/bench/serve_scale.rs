@@ -59,13 +59,27 @@ fn label<'a>(labels: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix("=\"")?.strip_suffix('"'))
 }
 
+/// One `serve` child.
+struct Replica {
+    child: std::process::Child,
+    port: u16,
+    tail_start: Option<(Instant, f64)>,
+}
+
 pub fn run(args: &BenchArgs) -> Result<Value> {
+    let replicas = args.serve_replicas.max(1);
+    if replicas > 1 && args.store_database_url.is_none() {
+        return Err(Error::Invalid(
+            "--serve-replicas above 1 needs --store-database-url (replicas share a PostgreSQL database)"
+                .to_owned(),
+        ));
+    }
     let mocks = start_mocks(args)?;
     let dir = tempfile::tempdir()
         .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
     let config = Config {
         data_dir: dir.path().join("data"),
-        database_url: None,
+        database_url: args.store_database_url.clone().map(SecretString::from),
         actor: "bench".to_owned(),
     };
     app::init(&config)?;
@@ -90,53 +104,109 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         )?
         .token
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| Error::Runtime(format!("cannot find a free port: {e}")))?
-        .port();
+    // Every replica its own data dir (spool, lock) with the first one's master key.
+    let mut data_dirs = vec![config.data_dir.clone()];
+    for i in 1..replicas {
+        let d = dir.path().join(format!("data-{i}"));
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&d)
+            .and_then(|()| std::fs::copy(config.key_path(), d.join(app::KEY_FILE)).map(drop))
+            .map_err(|e| Error::Runtime(format!("cannot prepare {}: {e}", d.display())))?;
+        data_dirs.push(d);
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Error::Runtime(format!("cannot locate this executable: {e}")))?;
-    let mut serve_args = vec![
-        "serve".to_owned(),
-        "--listen".to_owned(),
-        format!("127.0.0.1:{port}"),
-    ];
-    if let Some(n) = args.serve_concurrency {
-        serve_args.extend(["--max-concurrent-polls".to_owned(), n.to_string()]);
+    let mut children = Vec::with_capacity(replicas);
+    for data_dir in &data_dirs {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| Error::Runtime(format!("cannot find a free port: {e}")))?
+            .port();
+        let mut serve_args = vec![
+            "serve".to_owned(),
+            "--listen".to_owned(),
+            format!("127.0.0.1:{port}"),
+        ];
+        if let Some(n) = args.serve_concurrency {
+            serve_args.extend(["--max-concurrent-polls".to_owned(), n.to_string()]);
+        }
+        let mut cmd = Command::new(&exe);
+        cmd.args(&serve_args)
+            .env("SELIQ_DATA_DIR", data_dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        match &args.store_database_url {
+            Some(url) => cmd.env("SELIQ_DATABASE_URL", url),
+            None => cmd.env_remove("SELIQ_DATABASE_URL"),
+        };
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::Runtime(format!("cannot start serve: {e}")))?;
+        children.push(Replica {
+            child,
+            port,
+            tail_start: None,
+        });
     }
-    let mut child = Command::new(exe)
-        .args(&serve_args)
-        .env("SELIQ_DATA_DIR", &config.data_dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::Runtime(format!("cannot start serve: {e}")))?;
-    let pid = child.id();
     let started = Instant::now();
     let window = Duration::from_secs(args.serve_seconds);
-    // The child's CPU over the last two intervals of the window: by then (for a window well past
-    // the first round) the mocks add nothing, so every poll finds nothing new.
+    // The children's CPU over the last two intervals of the window: by then (for a window well
+    // past the first round) the mocks add nothing, so every poll finds nothing new.
     let tail = STEADY_TAIL.min(window / 2);
-    let mut tail_start: Option<(Instant, f64)> = None;
     while started.elapsed() < window {
-        if let Some(status) = child.try_wait().ok().flatten() {
-            return Err(Error::Runtime(format!("serve exited early: {status}")));
-        }
-        if tail_start.is_none() && started.elapsed() + tail >= window {
-            tail_start = super::proc_stats::cpu_seconds(Some(pid)).map(|c| (Instant::now(), c));
+        for r in &mut children {
+            if let Some(status) = r.child.try_wait().ok().flatten() {
+                return Err(Error::Runtime(format!("serve exited early: {status}")));
+            }
+            if r.tail_start.is_none() && started.elapsed() + tail >= window {
+                r.tail_start =
+                    super::proc_stats::cpu_seconds(Some(r.child.id())).map(|c| (Instant::now(), c));
+            }
         }
         std::thread::sleep(Duration::from_secs(1));
     }
-    let tail_cpu_share = tail_start.and_then(|(at, before)| {
-        let after = super::proc_stats::cpu_seconds(Some(pid))?;
-        Some((after - before) / at.elapsed().as_secs_f64())
-    });
-    let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_rss = status_kib(&proc_status, "VmHWM").map(|k| k * 1024);
-    let rss_at_end = status_kib(&proc_status, "VmRSS").map(|k| k * 1024);
-    let metrics = get(port, "/metrics", &token).unwrap_or_default();
+    let mut per_replica = Vec::with_capacity(replicas);
+    let mut metrics = String::new();
+    for r in &children {
+        let pid = r.child.id();
+        let tail_cpu_share = r.tail_start.and_then(|(at, before)| {
+            let after = super::proc_stats::cpu_seconds(Some(pid))?;
+            Some((after - before) / at.elapsed().as_secs_f64())
+        });
+        let proc_status =
+            std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let peak_rss = status_kib(&proc_status, "VmHWM").map(|k| k * 1024);
+        let rss_at_end = status_kib(&proc_status, "VmRSS").map(|k| k * 1024);
+        let text = get(r.port, "/metrics", &token).unwrap_or_default();
+        let held = samples(&text, "seliq_lease_held")
+            .iter()
+            .filter(|(_, v)| *v > 0.0)
+            .count();
+        metrics.push_str(&text);
+        per_replica.push(json!({
+            "peak_rss_mib": peak_rss.map(|b| super::proc_stats::round(mib(b), 1)),
+            "rss_at_end_mib": rss_at_end.map(|b| super::proc_stats::round(mib(b), 1)),
+            "cpu_share_of_one_core_in_tail": tail_cpu_share.map(|c| super::proc_stats::round(c, 3)),
+            "integrations_held": args.store_database_url.as_ref().map(|_| held),
+        }));
+    }
+    let database_sessions = match &args.store_database_url {
+        Some(_) => {
+            let mut app = App::open(config.clone())?;
+            // Less this bench's own session.
+            Some(
+                app.store()
+                    .read(|tx| Ok::<_, Error>(tx.gateway_sessions()?))?
+                    .saturating_sub(1),
+            )
+        }
+        None => None,
+    };
+    let port = children[0].port;
     let status: Value = get(port, "/v1/status", &token)
         .and_then(|b| serde_json::from_str(&b).ok())
         .ok_or_else(|| {
@@ -206,14 +276,22 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
     }
 
     let stop = Instant::now();
-    let _ = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status();
-    let exit = child
-        .wait()
-        .map_err(|e| Error::Runtime(format!("cannot wait for serve: {e}")))?;
+    for r in &children {
+        let _ = Command::new("kill")
+            .args(["-TERM", &r.child.id().to_string()])
+            .status();
+    }
+    let mut exits = Vec::with_capacity(replicas);
+    for r in &mut children {
+        let exit = r
+            .child
+            .wait()
+            .map_err(|e| Error::Runtime(format!("cannot wait for serve: {e}")))?;
+        exits.push(exit.code());
+    }
     let stop_s = stop.elapsed().as_secs_f64();
     drop(mocks);
+    let one = &per_replica[0];
     Ok(json!({
         "part": "serve",
         "workspaces": args.workspaces,
@@ -221,14 +299,18 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         "interval_s": 60,
         "window_s": args.serve_seconds,
         "max_concurrent_polls": args.serve_concurrency,
-        "peak_rss_mib": peak_rss.map(|b| super::proc_stats::round(mib(b), 1)),
-        "rss_at_end_mib": rss_at_end.map(|b| super::proc_stats::round(mib(b), 1)),
+        "replicas": replicas,
+        "database": if args.store_database_url.is_some() { "postgres" } else { "sqlite" },
+        "database_sessions_at_end": database_sessions,
+        "peak_rss_mib": one["peak_rss_mib"],
+        "rss_at_end_mib": one["rss_at_end_mib"],
         "steady_tail_s": tail.as_secs(),
-        "cpu_share_of_one_core_in_tail": tail_cpu_share.map(|c| super::proc_stats::round(c, 3)),
+        "cpu_share_of_one_core_in_tail": one["cpu_share_of_one_core_in_tail"],
+        "per_replica": per_replica,
         "polls_by_outcome": by_outcome,
         "per_vendor": per_vendor,
-        "sigterm_exit_code": exit.code(),
+        "sigterm_exit_codes": exits,
         "sigterm_to_exit_s": super::proc_stats::round(stop_s, 2),
-        "method": "setup as the scale part (store + guard, no vendor calls); then `seliq-gateway serve` with its defaults (60 s interval, spool delivery, Falcon token pacing 250/min) as a child process against the same mock processes; peak RSS is the child's VmHWM; polls and staleness from its own /metrics and /v1/status at the end of the window",
+        "method": "setup as the scale part (store + guard, no vendor calls); then `seliq-gateway serve` with its defaults (60 s interval, spool delivery, Falcon token pacing 250/min) as child processes (one per replica, sharing the PostgreSQL database when given) against the same mock processes; peak RSS is each child's VmHWM; polls summed over the replicas' /metrics; staleness from the first replica's /v1/status at the end of the window",
     }))
 }

@@ -43,6 +43,16 @@ fn grants(rows: Vec<(String, i64)>) -> Result<Vec<LeaseGrant>> {
 }
 
 impl ReadTx<'_> {
+    /// Sessions the gateway's processes hold on this database now (by their application name).
+    pub fn gateway_sessions(&self) -> Result<u64> {
+        let n: i64 = self.tx.query_row(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'seliq-gateway'",
+            &[],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Every unexpired lease, with its holder.
     pub fn lease_holders(&self) -> Result<Vec<LeaseHolder>> {
         let rows = self.tx.query_map(

@@ -236,54 +236,9 @@ fn remove_releases_the_binding() {
 #[test]
 fn lets_exactly_one_of_fifty_concurrent_processes_bind_a_cid() {
     let env = Env::new();
-    let slugs: Vec<String> = (0..50).map(|i| format!("client-{i:02}")).collect();
-    for s in &slugs {
-        env.ok(&["workspace", "create", s]);
-    }
-    let children: Vec<_> = slugs
+    let codes: Vec<i32> = common::race_fifty_binds(&env, CID)
         .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            // Mixed spellings of one CID, all at once.
-            let cid = if i % 2 == 0 {
-                CID.to_owned()
-            } else {
-                format!("{}-A7", CID.to_uppercase())
-            };
-            let mut c = env.cmd();
-            c.args([
-                "integration",
-                "add",
-                s,
-                "falcon",
-                "--kind",
-                "crowdstrike",
-                "--client-id",
-                "parent",
-                "--cid",
-                &cid,
-                "--base-url",
-                "http://127.0.0.1:9",
-                "--allow-insecure-http",
-                "--secret-env",
-                "FALCON_SECRET",
-                "--no-verify",
-            ])
-            .env("FALCON_SECRET", "s3cret-value")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-            c.spawn().expect("spawn")
-        })
-        .collect();
-    let codes: Vec<i32> = children
-        .into_iter()
-        .map(|c| {
-            c.wait_with_output()
-                .expect("wait")
-                .status
-                .code()
-                .unwrap_or(-1)
-        })
+        .map(code)
         .collect();
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 3).count(), 49, "{codes:?}");

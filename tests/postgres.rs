@@ -15,6 +15,14 @@ use seliq_mocks::crowdstrike::{
     ApiClient, FalconMock, FalconMockConfig, PARENT_CLIENT_ID, PARENT_SECRET,
 };
 
+/// The tests that time replicas (lease expiry, takeover) run one at a time: on two cores, two
+/// sets of replicas at once would measure each other.
+static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn timed() -> tokio::sync::MutexGuard<'static, ()> {
+    TIMED.lock().await
+}
+
 /// Data dirs (spool, lock) of replicas that share one database and one master key.
 fn replicas(pg: &PgSchema, n: usize) -> Vec<Env> {
     let key = master_key();
@@ -125,19 +133,7 @@ fn spool_files(envs: &[&Env]) -> Vec<PathBuf> {
 
 /// Every line of every spool file under the replicas' data dirs (once they are quiet).
 fn all_spool_lines(envs: &[&Env]) -> Vec<serde_json::Value> {
-    spool_files(envs)
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    serde_json::from_str(l)
-                        .unwrap_or_else(|e| panic!("torn line in {}: {e}", f.display()))
-                })
-                .collect::<Vec<serde_json::Value>>()
-        })
-        .collect()
+    common::ndjson_lines(&spool_files(envs))
 }
 
 fn total_versions(falcon: &FalconMock, cids: &[String]) -> usize {
@@ -182,50 +178,7 @@ fn assert_no_overlapping_polls(falcon: &FalconMock) {
 fn lets_exactly_one_of_fifty_concurrent_processes_bind_a_cid_on_postgres() {
     let pg = PgSchema::new();
     let env = &replicas(&pg, 1)[0];
-    let cid = "4f3e2d1c0b5a49687766554433221100";
-    let slugs: Vec<String> = (0..50).map(|i| format!("client-{i:02}")).collect();
-    for s in &slugs {
-        env.ok(&["workspace", "create", s]);
-    }
-    let children: Vec<_> = slugs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            // Mixed spellings of one CID, all at once.
-            let cid = if i % 2 == 0 {
-                cid.to_owned()
-            } else {
-                format!("{}-A7", cid.to_uppercase())
-            };
-            let mut c = env.cmd();
-            c.args([
-                "integration",
-                "add",
-                s,
-                "falcon",
-                "--kind",
-                "crowdstrike",
-                "--client-id",
-                "parent",
-                "--cid",
-                &cid,
-                "--base-url",
-                "http://127.0.0.1:9",
-                "--allow-insecure-http",
-                "--secret-env",
-                "FALCON_SECRET",
-                "--no-verify",
-            ])
-            .env("FALCON_SECRET", "s3cret-value")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-            c.spawn().expect("spawn")
-        })
-        .collect();
-    let outs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().expect("wait"))
-        .collect();
+    let outs = common::race_fifty_binds(env, "4f3e2d1c0b5a49687766554433221100");
     let codes: Vec<i32> = outs.iter().map(code).collect();
     assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|c| **c == 3).count(), 49, "{codes:?}");
@@ -273,6 +226,7 @@ async fn pull_and_the_audit_chain_work_on_postgres_and_the_database_keeps_its_ru
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_replicas_share_300_integrations_poll_each_by_one_and_survive_kill_and_lost_connections()
  {
+    let _one_at_a_time = timed().await;
     let pg = PgSchema::new();
     let envs = replicas(&pg, 3);
     let (falcon, cids) = falcon(300, 5, Duration::from_millis(40)).await;
@@ -355,6 +309,7 @@ async fn three_replicas_share_300_integrations_poll_each_by_one_and_survive_kill
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_stopped_past_its_lease_commits_nothing_when_it_wakes() {
+    let _one_at_a_time = timed().await;
     let pg = PgSchema::new();
     let envs = replicas(&pg, 2);
     // Slow answers: a poll is in flight for seconds, long enough to stop a replica inside one.

@@ -23,19 +23,7 @@ fn spool_lines(env: &Env, ws: &str) -> Vec<serde_json::Value> {
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();
-    files
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| {
-                    serde_json::from_str(l)
-                        .unwrap_or_else(|e| panic!("torn line in {}: {l:?}: {e}", f.display()))
-                })
-                .collect::<Vec<serde_json::Value>>()
-        })
-        .collect()
+    common::ndjson_lines(&files)
 }
 
 fn assert_once(lines: &[serde_json::Value]) {

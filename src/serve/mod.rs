@@ -39,7 +39,7 @@ use crate::error::{Error, Result};
 use crate::ids::{CredentialVersion, IntegrationId};
 use crate::integrations;
 use crate::pull::{self, Delivery, Job, Sink, TaskOutcome};
-use crate::store::{CredentialState, IntegrationRow, IntegrationStateRow};
+use crate::store::{IntegrationRow, IntegrationStateRow};
 use metrics::{IntegrationLabels, PollLabels, StateLabels, VendorLabels};
 use schedule::State;
 
@@ -275,16 +275,23 @@ impl Scheduler {
     /// drop what is gone, pick up rotations, poll-interval changes and resumptions.
     /// Returns the workspaces no longer scheduled (deleted), whose spool files can close.
     fn reload(&mut self, app: &mut App) -> Vec<String> {
+        // Four queries whatever the number of integrations (on PostgreSQL each is a round trip).
         let read = app.store().read(|tx| {
+            let live: HashMap<_, _> = tx
+                .list_workspaces(false)?
+                .into_iter()
+                .map(|w| (w.id, w.slug.to_string()))
+                .collect();
+            let versions = tx.current_credential_versions()?;
+            let mut states = tx.integration_states()?;
             let mut out = Vec::new();
-            for ws in tx.list_workspaces(false)? {
-                for integ in tx.integrations(ws.id)? {
-                    let version = tx
-                        .credential(integ.id, CredentialState::Current)?
-                        .map(|c| c.version);
-                    let state = tx.integration_state(integ.id)?;
-                    out.push((ws.slug.to_string(), integ, version, state));
-                }
+            for integ in tx.all_integrations()? {
+                let Some(slug) = live.get(&integ.workspace_id) else {
+                    continue;
+                };
+                let version = versions.get(&integ.id).copied();
+                let state = states.remove(&integ.id);
+                out.push((slug.clone(), integ, version, state));
             }
             Ok::<_, Error>(out)
         });

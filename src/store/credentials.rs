@@ -97,6 +97,27 @@ impl ReadTx<'_> {
     }
 }
 
+impl ReadTx<'_> {
+    /// The current credential version of every integration that has one (no blobs read).
+    pub fn current_credential_versions(
+        &self,
+    ) -> Result<std::collections::HashMap<IntegrationId, CredentialVersion>> {
+        let rows = self.tx.query_map(
+            "SELECT integration_id, version FROM credentials WHERE state = 'current'",
+            &[],
+            |r| {
+                let id: String = r.get(0)?;
+                Ok((
+                    IntegrationId::parse(&id).map_err(|e| corrupt("integration id", e))?,
+                    CredentialVersion::new(r.get(1)?)
+                        .ok_or_else(|| corrupt("credential version", "0"))?,
+                ))
+            },
+        )?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
 impl WriteTx<'_> {
     pub fn insert_credential(&self, c: &CredentialRow) -> Result<()> {
         self.tx

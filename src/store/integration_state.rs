@@ -88,6 +88,20 @@ impl ReadTx<'_> {
     }
 }
 
+impl ReadTx<'_> {
+    /// The stored state of every integration that has one.
+    pub fn integration_states(
+        &self,
+    ) -> Result<std::collections::HashMap<IntegrationId, IntegrationStateRow>> {
+        let rows = self.tx.query_map(
+            &format!("SELECT {COLUMNS} FROM integration_state"),
+            &[],
+            from_row,
+        )?;
+        Ok(rows.into_iter().map(|r| (r.integration_id, r)).collect())
+    }
+}
+
 impl WriteTx<'_> {
     pub fn save_integration_state(&self, s: &IntegrationStateRow) -> Result<()> {
         self.tx.execute(

@@ -82,6 +82,16 @@ impl ReadTx<'_> {
         )?)
     }
 
+    /// Every integration of every workspace (the scheduler's reload: one query, not one per
+    /// workspace).
+    pub fn all_integrations(&self) -> Result<Vec<IntegrationRow>> {
+        Ok(self.tx.query_map(
+            &format!("SELECT {COLUMNS} FROM integrations ORDER BY workspace_id, name"),
+            &[],
+            from_row,
+        )?)
+    }
+
     /// Bound sources that share `key` (see `SourceId::binding_key`).
     pub fn bindings_with_key(&self, key: &str) -> Result<Vec<BindingRow>> {
         self.bindings_where("binding_key = ?1", key)

@@ -305,13 +305,7 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let tx = self.conn.begin(Begin::Write).map_err(StoreError::from)?;
-        let tx = WriteTx {
-            read: ReadTx { tx },
-        };
-        let out = f(&tx)?;
-        tx.read.tx.commit().map_err(StoreError::from)?;
-        Ok(out)
+        self.write_as(Begin::Write, f)
     }
 
     /// Run `f` in a read transaction (a consistent snapshot). The database itself refuses any
@@ -344,7 +338,18 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let tx = self.conn.begin(Begin::Rows).map_err(StoreError::from)?;
+        self.write_as(Begin::Rows, f)
+    }
+
+    fn write_as<T, E>(
+        &mut self,
+        how: Begin,
+        f: impl FnOnce(&WriteTx<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let tx = self.conn.begin(how).map_err(StoreError::from)?;
         let tx = WriteTx {
             read: ReadTx { tx },
         };

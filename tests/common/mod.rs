@@ -90,3 +90,68 @@ pub fn stdout(out: &Output) -> String {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
+
+/// Fifty workspaces, then fifty `integration add` processes started at once, each binding the
+/// Falcon CID `cid` (mixed spellings: bare lowercase and upper case with a checksum suffix)
+/// into its own workspace. Their outputs, in start order.
+pub fn race_fifty_binds(env: &Env, cid: &str) -> Vec<Output> {
+    let slugs: Vec<String> = (0..50).map(|i| format!("client-{i:02}")).collect();
+    for s in &slugs {
+        env.ok(&["workspace", "create", s]);
+    }
+    let children: Vec<_> = slugs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let cid = if i % 2 == 0 {
+                cid.to_owned()
+            } else {
+                format!("{}-A7", cid.to_uppercase())
+            };
+            let mut c = env.cmd();
+            c.args([
+                "integration",
+                "add",
+                s,
+                "falcon",
+                "--kind",
+                "crowdstrike",
+                "--client-id",
+                "parent",
+                "--cid",
+                &cid,
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--allow-insecure-http",
+                "--secret-env",
+                "FALCON_SECRET",
+                "--no-verify",
+            ])
+            .env("FALCON_SECRET", "s3cret-value")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+            c.spawn().expect("spawn")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect()
+}
+
+/// Every line of these NDJSON files, in order, parsed; a torn line fails the test.
+pub fn ndjson_lines(files: &[PathBuf]) -> Vec<serde_json::Value> {
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str(l)
+                        .unwrap_or_else(|e| panic!("torn line in {}: {l:?}: {e}", f.display()))
+                })
+                .collect::<Vec<serde_json::Value>>()
+        })
+        .collect()
+}

@@ -448,3 +448,60 @@ fn migrate_copies_the_demos_data_dir_and_every_chain_and_credential_survives() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn sslmode_require_speaks_tls_and_verifies_the_server_certificate() {
+    let pg = PgSchema::new();
+    // This machine's server presents Debian's self-signed certificate (CN and SAN `localhost`).
+    let cert = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+    let ssl_on = pg.client(|c| c.query_one("SHOW ssl", &[]).unwrap().get::<_, String>(0)) == "on";
+    let url = pg.url.replacen("127.0.0.1", "localhost", 1);
+    let run = |url: &str, args: &[&str]| {
+        let env = Env {
+            dir: tempfile::tempdir().unwrap(),
+            vars: vec![
+                ("SELIQ_DATABASE_URL".to_owned(), url.to_owned()),
+                ("SELIQ_MASTER_KEY".to_owned(), master_key()),
+            ],
+        };
+        env.run(args)
+    };
+    if ssl_on && std::path::Path::new(cert).exists() {
+        let out = run(
+            &format!("{url}&sslmode=require&sslrootcert={cert}"),
+            &["init"],
+        );
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        // (`require` never falls back to plain: that the init succeeded is the handshake.)
+        // The same server and certificate under a name the certificate does not carry
+        // (127.0.0.1; it names only `localhost`): refused, the name is verified too.
+        let out = run(
+            &format!("{}&sslmode=require&sslrootcert={cert}", pg.url),
+            &["workspace", "list"],
+        );
+        assert_ne!(code(&out), 0);
+        assert!(
+            stderr(&out).to_lowercase().contains("certificate"),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        let out = run(&format!("{url}&sslmode=require"), &["init"]);
+        assert_ne!(
+            code(&out),
+            0,
+            "a server without TLS must not be used in the clear"
+        );
+    }
+    // A certificate file that is not one: one sentence naming it.
+    let out = run(
+        &format!("{url}&sslmode=require&sslrootcert=/etc/hostname"),
+        &["init"],
+    );
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sslrootcert /etc/hostname"),
+        "{}",
+        stderr(&out)
+    );
+}

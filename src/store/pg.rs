@@ -19,6 +19,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::sql::{Begin, Value};
 
@@ -76,6 +77,8 @@ type PgResult<T> = Result<T, PgError>;
 #[derive(Clone)]
 pub struct PgTarget {
     config: postgres::Config,
+    /// `sslmode=require`: TLS, the server's certificate and name verified.
+    tls: Option<MakeRustlsConnect>,
     shown: String,
 }
 
@@ -95,7 +98,9 @@ impl PgTarget {
     /// Parse a `postgres://` URL (libpq's keywords in the query: `options`, `connect_timeout`,
     /// `application_name`, …). The error never repeats the URL: it may hold a password.
     pub fn parse(url: &str) -> Result<PgTarget, String> {
-        let mut config = postgres::Config::from_str(url)
+        // `sslrootcert` is libpq's; the client does not know it, so it is taken out first.
+        let (url, root_file) = take_query_param(url, "sslrootcert")?;
+        let mut config = postgres::Config::from_str(&url)
             .map_err(|e| format!("the PostgreSQL URL does not parse: {e}"))?;
         // libpq's variable, so a password need be neither in the URL nor in argv.
         if config.get_password().is_none()
@@ -110,12 +115,20 @@ impl PgTarget {
         if config.get_application_name().is_none() {
             config.application_name("seliq-gateway");
         }
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(
-                "sslmode=require is not supported by this build; connect over a local socket, a loopback address or a TLS tunnel (sslmode=disable or prefer)"
-                    .to_owned(),
-            );
-        }
+        let tls = match config.get_ssl_mode() {
+            postgres::config::SslMode::Require => Some(MakeRustlsConnect::new(tls_config(
+                root_file.as_deref().map(std::path::Path::new),
+            )?)),
+            _ if root_file.is_some() => {
+                return Err(
+                    "sslrootcert is given but sslmode is not require; add sslmode=require"
+                        .to_owned(),
+                );
+            }
+            // `prefer` (the default) and `disable`: plain, as libpq does without a certificate
+            // to check against.
+            _ => None,
+        };
         let host = config
             .get_hosts()
             .first()
@@ -126,12 +139,85 @@ impl PgTarget {
             .unwrap_or_else(|| "localhost".to_owned());
         let port = config.get_ports().first().copied().unwrap_or(5432);
         let shown = format!(
-            "postgres://{}@{host}:{port}/{}",
+            "postgres://{}@{host}:{port}/{}{}",
             config.get_user().unwrap_or(""),
-            config.get_dbname().unwrap_or("")
+            config.get_dbname().unwrap_or(""),
+            if tls.is_some() { " (TLS)" } else { "" }
         );
-        Ok(PgTarget { config, shown })
+        Ok(PgTarget { config, tls, shown })
     }
+
+    fn connect(&self) -> Result<Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
+    }
+}
+
+/// `url` without the query parameter `name`, and its (percent-decoded) value.
+fn take_query_param(url: &str, name: &str) -> Result<(String, Option<String>), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_owned(), None));
+    };
+    let mut value = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some((k, v)) if k == name => {
+                let decoded = url::form_urlencoded::parse(format!("v={v}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default();
+                value = Some(decoded);
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, value))
+}
+
+/// Verifying TLS: the system's roots, plus the PEM certificates of `root_file`.
+fn tls_config(root_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = root_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "sslrootcert {} holds no PEM certificate",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(
+            "sslmode=require needs a root certificate: the system has none; name one with sslrootcert=PATH"
+                .to_owned(),
+        );
+    }
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| format!("TLS setup: {e}"))
+    .map(|b| b.with_root_certificates(roots).with_no_client_auth())
 }
 
 enum Request {
@@ -159,10 +245,10 @@ impl PgConn {
     pub fn connect(target: &PgTarget) -> PgResult<PgConn> {
         let (requests, inbox) = channel::<Request>();
         let (outbox, replies) = channel::<PgResult<Reply>>();
-        let config = target.config.clone();
+        let target = target.clone();
         let thread = std::thread::Builder::new()
             .name("seliq-postgres".to_owned())
-            .spawn(move || Worker::run(config, inbox, outbox))
+            .spawn(move || Worker::run(target, inbox, outbox))
             .map_err(|e| PgError::new(format!("cannot start the connection thread: {e}")))?;
         let conn = PgConn {
             requests: Some(requests),
@@ -233,14 +319,14 @@ const WRITE_LOCK: i32 = 0x5e11;
 const MIGRATE_LOCK: i32 = 0x5e12;
 
 struct Worker {
-    config: postgres::Config,
+    target: PgTarget,
     client: Client,
     statements: HashMap<String, Statement>,
 }
 
 impl Worker {
-    fn run(config: postgres::Config, inbox: Receiver<Request>, outbox: Sender<PgResult<Reply>>) {
-        let client = match config.connect(NoTls) {
+    fn run(target: PgTarget, inbox: Receiver<Request>, outbox: Sender<PgResult<Reply>>) {
+        let client = match target.connect() {
             Ok(c) => c,
             Err(e) => {
                 let _ = outbox.send(Err(e.into()));
@@ -251,7 +337,7 @@ impl Worker {
             return;
         }
         let mut w = Worker {
-            config,
+            target,
             client,
             statements: HashMap::new(),
         };
@@ -267,7 +353,7 @@ impl Worker {
         match request {
             Request::Begin(how) => {
                 if self.client.is_closed() {
-                    self.client = self.config.connect(NoTls)?;
+                    self.client = self.target.connect()?;
                     self.statements.clear();
                 }
                 let sql = match how {
@@ -425,6 +511,23 @@ mod tests {
         assert_eq!(
             placeholders("SELECT a FROM t WHERE x = ?1 AND y = '?2' AND z = ?12"),
             "SELECT a FROM t WHERE x = $1 AND y = '?2' AND z = $12"
+        );
+    }
+
+    #[test]
+    fn sslrootcert_is_taken_out_of_the_url_and_needs_sslmode_require() {
+        let (url, root) = take_query_param(
+            "postgres://u@h/db?sslmode=require&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
+            "sslrootcert",
+        )
+        .unwrap();
+        assert_eq!(url, "postgres://u@h/db?sslmode=require&application_name=x");
+        assert_eq!(root.as_deref(), Some("/etc/ca.pem"));
+        let e = PgTarget::parse("postgres://u@h/db?sslrootcert=/etc/ca.pem").unwrap_err();
+        assert!(e.contains("sslmode"), "{e}");
+        assert_eq!(
+            take_query_param("postgres://u@h/db", "sslrootcert").unwrap(),
+            ("postgres://u@h/db".to_owned(), None)
         );
     }
 

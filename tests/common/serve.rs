@@ -92,11 +92,13 @@ impl Serve {
         v["integrations"].as_array().unwrap().clone()
     }
 
+    /// One integration's `/v1/status` entry; `null` until the scheduler first publishes (its
+    /// first tick after start), so a `wait_until` on a field simply waits longer.
     pub fn integration(&self, name: &str) -> serde_json::Value {
         self.status()
             .into_iter()
             .find(|i| i["integration"] == name)
-            .unwrap_or_else(|| panic!("{name} not in status"))
+            .unwrap_or(serde_json::Value::Null)
     }
 
     pub fn signal(&self, sig: &str) {

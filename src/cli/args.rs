@@ -45,6 +45,17 @@ pub struct Cli {
         value_parser = clap::value_parser!(u16).range(1..)
     )]
     pub max_connections_per_host: u16,
+    /// On PostgreSQL: idle connections the process keeps for reuse (the API opens a store per
+    /// request).
+    #[arg(
+        long,
+        global = true,
+        env = "SELIQ_DATABASE_POOL_SIZE",
+        value_name = "N",
+        default_value_t = crate::store::DEFAULT_POOL_SIZE as u16,
+        value_parser = clap::value_parser!(u16).range(0..=256)
+    )]
+    pub database_pool_size: u16,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -145,6 +145,7 @@ fn print_json(v: &impl serde::Serialize) -> Result<()> {
 
 fn run(cli: Cli) -> Result<u8> {
     let cfg = config(&cli);
+    crate::store::set_pool_size(usize::from(cli.database_pool_size));
     let _ = HTTP_FLAGS.set(HttpFlags {
         ca_file: cli.ca_file.clone(),
         max_connections_per_host: usize::from(cli.max_connections_per_host),

@@ -60,7 +60,7 @@ pub use integration_state::IntegrationStateRow;
 pub use integrations::{BindingRow, IntegrationRow};
 pub use keys::{DekRow, GatewayKeyRow};
 pub use leases::{LeaseGrant, LeaseHolder};
-pub use pg::PgTarget;
+pub use pg::{DEFAULT_POOL_SIZE, PgTarget, set_pool_size};
 pub use sla::{AlertSlaRow, LedgerKey, PolicyRow, StoredClock};
 pub use sql::DbError;
 pub use tokens::{TokenRow, TokenScope};
@@ -254,7 +254,12 @@ impl Store {
             reason: e.to_string(),
         })?;
         let conn = Conn::Postgres(conn);
-        migrations::apply_pg(&conn, &target.to_string(), creating)?;
+        // The schema is checked (and migrated) once per process and database: the API opens a
+        // store per request.
+        if creating || !target.schema_checked() {
+            migrations::apply_pg(&conn, &target.to_string(), creating)?;
+            target.mark_schema_checked();
+        }
         Ok(Store {
             conn,
             database: Database::Postgres(Box::new(target.clone())),
@@ -485,6 +490,35 @@ pub(crate) fn test_workspace(store: &mut Store) -> crate::ids::WorkspaceId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_connection_is_reused_by_the_next_store_handle() {
+        let (_dir, url) = test_postgres_url();
+        let database = Database::parse(&url).unwrap();
+        let pid = |store: &mut Store| -> i64 {
+            store
+                .read(|tx| {
+                    Ok::<_, StoreError>(tx.tx.query_row(
+                        "SELECT CAST(pg_backend_pid() AS BIGINT)",
+                        &[],
+                        |r| r.get(0),
+                    )?)
+                })
+                .unwrap()
+        };
+        let mut first = Store::create_in(&database).unwrap();
+        let before = pid(&mut first);
+        drop(first);
+        let mut second = Store::connect(&database).unwrap();
+        assert_eq!(
+            pid(&mut second),
+            before,
+            "the idle connection was taken again"
+        );
+        // Two handles at once each have their own.
+        let mut third = Store::connect(&database).unwrap();
+        assert_ne!(pid(&mut third), before);
+    }
 
     #[test]
     fn a_read_transaction_refuses_writes_and_leaves_the_connection_writable() {

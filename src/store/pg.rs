@@ -80,6 +80,9 @@ pub struct PgTarget {
     /// `sslmode=require`: TLS, the server's certificate and name verified.
     tls: Option<MakeRustlsConnect>,
     shown: String,
+    /// The URL as given (it may hold a password: never shown), so only connections made from
+    /// exactly the same settings are reused for each other.
+    pool_key: std::sync::Arc<str>,
 }
 
 impl fmt::Debug for PgTarget {
@@ -144,7 +147,24 @@ impl PgTarget {
             config.get_dbname().unwrap_or(""),
             if tls.is_some() { " (TLS)" } else { "" }
         );
-        Ok(PgTarget { config, tls, shown })
+        Ok(PgTarget {
+            config,
+            tls,
+            shown,
+            pool_key: std::sync::Arc::from(format!("{url}#{}", root_file.unwrap_or_default())),
+        })
+    }
+
+    /// Whether this process already checked the schema behind these settings.
+    pub fn schema_checked(&self) -> bool {
+        checked().contains(&self.pool_key)
+    }
+
+    pub fn mark_schema_checked(&self) {
+        let mut c = checked();
+        if !c.contains(&self.pool_key) {
+            c.push(self.pool_key.clone());
+        }
     }
 
     fn connect(&self) -> Result<Client, postgres::Error> {
@@ -239,12 +259,65 @@ pub struct PgConn {
     requests: Option<Sender<Request>>,
     replies: Receiver<PgResult<Reply>>,
     thread: Option<JoinHandle<()>>,
+    pool_key: std::sync::Arc<str>,
+    /// Set once a request failed: a connection that saw an error is closed, never pooled.
+    broken: std::cell::Cell<bool>,
+}
+
+/// Idle connections kept per database for the next store handle (the API opens one per
+/// request): at most [`pool_size`] each; the rest close when dropped.
+type Idle = (Sender<Request>, Receiver<PgResult<Reply>>, JoinHandle<()>);
+static IDLE: std::sync::Mutex<Vec<(std::sync::Arc<str>, Idle)>> = std::sync::Mutex::new(Vec::new());
+static POOL_SIZE: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DEFAULT_POOL_SIZE);
+
+/// Default idle connections kept per database (`--database-pool-size`).
+pub const DEFAULT_POOL_SIZE: usize = 4;
+
+/// How many idle connections each database keeps for reuse (0: none).
+pub fn set_pool_size(n: usize) {
+    POOL_SIZE.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+static CHECKED: std::sync::Mutex<Vec<std::sync::Arc<str>>> = std::sync::Mutex::new(Vec::new());
+
+fn checked() -> std::sync::MutexGuard<'static, Vec<std::sync::Arc<str>>> {
+    CHECKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn pool_size() -> usize {
+    POOL_SIZE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn idle() -> std::sync::MutexGuard<'static, Vec<(std::sync::Arc<str>, Idle)>> {
+    IDLE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl PgConn {
+    /// A connection to `target`: an idle one made from the same settings if there is one,
+    /// else a new one.
     pub fn connect(target: &PgTarget) -> PgResult<PgConn> {
+        let reused = {
+            let mut idle = idle();
+            idle.iter()
+                .position(|(k, _)| *k == target.pool_key)
+                .map(|i| idle.swap_remove(i).1)
+        };
+        if let Some((requests, replies, thread)) = reused {
+            return Ok(PgConn {
+                requests: Some(requests),
+                replies,
+                thread: Some(thread),
+                pool_key: target.pool_key.clone(),
+                broken: std::cell::Cell::new(false),
+            });
+        }
         let (requests, inbox) = channel::<Request>();
         let (outbox, replies) = channel::<PgResult<Reply>>();
+        let pool_key = target.pool_key.clone();
         let target = target.clone();
         let thread = std::thread::Builder::new()
             .name("seliq-postgres".to_owned())
@@ -254,6 +327,8 @@ impl PgConn {
             requests: Some(requests),
             replies,
             thread: Some(thread),
+            pool_key,
+            broken: std::cell::Cell::new(false),
         };
         // The worker connects first and answers with the outcome.
         match conn.replies.recv() {
@@ -267,12 +342,18 @@ impl PgConn {
         let Some(requests) = &self.requests else {
             return Err(PgError::new("the connection is closed"));
         };
-        requests
+        let reply = requests
             .send(r)
-            .map_err(|_| PgError::new("the connection thread stopped"))?;
-        self.replies
-            .recv()
-            .map_err(|_| PgError::new("the connection thread stopped"))?
+            .map_err(|_| PgError::new("the connection thread stopped"))
+            .and_then(|()| {
+                self.replies
+                    .recv()
+                    .map_err(|_| PgError::new("the connection thread stopped"))?
+            });
+        if reply.is_err() {
+            self.broken.set(true);
+        }
+        reply
     }
 
     pub fn begin(&self, how: Begin) -> PgResult<()> {
@@ -304,6 +385,22 @@ impl PgConn {
 
 impl Drop for PgConn {
     fn drop(&mut self) {
+        // Every transaction has ended by now (a `Tx` commits or rolls back before it goes), so
+        // a connection that never failed is clean for the next handle.
+        if !self.broken.get()
+            && let (Some(requests), Some(thread)) = (self.requests.take(), self.thread.take())
+        {
+            let mut idle = idle();
+            if idle.iter().filter(|(k, _)| *k == self.pool_key).count() < pool_size() {
+                let (_, replies) = std::sync::mpsc::channel();
+                let replies = std::mem::replace(&mut self.replies, replies);
+                idle.push((self.pool_key.clone(), (requests, replies, thread)));
+                return;
+            }
+            drop(idle);
+            self.requests = Some(requests);
+            self.thread = Some(thread);
+        }
         // Closing the channel ends the worker, which closes the connection.
         self.requests.take();
         if let Some(t) = self.thread.take() {

@@ -792,6 +792,11 @@ impl Scheduler {
             "poll"
         );
         let state = e.stored.clone();
+        if !self.may_poll(f.id) {
+            // The lease moved on during this poll: the row is the new holder's to write.
+            tracing::info!(integration_id = %state.integration_id, "lease lost during the poll; its state is left to the new holder");
+            return;
+        }
         if let Err(err) = app
             .store()
             .write(|tx| Ok::<_, Error>(tx.save_integration_state(&state)?))

@@ -273,6 +273,8 @@ static POOL_SIZE: std::sync::atomic::AtomicUsize =
 
 /// Default idle connections kept per database (`--database-pool-size`).
 pub const DEFAULT_POOL_SIZE: usize = 4;
+/// Idle connections kept across every database the process has used.
+const MAX_IDLE_TOTAL: usize = 16;
 
 /// How many idle connections each database keeps for reuse (0: none).
 pub fn set_pool_size(n: usize) {
@@ -395,6 +397,18 @@ impl Drop for PgConn {
                 let (_, replies) = std::sync::mpsc::channel();
                 let replies = std::mem::replace(&mut self.replies, replies);
                 idle.push((self.pool_key.clone(), (requests, replies, thread)));
+                // A process that has used many databases (tests, `migrate`) keeps the newest.
+                let evicted: Vec<_> = if idle.len() > MAX_IDLE_TOTAL {
+                    let n = idle.len() - MAX_IDLE_TOTAL;
+                    idle.drain(..n).collect()
+                } else {
+                    Vec::new()
+                };
+                drop(idle);
+                for (_, (requests, _, thread)) in evicted {
+                    drop(requests);
+                    let _ = thread.join();
+                }
                 return;
             }
             drop(idle);

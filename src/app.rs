@@ -156,6 +156,13 @@ pub fn init(config: &Config) -> Result<InitOutcome> {
     let key = config.key_path();
     let env_key = std::env::var_os(MASTER_KEY_ENV).is_some();
     let exists = Store::exists(&database)?;
+    if exists && !env_key && !key.exists() {
+        // Minting a key now would orphan every data key already in the database.
+        return Err(Error::Invalid(format!(
+            "{database} exists but there is no master key: set {MASTER_KEY_ENV} to the key it was initialised with, or restore {}",
+            key.display()
+        )));
+    }
     // The data dir holds the spool and the locks even when the database is elsewhere: a second
     // replica's `init` on an initialised PostgreSQL database still makes its own.
     std::fs::DirBuilder::new()
@@ -166,13 +173,6 @@ pub fn init(config: &Config) -> Result<InitOutcome> {
     // `mode` only applies to directories it creates; tighten an existing empty one too.
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
     if exists {
-        if !env_key && !key.exists() {
-            // Minting a key now would orphan every data key already in the database.
-            return Err(Error::Invalid(format!(
-                "{database} exists but there is no master key: set {MASTER_KEY_ENV} to the key it was initialised with, or restore {}",
-                key.display()
-            )));
-        }
         // Validate rather than trust: a broken key or database must not be reported as fine.
         let master = load_master_key(config)?;
         let mut store = Store::connect(&database)?;

@@ -90,9 +90,9 @@ cols() {
     echo "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns
           WHERE table_schema = current_schema() AND table_name = '$1'"
 }
-expect_value "tables of schema version 5 (no alert_sla)" \
+expect_value "tables of schema version 5 (no alert_sla) plus leases and replicas" \
     "SELECT string_agg(table_name, ',' ORDER BY table_name COLLATE \"C\") FROM information_schema.tables WHERE table_schema = current_schema()" \
-    "alert_first_seen_minutes,alert_ledger,api_tokens,audit_checkpoints,audit_entries,audit_segments,bindings,checkpoints,credentials,dead_letters,gateway_keys,integration_state,integrations,seliq_schema,sinks,sla_policies,workspace_keys,workspaces"
+    "alert_first_seen_minutes,alert_ledger,api_tokens,audit_checkpoints,audit_entries,audit_segments,bindings,checkpoints,credentials,dead_letters,gateway_keys,integration_state,integrations,leases,replicas,seliq_schema,sinks,sla_policies,workspace_keys,workspaces"
 expect_value "integrations columns in SQLite order" "$(cols integrations)" \
     "id,workspace_id,name,kind,settings,source,first_window_secs,created_at,poll_interval_secs"
 expect_value "bindings columns in SQLite order" "$(cols bindings)" \

@@ -259,6 +259,21 @@ async fn three_replicas_share_300_integrations_poll_each_by_one_and_survive_kill
         per_owner.iter().all(|n| (50..=150).contains(n)),
         "{per_owner:?}"
     );
+    // `/metrics` says the same: one `lease_held 1` series per integration the replica holds.
+    // (Two reads: a lease round between them may move one, so they must agree within a while.)
+    let first = serves[0].as_ref().unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "/metrics and /v1/status to agree",
+        || {
+            let (_, metrics) = first.get("/metrics").expect("metrics");
+            let held_series = metrics
+                .lines()
+                .filter(|l| l.starts_with("seliq_lease_held{") && l.ends_with(" 1"))
+                .count();
+            held_series > 0 && held_series == first.integration_holder_count()
+        },
+    );
 
     // Connections lost (a failover): the replicas reconnect and carry on.
     assert!(pg.terminate_gateway_connections() > 0);

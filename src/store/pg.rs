@@ -477,7 +477,27 @@ impl Worker {
                         "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({MIGRATE_LOCK}, hashtext(current_schema()))"
                     ),
                 };
-                self.client.batch_execute(&sql)?;
+                match self.client.batch_execute(&sql) {
+                    Ok(()) => {}
+                    // The server went away while this connection sat idle (a restart, a
+                    // failover, `pg_terminate_backend`): nothing has happened in this transaction
+                    // yet, so open a new connection and begin there.
+                    Err(e)
+                        if self.client.is_closed()
+                            || e.as_db_error().is_none_or(|d| {
+                                // admin_shutdown, crash_shutdown, cannot_connect_now; and the
+                                // connection_exception class.
+                                let code = d.code().code();
+                                code.starts_with("57P") || code.starts_with("08")
+                            }) =>
+                    {
+                        tracing::debug!(error = %e, "PostgreSQL connection lost while idle; reconnecting");
+                        self.client = self.target.connect()?;
+                        self.statements.clear();
+                        self.client.batch_execute(&sql)?;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
                 Ok(Reply::Done)
             }
             Request::Finish(commit) => {

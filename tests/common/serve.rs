@@ -87,9 +87,19 @@ impl Serve {
     }
 
     pub fn status(&self) -> Vec<serde_json::Value> {
-        let (_, body) = self.get("/v1/status").expect("status");
+        let (code, body) = self.get("/v1/status").expect("status");
         let v: serde_json::Value = serde_json::from_str(&body).expect("status JSON");
-        v["integrations"].as_array().unwrap().clone()
+        v["integrations"]
+            .as_array()
+            .unwrap_or_else(|| {
+                let log = self.log();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!(
+                    "/v1/status answered {code}: {body}\nlast log lines, newest first:\n{}",
+                    tail.join("\n")
+                )
+            })
+            .clone()
     }
 
     /// One integration's `/v1/status` entry; `null` until the scheduler first publishes (its

@@ -41,19 +41,24 @@ const PG_BASE: i64 = 5;
 /// The schema version a PostgreSQL schema is at, `None` when it has no gateway tables.
 pub(super) fn pg_version(conn: &Conn) -> Result<Option<i64>> {
     let tx = conn.begin(Begin::Read)?;
+    let version = pg_version_in(&tx)?;
+    tx.commit()?;
+    Ok(version)
+}
+
+/// The version recorded in `seliq_schema`, read inside `tx`; `None` without that table or row.
+fn pg_version_in(tx: &Tx<'_>) -> Result<Option<i64>> {
     let has_table: i64 = tx.query_row(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'seliq_schema'",
         &[],
         |r| r.get(0),
     )?;
-    let version = if has_table == 0 {
-        None
-    } else {
-        tx.query_row("SELECT version FROM seliq_schema", &[], |r| r.get(0))
-            .optional()?
-    };
-    tx.commit()?;
-    Ok(version)
+    if has_table == 0 {
+        return Ok(None);
+    }
+    Ok(tx
+        .query_row("SELECT version FROM seliq_schema", &[], |r| r.get(0))
+        .optional()?)
 }
 
 /// Bring a PostgreSQL schema up to date. `creating` (init) may lay the schema into an empty
@@ -68,18 +73,7 @@ pub(super) fn apply_pg(conn: &Conn, shown: &str, creating: bool) -> Result<()> {
         &[],
         |r| r.get(0),
     )?;
-    let has_version: i64 = tx.query_row(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'seliq_schema'",
-        &[],
-        |r| r.get(0),
-    )?;
-    let current: Option<i64> = if has_version == 0 {
-        None
-    } else {
-        tx.query_row("SELECT version FROM seliq_schema", &[], |r| r.get(0))
-            .optional()?
-    };
-    let current = match current {
+    let current = match pg_version_in(&tx)? {
         Some(v) => v,
         None if tables == 0 && creating => PG_BASE - 1,
         None => {

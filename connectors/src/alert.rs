@@ -65,6 +65,9 @@ pub struct Alert {
     pub status: String,
     #[serde(serialize_with = "rfc3339")]
     pub created_at: DateTime<Utc>,
+    /// See [`AlertParts::created_stable`]; not a field of the line itself.
+    #[serde(skip)]
+    pub created_stable: bool,
     #[serde(serialize_with = "rfc3339")]
     pub updated_at: DateTime<Utc>,
     pub link: Option<String>,
@@ -84,6 +87,11 @@ pub struct AlertParts {
     pub severity: Severity,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// `created_at` is the vendor's own creation time, the same in every version of the alert.
+    /// False when the mapping fell back to something a later version changes (the last-modified
+    /// time of a record without a creation time): the SLA ledger files such an alert apart, since
+    /// it cannot use the creation time to find the alert again.
+    pub created_stable: bool,
     pub updated_at: DateTime<Utc>,
     /// The vendor's own last-modified value, verbatim (CrowdStrike keeps 9 fractional digits).
     /// It feeds `event_id`, so two versions that differ below a microsecond stay distinct.
@@ -104,6 +112,7 @@ impl Alert {
             severity: parts.severity,
             status: parts.status,
             created_at: parts.created_at,
+            created_stable: parts.created_stable,
             updated_at: parts.updated_at,
             link: parts.link,
             stage: parts.stage,
@@ -132,7 +141,9 @@ pub fn event_id(source: &str, vendor_id: &str, version: &str) -> String {
 /// can only be whitespace between tokens (inside a string it must be escaped), so a space in its
 /// place changes no value and keeps every other byte as received.
 fn one_line(raw: Box<RawValue>) -> Box<RawValue> {
-    if !raw.get().contains(['\n', '\r']) {
+    // memchr: `str::contains` with a char set walks char by char, and this runs on every byte of
+    // every alert.
+    if memchr::memchr2(b'\n', b'\r', raw.get().as_bytes()).is_none() {
         return raw;
     }
     let flat = raw.get().replace(['\n', '\r'], " ");
@@ -173,6 +184,7 @@ mod tests {
             severity: Severity::Low,
             status: "new".into(),
             created_at: Utc::now(),
+            created_stable: true,
             updated_at: Utc::now(),
             version: "v".into(),
             link: None,

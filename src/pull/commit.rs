@@ -161,10 +161,13 @@ pub fn encode_line(
     buf.extend_from_slice(b",\"integration\":");
     serde_json::to_writer(&mut *buf, integration).map_err(|e| Error::Runtime(e.to_string()))?;
     buf.push(b',');
-    let start = buf.len();
-    serde_json::to_writer(&mut *buf, alert).map_err(|e| Error::Runtime(e.to_string()))?;
-    // Drop the alert object's own opening brace: its fields continue ours.
-    buf.remove(start);
+    // The alert object's own opening brace is dropped as it is written (its fields continue
+    // ours), rather than removed afterwards, which would move the whole line once more.
+    let mut fields = WithoutFirstByte {
+        buf: &mut *buf,
+        skipped: false,
+    };
+    serde_json::to_writer(&mut fields, alert).map_err(|e| Error::Runtime(e.to_string()))?;
     if !extra.is_empty() {
         // The alert object ends in its closing brace: the stamps go just before it.
         buf.pop();
@@ -173,6 +176,31 @@ pub fn encode_line(
     }
     buf.push(b'\n');
     Ok(())
+}
+
+/// Appends to `buf` everything written to it except the very first byte.
+struct WithoutFirstByte<'a> {
+    buf: &'a mut Vec<u8>,
+    skipped: bool,
+}
+
+impl std::io::Write for WithoutFirstByte<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let keep = match (self.skipped, data) {
+            (true, _) => data,
+            (false, []) => return Ok(0),
+            (false, [_, rest @ ..]) => {
+                self.skipped = true;
+                rest
+            }
+        };
+        self.buf.extend_from_slice(keep);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +347,34 @@ mod tests {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    #[test]
+    fn a_line_is_the_envelope_then_the_alert_fields_then_the_stamps() {
+        let raw = serde_json::value::to_raw_value(&json!({
+            "composite_id": "c:ind:a:1",
+            "updated_timestamp": "2026-12-01T10:00:00.000000001Z",
+            "created_timestamp": "2026-12-01T09:00:00Z",
+            "severity": 50,
+            "name": "Ti\"tle \u{2014} x",
+            "falcon_host_link": "https://falcon.example/x",
+        }))
+        .unwrap();
+        let alert = map_alert("crowdstrike:abc", raw).unwrap();
+        for extra in [&b""[..], &b",\"sla\":{\"x\":1}"[..]] {
+            let mut line = b"previous line\n".to_vec();
+            encode_line(&mut line, "acme-corp", "falcon", &alert, extra).unwrap();
+            // What it replaced: the alert serialised on its own, its first brace cut off.
+            let mut want = b"previous line\n{\"schema\":\"seliq.alert/v1\",\"workspace\":\"acme-corp\",\"integration\":\"falcon\",".to_vec();
+            let own = serde_json::to_vec(&alert).unwrap();
+            want.extend_from_slice(&own[1..own.len() - 1]);
+            want.extend_from_slice(extra);
+            want.extend_from_slice(b"}\n");
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
     }
 
     #[test]

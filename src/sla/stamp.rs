@@ -93,7 +93,14 @@ impl Stamper {
             // emptied by every commit of another connection).
             let keys: Vec<LedgerKey> = alerts
                 .iter()
-                .map(|a| LedgerKey::of(ws, &a.source, &a.id))
+                .map(|a| {
+                    LedgerKey::of(
+                        ws,
+                        &a.source,
+                        &a.id,
+                        a.created_stable.then_some(a.created_at),
+                    )
+                })
                 .collect();
             let mut order: Vec<usize> = (0..alerts.len()).collect();
             order.sort_unstable_by_key(|&i| keys[i]);
@@ -239,6 +246,7 @@ mod tests {
                 severity,
                 status: "new".into(),
                 created_at: t(8, 0),
+                created_stable: true,
                 updated_at: updated,
                 version: updated.to_rfc3339(),
                 link: None,

@@ -30,12 +30,22 @@ const STEPS: &[Step] = &[
         sql: include_str!("migrations/0005_alert_ledger.sql"),
         then: Some(super::sla::copy_alert_sla_v4),
     },
+    Step {
+        sql: include_str!("migrations/0006_ledger_key_minute.sql"),
+        then: Some(super::sla::rekey_alert_ledger),
+    },
 ];
 
 /// PostgreSQL's steps. The first is SQLite's schema version 5 in one piece; from then on every
 /// SQLite step needs a PostgreSQL step too. `PG_STEPS[i]` brings a schema to the SQLite
 /// version `PG_BASE + i`.
-const PG_STEPS: &[&str] = &[include_str!("pg/0001_schema.sql")];
+const PG_STEPS: &[Step] = &[
+    sql(include_str!("pg/0001_schema.sql")),
+    Step {
+        sql: include_str!("migrations/0006_ledger_key_minute.sql"),
+        then: Some(super::sla::rekey_alert_ledger),
+    },
+];
 const PG_BASE: i64 = 5;
 
 /// The schema version a PostgreSQL schema is at, `None` when it has no gateway tables.
@@ -100,7 +110,10 @@ pub(super) fn apply_pg(conn: &Conn, shown: &str, creating: bool) -> Result<()> {
         if version <= current {
             continue;
         }
-        tx.execute_batch(step)?;
+        tx.execute_batch(step.sql)?;
+        if let Some(then) = step.then {
+            then(&tx)?;
+        }
         tx.execute(
             "INSERT INTO seliq_schema (singleton, version) VALUES (TRUE, ?1) ON CONFLICT (singleton) DO UPDATE SET version = excluded.version",
             super::sql::args![version],

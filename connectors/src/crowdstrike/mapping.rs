@@ -280,11 +280,11 @@ impl<'a> Parsed<'a> {
         let f = self.fields;
         let id = f.composite_id.0.map(Cow::into_owned).unwrap_or_default();
         // An unreadable creation time is not worth failing the pull over: fall back.
-        let created_at = [&f.created_timestamp, &f.timestamp]
+        let created = [&f.created_timestamp, &f.timestamp]
             .into_iter()
-            .find_map(|t| t.as_deref().and_then(Timestamp::parse))
-            .unwrap_or(self.updated)
-            .to_datetime();
+            .find_map(|t| t.as_deref().and_then(Timestamp::parse));
+        let created_stable = created.is_some();
+        let created_at = created.unwrap_or(self.updated).to_datetime();
         let title = [f.display_name, f.name]
             .into_iter()
             .find_map(Text::non_empty)
@@ -312,6 +312,7 @@ impl<'a> Parsed<'a> {
                 .unwrap_or_default(),
             updated_at: self.updated.to_datetime(),
             created_at,
+            created_stable,
             title,
             id,
         }
@@ -427,6 +428,7 @@ mod tests {
         assert_eq!(a.link, None);
         // No created_timestamp nor timestamp: creation falls back to the update time.
         assert_eq!(a.created_at, a.updated_at);
+        assert!(!a.created_stable, "a fallback changes with every version");
     }
 
     #[test]
@@ -455,6 +457,7 @@ mod tests {
             a.created_at,
             chrono::DateTime::parse_from_rfc3339("2024-08-19T18:40:00.1Z").unwrap()
         );
+        assert!(a.created_stable, "`timestamp` is the detection's own time");
     }
 
     #[test]

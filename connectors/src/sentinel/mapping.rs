@@ -122,6 +122,7 @@ impl Parsed<'_> {
             severity: severity(&p.severity),
             status: status(&p.status),
             created_at,
+            created_stable: p.created_time_utc.is_some(),
             updated_at: self.modified,
             version: p.last_modified_time_utc.clone().into_owned(),
             link: p.incident_url.as_ref().map(|u| u.clone().into_owned()),
@@ -335,5 +336,7 @@ mod tests {
             r#"{"name":"n","properties":{"lastModifiedTimeUtc":"2024-01-01T00:00:00"}}"#;
         let a = map_incident("s", raw(created_only)).unwrap();
         assert_eq!(a.created_at, a.updated_at);
+        assert!(!a.created_stable, "a fallback changes with every version");
+        assert!(map_incident("s", raw(INCIDENT)).unwrap().created_stable);
     }
 }

@@ -166,6 +166,8 @@ pub fn try_map_row(
             severity: p.severity,
             status: p.status,
             created_at: p.created_at,
+            // `_time`, else the index time: neither changes for one event.
+            created_stable: true,
             updated_at: p.updated_at,
             version: p.version,
             link: None,

@@ -384,7 +384,8 @@ pub struct ServeArgs {
     /// How long a SIGTERM waits for batches in flight to commit [default: 30s].
     #[arg(long, env = "SELIQ_SHUTDOWN_GRACE", value_name = "SPAN")]
     pub shutdown_grace: Option<String>,
-    /// Polls running at once, across all workspaces [default: 64].
+    /// Polls running at once, across all workspaces [default: one per 16 integrations, 64 to
+    /// 4096].
     #[arg(long, env = "SELIQ_MAX_CONCURRENT_POLLS", value_name = "N")]
     pub max_concurrent_polls: Option<usize>,
     /// On PostgreSQL: how long a replica's lease on an integration lasts unrenewed [default: 30s].

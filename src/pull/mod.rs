@@ -493,13 +493,18 @@ pub(crate) async fn pull_one(
         }
         remaining.fetch_add(want - got, Ordering::SeqCst);
         // Stamping reads the ledger (SQLite, blocking): on the blocking pool, so the async
-        // workers keep fetching for other integrations meanwhile.
-        let stamper = sla.clone();
-        let stamped = tokio::task::spawn_blocking(move || {
-            let stamped = stamper.stamp(&batch.alerts, Utc::now());
-            (stamped, batch)
-        })
-        .await;
+        // workers keep fetching for other integrations meanwhile. An empty batch (most `serve`
+        // polls) has nothing to stamp: no thread hop, no ledger transaction.
+        let stamped = if batch.alerts.is_empty() {
+            Ok((Ok(sla.nothing(Utc::now())), batch))
+        } else {
+            let stamper = sla.clone();
+            tokio::task::spawn_blocking(move || {
+                let stamped = stamper.stamp(&batch.alerts, Utc::now());
+                (stamped, batch)
+            })
+            .await
+        };
         let (stamped, batch) = match stamped {
             Ok((Ok(s), batch)) => (s, batch),
             Ok((Err(e), _)) => return fail(e.to_string(), false, connector.as_ref()),

@@ -14,7 +14,28 @@ use crate::timespec::parse_span;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
 pub const DEFAULT_SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
-pub const DEFAULT_MAX_CONCURRENT_POLLS: usize = 64;
+/// The fewest poll slots `serve` sizes for itself.
+pub const MIN_POLL_SLOTS: usize = 64;
+/// The most poll slots, set or sized.
+pub const MAX_POLL_SLOTS: usize = 4096;
+/// Integrations per automatic poll slot. A poll takes about 2 s against the mocks and longer
+/// against a real Splunk (a search job); one slot carries about 30 polls a minute at 2 s, so one
+/// per 16 integrations keeps every 60 s interval with room for polls twice that slow.
+pub const INTEGRATIONS_PER_POLL_SLOT: usize = 16;
+
+impl ServeOptions {
+    /// How many polls may run at once with `integrations` scheduled: the configured number, else
+    /// one slot per [`INTEGRATIONS_PER_POLL_SLOT`] integrations within
+    /// [`MIN_POLL_SLOTS`]..=[`MAX_POLL_SLOTS`] (64 slots up to 1,024 integrations, 625 at
+    /// 10,000).
+    pub fn poll_slots(&self, integrations: usize) -> usize {
+        self.max_concurrent_polls.unwrap_or_else(|| {
+            integrations
+                .div_ceil(INTEGRATIONS_PER_POLL_SLOT)
+                .clamp(MIN_POLL_SLOTS, MAX_POLL_SLOTS)
+        })
+    }
+}
 /// How long a replica's lease on an integration lasts without renewal (PostgreSQL only).
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
 
@@ -28,7 +49,9 @@ pub struct ServeOptions {
     pub stdout: bool,
     pub spool_max_bytes: u64,
     pub shutdown_grace: Duration,
-    pub max_concurrent_polls: usize,
+    /// Polls running at once; `None`: [`ServeOptions::poll_slots`] sizes it from the number of
+    /// integrations.
+    pub max_concurrent_polls: Option<usize>,
     pub batch_size: usize,
     /// The config file's sinks, connected when `serve` starts.
     pub sinks: Vec<crate::sinks::SinkTable>,
@@ -106,13 +129,12 @@ pub fn resolve(file: FileConfig, flags: Overrides) -> Result<ServeOptions> {
         Some(s) => parse_span("shutdown_grace", &s)?,
         None => DEFAULT_GRACE,
     };
-    let max_concurrent_polls = flags
-        .max_concurrent_polls
-        .or(file.max_concurrent_polls)
-        .unwrap_or(DEFAULT_MAX_CONCURRENT_POLLS);
-    if !(1..=4096).contains(&max_concurrent_polls) {
+    let max_concurrent_polls = flags.max_concurrent_polls.or(file.max_concurrent_polls);
+    if let Some(n) = max_concurrent_polls
+        && !(1..=MAX_POLL_SLOTS).contains(&n)
+    {
         return Err(Error::Invalid(format!(
-            "max_concurrent_polls {max_concurrent_polls} is outside 1..4096"
+            "max_concurrent_polls {n} is outside 1..{MAX_POLL_SLOTS}"
         )));
     }
     let lease_ttl = match flags.lease_ttl.or(file.lease_ttl) {
@@ -171,8 +193,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.listen.to_string(), "127.0.0.1:9000");
-        assert_eq!(o.max_concurrent_polls, 16);
+        assert_eq!(o.max_concurrent_polls, Some(16));
+        assert_eq!(o.poll_slots(10_000), 16, "a set number is kept");
         assert_eq!(o.shutdown_grace, DEFAULT_GRACE);
+    }
+
+    #[test]
+    fn unset_poll_slots_grow_with_the_integrations() {
+        let o = resolve(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(o.max_concurrent_polls, None);
+        assert_eq!(o.poll_slots(0), MIN_POLL_SLOTS);
+        assert_eq!(o.poll_slots(1_024), 64);
+        assert_eq!(o.poll_slots(1_025), 65);
+        assert_eq!(o.poll_slots(10_000), 625);
+        assert_eq!(o.poll_slots(1_000_000), MAX_POLL_SLOTS);
+        let too_many = resolve(
+            FileConfig::default(),
+            Overrides {
+                max_concurrent_polls: Some(MAX_POLL_SLOTS + 1),
+                ..Default::default()
+            },
+        );
+        assert!(
+            format!("{too_many:?}").contains("outside 1..4096"),
+            "{too_many:?}"
+        );
     }
 
     #[test]

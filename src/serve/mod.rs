@@ -47,7 +47,15 @@ pub use config::ServeOptions;
 
 /// How often the scheduler re-reads workspaces and integrations: changes made by other
 /// processes (an integration added, a credential rotated, a workspace deleted) apply this fast.
+/// On SQLite the re-read is skipped while no other connection has committed (see
+/// [`ReloadGate`]); on PostgreSQL other replicas write integration states, so it always runs.
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
+/// The longest a reload is skipped for, whatever the database says.
+const RELOAD_AT_LEAST_EVERY: Duration = Duration::from_secs(60);
+/// Status and gauges are rebuilt every tick up to this many integrations; beyond, every
+/// `integrations / PUBLISH_PER_TICK` ticks (10 s at 10,000), so a rebuild of every entry costs
+/// about the same per second at any size.
+const PUBLISH_PER_TICK: usize = 1_000;
 /// The scheduler's heartbeat; `/readyz` fails when it stops for two reload intervals.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -154,6 +162,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
         opts: opts.clone(),
         shared: shared.clone(),
         running: 0,
+        unsaved: HashMap::new(),
         leasing: app
             .store()
             .database()
@@ -167,16 +176,23 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             "sharing integrations with other replicas through leases"
         );
     }
-    let (tx, mut rx) = mpsc::channel::<Delivery>(opts.max_concurrent_polls.max(1));
+    // Bounds the batches queued at the committer (each poll holds at most one in flight).
+    let (tx, mut rx) = mpsc::channel::<Delivery>(
+        opts.max_concurrent_polls
+            .unwrap_or(config::MIN_POLL_SLOTS)
+            .max(1),
+    );
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Finished>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut signals = Signals::new()?;
 
+    let mut gate = ReloadGate::new(app.store());
     let _ = sched.reload(&mut app);
     shared.ready.store(true, Ordering::SeqCst);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reload = Instant::now();
+    let mut ticks = 0usize;
     let mut buf = Vec::with_capacity(1 << 20);
     let mut batch_no = 0u64;
 
@@ -194,17 +210,25 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             }
             Some(f) = done_rx.recv() => sched.finish(&mut app, f),
             _ = tick.tick() => {
+                ticks = ticks.wrapping_add(1);
+                sched.save_states(&mut app);
                 if last_reload.elapsed() >= RELOAD_EVERY {
-                    for ws in sched.reload(&mut app) {
-                        if let Sinks::Spool(spool) = &mut sinks {
-                            spool.close(&ws);
+                    if gate.due(app.store()) {
+                        for ws in sched.reload(&mut app) {
+                            if let Sinks::Spool(spool) = &mut sinks {
+                                spool.close(&ws);
+                            }
                         }
+                    } else {
+                        sched.mark_tick(true);
                     }
                     last_reload = Instant::now();
                 }
                 sched.lease_round(&mut app);
                 sched.start_due(&mut app, &tx, &done_tx, &stop_rx);
-                sched.publish();
+                if ticks.is_multiple_of(sched.entries.len().div_ceil(PUBLISH_PER_TICK).max(1)) {
+                    sched.publish();
+                }
             }
         }
     }
@@ -242,6 +266,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             }
         }
     }
+    sched.save_states(&mut app);
     if let Some(l) = &mut sched.leasing {
         l.release_all(app.store());
     }
@@ -268,6 +293,39 @@ struct Scheduler {
     running: usize,
     /// On PostgreSQL: the leases that say which integrations this replica polls.
     leasing: Option<leases::Leasing>,
+    /// States of polls finished since the last tick, saved together at the next (one write
+    /// transaction and one fsync a second instead of one per poll). A crash loses at most a
+    /// second of them: the next start then polls those integrations a little early, and their
+    /// checkpoints, committed with their alerts, are not affected.
+    unsaved: HashMap<IntegrationId, IntegrationStateRow>,
+}
+
+/// Whether a reload is worth its queries: on SQLite only when another connection committed
+/// since the last one (`PRAGMA data_version`), or [`RELOAD_AT_LEAST_EVERY`] passed; on
+/// PostgreSQL always.
+struct ReloadGate {
+    version: Option<i64>,
+    last: Instant,
+}
+
+impl ReloadGate {
+    fn new(store: &crate::store::Store) -> ReloadGate {
+        ReloadGate {
+            version: store.data_version().ok().flatten(),
+            last: Instant::now(),
+        }
+    }
+
+    fn due(&mut self, store: &crate::store::Store) -> bool {
+        let now = store.data_version().ok().flatten();
+        let due =
+            now.is_none() || now != self.version || self.last.elapsed() >= RELOAD_AT_LEAST_EVERY;
+        if due {
+            self.version = now;
+            self.last = Instant::now();
+        }
+        due
+    }
 }
 
 impl Scheduler {
@@ -457,8 +515,9 @@ impl Scheduler {
             .map(|(id, e)| (e.due, *id))
             .collect();
         due.sort();
+        let slots = self.opts.poll_slots(self.entries.len());
         for (_, id) in due {
-            if self.running >= self.opts.max_concurrent_polls {
+            if self.running >= slots {
                 break;
             }
             self.start(app, id, tx, done_tx, stop_rx);
@@ -797,12 +856,27 @@ impl Scheduler {
             tracing::info!(integration_id = %state.integration_id, "lease lost during the poll; its state is left to the new holder");
             return;
         }
-        if let Err(err) = app
-            .store()
-            .write(|tx| Ok::<_, Error>(tx.save_integration_state(&state)?))
-        {
-            // The integration may have been removed meanwhile (its state row cascades away).
-            tracing::debug!(error = %err, "integration state not saved");
+        self.unsaved.insert(f.id, state);
+    }
+
+    /// Save the states of the polls finished since the last call, in one transaction.
+    fn save_states(&mut self, app: &mut App) {
+        if self.unsaved.is_empty() {
+            return;
+        }
+        let states: Vec<IntegrationStateRow> = self.unsaved.drain().map(|(_, s)| s).collect();
+        let saved = app.store().write(|tx| {
+            for state in &states {
+                // An integration removed since its poll ended has no state to keep (its row
+                // would cascade away): skipped, so it cannot fail the others.
+                if tx.integration_exists(state.integration_id)? {
+                    tx.save_integration_state(state)?;
+                }
+            }
+            Ok::<_, Error>(())
+        });
+        if let Err(err) = saved {
+            tracing::warn!(error = %err, states = states.len(), "integration states not saved; the next polls save theirs");
         }
     }
 

@@ -92,6 +92,19 @@ impl ReadTx<'_> {
         )?)
     }
 
+    /// Whether the integration still exists (not removed, its workspace not deleted).
+    pub fn integration_exists(&self, id: IntegrationId) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM integrations WHERE id = ?1",
+                args![id.to_string()],
+                |r| r.get::<i64>(0),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Bound sources that share `key` (see `SourceId::binding_key`).
     pub fn bindings_with_key(&self, key: &str) -> Result<Vec<BindingRow>> {
         self.bindings_where("binding_key = ?1", key)

@@ -179,6 +179,19 @@ impl<'c> std::ops::Deref for WriteTx<'c> {
 }
 
 impl Store {
+    /// SQLite's `PRAGMA data_version` on this connection: it moves whenever another connection
+    /// (another process, or the API's own connections) commits, and never for this connection's
+    /// own commits, so a caller can skip re-reading what only it writes. `None` on PostgreSQL,
+    /// which has no such counter.
+    pub fn data_version(&self) -> Result<Option<i64>> {
+        match &self.conn {
+            Conn::Sqlite(c) => Ok(Some(
+                c.pragma_query_value(None, "data_version", |r| r.get(0))?,
+            )),
+            Conn::Postgres(_) => Ok(None),
+        }
+    }
+
     /// Open an existing SQLite database and apply pending migrations. Never creates the file: a
     /// missing database means `init` has not run.
     pub fn open(path: &Path) -> Result<Store> {
@@ -518,6 +531,23 @@ mod tests {
         // Two handles at once each have their own.
         let mut third = Store::connect(&database).unwrap();
         assert_ne!(pid(&mut third), before);
+    }
+
+    #[test]
+    fn data_version_moves_for_other_connections_commits_only() {
+        let (_dir, mut store) = test_store();
+        let Some(start) = store.data_version().unwrap() else {
+            // PostgreSQL has no such counter: `serve` reloads on its timer alone there.
+            assert!(store.database().is_postgres());
+            return;
+        };
+        let ws = test_workspace(&mut store);
+        assert_eq!(store.data_version().unwrap(), Some(start), "our own commit");
+        let mut other = store.reopen().unwrap();
+        other
+            .write(|tx| tx.tombstone_workspace(ws, chrono::Utc::now()))
+            .unwrap();
+        assert_ne!(store.data_version().unwrap(), Some(start), "another's commit");
     }
 
     #[test]

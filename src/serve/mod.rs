@@ -74,6 +74,19 @@ struct Entry {
     poll_alerts: u64,
     poll_pages: u64,
     poll_started: Option<(Instant, DateTime<Utc>)>,
+    /// What the last poll start read from the store, kept while no other connection commits.
+    read: Option<StartRead>,
+}
+
+/// What a poll start reads besides the credential: the binding check passed, the SLA policy and
+/// the checkpoint. Valid while SQLite's `data_version` stays at `data_version` (nothing but this
+/// process's own scheduler connection wrote), with the checkpoint kept current by the commits of
+/// this process; an idle poll then starts without a transaction.
+struct StartRead {
+    data_version: i64,
+    policy: seliq_sla::Policy,
+    /// Version and cursor of the checkpoint.
+    checkpoint: Option<(u64, seliq_connectors::Cursor)>,
 }
 
 impl Entry {
@@ -426,6 +439,7 @@ impl Scheduler {
                             poll_alerts: 0,
                             poll_pages: 0,
                             poll_started: None,
+                            read: None,
                             integ,
                         },
                     );
@@ -540,22 +554,31 @@ impl Scheduler {
         let workspace = e.workspace.clone();
         let need_secret = e.connector.is_none();
         let fence = self.leasing.as_ref().and_then(|l| l.fence(id));
-        let read = app.store().read(|tx| {
-            let secret = if need_secret {
-                // The workspace this entry was scheduled under, resolved live again now: a
-                // workspace deleted since the last reload opens nothing.
-                let slug = crate::slug::Slug::parse(&workspace)?;
-                let ws = crate::workspaces::require(tx, &slug)?;
-                Some(integrations::open_current(tx, &vault, &ws, &integ)?)
-            } else {
-                // Still refuse settings that no longer match the binding.
-                integrations::bound_source(tx, &integ)?;
-                None
-            };
-            // The policy in force at the start of the poll stamps all of it.
-            let policy = crate::sla::effective(tx, integ.workspace_id)?;
-            Ok::<_, Error>((secret, tx.checkpoint(integ.id)?, policy))
-        });
+        let data_version = app.store().data_version().ok().flatten();
+        let kept = e
+            .read
+            .take()
+            .filter(|r| !need_secret && data_version == Some(r.data_version));
+        let read = match kept {
+            Some(r) => Ok((None, r.checkpoint, r.policy)),
+            None => app.store().read(|tx| {
+                let secret = if need_secret {
+                    // The workspace this entry was scheduled under, resolved live again now: a
+                    // workspace deleted since the last reload opens nothing.
+                    let slug = crate::slug::Slug::parse(&workspace)?;
+                    let ws = crate::workspaces::require(tx, &slug)?;
+                    Some(integrations::open_current(tx, &vault, &ws, &integ)?)
+                } else {
+                    // Still refuse settings that no longer match the binding.
+                    integrations::bound_source(tx, &integ)?;
+                    None
+                };
+                // The policy in force at the start of the poll stamps all of it.
+                let policy = crate::sla::effective(tx, integ.workspace_id)?;
+                let checkpoint = tx.checkpoint(integ.id)?.map(|c| (c.version, c.cursor));
+                Ok::<_, Error>((secret, checkpoint, policy))
+            }),
+        };
         let started_at = Utc::now();
         e.poll_started = Some((Instant::now(), started_at));
         e.poll_alerts = 0;
@@ -580,6 +603,13 @@ impl Scheduler {
                 Some(_) => Utc::now(),
                 None => pull::first_window_start(&integ, Utc::now())?,
             };
+            if let Some(data_version) = data_version {
+                e.read = Some(StartRead {
+                    data_version,
+                    policy: policy.clone(),
+                    checkpoint: checkpoint.clone(),
+                });
+            }
             Ok(Job {
                 sla: Arc::new(crate::sla::Stamper {
                     workspace_id: integ.workspace_id,
@@ -590,8 +620,8 @@ impl Scheduler {
                 route: self.external.route(&e.workspace),
                 integ: integ.clone(),
                 connector,
-                checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.version),
-                cursor: checkpoint.map(|c| c.cursor),
+                checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.0),
+                cursor: checkpoint.map(|c| c.1),
                 since,
                 fence,
             })
@@ -709,6 +739,10 @@ impl Scheduler {
         };
         match &result {
             Ok(()) => {
+                // The checkpoint the store now holds, for the next poll's start.
+                if let Some(r) = &mut e.read {
+                    r.checkpoint = Some((d.version, d.batch.cursor.clone()));
+                }
                 let n = d.batch.alerts.len() as u64;
                 e.poll_alerts += n;
                 e.poll_pages += u64::from(d.batch.pages);
@@ -728,6 +762,8 @@ impl Scheduler {
                 }
             }
             Err(err) => {
+                // Whatever the store holds now is read again at the next start.
+                e.read = None;
                 tracing::error!(workspace = %e.workspace, integration = %name, error = %err, "batch not committed")
             }
         }

@@ -547,7 +547,11 @@ mod tests {
         other
             .write(|tx| tx.tombstone_workspace(ws, chrono::Utc::now()))
             .unwrap();
-        assert_ne!(store.data_version().unwrap(), Some(start), "another's commit");
+        assert_ne!(
+            store.data_version().unwrap(),
+            Some(start),
+            "another's commit"
+        );
     }
 
     #[test]

@@ -108,6 +108,20 @@ async fn serve_polls_three_vendors_twice_and_emits_every_version_once() {
         "the mock's data is hours old: {lag_before}"
     );
 
+    // A policy change made by another process while serve runs stamps every alert first seen
+    // from the next poll on (a poll start reuses its last reads only while no other connection
+    // has committed).
+    env.ok(&[
+        "sla",
+        "set",
+        "acme-corp",
+        "--severity",
+        "critical",
+        "--tta",
+        "10m",
+    ]);
+    let lines_before_change = spool_lines(&env, "acme-corp").len();
+
     // Between the polls the vendors change: new versions must appear, once.
     let updated = v.falcon.update_alerts(CID_A, 25);
     assert_eq!(updated.len(), 25);
@@ -163,6 +177,21 @@ async fn serve_polls_three_vendors_twice_and_emits_every_version_once() {
         v.splunk.events(&["acme_prod"], None).len()
     );
     assert_offsets_match_files(&env);
+    let version = |l: &serde_json::Value| l["sla"]["policy_version"].as_i64();
+    let old_policy = lines[..lines_before_change]
+        .iter()
+        .filter_map(version)
+        .max();
+    let new_policy: Vec<i64> = lines[lines_before_change..]
+        .iter()
+        .filter(|l| l["integration"] == "splunk")
+        .filter_map(version)
+        .collect();
+    assert!(!new_policy.is_empty(), "the new Splunk events carry an SLA");
+    assert!(
+        new_policy.iter().all(|&n| Some(n) > old_policy),
+        "first seen after the change, stamped under it: {old_policy:?} -> {new_policy:?}"
+    );
     // The store's view agrees with the HTTP one.
     let status = env.ok(&["status", "acme-corp", "--json"]);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();

@@ -710,6 +710,34 @@ mod tests {
     }
 
     #[test]
+    fn migration_6_rekeys_on_postgres_too() {
+        if std::env::var(crate::store::TEST_STORE_ENV).map_or(true, |v| v != "postgres") {
+            return; // CI runs the unit tests once more with SELIQ_TEST_STORE=postgres
+        }
+        let (_schema, url) = crate::store::test_postgres_url();
+        let ws = WorkspaceId::new();
+        {
+            // A schema as version 5 left it, with a row under a 0005 key.
+            let target = crate::store::PgTarget::parse(&url).unwrap();
+            let c = super::super::pg::PgConn::connect(&target).unwrap();
+            c.batch(include_str!("pg/0001_schema.sql")).unwrap();
+            c.batch(&format!(
+                "INSERT INTO seliq_schema (singleton, version) VALUES (TRUE, 5);
+                 INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES ('{ws}', 'acme-corp', '', 'pro', 'x');
+                 INSERT INTO alert_ledger (key, workspace_id, source, alert_id, severity, created_at, policy_version, first_seen_at)
+                 VALUES ('\\x07070707070707070707070707070707', '{ws}', 'crowdstrike:abc', 'a1', 'high', '2026-12-03T08:00:00.000000000Z', 5, '2026-12-03T08:01:00.000000000Z');"
+            ))
+            .unwrap();
+        }
+        let database = crate::store::Database::parse(&url).unwrap();
+        let mut store = crate::store::Store::connect(&database).unwrap();
+        let got = lookup(&mut store, ws, "crowdstrike:abc", "a1")
+            .unwrap()
+            .expect("found under its new key");
+        assert_eq!((got.policy_version, got.first_seen_at), (5, t(8, 1)));
+    }
+
+    #[test]
     fn keys_sort_by_creation_minute_and_an_unstable_time_files_under_zero() {
         let ws = WorkspaceId::new();
         let key = |id: &str, created| LedgerKey::of(ws, "crowdstrike:abc", id, created);

@@ -18,28 +18,10 @@ import json
 import sys
 import time
 
-import requests
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.securityinsight import SecurityInsights
 
-
-class MockAuthorityCredential:
-    """A TokenCredential that asks the mock's token endpoint (client credentials grant)."""
-
-    def __init__(self, authority, tenant_id, client_id, client_secret):
-        self.url = f"{authority}/{tenant_id}/oauth2/v2.0/token"
-        self.client_id, self.client_secret = client_id, client_secret
-        self.requests = 0
-
-    def get_token(self, *scopes, **kwargs):
-        self.requests += 1
-        r = requests.post(self.url, data={
-            "grant_type": "client_credentials", "client_id": self.client_id,
-            "client_secret": self.client_secret, "scope": " ".join(scopes)}, timeout=10)
-        r.raise_for_status()
-        body = r.json()
-        return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
+from mock_authority import MockAuthorityCredential
 
 
 info = json.loads(open(sys.argv[1]).readline())

@@ -12,7 +12,7 @@ pager following `nextLink`. Each incident is written as
 dicts; `serialize` gives back the REST shape, `keep_readonly` keeps `id`, `name`, `etag` and the
 read-only properties such as `incidentNumber` and the timestamps), and the file is fsynced at the
 end. Tokens come from the mock's Entra ID v2 endpoint through the same small credential as
-`sentinel_sdk_pull.py` (copied: importing that script would run it); `enforce_https=False`
+`sentinel_sdk_pull.py` (`mock_authority.py`); `enforce_https=False`
 because the mock speaks plain http. Prints one JSON line: incidents, wall and CPU seconds (user +
 system, this process), peak RSS. Exits non-zero unless it wrote exactly what the mock holds.
 """
@@ -23,25 +23,9 @@ import resource
 import sys
 import time
 
-import requests
-from azure.core.credentials import AccessToken
 from azure.mgmt.securityinsight import SecurityInsights
 
-
-class MockAuthorityCredential:
-    """A TokenCredential that asks the mock's token endpoint (client credentials grant)."""
-
-    def __init__(self, authority, tenant_id, client_id, client_secret):
-        self.url = f"{authority}/{tenant_id}/oauth2/v2.0/token"
-        self.client_id, self.client_secret = client_id, client_secret
-
-    def get_token(self, *scopes, **kwargs):
-        r = requests.post(self.url, data={
-            "grant_type": "client_credentials", "client_id": self.client_id,
-            "client_secret": self.client_secret, "scope": " ".join(scopes)}, timeout=10)
-        r.raise_for_status()
-        body = r.json()
-        return AccessToken(body["access_token"], int(time.time()) + int(body["expires_in"]))
+from mock_authority import MockAuthorityCredential
 
 
 info = json.loads(open(sys.argv[1]).readline())

@@ -463,6 +463,34 @@ mod tests {
         stored_key(row)
     }
 
+    /// A SQLite database as migrations 1..=`version` left it, written with their own SQL, with
+    /// workspace `ws` (acme-corp).
+    fn database_at(
+        path: &std::path::Path,
+        version: usize,
+        ws: WorkspaceId,
+    ) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let steps = [
+            include_str!("migrations/0001_initial.sql"),
+            include_str!("migrations/0002_gateway_keys.sql"),
+            include_str!("migrations/0003_api_tokens.sql"),
+            include_str!("migrations/0004_sla.sql"),
+            include_str!("migrations/0005_alert_ledger.sql"),
+        ];
+        for sql in &steps[..version] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", version as i64)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, 'acme-corp', '', 'pro', ?2)",
+            rusqlite::params![ws.to_string(), t(7, 0)],
+        )
+        .unwrap();
+        conn
+    }
+
     fn t(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 3, h, m, 0).unwrap()
     }
@@ -622,22 +650,7 @@ mod tests {
         let path = dir.path().join("seliq.db");
         let ws = WorkspaceId::new();
         {
-            // A database as 0004 left it, written with the SQL of its migrations.
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for sql in [
-                include_str!("migrations/0001_initial.sql"),
-                include_str!("migrations/0002_gateway_keys.sql"),
-                include_str!("migrations/0003_api_tokens.sql"),
-                include_str!("migrations/0004_sla.sql"),
-            ] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 4).unwrap();
-            conn.execute(
-                "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, 'acme-corp', '', 'pro', ?2)",
-                rusqlite::params![ws.to_string(), t(7, 0)],
-            )
-            .unwrap();
+            let conn = database_at(&path, 4, ws);
             conn.execute(
                 "INSERT INTO alert_sla VALUES (?1, 'crowdstrike:abc', 'a1', 'high', ?2, 5, ?3, NULL, 'wall', ?4, ?5, NULL)",
                 rusqlite::params![ws.to_string(), t(8, 0), t(9, 0), t(8, 1), t(8, 20)],
@@ -674,23 +687,8 @@ mod tests {
         let path = dir.path().join("seliq.db");
         let ws = WorkspaceId::new();
         {
-            // A database as 0005 left it, with a row under a 0005 key (a bare hash).
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            for sql in [
-                include_str!("migrations/0001_initial.sql"),
-                include_str!("migrations/0002_gateway_keys.sql"),
-                include_str!("migrations/0003_api_tokens.sql"),
-                include_str!("migrations/0004_sla.sql"),
-                include_str!("migrations/0005_alert_ledger.sql"),
-            ] {
-                conn.execute_batch(sql).unwrap();
-            }
-            conn.pragma_update(None, "user_version", 5).unwrap();
-            conn.execute(
-                "INSERT INTO workspaces (id, slug, description, plan, created_at) VALUES (?1, 'acme-corp', '', 'pro', ?2)",
-                rusqlite::params![ws.to_string(), t(7, 0)],
-            )
-            .unwrap();
+            // With a row under a 0005 key (a bare hash).
+            let conn = database_at(&path, 5, ws);
             conn.execute(
                 "INSERT INTO alert_ledger (key, workspace_id, source, alert_id, severity, created_at, policy_version, first_seen_at) VALUES (?1, ?2, 'crowdstrike:abc', 'a1', 'high', ?3, 5, ?4)",
                 rusqlite::params![

@@ -900,7 +900,9 @@ impl Scheduler {
         if self.unsaved.is_empty() {
             return;
         }
-        let states: Vec<IntegrationStateRow> = self.unsaved.drain().map(|(_, s)| s).collect();
+        let mut states: Vec<IntegrationStateRow> = self.unsaved.drain().map(|(_, s)| s).collect();
+        // A lease lost since the poll ended (PostgreSQL): the row is the new holder's to write.
+        states.retain(|s| self.may_poll(s.integration_id));
         let saved = app.store().write(|tx| {
             for state in &states {
                 // An integration removed since its poll ended has no state to keep (its row

@@ -557,7 +557,7 @@ fn open_jobs(
     for (workspace, workspace_id, policy, integs) in rows {
         let sla = Arc::new(crate::sla::Stamper {
             workspace_id,
-            policy,
+            policy: Arc::new(policy),
             ledger: ledger.clone(),
         });
         for (integ, secret) in integs {

@@ -190,7 +190,7 @@ fn prepare(
     })?;
     let sla = Arc::new(crate::sla::Stamper {
         workspace_id: ws.id,
-        policy,
+        policy: Arc::new(policy),
         ledger: crate::sla::Ledger::open(app.store())?,
     });
     let mut jobs = Vec::new();

@@ -84,7 +84,7 @@ struct Entry {
 /// this process; an idle poll then starts without a transaction.
 struct StartRead {
     data_version: i64,
-    policy: seliq_sla::Policy,
+    policy: Arc<seliq_sla::Policy>,
     /// Version and cursor of the checkpoint.
     checkpoint: Option<(u64, seliq_connectors::Cursor)>,
 }
@@ -176,6 +176,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
         shared: shared.clone(),
         running: 0,
         unsaved: HashMap::new(),
+        policies: HashMap::new(),
         leasing: app
             .store()
             .database()
@@ -311,6 +312,8 @@ struct Scheduler {
     /// second of them: the next start then polls those integrations a little early, and their
     /// checkpoints, committed with their alerts, are not affected.
     unsaved: HashMap<IntegrationId, IntegrationStateRow>,
+    /// The SLA policy last read per workspace: a poll start that reads an equal one shares it.
+    policies: HashMap<crate::ids::WorkspaceId, Arc<seliq_sla::Policy>>,
 }
 
 /// Whether a reload is worth its queries: on SQLite only when another connection committed
@@ -375,6 +378,8 @@ impl Scheduler {
             }
         };
         self.mark_tick(true);
+        // Deleted workspaces' policies go; the others are shared again at their next reads.
+        self.policies.clear();
         let now = Instant::now();
         let mut seen = std::collections::HashSet::new();
         for (workspace, integ, version, stored) in rows {
@@ -561,23 +566,37 @@ impl Scheduler {
             .filter(|r| !need_secret && data_version == Some(r.data_version));
         let read = match kept {
             Some(r) => Ok((None, r.checkpoint, r.policy)),
-            None => app.store().read(|tx| {
-                let secret = if need_secret {
-                    // The workspace this entry was scheduled under, resolved live again now: a
-                    // workspace deleted since the last reload opens nothing.
-                    let slug = crate::slug::Slug::parse(&workspace)?;
-                    let ws = crate::workspaces::require(tx, &slug)?;
-                    Some(integrations::open_current(tx, &vault, &ws, &integ)?)
-                } else {
-                    // Still refuse settings that no longer match the binding.
-                    integrations::bound_source(tx, &integ)?;
-                    None
-                };
-                // The policy in force at the start of the poll stamps all of it.
-                let policy = crate::sla::effective(tx, integ.workspace_id)?;
-                let checkpoint = tx.checkpoint(integ.id)?.map(|c| (c.version, c.cursor));
-                Ok::<_, Error>((secret, checkpoint, policy))
-            }),
+            None => app
+                .store()
+                .read(|tx| {
+                    let secret = if need_secret {
+                        // The workspace this entry was scheduled under, resolved live again now: a
+                        // workspace deleted since the last reload opens nothing.
+                        let slug = crate::slug::Slug::parse(&workspace)?;
+                        let ws = crate::workspaces::require(tx, &slug)?;
+                        Some(integrations::open_current(tx, &vault, &ws, &integ)?)
+                    } else {
+                        // Still refuse settings that no longer match the binding.
+                        integrations::bound_source(tx, &integ)?;
+                        None
+                    };
+                    // The policy in force at the start of the poll stamps all of it.
+                    let policy = crate::sla::effective(tx, integ.workspace_id)?;
+                    let checkpoint = tx.checkpoint(integ.id)?.map(|c| (c.version, c.cursor));
+                    Ok::<_, Error>((secret, checkpoint, policy))
+                })
+                .map(|(secret, checkpoint, policy)| {
+                    // One value per workspace, shared by its integrations between polls.
+                    let shared = match self.policies.get(&integ.workspace_id) {
+                        Some(p) if **p == policy => p.clone(),
+                        _ => {
+                            let p = Arc::new(policy);
+                            self.policies.insert(integ.workspace_id, p.clone());
+                            p
+                        }
+                    };
+                    (secret, checkpoint, shared)
+                }),
         };
         let started_at = Utc::now();
         e.poll_started = Some((Instant::now(), started_at));

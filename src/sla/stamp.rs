@@ -41,7 +41,8 @@ impl Ledger {
 /// One workspace's policy for one pull (or one `serve` poll): a change applies from the next.
 pub struct Stamper {
     pub workspace_id: WorkspaceId,
-    pub policy: Policy,
+    /// Shared: every integration of a workspace stamps under one policy value.
+    pub policy: Arc<Policy>,
     pub ledger: Arc<Ledger>,
 }
 
@@ -281,11 +282,11 @@ mod tests {
         let ws = test_workspace(&mut store);
         let stamper = Stamper {
             workspace_id: ws,
-            policy: Policy {
+            policy: Arc::new(Policy {
                 version: 1,
                 targets: seliq_sla::Template::baseline(),
                 ..Policy::default()
-            },
+            }),
             ledger: Ledger::open(&store).unwrap(),
         };
         let batch = [

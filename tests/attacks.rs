@@ -18,27 +18,7 @@ const CID: &str = "0123456789abcdef0123456789abcdef";
 const OTHER_CID: &str = "fedcba9876543210fedcba9876543210";
 
 fn add_falcon(env: &Env, ws: &str, name: &str, cid: &str) -> std::process::Output {
-    env.run_env(
-        &[
-            "integration",
-            "add",
-            ws,
-            name,
-            "--kind",
-            "crowdstrike",
-            "--client-id",
-            "parent-client",
-            "--cid",
-            cid,
-            "--base-url",
-            "http://127.0.0.1:9",
-            "--allow-insecure-http",
-            "--secret-env",
-            "FALCON_SECRET",
-            "--no-verify",
-        ],
-        &[("FALCON_SECRET", "s3cret-value")],
-    )
+    env.add_falcon_offline(ws, name, "parent-client", cid, "s3cret-value")
 }
 
 fn new_key_file(dir: &Path) -> std::path::PathBuf {

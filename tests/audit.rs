@@ -262,27 +262,7 @@ fn workspace_creation_fails_closed_when_the_audit_append_fails() {
 }
 
 fn add_falcon(env: &Env, secret: &str) {
-    let out = env.run_env(
-        &[
-            "integration",
-            "add",
-            WS,
-            "falcon",
-            "--kind",
-            "crowdstrike",
-            "--client-id",
-            "X",
-            "--cid",
-            CID,
-            "--base-url",
-            "http://127.0.0.1:9",
-            "--allow-insecure-http",
-            "--secret-env",
-            "FALCON_SECRET",
-            "--no-verify",
-        ],
-        &[("FALCON_SECRET", secret)],
-    );
+    let out = env.add_falcon_offline(WS, "falcon", "X", CID, secret);
     assert_eq!(code(&out), 0, "integration add: {}", stderr(&out));
 }
 

@@ -7,27 +7,7 @@ use common::{Env, code, stderr};
 const CID: &str = "0123456789abcdef0123456789abcdef";
 
 fn add_crowdstrike(env: &Env, ws: &str, name: &str, cid: &str) -> std::process::Output {
-    env.run_env(
-        &[
-            "integration",
-            "add",
-            ws,
-            name,
-            "--kind",
-            "crowdstrike",
-            "--client-id",
-            "parent-client",
-            "--cid",
-            cid,
-            "--base-url",
-            "http://127.0.0.1:9",
-            "--allow-insecure-http",
-            "--secret-env",
-            "FALCON_SECRET",
-            "--no-verify",
-        ],
-        &[("FALCON_SECRET", "s3cret-value")],
-    )
+    env.add_falcon_offline(ws, name, "parent-client", cid, "s3cret-value")
 }
 
 fn add_sentinel(

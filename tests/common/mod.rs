@@ -63,6 +63,21 @@ impl Env {
         c.args(args).output().expect("run gateway")
     }
 
+    /// [`falcon_offline_args`], run with `secret` as `FALCON_SECRET`.
+    pub fn add_falcon_offline(
+        &self,
+        ws: &str,
+        name: &str,
+        client_id: &str,
+        cid: &str,
+        secret: &str,
+    ) -> Output {
+        self.run_env(
+            &falcon_offline_args(ws, name, client_id, cid),
+            &[("FALCON_SECRET", secret)],
+        )
+    }
+
     /// Run and require exit 0; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
@@ -73,6 +88,34 @@ impl Env {
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.data_dir().join("seliq.db")).expect("open db")
     }
+}
+
+/// `integration add WS NAME` of Falcon CID `cid` through `client_id`, offline: `--no-verify`
+/// and a base URL where nothing answers; the secret comes from `FALCON_SECRET`.
+pub fn falcon_offline_args<'a>(
+    ws: &'a str,
+    name: &'a str,
+    client_id: &'a str,
+    cid: &'a str,
+) -> [&'a str; 16] {
+    [
+        "integration",
+        "add",
+        ws,
+        name,
+        "--kind",
+        "crowdstrike",
+        "--client-id",
+        client_id,
+        "--cid",
+        cid,
+        "--base-url",
+        "http://127.0.0.1:9",
+        "--allow-insecure-http",
+        "--secret-env",
+        "FALCON_SECRET",
+        "--no-verify",
+    ]
 }
 
 pub fn code(out: &Output) -> i32 {
@@ -109,27 +152,10 @@ pub fn race_fifty_binds(env: &Env, cid: &str) -> Vec<Output> {
                 format!("{}-A7", cid.to_uppercase())
             };
             let mut c = env.cmd();
-            c.args([
-                "integration",
-                "add",
-                s,
-                "falcon",
-                "--kind",
-                "crowdstrike",
-                "--client-id",
-                "parent",
-                "--cid",
-                &cid,
-                "--base-url",
-                "http://127.0.0.1:9",
-                "--allow-insecure-http",
-                "--secret-env",
-                "FALCON_SECRET",
-                "--no-verify",
-            ])
-            .env("FALCON_SECRET", "s3cret-value")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            c.args(falcon_offline_args(s, "falcon", "parent", &cid))
+                .env("FALCON_SECRET", "s3cret-value")
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped());
             c.spawn().expect("spawn")
         })
         .collect();

@@ -564,3 +564,85 @@ async fn status_and_metrics_name_the_sink_that_blocks_an_integration() {
     );
     assert_eq!(serve.terminate(Duration::from_secs(10)), 0);
 }
+
+/// The stored checkpoint version of one integration of `acme-corp`.
+fn checkpoint_version(env: &Env, integration: &str) -> i64 {
+    env.db()
+        .query_row(
+            "SELECT c.version FROM checkpoints c JOIN integrations i ON i.id = c.integration_id \
+             WHERE i.name = ?1",
+            [integration],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn ok_polls(serve: &Serve, integration: &str) -> f64 {
+    let metrics = serve.get("/metrics").unwrap().1;
+    metric_value(
+        &metrics,
+        "seliq_polls_total",
+        &[("integration", integration), ("outcome", "ok")],
+    )
+    .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_polls_move_the_cursor_in_memory_and_a_kill_9_replays_the_idle_window_once() {
+    let v = vendors().await;
+    let env = Env::new();
+    connect_all(&env, &v, "acme-corp").await;
+    env.ok(&[
+        "integration",
+        "update",
+        "acme-corp",
+        "splunk",
+        "--poll-interval",
+        "10s",
+    ]);
+    let serve = Serve::start(&env, &[]);
+    wait_until(Duration::from_secs(30), "splunk's first poll", || {
+        ok_polls(&serve, "splunk") >= 1.0
+    });
+    let after_backlog = checkpoint_version(&env, "splunk");
+    // Idle polls whose window end follows Splunk's clock: each moves the cursor, none commits.
+    for n in 2..=3 {
+        v.splunk.advance_clock(30);
+        wait_until(Duration::from_secs(30), "an idle splunk poll", || {
+            ok_polls(&serve, "splunk") >= f64::from(n)
+        });
+    }
+    assert_eq!(
+        checkpoint_version(&env, "splunk"),
+        after_backlog,
+        "idle polls committed their cursor moves"
+    );
+    // A crash loses only the moves held in memory: the restart searches from the stored cursor.
+    let mut serve = serve;
+    serve.signal("-KILL");
+    let _ = serve.child.wait();
+    v.splunk.advance_clock(30);
+    v.splunk.add_events("acme_prod", 6);
+    let serve = Serve::start(&env, &[]);
+    let expected = v.splunk.events(&["acme_prod"], None).len();
+    wait_until(Duration::from_secs(30), "the new events", || {
+        count_by(&spool_lines(&env, "acme-corp"), "integration").get("splunk") == Some(&expected)
+    });
+    // The new events commit with their cursor.
+    assert!(checkpoint_version(&env, "splunk") > after_backlog);
+    let metrics = serve.get("/metrics").unwrap().1;
+    assert_eq!(
+        metric_value(
+            &metrics,
+            "seliq_delivery_lag_seconds_count",
+            &[("vendor", "splunk")]
+        ),
+        Some(6.0),
+        "one lag sample per alert this process committed"
+    );
+    assert_eq!(serve.terminate(Duration::from_secs(35)), 0);
+    let lines = spool_lines(&env, "acme-corp");
+    assert_once(&lines);
+    assert_eq!(count_by(&lines, "integration")["splunk"], expected);
+    assert_offsets_match_files(&env);
+}

@@ -20,7 +20,8 @@
 //! `epp`/`ods` and `idp` detections, with realistic fields (`device`, `falcon_host_link`, ...).
 //!
 //! Between pulls: [`FalconMock::update_alerts`] (new status, `updated_timestamp` = now),
-//! [`FalconMock::add_alerts`], [`FalconMock::add_late_alerts`] (new alerts whose
+//! [`FalconMock::add_alerts`], [`FalconMock::add_fresh_alerts`] (created and updated now),
+//! [`FalconMock::add_late_alerts`] (new alerts whose
 //! `updated_timestamp` is `age` older than the newest alert of the CID),
 //! [`FalconMock::add_automated_lead`] (`score` only, no `severity`/`severity_name`),
 //! [`FalconMock::break_alerts`] (documents missing `composite_id` or a readable
@@ -407,6 +408,20 @@ impl FalconMock {
             .collect()
     }
 
+    /// Adds `n` new alerts to `cid`, created now and not updated since: `created_timestamp` =
+    /// `updated_timestamp` = the moment of insertion (a live alert appearing at the vendor).
+    /// Cheap: an index insert and one rendered document per alert. Returns their composite ids.
+    pub fn add_fresh_alerts(&self, cid: &str, n: usize) -> Vec<String> {
+        let mut st = lock(&self.state);
+        let t = tenant_mut(&mut st, cid);
+        (0..n)
+            .map(|_| {
+                let at = next_now(t);
+                t.push_created(at)
+            })
+            .collect()
+    }
+
     /// Adds `n` alerts to `cid` that arrive late: their `updated_timestamp` is `age` before the
     /// newest alert's (keep `age` inside the connector's look-back). Returns their ids.
     pub fn add_late_alerts(&self, cid: &str, n: usize, age: Duration) -> Vec<String> {
@@ -556,6 +571,28 @@ mod tests {
             assert!(now[id] < newest, "{id}");
         }
         assert_eq!(mock.alert_count(CID_A), 52);
+    }
+
+    #[tokio::test]
+    async fn fresh_alerts_are_created_and_updated_at_insertion_in_any_cid() {
+        let mock = FalconMock::start(small()).await;
+        let before = nanos_of(Utc::now());
+        let ids = mock.add_fresh_alerts(CID_B, 2);
+        let after = nanos_of(Utc::now());
+        assert_eq!(ids.len(), 2);
+        assert_eq!(mock.alert_count(CID_B), 52);
+        assert_eq!(mock.alert_count(CID_A), 50);
+        let st = lock(&mock.state);
+        let t = &st.tenants[CID_B];
+        for id in &ids {
+            let rec = &t.alerts[t.by_id[id]];
+            assert_eq!(rec.created_ns, rec.updated_ns, "{id}");
+            assert!((before..=after).contains(&rec.updated_ns), "{id}");
+            let doc: serde_json::Value = serde_json::from_str(&rec.json).unwrap();
+            assert_eq!(doc["created_timestamp"], doc["updated_timestamp"]);
+        }
+        // Newest last in the `updated_timestamp|asc` index.
+        assert_eq!(t.max_updated(), Some(t.alerts[t.by_id[&ids[1]]].updated_ns));
     }
 
     #[test]

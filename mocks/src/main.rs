@@ -16,9 +16,24 @@
 //!
 //! The pages are pre-serialised by the mocks, and each mock answers on one thread; its CPU time
 //! on stderr says how much of a benchmark it took.
+//!
+//! `--trickle-every S` adds live alerts while it serves: every source (CID, workspace, index)
+//! gains one new alert every `S` seconds, the sources staggered evenly over the period, each
+//! alert created and last modified at the moment it is inserted (so `seen − updated` is a
+//! client's delivery lag). `--trickle-after` delays the first, `--trickle-for` ends them; the
+//! stderr summary counts them as `trickled`. The Splunk mock's clock (its `Date` header and
+//! relative times) follows the wall clock here.
+//!
+//! ```text
+//! seliq-mocks serve --vendor crowdstrike --alerts 50 --cid-count 3334 --trickle-every 60 --trickle-after 120
+//! ```
+
+mod trickle;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -121,6 +136,17 @@ struct ServeArgs {
     /// Fault: the next N data requests are throttled (429; Splunk: the 503 search quota error).
     #[arg(long, default_value_t = 0)]
     throttle_next: u32,
+
+    /// Live alerts: every source (CID, workspace, index) gains one new alert every SECS seconds,
+    /// staggered evenly across the sources, created and modified at the moment of insertion.
+    #[arg(long, value_name = "SECS")]
+    trickle_every: Option<f64>,
+    /// Start the trickle this long after the mock is ready (its stdout line). Default 0.
+    #[arg(long, value_name = "SECS")]
+    trickle_after: Option<f64>,
+    /// Stop the trickle this long after it started. Default: until the process ends.
+    #[arg(long, value_name = "SECS")]
+    trickle_for: Option<f64>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -142,18 +168,62 @@ enum Running {
     Splunk(SplunkMock),
 }
 
+/// The sources a mock serves, in the order the trickle staggers them.
+enum Sources {
+    /// Child CIDs (bare, lowercase).
+    Cids(Vec<String>),
+    Workspaces(Vec<SentinelWorkspace>),
+    /// Indexes of raw events (not the ES `notable` index).
+    Indexes(Vec<String>),
+}
+
+impl Sources {
+    fn len(&self) -> usize {
+        match self {
+            Sources::Cids(v) | Sources::Indexes(v) => v.len(),
+            Sources::Workspaces(v) => v.len(),
+        }
+    }
+}
+
+/// One new alert in source `i`, created now. False if it could not be added.
+fn add_one(running: &Running, sources: &Sources, i: usize) -> bool {
+    match (running, sources) {
+        (Running::Falcon(m), Sources::Cids(cids)) => cids
+            .get(i)
+            .is_some_and(|cid| !m.add_fresh_alerts(cid, 1).is_empty()),
+        (Running::Sentinel(m), Sources::Workspaces(ws)) => ws
+            .get(i)
+            .and_then(|w| m.add_incidents_to(w, 1))
+            .is_some_and(|names| !names.is_empty()),
+        (Running::Splunk(m), Sources::Indexes(indexes)) => indexes
+            .get(i)
+            .is_some_and(|index| !m.add_events_now(index, 1).is_empty()),
+        _ => false,
+    }
+}
+
 fn serve(args: ServeArgs) -> Result<()> {
     let started = Instant::now();
     let listener = TcpListener::bind(SocketAddr::new(args.host, args.port))
         .with_context(|| format!("cannot bind {}:{}", args.host, args.port))?;
     let address = listener.local_addr().context("no local address")?;
-    // The mock answers on wiremock's own thread; this runtime only waits for a signal.
+    // The mock answers on wiremock's own thread; this runtime waits for a signal and runs the
+    // trickle, if any.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let (running, info) = start(&args, listener).await?;
+        // Checked before the (possibly long) seeding; the source count comes after.
+        trickle::Schedule::from_args(args.trickle_every, args.trickle_after, args.trickle_for, 1)?;
+        let (running, info, sources) = start(&args, listener).await?;
+        let schedule = trickle::Schedule::from_args(
+            args.trickle_every,
+            args.trickle_after,
+            args.trickle_for,
+            sources.len(),
+        )?;
         let mut line = json!({
             "vendor": vendor_name(args.vendor),
             "address": address.to_string(),
@@ -161,11 +231,29 @@ fn serve(args: ServeArgs) -> Result<()> {
             "pid": std::process::id(),
         });
         merge(&mut line, info);
+        if let Some(s) = &schedule {
+            merge(&mut line, json!({ "trickle": s.describe() }));
+        }
+        let running = Arc::new(running);
+        let trickled = Arc::new(AtomicU64::new(0));
+        // The trickle counts from the moment the mock is ready, just before it says so.
+        let ready = tokio::time::Instant::now();
+        let trickle_task = schedule.map(|schedule| {
+            let running = Arc::clone(&running);
+            let trickled = Arc::clone(&trickled);
+            tokio::spawn(trickle::run(schedule, ready, trickled, move |i| {
+                add_one(&running, &sources, i)
+            }))
+        });
         let mut out = std::io::stdout().lock();
         writeln!(out, "{line}").context("cannot write to stdout")?;
         out.flush().context("cannot write to stdout")?;
         drop(out);
         wait_for_signal().await?;
+        if let Some(task) = trickle_task {
+            // One thread: the task is between two insertions, so the count is exact.
+            task.abort();
+        }
         let cpu = proc_cpu_seconds();
         let summary = json!({
             "vendor": vendor_name(args.vendor),
@@ -173,6 +261,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             "cpu_system_s": cpu.map(|c| c.1),
             "cpu_s": cpu.map(|c| c.0 + c.1),
             "wall_s": started.elapsed().as_secs_f64(),
+            "trickled": trickled.load(Ordering::Relaxed),
             "stats": stats(&running),
         });
         eprintln!("{summary}");
@@ -213,7 +302,7 @@ fn span(args: &ServeArgs) -> Result<Option<Duration>> {
     }
 }
 
-async fn start(args: &ServeArgs, listener: TcpListener) -> Result<(Running, Value)> {
+async fn start(args: &ServeArgs, listener: TcpListener) -> Result<(Running, Value, Sources)> {
     Ok(match args.vendor {
         Vendor::Crowdstrike => start_falcon(args, listener).await?,
         Vendor::Sentinel => start_sentinel(args, listener).await?,
@@ -237,7 +326,10 @@ fn generated_cids(seed: u64, n: usize) -> Vec<String> {
         .collect()
 }
 
-async fn start_falcon(args: &ServeArgs, listener: TcpListener) -> Result<(Running, Value)> {
+async fn start_falcon(
+    args: &ServeArgs,
+    listener: TcpListener,
+) -> Result<(Running, Value, Sources)> {
     let mut cfg = FalconMockConfig::default();
     if let Some(s) = args.seed {
         cfg.seed = s;
@@ -298,6 +390,7 @@ async fn start_falcon(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
             "cid": crowdstrike::CID_A,
         },
     });
+    let sources = Sources::Cids(cfg.cids.clone());
     let mock = FalconMock::start_on(listener, cfg).await;
     if args.fail_next > 0 {
         mock.inject(
@@ -313,7 +406,7 @@ async fn start_falcon(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
             args.throttle_next,
         );
     }
-    Ok((Running::Falcon(mock), info))
+    Ok((Running::Falcon(mock), info, sources))
 }
 
 /// Workspace `i` of a Lighthouse-style fleet: each client its own subscription.
@@ -340,7 +433,10 @@ fn fleet_workspace(seed: u64, i: usize) -> SentinelWorkspace {
     }
 }
 
-async fn start_sentinel(args: &ServeArgs, listener: TcpListener) -> Result<(Running, Value)> {
+async fn start_sentinel(
+    args: &ServeArgs,
+    listener: TcpListener,
+) -> Result<(Running, Value, Sources)> {
     let mut cfg = SentinelMockConfig::default();
     if let Some(s) = args.seed {
         cfg.seed = s;
@@ -377,6 +473,12 @@ async fn start_sentinel(args: &ServeArgs, listener: TcpListener) -> Result<(Runn
         "incidents_per_workspace": cfg.incidents,
         "workspaces": workspaces,
     });
+    let mut all = vec![SentinelWorkspace {
+        subscription_id: cfg.subscription_id.clone(),
+        resource_group: cfg.resource_group.clone(),
+        workspace_name: cfg.workspace_name.clone(),
+    }];
+    all.extend(cfg.extra_workspaces.iter().cloned());
     let mock = SentinelMock::start_on(listener, cfg).await;
     if args.fail_next > 0 {
         mock.fail_next(args.fail_next, args.fail_status);
@@ -384,10 +486,13 @@ async fn start_sentinel(args: &ServeArgs, listener: TcpListener) -> Result<(Runn
     if args.throttle_next > 0 {
         mock.throttle_next(args.throttle_next, 1);
     }
-    Ok((Running::Sentinel(mock), info))
+    Ok((Running::Sentinel(mock), info, Sources::Workspaces(all)))
 }
 
-async fn start_splunk(args: &ServeArgs, listener: TcpListener) -> Result<(Running, Value)> {
+async fn start_splunk(
+    args: &ServeArgs,
+    listener: TcpListener,
+) -> Result<(Running, Value, Sources)> {
     let mut cfg = SplunkMockConfig::default();
     if let Some(s) = args.seed {
         cfg.seed = s;
@@ -435,14 +540,17 @@ async fn start_splunk(args: &ServeArgs, listener: TcpListener) -> Result<(Runnin
         "notables": cfg.notables.iter().map(|(i, n)| json!({"orig_index": i, "events": n})).collect::<Vec<_>>(),
         "version": cfg.version,
     });
+    let sources = Sources::Indexes(cfg.indexes.iter().map(|(i, _)| i.clone()).collect());
     let mock = SplunkMock::start_on(listener, cfg).await;
+    // Clients take the window's end from the `Date` header: it must be real time here.
+    mock.follow_wall_clock();
     if args.fail_next > 0 {
         mock.fail_next_requests(args.fail_next, args.fail_status);
     }
     if args.throttle_next > 0 {
         mock.fail_next_searches_with_quota(args.throttle_next);
     }
-    Ok((Running::Splunk(mock), info))
+    Ok((Running::Splunk(mock), info, sources))
 }
 
 /// `QUEUED,RUNNING`, e.g. `1,1`.

@@ -92,6 +92,11 @@ pub struct BenchArgs {
     /// serve: how long the `serve` child runs before its figures are read (60 s interval).
     #[arg(long, default_value_t = 300)]
     pub serve_seconds: u64,
+    /// serve: new alerts arrive for this many seconds (a multiple of the 60 s interval: one per
+    /// source per interval, spread over it), ending 90 s before the quiet tail; the report gives
+    /// their delivery lag. 0: nothing arrives after the start.
+    #[arg(long, default_value_t = 0)]
+    pub serve_trickle_seconds: u64,
     /// serve: `--max-concurrent-polls` for the `serve` child; default: serve's own default.
     #[arg(long, value_name = "N")]
     pub serve_concurrency: Option<usize>,

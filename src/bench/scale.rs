@@ -199,19 +199,25 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
 
 /// One run in this process; prints its figures as one JSON line for the parent.
 fn one_run_here(args: &BenchArgs) -> Result<Value> {
-    let mocks = start_mocks(args)?;
+    let mocks = start_mocks(args, &[])?;
     let figures = one_run(args, mocks)?;
     serde_json::to_value(&figures).map_err(|e| Error::Runtime(e.to_string()))
 }
 
-/// The three vendors' mock processes for W clients (Splunk sharded, see `--splunk-shards`).
-pub(super) fn start_mocks(args: &BenchArgs) -> Result<Mocks> {
+/// The three vendors' mock processes for W clients (Splunk sharded, see `--splunk-shards`), each
+/// also given `extra` arguments.
+pub(super) fn start_mocks(args: &BenchArgs, extra: &[String]) -> Result<Mocks> {
     let w = args.workspaces;
     let bin = mocks_binary(args)?;
     // Fresh mocks per run: a run's requests must not count against the next run's quota.
     let a = args.alerts_per_source.to_string();
     let n = w.to_string();
-    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let s = |v: &[&str]| {
+        v.iter()
+            .map(|x| (*x).to_owned())
+            .chain(extra.iter().cloned())
+            .collect::<Vec<_>>()
+    };
     let mocks = Mocks {
         falcon: MockProcess::start(
             &bin,
@@ -572,6 +578,7 @@ fn open_jobs(
                 sla: sla.clone(),
                 integ: integ.clone(),
                 fence: None,
+                hold_cursor_only: false,
             });
             jobs.push(Job {
                 label: format!("{workspace}/{}", integ.name),

@@ -25,6 +25,132 @@ use seliq_connectors::http::HttpOptions;
 
 /// The end of the window whose CPU is reported as the steady state: two 60 s intervals.
 const STEADY_TAIL: Duration = Duration::from_secs(120);
+/// With `--serve-trickle-seconds`: each source gains one alert per this many seconds (the
+/// integrations' interval), spread over it.
+const TRICKLE_EVERY_S: u64 = 60;
+/// From the last arrival to the quiet tail: an interval, its jitter, a poll, and Splunk's 15 s
+/// index delay, so every arrival is delivered before the tail measures an idle gateway.
+const TRICKLE_GAP: Duration = Duration::from_secs(90);
+
+/// When new alerts arrive, counted from the mocks' start (`--trickle-after`, `--trickle-for`).
+struct Trickle {
+    after: Duration,
+    length: Duration,
+}
+
+impl Trickle {
+    /// The arrivals fit before the gap and the tail, or the window is refused.
+    fn plan(seconds: u64, window: Duration, tail: Duration) -> Result<Option<Trickle>> {
+        if seconds == 0 {
+            return Ok(None);
+        }
+        if !seconds.is_multiple_of(TRICKLE_EVERY_S) {
+            return Err(Error::Invalid(format!(
+                "--serve-trickle-seconds {seconds} must be a multiple of the {TRICKLE_EVERY_S} s interval"
+            )));
+        }
+        let length = Duration::from_secs(seconds);
+        let after = window.checked_sub(tail + TRICKLE_GAP + length).ok_or_else(|| {
+            Error::Invalid(format!(
+                "--serve-seconds {} leaves no room for {seconds} s of arrivals, the {} s to deliver them and the {} s quiet tail",
+                window.as_secs(),
+                TRICKLE_GAP.as_secs(),
+                tail.as_secs()
+            ))
+        })?;
+        Ok(Some(Trickle { after, length }))
+    }
+
+    fn mock_args(&self) -> Vec<String> {
+        vec![
+            "--trickle-every".to_owned(),
+            TRICKLE_EVERY_S.to_string(),
+            "--trickle-after".to_owned(),
+            self.after.as_secs().to_string(),
+            "--trickle-for".to_owned(),
+            self.length.as_secs().to_string(),
+        ]
+    }
+
+    /// Arrivals per source: one per interval of the length.
+    fn per_source(&self) -> u64 {
+        self.length.as_secs() / TRICKLE_EVERY_S
+    }
+}
+
+/// Cumulative counts of the delivery lag histogram per vendor: `vendor -> [(le, count)]`,
+/// summed over every scrape in `text` (one per replica).
+fn lag_buckets(text: &str) -> BTreeMap<String, Vec<(f64, f64)>> {
+    let mut sums: BTreeMap<String, BTreeMap<u64, (f64, f64)>> = BTreeMap::new();
+    for (labels, v) in samples(text, "seliq_delivery_lag_seconds_bucket") {
+        let (Some(vendor), Some(le)) = (label(labels, "vendor"), label(labels, "le")) else {
+            continue;
+        };
+        let le: f64 = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            match le.parse() {
+                Ok(x) => x,
+                Err(_) => continue,
+            }
+        };
+        let e = sums
+            .entry(vendor.to_owned())
+            .or_default()
+            .entry(le.to_bits())
+            .or_insert((le, 0.0));
+        e.1 += v;
+    }
+    sums.into_iter()
+        .map(|(vendor, m)| {
+            let mut b: Vec<(f64, f64)> = m.into_values().collect();
+            b.sort_by(|x, y| x.0.total_cmp(&y.0));
+            (vendor, b)
+        })
+        .collect()
+}
+
+/// The delivery lag of what arrived between two scrapes: per vendor, how many were delivered and
+/// the bucket bounds their median, 99th percentile and maximum fall under.
+fn lag_report(before: &str, after: &str, trickle: &Trickle, sources_per_vendor: usize) -> Value {
+    let (b, a) = (lag_buckets(before), lag_buckets(after));
+    let mut out = serde_json::Map::new();
+    for vendor in ["crowdstrike", "sentinel", "splunk"] {
+        let empty = Vec::new();
+        let after_b = a.get(vendor).unwrap_or(&empty);
+        let before_b = b.get(vendor).unwrap_or(&empty);
+        let diff: Vec<(f64, f64)> = after_b
+            .iter()
+            .map(|&(le, n)| {
+                let was = before_b.iter().find(|(l, _)| *l == le).map_or(0.0, |x| x.1);
+                (le, n - was)
+            })
+            .collect();
+        let delivered = diff.last().map_or(0.0, |x| x.1);
+        let at_most = |q: f64| {
+            diff.iter()
+                .find(|(_, n)| *n >= q * delivered && delivered > 0.0)
+                .map(|(le, _)| {
+                    if le.is_finite() {
+                        json!(le)
+                    } else {
+                        json!("+Inf")
+                    }
+                })
+        };
+        out.insert(
+            vendor.to_owned(),
+            json!({
+                "arrived": trickle.per_source() * sources_per_vendor as u64,
+                "delivered": delivered,
+                "p50_at_most_s": at_most(0.5),
+                "p99_at_most_s": at_most(0.99),
+                "max_at_most_s": at_most(1.0),
+            }),
+        );
+    }
+    Value::Object(out)
+}
 
 /// One GET as HTTP/1.0, so the body is never chunked (a large `/v1/status` would be over 1.1)
 /// and ends when the server closes the connection.
@@ -74,7 +200,16 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
                 .to_owned(),
         ));
     }
-    let mocks = start_mocks(args)?;
+    let window = Duration::from_secs(args.serve_seconds);
+    // The children's CPU over the last two intervals of the window: by then (for a window well
+    // past the first round) the mocks add nothing, so every poll finds nothing new.
+    let tail = STEADY_TAIL.min(window / 2);
+    let trickle = Trickle::plan(args.serve_trickle_seconds, window, tail)?;
+    let mocks = start_mocks(
+        args,
+        &trickle.as_ref().map(Trickle::mock_args).unwrap_or_default(),
+    )?;
+    let mocks_started = Instant::now();
     let dir = tempfile::tempdir()
         .map_err(|e| Error::Runtime(format!("cannot create a temporary dir: {e}")))?;
     let config = Config {
@@ -153,11 +288,25 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         });
     }
     let started = Instant::now();
-    let window = Duration::from_secs(args.serve_seconds);
-    // The children's CPU over the last two intervals of the window: by then (for a window well
-    // past the first round) the mocks add nothing, so every poll finds nothing new.
-    let tail = STEADY_TAIL.min(window / 2);
+    // The lag histograms just before the first arrival and once the last is delivered.
+    let (mut lag_before, mut lag_after) = (None, None);
+    let scrape = |children: &[Replica]| -> String {
+        children
+            .iter()
+            .map(|r| get(r.port, "/metrics", &token).unwrap_or_default())
+            .collect()
+    };
     while started.elapsed() < window {
+        if let Some(t) = &trickle {
+            let since_mocks = mocks_started.elapsed();
+            // Each mock counts from its own ready line, the first a few seconds before the last.
+            if lag_before.is_none() && since_mocks + Duration::from_secs(30) >= t.after {
+                lag_before = Some(scrape(&children));
+            }
+            if lag_after.is_none() && since_mocks >= t.after + t.length + TRICKLE_GAP {
+                lag_after = Some(scrape(&children));
+            }
+        }
         for r in &mut children {
             if let Some(status) = r.child.try_wait().ok().flatten() {
                 return Err(Error::Runtime(format!("serve exited early: {status}")));
@@ -275,6 +424,11 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         );
     }
 
+    let delivery_lag = match (&trickle, &lag_before, &lag_after) {
+        (Some(t), Some(b), Some(a)) => Some(lag_report(b, a, t, args.workspaces)),
+        _ => None,
+    };
+
     let stop = Instant::now();
     for r in &children {
         let _ = Command::new("kill")
@@ -309,8 +463,84 @@ pub fn run(args: &BenchArgs) -> Result<Value> {
         "per_replica": per_replica,
         "polls_by_outcome": by_outcome,
         "per_vendor": per_vendor,
+        "trickle_seconds": args.serve_trickle_seconds,
+        "delivery_lag": delivery_lag,
         "sigterm_exit_codes": exits,
         "sigterm_to_exit_s": super::proc_stats::round(stop_s, 2),
         "method": "setup as the scale part (store + guard, no vendor calls); then `seliq-gateway serve` with its defaults (60 s interval, spool delivery, Falcon token pacing 250/min) as child processes (one per replica, sharing the PostgreSQL database when given) against the same mock processes; peak RSS is each child's VmHWM; polls summed over the replicas' /metrics; staleness from the first replica's /v1/status at the end of the window",
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_end_a_gap_before_the_quiet_tail() {
+        let w = Duration::from_secs(1500);
+        assert!(Trickle::plan(0, w, STEADY_TAIL).unwrap().is_none());
+        let t = Trickle::plan(240, w, STEADY_TAIL).unwrap().unwrap();
+        assert_eq!(t.after, Duration::from_secs(1050));
+        assert_eq!(t.per_source(), 4);
+        assert_eq!(
+            t.mock_args(),
+            [
+                "--trickle-every",
+                "60",
+                "--trickle-after",
+                "1050",
+                "--trickle-for",
+                "240"
+            ]
+        );
+        let odd = Trickle::plan(90, w, STEADY_TAIL).err().unwrap().to_string();
+        assert!(odd.contains("multiple of the 60 s interval"), "{odd}");
+        let short = Trickle::plan(240, Duration::from_secs(400), STEADY_TAIL)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(short.contains("leaves no room"), "{short}");
+    }
+
+    #[test]
+    fn the_lag_report_counts_only_what_was_delivered_between_the_scrapes() {
+        let scrape = |vendor: &str, counts: &[(&str, f64)]| -> String {
+            counts
+                .iter()
+                .map(|(le, n)| {
+                    format!(
+                        "seliq_delivery_lag_seconds_bucket{{vendor=\"{vendor}\",le=\"{le}\"}} {n}\n"
+                    )
+                })
+                .collect()
+        };
+        // 20 old backlog alerts before; then 100 new ones: 60 under 30 s, 39 under 60 s, 1 at 70.
+        let before = scrape(
+            "splunk",
+            &[("30.0", 0.0), ("60.0", 0.0), ("70.0", 0.0), ("+Inf", 20.0)],
+        );
+        let after = scrape(
+            "splunk",
+            &[
+                ("30.0", 60.0),
+                ("60.0", 99.0),
+                ("70.0", 100.0),
+                ("+Inf", 120.0),
+            ],
+        );
+        // Two replicas' scrapes add up.
+        let after_two = format!("{after}{}", scrape("splunk", &[("+Inf", 0.0)]));
+        let t = Trickle::plan(120, Duration::from_secs(1500), STEADY_TAIL)
+            .unwrap()
+            .unwrap();
+        let r = lag_report(&before, &after_two, &t, 50);
+        let s = &r["splunk"];
+        assert_eq!(s["arrived"], 100);
+        assert_eq!(s["delivered"], 100.0);
+        assert_eq!(s["p50_at_most_s"], 30.0);
+        assert_eq!(s["p99_at_most_s"], 60.0);
+        assert_eq!(s["max_at_most_s"], 70.0);
+        assert_eq!(r["sentinel"]["delivered"], 0.0);
+        assert!(r["sentinel"]["p99_at_most_s"].is_null());
+    }
 }

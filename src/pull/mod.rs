@@ -131,6 +131,11 @@ pub(crate) struct Job {
     pub sla: Arc<crate::sla::Stamper>,
     /// The lease this poll runs under (`serve` on PostgreSQL); `None`: no lease is needed.
     pub fence: Option<Fence>,
+    /// An empty batch that only moves the cursor is not committed; the outcome hands its cursor
+    /// back instead (`serve`, between its periodic cursor commits). Replaying from the older
+    /// stored cursor after a crash re-reads a window that emitted nothing, so nothing is lost
+    /// or repeated; what is saved is one write transaction per idle poll.
+    pub hold_cursor_only: bool,
 }
 
 /// A batch on its way to the committer; the ack says whether it was committed.
@@ -216,6 +221,7 @@ fn prepare(
                 connector: Arc::from(connector),
                 since,
                 fence: None,
+                hold_cursor_only: false,
             }),
             Err(e) => failed.push(IntegrationReport {
                 name: integ.name.to_string(),
@@ -385,6 +391,9 @@ pub(crate) struct TaskOutcome {
     pub error: Option<PullError>,
     /// A stop was asked for (shutdown, integration removed): the pull ended early, nothing lost.
     pub stopped: bool,
+    /// The cursor the pull ended on when it is ahead of the committed checkpoint (only with
+    /// [`Job::hold_cursor_only`]), with the version of that checkpoint.
+    pub held_cursor: Option<(u64, Cursor)>,
 }
 
 /// Pull one integration until it is caught up (or `--max`, an error, or `stop`), handing each
@@ -407,6 +416,7 @@ pub(crate) async fn pull_one(
         route,
         sla,
         fence,
+        hold_cursor_only,
     } = job;
     let fail = |e: String, rejected: bool, c: &dyn Connector| TaskOutcome {
         retries: c.retries(),
@@ -415,7 +425,10 @@ pub(crate) async fn pull_one(
             credential_rejected: rejected,
         }),
         stopped: false,
+        held_cursor: None,
     };
+    // Set while the cursor is ahead of what was handed to the committer.
+    let mut held = false;
     let mut stopped = false;
     // The previous batch's commit, still in flight. Fetching batch k+1 from cursor k while batch
     // k is written and fsynced overlaps the vendor's latency with our disk; it is safe because a
@@ -549,7 +562,10 @@ pub(crate) async fn pull_one(
         let unchanged = cursor.as_ref() == Some(&next);
         // An empty batch that does not move the cursor would be fetched again forever.
         let caught_up = batch.caught_up || (got == 0 && unchanged);
-        if got > 0 || !unchanged {
+        if got == 0 && !unchanged && hold_cursor_only {
+            held = true;
+        } else if got > 0 || !unchanged {
+            held = false;
             let (ack_tx, ack_rx) = oneshot::channel();
             checkpoint_version += 1;
             let delivery = Delivery {
@@ -587,6 +603,9 @@ pub(crate) async fn pull_one(
         retries: connector.retries(),
         error: None,
         stopped,
+        held_cursor: held
+            .then(|| cursor.map(|c| (checkpoint_version, c)))
+            .flatten(),
     }
 }
 

@@ -55,12 +55,24 @@ fn poll_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 14))
 }
 
+/// Upper bounds of the delivery lag buckets, in seconds: fine around one to two default 60 s
+/// intervals (where an idle-then-new alert lands), coarse beyond for backlogs and late events.
+pub const DELIVERY_LAG_BUCKETS: &[f64] = &[
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 40.0, 50.0, 55.0, 60.0, 62.0, 65.0, 70.0, 75.0, 80.0, 90.0,
+    120.0, 180.0, 300.0, 600.0, 1800.0, 3600.0, 21600.0, 86400.0,
+];
+
+fn delivery_lag_histogram() -> Histogram {
+    Histogram::new(DELIVERY_LAG_BUCKETS.iter().copied())
+}
+
 pub struct Metrics {
     registry: Registry,
     pub alerts: Family<IntegrationLabels, Counter>,
     pub dead_letters: Family<IntegrationLabels, Counter>,
     pub polls: Family<PollLabels, Counter>,
     pub poll_seconds: Family<VendorLabels, Histogram, fn() -> Histogram>,
+    pub delivery_lag: Family<VendorLabels, Histogram, fn() -> Histogram>,
     pub requests: Family<IntegrationLabels, Counter>,
     pub retries: Family<IntegrationLabels, Counter>,
     pub throttled_waits: Family<IntegrationLabels, Counter>,
@@ -88,6 +100,7 @@ impl Metrics {
             dead_letters: Family::default(),
             polls: Family::default(),
             poll_seconds: Family::new_with_constructor(poll_histogram as fn() -> Histogram),
+            delivery_lag: Family::new_with_constructor(delivery_lag_histogram as fn() -> Histogram),
             requests: Family::default(),
             retries: Family::default(),
             throttled_waits: Family::default(),
@@ -116,6 +129,11 @@ impl Metrics {
             "poll_duration_seconds",
             "How long one poll took, from its start to its last committed batch",
             m.poll_seconds.clone(),
+        );
+        registry.register(
+            "delivery_lag_seconds",
+            "Per alert version: its commit by this gateway minus the vendor's last-modified time",
+            m.delivery_lag.clone(),
         );
         registry.register(
             "vendor_requests",

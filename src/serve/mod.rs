@@ -56,6 +56,10 @@ const RELOAD_AT_LEAST_EVERY: Duration = Duration::from_secs(60);
 /// `integrations / PUBLISH_PER_TICK` ticks (10 s at 10,000), so a rebuild of every entry costs
 /// about the same per second at any size.
 const PUBLISH_PER_TICK: usize = 1_000;
+/// The longest an idle integration's cursor moves only in memory: an empty batch that moves
+/// the cursor (every idle Splunk poll, whose window end follows the clock) is committed at most
+/// this often. A restart replays at most this much of windows that emitted nothing.
+const HOLD_CURSOR_FOR: Duration = Duration::from_secs(300);
 /// The scheduler's heartbeat; `/readyz` fails when it stops for two reload intervals.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -76,6 +80,11 @@ struct Entry {
     poll_started: Option<(Instant, DateTime<Utc>)>,
     /// What the last poll start read from the store, kept while no other connection commits.
     read: Option<StartRead>,
+    /// The cursor the last poll ended on, ahead of the stored checkpoint at this version: empty
+    /// batches that only moved it were not committed. Used while the checkpoint stays there.
+    held: Option<(u64, seliq_connectors::Cursor)>,
+    /// When this process last committed the checkpoint (or scheduled the integration).
+    cursor_committed: Instant,
 }
 
 /// What a poll start reads besides the credential: the binding check passed, the SLA policy and
@@ -405,6 +414,8 @@ impl Scheduler {
                     if e.credential_version != version || e.integ.settings != integ.settings {
                         // Rotated (or rolled back): the next poll builds a fresh connector.
                         e.connector = None;
+                        // A cursor held under other settings is not theirs to continue.
+                        e.held = None;
                         e.credential_version = version;
                     }
                     if e.integ.poll_interval_secs != integ.poll_interval_secs
@@ -445,6 +456,8 @@ impl Scheduler {
                             poll_pages: 0,
                             poll_started: None,
                             read: None,
+                            held: None,
+                            cursor_committed: now,
                             integ,
                         },
                     );
@@ -598,6 +611,10 @@ impl Scheduler {
                     (secret, checkpoint, shared)
                 }),
         };
+        // Continue from the cursor the last poll held back while the checkpoint is still the
+        // one it was ahead of (another writer's commit moves the version and drops it).
+        let held = e.held.take();
+        let hold_cursor_only = e.cursor_committed.elapsed() < HOLD_CURSOR_FOR;
         let started_at = Utc::now();
         e.poll_started = Some((Instant::now(), started_at));
         e.poll_alerts = 0;
@@ -629,6 +646,11 @@ impl Scheduler {
                     checkpoint: checkpoint.clone(),
                 });
             }
+            let checkpoint = match (checkpoint, held) {
+                (Some((v, _)), Some((held_v, cursor))) if v == held_v => Some((v, cursor)),
+                (checkpoint, _) => checkpoint,
+            };
+            let checkpoint_version = checkpoint.as_ref().map_or(0, |c| c.0);
             Ok(Job {
                 sla: Arc::new(crate::sla::Stamper {
                     workspace_id: integ.workspace_id,
@@ -639,10 +661,12 @@ impl Scheduler {
                 route: self.external.route(&e.workspace),
                 integ: integ.clone(),
                 connector,
-                checkpoint_version: checkpoint.as_ref().map_or(0, |c| c.0),
+                checkpoint_version,
                 cursor: checkpoint.map(|c| c.1),
                 since,
                 fence,
+                // Never before the first checkpoint: `since` of a first window is not kept.
+                hold_cursor_only: hold_cursor_only && checkpoint_version > 0,
             })
         });
         let job = match prepared {
@@ -657,6 +681,7 @@ impl Scheduler {
                         credential_rejected: rejected,
                     }),
                     stopped: false,
+                    held_cursor: None,
                 };
                 e.state = State::Polling;
                 self.running += 1;
@@ -762,6 +787,7 @@ impl Scheduler {
                 if let Some(r) = &mut e.read {
                     r.checkpoint = Some((d.version, d.batch.cursor.clone()));
                 }
+                e.cursor_committed = Instant::now();
                 let n = d.batch.alerts.len() as u64;
                 e.poll_alerts += n;
                 e.poll_pages += u64::from(d.batch.pages);
@@ -770,6 +796,20 @@ impl Scheduler {
                 }
                 let labels = e.labels(self.opts.hide_workspace_labels);
                 self.shared.metrics.alerts.get_or_create(&labels).inc_by(n);
+                if n > 0 {
+                    // Committed now: the lag a consumer of the sink sees, vendor change to line.
+                    let lag = self
+                        .shared
+                        .metrics
+                        .delivery_lag
+                        .get_or_create(&VendorLabels {
+                            vendor: labels.vendor.clone(),
+                        });
+                    let now = Utc::now();
+                    for a in &d.batch.alerts {
+                        lag.observe((now - a.updated_at).num_milliseconds().max(0) as f64 / 1000.0);
+                    }
+                }
                 let q = d.batch.quarantined.len() as u64;
                 if q > 0 {
                     self.shared
@@ -790,7 +830,7 @@ impl Scheduler {
     }
 
     /// A poll ended: decide the next one, suspend on a rejected credential, record everything.
-    fn finish(&mut self, app: &mut App, f: Finished) {
+    fn finish(&mut self, app: &mut App, mut f: Finished) {
         self.running = self.running.saturating_sub(1);
         let Some(e) = self.entries.get_mut(&f.id) else {
             return;
@@ -799,6 +839,7 @@ impl Scheduler {
         let (started, _) = e.poll_started.take().unwrap_or((Instant::now(), now));
         let took = started.elapsed();
         let interval = e.interval();
+        e.held = f.outcome.held_cursor.take();
         let outcome_name;
         match &f.outcome.error {
             None => {

@@ -12,10 +12,22 @@ use tokio::sync::Semaphore;
 
 use super::limiter::{Limiter, RateLimit, lock};
 
+/// Below this many semaphores the map is never swept.
+const MIN_SWEEP_AT: usize = 64;
+
 #[derive(Default)]
 pub struct Shared {
     limiters: Mutex<HashMap<String, Arc<Limiter>>>,
-    slots: Mutex<HashMap<String, Weak<Semaphore>>>,
+    slots: Mutex<Slots>,
+}
+
+/// The semaphores by key, each kept while anyone holds it.
+#[derive(Default)]
+struct Slots {
+    map: HashMap<String, Weak<Semaphore>>,
+    /// Dead entries are swept when the map reaches this size, then it doubles from what is
+    /// left: sweeping on every call cost a scan of every Splunk credential's key per request.
+    sweep_at: usize,
 }
 
 impl std::fmt::Debug for Shared {
@@ -23,7 +35,7 @@ impl std::fmt::Debug for Shared {
         // Keys may be derived from credentials (hashed); counts only.
         f.debug_struct("Shared")
             .field("limiters", &lock(&self.limiters).len())
-            .field("slots", &lock(&self.slots).len())
+            .field("slots", &lock(&self.slots).map.len())
             .finish()
     }
 }
@@ -40,13 +52,16 @@ impl Shared {
     /// The semaphore named `key` with `permits` (the first caller's count wins while anyone
     /// holds it; it is dropped with its last holder).
     pub(crate) fn semaphore(&self, key: &str, permits: usize) -> Arc<Semaphore> {
-        let mut map = lock(&self.slots);
-        map.retain(|_, w| w.strong_count() > 0);
-        if let Some(s) = map.get(key).and_then(Weak::upgrade) {
+        let mut slots = lock(&self.slots);
+        if let Some(s) = slots.map.get(key).and_then(Weak::upgrade) {
             return s;
         }
+        if slots.map.len() >= slots.sweep_at {
+            slots.map.retain(|_, w| w.strong_count() > 0);
+            slots.sweep_at = (slots.map.len() * 2).max(MIN_SWEEP_AT);
+        }
         let s = Arc::new(Semaphore::new(permits.max(1)));
-        map.insert(key.to_owned(), Arc::downgrade(&s));
+        slots.map.insert(key.to_owned(), Arc::downgrade(&s));
         s
     }
 }
@@ -70,5 +85,21 @@ mod tests {
             5,
             "dropped with its holders"
         );
+    }
+
+    #[test]
+    fn semaphores_nobody_holds_are_swept_and_held_ones_kept() {
+        let a = Shared::default();
+        let held: Vec<_> = (0..10)
+            .map(|i| a.semaphore(&format!("held {i}"), 1))
+            .collect();
+        for i in 0..10_000 {
+            drop(a.semaphore(&format!("gone {i}"), 1));
+        }
+        let len = lock(&a.slots).map.len();
+        assert!(len <= 2 * MIN_SWEEP_AT, "dead entries pile up: {len}");
+        for (i, s) in held.iter().enumerate() {
+            assert!(Arc::ptr_eq(s, &a.semaphore(&format!("held {i}"), 1)));
+        }
     }
 }

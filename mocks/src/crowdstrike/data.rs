@@ -204,6 +204,16 @@ impl Tenant {
 
     /// Adds a new alert of the given shape; returns its composite id.
     pub fn push_shaped(&mut self, updated_ns: i64, shape: Shape) -> String {
+        self.insert(updated_ns, shape, false)
+    }
+
+    /// Adds a new alert created at `at` and not updated since (`created_timestamp` =
+    /// `updated_timestamp` = `at`); returns its composite id.
+    pub fn push_created(&mut self, at: i64) -> String {
+        self.insert(at, Shape::Full, true)
+    }
+
+    fn insert(&mut self, updated_ns: i64, shape: Shape, created_now: bool) -> String {
         let seed = self.rng.next();
         let mut g = Rng::new(seed);
         let kind = Kind::pick(seed);
@@ -225,7 +235,12 @@ impl Tenant {
         };
         // Creation precedes the last update by up to ten minutes; the sensor's own
         // `timestamp` precedes creation by up to a minute.
-        let created_ns = updated_ns - (g.below(600_000) as i64) * 1_000_000;
+        let before_update = (g.below(600_000) as i64) * 1_000_000;
+        let created_ns = if created_now {
+            updated_ns
+        } else {
+            updated_ns - before_update
+        };
         let timestamp_ns = created_ns - (g.below(60_000) as i64) * 1_000_000;
         let (product, type_) = match (shape, kind) {
             // The product of automated leads is not in the facts; `xdr` is a guess.

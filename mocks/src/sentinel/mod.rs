@@ -37,8 +37,11 @@
 //! documented lists (`Critical`, `Unknown`, `InProgress`, `Resolved`).
 //!
 //! # Changing data between pulls
-//! [`SentinelMock::escalate`], [`SentinelMock::update`], [`SentinelMock::add_incidents`] and
+//! [`SentinelMock::escalate`], [`SentinelMock::update`], [`SentinelMock::add_incidents`],
+//! [`SentinelMock::add_incidents_to`] (any served workspace) and
 //! [`SentinelMock::add_late_incidents`] (visible now, timestamped behind the newest incident).
+//! New and changed incidents are stamped with the wall clock (strictly after the newest
+//! timestamp handed out so far).
 //!
 //! # Faults
 //! [`SentinelMock::throttle_next`] (429 + `Retry-After`), [`SentinelMock::fail_next`] (5xx),
@@ -106,7 +109,7 @@ pub struct SentinelMockConfig {
     /// registration reaches its clients' workspaces under Azure Lighthouse (scale runs). Each
     /// holds its own `incidents` seeded incidents (seed + its position); tokens from the token
     /// endpoint work for all. The data-changing, fault and ground-truth methods act on the
-    /// primary workspace only.
+    /// primary workspace only, except [`SentinelMock::add_incidents_to`].
     pub extra_workspaces: Vec<SentinelWorkspace>,
 }
 
@@ -318,6 +321,35 @@ impl SentinelMock {
                 st.insert_new(t, t)
             })
             .collect()
+    }
+
+    /// New incidents in one served workspace (the primary or one of
+    /// [`SentinelMockConfig::extra_workspaces`], names compared as ARM does, ignoring case),
+    /// created and modified now. `None` when this server does not serve that workspace.
+    pub fn add_incidents_to(&self, workspace: &SentinelWorkspace, n: usize) -> Option<Vec<String>> {
+        let key = routes::workspace_key(
+            &workspace.subscription_id,
+            &workspace.resource_group,
+            &workspace.workspace_name,
+        );
+        let add = |st: &mut State| -> Vec<String> {
+            (0..n)
+                .map(|_| {
+                    let t = st.now();
+                    st.insert_new(t, t)
+                })
+                .collect()
+        };
+        if let Some(other) = self.extra.get(&key) {
+            return Some(add(&mut lock(other)));
+        }
+        let mut st = lock(&self.state);
+        let primary = routes::workspace_key(
+            &st.cfg.subscription_id,
+            &st.cfg.resource_group,
+            &st.cfg.workspace_name,
+        );
+        (primary == key).then(|| add(&mut st))
     }
 
     /// Incidents that become visible only now but are timestamped `age` before the newest
@@ -633,6 +665,65 @@ mod tests {
             1,
             "only the CloudError: {err}"
         );
+    }
+
+    #[tokio::test]
+    async fn incidents_can_be_added_to_any_served_workspace_created_now() {
+        let extra = SentinelWorkspace {
+            subscription_id: "11111111-2222-4333-8444-555555555555".into(),
+            resource_group: "Client-0002-SOC".into(),
+            workspace_name: "client-0002-sentinel".into(),
+        };
+        let mock = SentinelMock::start(SentinelMockConfig {
+            incidents: 2,
+            extra_workspaces: vec![extra.clone()],
+            ..SentinelMockConfig::default()
+        })
+        .await;
+        let before = Utc::now() - chrono::Duration::milliseconds(1);
+        let names = mock
+            .add_incidents_to(
+                &SentinelWorkspace {
+                    resource_group: "client-0002-soc".into(),
+                    ..extra.clone()
+                },
+                2,
+            )
+            .unwrap();
+        assert_eq!(names.len(), 2);
+        assert_eq!(mock.incident_count(), 2, "the primary is untouched");
+        {
+            let key = routes::workspace_key(
+                &extra.subscription_id,
+                &extra.resource_group,
+                &extra.workspace_name,
+            );
+            let st = lock(&mock.extra[&key]);
+            assert_eq!(st.incidents.len(), 4);
+            for name in &names {
+                let inc = &st.incidents[st.by_name[name]];
+                assert_eq!(inc.created, inc.modified);
+                assert!(inc.modified >= before && inc.modified <= Utc::now());
+                let doc: serde_json::Value = serde_json::from_str(&inc.json).unwrap();
+                assert_eq!(
+                    doc["properties"]["createdTimeUtc"],
+                    doc["properties"]["lastModifiedTimeUtc"]
+                );
+            }
+        }
+        let c = mock.credentials();
+        let primary = SentinelWorkspace {
+            subscription_id: c.subscription_id,
+            resource_group: c.resource_group,
+            workspace_name: c.workspace_name,
+        };
+        assert_eq!(mock.add_incidents_to(&primary, 1).map(|n| n.len()), Some(1));
+        assert_eq!(mock.incident_count(), 3);
+        let elsewhere = SentinelWorkspace {
+            workspace_name: "client-0003-sentinel".into(),
+            ..extra
+        };
+        assert_eq!(mock.add_incidents_to(&elsewhere, 1), None);
     }
 
     #[test]

@@ -50,7 +50,9 @@
 //! index, one per `(orig_index, n)` of `notables`. `_time` spreads over `span` before
 //! `now - settle_secs`; `late_fraction` of them are indexed 1–12 h after their `_time`, the rest
 //! within 30 s. The clock stands still unless moved: [`SplunkMock::advance_clock`], or the
-//! `add_*` methods, which index at the current clock and then move it `settle_secs` forward.
+//! `add_*` methods, which index at the current clock and then move it `settle_secs` forward
+//! (except [`SplunkMock::add_events_now`], which leaves it), or
+//! [`SplunkMock::follow_wall_clock`] (real time, for the standalone server).
 //!
 //! # Credentials (defaults)
 //! User [`DEFAULT_USER`] / [`DEFAULT_PASSWORD`]; token [`DEFAULT_TOKEN`] (for the same user).
@@ -217,6 +219,47 @@ impl SplunkMock {
 
     pub fn advance_clock(&self, secs: i64) {
         self.with(|s| s.now += secs);
+    }
+
+    /// From now on the clock follows the wall clock (to the second, never moving back): each
+    /// request first moves it up to the current second, so the `Date` header and relative times
+    /// (`now`, `-24h`) are real time. [`Self::advance_clock`] and the `add_*` methods can still
+    /// move it ahead; it then stands still until the wall clock catches up. For the standalone
+    /// `seliq-mocks serve`, whose clients take the window's end from the `Date` header.
+    pub fn follow_wall_clock(&self) {
+        self.with(|s| {
+            s.wall_clock = true;
+            s.sync_wall_clock();
+        });
+    }
+
+    /// Indexes `n` raw events in `index` at the current clock, without moving it on: `_time` and
+    /// `_indextime` are both the moment of insertion (live events appearing at the vendor).
+    /// When following the wall clock the clock is first moved up to it, and `_time` carries the
+    /// wall clock's millisecond (`_indextime` is whole seconds, as in Splunk). With an indexer
+    /// skew both are that far behind.
+    pub fn add_events_now(&self, index: &str, n: usize) -> Vec<MockEvent> {
+        self.with(|s| {
+            let wall_ms = s.sync_wall_clock();
+            let now = s.now;
+            let time_ms = match wall_ms {
+                Some(ms) if ms.div_euclid(1000) == now => ms,
+                _ => now * 1000,
+            } - s.indexer_skew * 1000;
+            let indextime = now - s.indexer_skew;
+            (0..n)
+                .map(|_| {
+                    let d = Draft {
+                        index: index.to_owned(),
+                        time_ms,
+                        indextime,
+                        late: false,
+                        notable_for: None,
+                    };
+                    push(s, d)
+                })
+                .collect()
+        })
     }
 
     pub fn set_version(&self, version: &str) {
@@ -452,6 +495,7 @@ fn seed(cfg: SplunkMockConfig) -> State {
         indexer_skew: 0,
         stall: None,
         fmt: Default::default(),
+        wall_clock: false,
         cfg,
     };
     let newest = now - st.cfg.settle_secs;
@@ -491,4 +535,60 @@ fn seed(cfg: SplunkMockConfig) -> State {
         }
     }
     st
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> SplunkMockConfig {
+        SplunkMockConfig {
+            indexes: vec![("acme_prod".into(), 3), ("globex_prod".into(), 3)],
+            notables: Vec::new(),
+            ..SplunkMockConfig::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn events_indexed_now_leave_the_mock_clock_where_it_is() {
+        let mock = SplunkMock::start(SplunkMockConfig {
+            now: Utc.timestamp_opt(1_700_000_000, 0).single().unwrap(),
+            ..small()
+        })
+        .await;
+        let added = mock.add_events_now("globex_prod", 2);
+        assert_eq!(added.len(), 2);
+        for e in &added {
+            assert_eq!(e.indextime, 1_700_000_000);
+            assert_eq!(e.time, "2023-11-14T22:13:20.000+00:00");
+            assert!(!e.late);
+        }
+        assert_eq!(mock.now().timestamp(), 1_700_000_000);
+        assert_eq!(mock.events(&["globex_prod"], None).len(), 5);
+        assert_eq!(mock.events(&["acme_prod"], None).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_mock_following_the_wall_clock_indexes_at_real_time() {
+        let mock = SplunkMock::start(SplunkMockConfig {
+            now: Utc::now() - chrono::Duration::hours(1),
+            ..small()
+        })
+        .await;
+        mock.follow_wall_clock();
+        let before = Utc::now().timestamp_millis();
+        let e = mock.add_events_now("acme_prod", 1).remove(0);
+        let after = Utc::now().timestamp_millis();
+        let time_ms = DateTime::parse_from_rfc3339(&e.time)
+            .unwrap()
+            .timestamp_millis();
+        assert!((before..=after).contains(&time_ms), "{}", e.time);
+        assert_eq!(e.indextime, time_ms.div_euclid(1000));
+        assert!(mock.now().timestamp() >= before / 1000);
+        // Never back: a clock moved ahead stays ahead until the wall clock catches up.
+        mock.advance_clock(3600);
+        let ahead = mock.now();
+        let e = mock.add_events_now("acme_prod", 1).remove(0);
+        assert_eq!(e.indextime, ahead.timestamp());
+    }
 }

@@ -121,6 +121,22 @@ pub struct State {
     pub stall: Option<std::time::Duration>,
     /// The representation the request being answered asked for.
     pub fmt: Fmt,
+    /// The clock follows the wall clock: every request (and every event indexed with
+    /// `SplunkMock::add_events_now`) first moves `now` up to the wall clock's second.
+    pub wall_clock: bool,
+}
+
+impl State {
+    /// With [`State::wall_clock`], moves the clock up to the wall clock (never back); returns the
+    /// wall clock in epoch milliseconds when it did read it.
+    pub fn sync_wall_clock(&mut self) -> Option<i64> {
+        if !self.wall_clock {
+            return None;
+        }
+        let ms = Utc::now().timestamp_millis();
+        self.now = self.now.max(ms.div_euclid(1000));
+        Some(ms)
+    }
 }
 
 pub struct Handler(pub Arc<Mutex<State>>);
@@ -130,6 +146,7 @@ impl Respond for Handler {
         let mut st = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         st.ticks += 1;
         st.stats.requests += 1;
+        st.sync_wall_clock();
         let now = st.now;
         let (status, body, mime) = st.route(req);
         let stall = st.stall.take();

@@ -646,3 +646,38 @@ async fn idle_polls_move_the_cursor_in_memory_and_a_kill_9_replays_the_idle_wind
     assert_eq!(count_by(&lines, "integration")["splunk"], expected);
     assert_offsets_match_files(&env);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_that_finds_only_an_unmappable_record_dead_letters_it() {
+    let v = vendors().await;
+    let env = Env::new();
+    connect_all(&env, &v, "acme-corp").await;
+    env.ok(&[
+        "integration",
+        "update",
+        "acme-corp",
+        "falcon",
+        "--poll-interval",
+        "10s",
+    ]);
+    let serve = Serve::start(&env, &[]);
+    wait_until(Duration::from_secs(30), "falcon's first poll", || {
+        ok_polls(&serve, "falcon") >= 1.0
+    });
+    // The only news of the next poll is a record that cannot be mapped: the batch holds no
+    // alert, yet it is committed, so the record is kept as a dead letter.
+    let added = v.falcon.add_alerts(CID_A, 1);
+    v.falcon.break_alerts(
+        CID_A,
+        &added,
+        seliq_mocks::crowdstrike::Defect::NoCompositeId,
+    );
+    wait_until(Duration::from_secs(30), "the dead letter", || {
+        env.ok(&["integration", "dead-letters", "acme-corp", "falcon"])
+            .lines()
+            .count()
+            == 1
+    });
+    assert_eq!(serve.terminate(Duration::from_secs(35)), 0);
+    assert_offsets_match_files(&env);
+}

@@ -562,7 +562,8 @@ pub(crate) async fn pull_one(
         let unchanged = cursor.as_ref() == Some(&next);
         // An empty batch that does not move the cursor would be fetched again forever.
         let caught_up = batch.caught_up || (got == 0 && unchanged);
-        if got == 0 && !unchanged && hold_cursor_only {
+        // Quarantined records are written by the committer: a batch with any is committed.
+        if got == 0 && !unchanged && hold_cursor_only && batch.quarantined.is_empty() {
             held = true;
         } else if got > 0 || !unchanged {
             held = false;

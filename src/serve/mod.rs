@@ -7,7 +7,7 @@
 //! engine as `pull` ([`crate::pull::pull_one`]) on its own task; a slow or failing vendor delays
 //! nothing but its own integration.
 //!
-//! - `schedule`: interval ± jitter, exponential backoff, the states.
+//! - `schedule`: each integration's slot in its interval, exponential backoff, the states.
 //! - `spool`: the per-workspace rotating NDJSON files.
 //! - `metrics`, `status`, `http`: what operators see.
 //! - `config`: the TOML file and its flags.
@@ -85,6 +85,8 @@ struct Entry {
     held: Option<(u64, seliq_connectors::Cursor)>,
     /// When this process last committed the checkpoint (or scheduled the integration).
     cursor_committed: Instant,
+    /// Its slot in every interval, as a fraction (see [`schedule::after_success`]).
+    phase: f64,
 }
 
 /// What a poll start reads besides the credential: the binding check passed, the SLA policy and
@@ -186,6 +188,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
         running: 0,
         unsaved: HashMap::new(),
         policies: HashMap::new(),
+        epoch: Instant::now(),
         leasing: app
             .store()
             .database()
@@ -323,6 +326,8 @@ struct Scheduler {
     unsaved: HashMap<IntegrationId, IntegrationStateRow>,
     /// The SLA policy last read per workspace: a poll start that reads an equal one shares it.
     policies: HashMap<crate::ids::WorkspaceId, Arc<seliq_sla::Policy>>,
+    /// Where every integration's slots are counted from.
+    epoch: Instant,
 }
 
 /// Whether a reload is worth its queries: on SQLite only when another connection committed
@@ -458,6 +463,7 @@ impl Scheduler {
                             read: None,
                             held: None,
                             cursor_committed: now,
+                            phase: unit(),
                             integ,
                         },
                     );
@@ -850,7 +856,12 @@ impl Scheduler {
                     e.stored.last_success = Some(now);
                 }
                 e.state = State::Ok;
-                e.due = started + schedule::jittered(interval, unit());
+                e.due = started
+                    + schedule::after_success(
+                        interval,
+                        started.saturating_duration_since(self.epoch),
+                        e.phase,
+                    );
             }
             Some(err) if err.credential_rejected => {
                 outcome_name = "rejected";

@@ -3,17 +3,35 @@
 
 use std::time::Duration;
 
-/// Each poll starts at its interval ± this fraction, so integrations added together (or a
-/// restart of thousands) drift apart instead of firing at once.
+/// A poll's delay after a success stays within the interval ± this fraction; the scheduler uses
+/// the room to move each integration to its own slot of the interval (see [`after_success`]).
 pub const JITTER: f64 = 0.10;
 /// A failing integration waits at most this long between attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
 
-/// The delay until the next poll after a successful one: `interval` scaled into
-/// `[1 - JITTER, 1 + JITTER]` by `unit` (uniform in `[0, 1)`).
-pub fn jittered(interval: Duration, unit: f64) -> Duration {
-    let unit = unit.clamp(0.0, 1.0);
-    interval.mul_f64(1.0 - JITTER + 2.0 * JITTER * unit)
+/// The delay until the next poll after a successful one that started `started` after the
+/// scheduler's epoch. Each integration has a slot, `phase` (uniform in `[0, 1)`) of the way
+/// into every interval counted from the epoch. The delay is the interval, moved toward the
+/// nearest slot by at most [`JITTER`] of it: integrations that start together (a restart of
+/// thousands) spread over the interval within a few polls, and from then on each polls exactly
+/// once per interval, a late start (a full slot pool) being made up at the next. A random delay
+/// per poll would spread them too, but would stretch some gaps to 1.1 intervals for good, and
+/// with them the time a new alert waits.
+pub fn after_success(interval: Duration, started: Duration, phase: f64) -> Duration {
+    let i = interval.as_secs_f64();
+    if i <= 0.0 {
+        return interval;
+    }
+    let phase = if phase.is_finite() {
+        phase.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let s = started.as_secs_f64();
+    // The slot nearest one interval from now.
+    let k = ((s + i) / i - phase).round();
+    let slot = (k + phase) * i;
+    Duration::from_secs_f64((slot - s).clamp(i * (1.0 - JITTER), i * (1.0 + JITTER)))
 }
 
 /// The delay after the `failures`-th failure in a row (1 = the first): the interval doubled per
@@ -70,18 +88,57 @@ mod tests {
     const MIN: Duration = Duration::from_secs(60);
 
     #[test]
-    fn jitter_stays_within_ten_percent_of_the_interval() {
-        for i in 0..=1000 {
-            let d = jittered(MIN, f64::from(i) / 1000.0);
-            assert!(
-                d >= Duration::from_secs(54) && d <= Duration::from_secs(66),
-                "{d:?}"
-            );
+    fn every_delay_stays_within_ten_percent_of_the_interval() {
+        for p in 0..=100 {
+            for s in 0..=240 {
+                let d = after_success(MIN, Duration::from_millis(s * 500), f64::from(p) / 100.0);
+                assert!(
+                    d >= Duration::from_secs(54) && d <= Duration::from_secs(66),
+                    "{d:?}"
+                );
+            }
         }
-        assert_eq!(jittered(MIN, 0.5), MIN);
-        // Out-of-range units are clamped, never stretch the bounds.
-        assert_eq!(jittered(MIN, 7.0), Duration::from_secs(66));
-        assert_eq!(jittered(MIN, -1.0), Duration::from_secs(54));
+        // Out-of-range phases are clamped, never stretch the bounds.
+        for p in [7.0, -1.0, f64::NAN, f64::INFINITY] {
+            let d = after_success(MIN, Duration::from_secs(13), p);
+            assert!(d >= Duration::from_secs(54) && d <= Duration::from_secs(66));
+        }
+    }
+
+    /// Polls that all start in the first seconds settle on their slots within a few polls, then
+    /// keep exactly the interval, and late starts are made up.
+    #[test]
+    fn polls_move_to_their_slot_then_keep_the_interval() {
+        let n = 600;
+        let mut starts: Vec<f64> = (0..n).map(|k| 6.0 * f64::from(k) / f64::from(n)).collect();
+        let phases: Vec<f64> = (0..n)
+            .map(|k| f64::from((k * 7) % n) / f64::from(n))
+            .collect();
+        for _ in 0..6 {
+            for (s, &p) in starts.iter_mut().zip(&phases) {
+                *s += after_success(MIN, Duration::from_secs_f64(*s), p).as_secs_f64();
+            }
+        }
+        for (s, &p) in starts.iter_mut().zip(&phases) {
+            let slot_offset = (*s / 60.0 - p).rem_euclid(1.0);
+            assert!(
+                slot_offset.min(1.0 - slot_offset) < 1e-6,
+                "not on its slot: {s} {p}"
+            );
+            let d = after_success(MIN, Duration::from_secs_f64(*s), p);
+            assert!((d.as_secs_f64() - 60.0).abs() < 1e-6, "{d:?}");
+            // Started 2 s late: the next delay is 2 s shorter.
+            let late = after_success(MIN, Duration::from_secs_f64(*s + 2.0), p);
+            assert!((late.as_secs_f64() - 58.0).abs() < 1e-6, "{late:?}");
+        }
+        // The slots, and so the polls of one interval, spread evenly over it.
+        let mut in_interval: Vec<f64> = starts.iter().map(|s| s.rem_euclid(60.0)).collect();
+        in_interval.sort_by(f64::total_cmp);
+        let widest_gap = in_interval
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(0.0, f64::max);
+        assert!(widest_gap < 0.2, "{widest_gap}");
     }
 
     #[test]

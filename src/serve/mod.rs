@@ -127,6 +127,19 @@ struct Finished {
     outcome: TaskOutcome,
 }
 
+/// Where a poll starts: the cursor the last poll held back while the stored checkpoint is still
+/// the version it was ahead of, else the stored checkpoint (another writer moved it, or there is
+/// none yet: a first checkpoint is never held).
+fn continue_from(
+    stored: Option<(u64, seliq_connectors::Cursor)>,
+    held: Option<(u64, seliq_connectors::Cursor)>,
+) -> Option<(u64, seliq_connectors::Cursor)> {
+    match (stored, held) {
+        (Some((v, _)), Some((held_v, cursor))) if v == held_v => Some((v, cursor)),
+        (stored, _) => stored,
+    }
+}
+
 fn unit() -> f64 {
     rand::rng().random::<f64>()
 }
@@ -652,10 +665,7 @@ impl Scheduler {
                     checkpoint: checkpoint.clone(),
                 });
             }
-            let checkpoint = match (checkpoint, held) {
-                (Some((v, _)), Some((held_v, cursor))) if v == held_v => Some((v, cursor)),
-                (checkpoint, _) => checkpoint,
-            };
+            let checkpoint = continue_from(checkpoint, held);
             let checkpoint_version = checkpoint.as_ref().map_or(0, |c| c.0);
             Ok(Job {
                 sla: Arc::new(crate::sla::Stamper {
@@ -1066,5 +1076,37 @@ impl Signals {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use seliq_connectors::{Cursor, Kind};
+    use serde_json::json;
+
+    use super::continue_from;
+
+    fn cursor(n: u64) -> Cursor {
+        Cursor::seal(Kind::Splunk, 2, &json!({ "hw": n })).unwrap()
+    }
+
+    #[test]
+    fn a_held_cursor_is_used_only_over_the_checkpoint_it_was_ahead_of() {
+        // Still the version it was ahead of: continue from it.
+        assert_eq!(
+            continue_from(Some((4, cursor(1))), Some((4, cursor(2)))),
+            Some((4, cursor(2)))
+        );
+        // Another writer committed since: the store wins.
+        assert_eq!(
+            continue_from(Some((5, cursor(3))), Some((4, cursor(2)))),
+            Some((5, cursor(3)))
+        );
+        // No checkpoint (removed and added again): nothing held survives.
+        assert_eq!(continue_from(None, Some((4, cursor(2)))), None);
+        assert_eq!(
+            continue_from(Some((4, cursor(1))), None),
+            Some((4, cursor(1)))
+        );
     }
 }

@@ -587,8 +587,9 @@ fn ok_polls(serve: &Serve, integration: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_polls_move_the_cursor_in_memory_and_a_kill_9_replays_the_idle_window_once() {
+/// Every vendor connected to `acme-corp`, `integration` polled every 10 s by a running `serve`
+/// that has finished its first poll of it.
+async fn serve_polling_every_10s(integration: &str) -> (Vendors, Env, Serve) {
     let v = vendors().await;
     let env = Env::new();
     connect_all(&env, &v, "acme-corp").await;
@@ -596,14 +597,20 @@ async fn idle_polls_move_the_cursor_in_memory_and_a_kill_9_replays_the_idle_wind
         "integration",
         "update",
         "acme-corp",
-        "splunk",
+        integration,
         "--poll-interval",
         "10s",
     ]);
     let serve = Serve::start(&env, &[]);
-    wait_until(Duration::from_secs(30), "splunk's first poll", || {
-        ok_polls(&serve, "splunk") >= 1.0
+    wait_until(Duration::from_secs(30), "the first poll", || {
+        ok_polls(&serve, integration) >= 1.0
     });
+    (v, env, serve)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_polls_move_the_cursor_in_memory_and_a_kill_9_replays_the_idle_window_once() {
+    let (v, env, serve) = serve_polling_every_10s("splunk").await;
     let after_backlog = checkpoint_version(&env, "splunk");
     // Idle polls whose window end follows Splunk's clock: each moves the cursor, none commits.
     for n in 2..=3 {
@@ -649,21 +656,7 @@ async fn idle_polls_move_the_cursor_in_memory_and_a_kill_9_replays_the_idle_wind
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_poll_that_finds_only_an_unmappable_record_dead_letters_it() {
-    let v = vendors().await;
-    let env = Env::new();
-    connect_all(&env, &v, "acme-corp").await;
-    env.ok(&[
-        "integration",
-        "update",
-        "acme-corp",
-        "falcon",
-        "--poll-interval",
-        "10s",
-    ]);
-    let serve = Serve::start(&env, &[]);
-    wait_until(Duration::from_secs(30), "falcon's first poll", || {
-        ok_polls(&serve, "falcon") >= 1.0
-    });
+    let (v, env, serve) = serve_polling_every_10s("falcon").await;
     // The only news of the next poll is a record that cannot be mapped: the batch holds no
     // alert, yet it is committed, so the record is kept as a dead letter.
     let added = v.falcon.add_alerts(CID_A, 1);

@@ -384,6 +384,44 @@ async fn the_window_ends_at_the_servers_clock_not_ours() {
 }
 
 #[tokio::test]
+async fn a_caught_up_fetch_makes_four_requests_and_a_clock_that_moved_is_read_again() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 100)], &[])).await;
+    let conn = token_connector(params(&mock, &["acme_prod"], None), DEFAULT_TOKEN);
+    let since = since(&mock);
+    let (first, cursor) = pull(&conn, None, 1000, since).await;
+    assert_eq!(first.len(), 100);
+    // Caught up: the reused `server/info` and a blocking job leave create, one status,
+    // results and delete.
+    let before = mock.stats();
+    let budget = Budget {
+        max_alerts: 1000,
+        since,
+    };
+    let idle = conn.fetch(cursor.as_ref(), budget).await.unwrap();
+    assert!(idle.alerts.is_empty() && idle.caught_up);
+    let after = mock.stats();
+    assert_eq!(
+        after.requests - before.requests,
+        4,
+        "{before:?} → {after:?}"
+    );
+    assert_eq!(after.jobs_created - before.jobs_created, 1);
+    // The server's clock moves 30 s while ours does not: the job's `Date` refuses the reused
+    // reading, the window is searched again from a fresh one, and the new events come now.
+    let added = mock.add_events("acme_prod", 5);
+    let got = conn.fetch(Some(&idle.cursor), budget).await.unwrap();
+    assert_exactly_once(&got.alerts, &truth(&added));
+    assert!(got.caught_up);
+    let last = mock.stats();
+    assert_eq!(
+        last.jobs_created - after.jobs_created,
+        2,
+        "one job refused, one read"
+    );
+    assert_eq!(last.jobs_open, 0, "the refused job was deleted");
+}
+
+#[tokio::test]
 async fn events_indexed_within_the_delay_wait_for_the_next_pull() {
     // Only 5 s pass on the server clock after indexing: still inside the 15 s delay.
     let mut cfg = config(&[("acme_prod", 10)], &[]);
@@ -418,6 +456,61 @@ async fn a_large_backlog_is_read_in_narrowed_windows() {
     let (got, _) = pull(&conn, None, 100, since(&mock)).await;
     assert_exactly_once(&got, &truth(&mock.events(&["acme_prod"], None)));
     assert_eq!(mock.stats().jobs_open, 0);
+}
+
+#[tokio::test]
+async fn one_job_serves_several_batches_and_a_refetch_in_a_new_process_gives_the_same_batch() {
+    let mock = SplunkMock::start(config(&[("acme_prod", 3_000)], &[])).await;
+    let connector = || {
+        Splunk::with_tuning(
+            Settings::validate(params(&mock, &["acme_prod"], None)).unwrap(),
+            SecretString::from(DEFAULT_TOKEN),
+            &http(),
+            Tuning {
+                min_rows_before_narrowing: 1_000,
+                ..tuning()
+            },
+        )
+        .unwrap()
+    };
+    let conn = connector();
+    let budget = Budget {
+        max_alerts: 100,
+        since: since(&mock),
+    };
+    let (mut cursor, mut got, mut batches) = (None::<Cursor>, Vec::new(), 0);
+    let (mut carried, mut probe_jobs) = (0, 0);
+    loop {
+        let before = mock.stats().requests;
+        let batch = conn.fetch(cursor.as_ref(), budget).await.unwrap();
+        batches += 1;
+        if batch.pages == 0 {
+            // From memory: no request, and what a search from the same cursor in another
+            // process returns.
+            assert_eq!(mock.stats().requests, before);
+            carried += 1;
+            let jobs = mock.stats().jobs_created;
+            let fresh = connector().fetch(cursor.as_ref(), budget).await.unwrap();
+            probe_jobs += mock.stats().jobs_created - jobs;
+            let ids = |b: &[Alert]| b.iter().map(|a| a.event_id.clone()).collect::<Vec<_>>();
+            assert_eq!(ids(&batch.alerts), ids(&fresh.alerts));
+            assert_eq!(batch.cursor, fresh.cursor);
+        }
+        got.extend(batch.alerts);
+        cursor = Some(batch.cursor);
+        if batch.caught_up {
+            break;
+        }
+    }
+    assert_exactly_once(&got, &truth(&mock.events(&["acme_prod"], None)));
+    let jobs = mock.stats().jobs_created - probe_jobs;
+    assert!(batches >= 30, "{batches} batches");
+    // Jobs hold about 500 rows (half of the 1,000 a job may hold), 5 batches of 100; the last
+    // batch of each window is searched again with the next rows, the first window is narrowed.
+    assert!(
+        jobs * 2 < batches && carried * 2 > batches,
+        "{jobs} jobs and {carried} batches from memory for {batches} batches"
+    );
 }
 
 #[tokio::test]
@@ -692,7 +785,9 @@ async fn a_peer_failure_fails_the_fetch_as_partial_and_the_next_pull_gets_the_wi
     let added = mock.add_events("acme_prod", 40);
 
     // A peer goes down during the search: with allow_partial_results=false Splunk fails the job.
-    mock.fail_peer_next_jobs(1);
+    // (Two jobs: the mock's clock moved with the new events, so the first job, made from the
+    // reused clock, is refused unread and the window is searched again.)
+    mock.fail_peer_next_jobs(2);
     let err = conn
         .fetch(cursor.as_ref(), budget(&mock))
         .await

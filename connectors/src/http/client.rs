@@ -349,6 +349,24 @@ impl Http {
         self.shared.limiter(key, limit).acquire().await;
     }
 
+    /// What an integration of this process stored under `key` at most `max_age` ago, and how
+    /// long ago (see [`super::shared`]).
+    pub(crate) fn memo<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        max_age: Duration,
+    ) -> Option<(T, Duration)> {
+        self.shared.memo(key, max_age)
+    }
+
+    pub(crate) fn remember<T: Send + Sync + 'static>(&self, key: &str, value: T) {
+        self.shared.remember(key, value);
+    }
+
+    pub(crate) fn forget(&self, key: &str) {
+        self.shared.forget(key);
+    }
+
     /// The semaphore the process's integrations share under `key` (first `permits` wins).
     pub(crate) fn shared_semaphore(
         &self,

@@ -4,9 +4,15 @@
 //! one [`super::HttpOptions`] holds: a process builds one `HttpOptions` and hands clones to its
 //! integrations, so they share; two `HttpOptions` are two separate processes as far as quotas
 //! go (tests rely on that to stay independent of each other).
+//!
+//! [`Shared`] also keeps [`Memos`]: what a vendor server told one poll that the next polls under
+//! the same key may reuse for a while (Splunk's version and clock, per endpoint and credential),
+//! so an idle poll does not ask again every minute.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
@@ -15,10 +21,22 @@ use super::limiter::{Limiter, RateLimit, lock};
 /// Below this many semaphores the map is never swept.
 const MIN_SWEEP_AT: usize = 64;
 
+/// Memos older than this are swept, whatever age their readers accept.
+const MEMO_MAX_AGE: Duration = Duration::from_secs(3600);
+
 #[derive(Default)]
 pub struct Shared {
     limiters: Mutex<HashMap<String, Arc<Limiter>>>,
     slots: Mutex<Slots>,
+    memos: Mutex<Memos>,
+}
+
+/// Values by key, each with the moment it was stored.
+#[derive(Default)]
+struct Memos {
+    map: HashMap<String, (Instant, Arc<dyn Any + Send + Sync>)>,
+    /// Like [`Slots::sweep_at`]: stale entries are swept when the map reaches this size.
+    sweep_at: usize,
 }
 
 /// The semaphores by key, each kept while anyone holds it.
@@ -36,6 +54,7 @@ impl std::fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("limiters", &lock(&self.limiters).len())
             .field("slots", &lock(&self.slots).map.len())
+            .field("memos", &lock(&self.memos).map.len())
             .finish()
     }
 }
@@ -64,6 +83,39 @@ impl Shared {
         slots.map.insert(key.to_owned(), Arc::downgrade(&s));
         s
     }
+
+    /// The value stored under `key` and how long ago, if it is a `T` stored at most `max_age`
+    /// ago.
+    pub(crate) fn memo<T: Clone + Send + Sync + 'static>(
+        &self,
+        key: &str,
+        max_age: Duration,
+    ) -> Option<(T, Duration)> {
+        let memos = lock(&self.memos);
+        let (at, value) = memos.map.get(key)?;
+        let age = at.elapsed();
+        if age > max_age {
+            return None;
+        }
+        value.downcast_ref::<T>().map(|v| (v.clone(), age))
+    }
+
+    /// Store `value` under `key`, now.
+    pub(crate) fn remember<T: Send + Sync + 'static>(&self, key: &str, value: T) {
+        let mut memos = lock(&self.memos);
+        if memos.map.len() >= memos.sweep_at {
+            memos.map.retain(|_, (at, _)| at.elapsed() <= MEMO_MAX_AGE);
+            memos.sweep_at = (memos.map.len() * 2).max(MIN_SWEEP_AT);
+        }
+        memos
+            .map
+            .insert(key.to_owned(), (Instant::now(), Arc::new(value)));
+    }
+
+    /// Drop what is stored under `key`.
+    pub(crate) fn forget(&self, key: &str) {
+        lock(&self.memos).map.remove(key);
+    }
 }
 
 #[cfg(test)]
@@ -85,6 +137,37 @@ mod tests {
             5,
             "dropped with its holders"
         );
+    }
+
+    #[test]
+    fn memos_are_typed_aged_forgotten_and_swept() {
+        let a = Shared::default();
+        a.remember("k", 7_i64);
+        let (v, age) = a.memo::<i64>("k", Duration::from_secs(60)).unwrap();
+        assert_eq!(v, 7);
+        assert!(age < Duration::from_secs(60));
+        assert!(
+            a.memo::<String>("k", Duration::from_secs(60)).is_none(),
+            "another type"
+        );
+        assert!(
+            Shared::default()
+                .memo::<i64>("k", Duration::from_secs(60))
+                .is_none(),
+            "another process"
+        );
+        a.forget("k");
+        assert!(a.memo::<i64>("k", Duration::from_secs(60)).is_none());
+        // Entries past the sweep age go when the map grows.
+        lock(&a.memos).map.insert(
+            "old".into(),
+            (Instant::now() - MEMO_MAX_AGE * 2, Arc::new(1_i64)),
+        );
+        for i in 0..1000 {
+            a.remember(&format!("k{i}"), i);
+        }
+        assert!(!lock(&a.memos).map.contains_key("old"));
+        assert_eq!(lock(&a.memos).map.len(), 1000, "fresh ones are kept");
     }
 
     #[test]

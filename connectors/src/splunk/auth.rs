@@ -188,6 +188,13 @@ pub fn search_slots(
     identity: Identity<'_>,
     permits: usize,
 ) -> Arc<Semaphore> {
+    let key = format!("splunk search slots {}", identity_key(endpoint, identity));
+    http.shared_semaphore(&key, permits)
+}
+
+/// One endpoint and Splunk identity as a hash: keys of what the process shares per identity,
+/// without the token itself.
+pub fn identity_key(endpoint: &str, identity: Identity<'_>) -> String {
     let mut h = Sha256::new();
     h.update(endpoint.as_bytes());
     match identity {
@@ -200,8 +207,7 @@ pub fn search_slots(
             h.update(u.as_bytes());
         }
     }
-    let key = format!("splunk search slots {}", hex::encode(h.finalize()));
-    http.shared_semaphore(&key, permits)
+    hex::encode(h.finalize())
 }
 
 #[cfg(test)]

@@ -3,12 +3,20 @@
 //! # Fetch
 //! 1. `GET /services/server/info`: the version (v2 results endpoints from 9.0.2, Cloud from
 //!    9.0.2209) and, from the `Date` header, the server's clock. The window ends at that clock
-//!    minus [`Tuning::index_delay`], never at ours.
+//!    minus [`Tuning::index_delay`], never at ours. The reading is reused for
+//!    [`Tuning::reuse_server_info`] by later fetches with the same endpoint and credential (its
+//!    clock advanced by the time since); the `Date` of the job's creation then confirms it, and
+//!    a reading more than [`CLOCK_TOLERANCE_SECS`] off is dropped and the window searched again
+//!    with a fresh one.
 //! 2. `POST /servicesNS/<owner>/<app>/search/jobs` with `index_earliest`/`index_latest` = the
 //!    window on `_indextime` (from the high-water mark minus the look-behind, see the cursor
 //!    module), `earliest_time` = the window start minus the allowed lateness (`earliest`,
 //!    default 7 days), a far `latest_time`, a large `max_count` (Splunk keeps only 10,000 events
-//!    by default), `allow_partial_results=false` and a deterministic `id` (below).
+//!    by default), `allow_partial_results=false` and a deterministic `id` (below). A window
+//!    that reads little new index time (a caught-up poll) is created `exec_mode=blocking`, so
+//!    Splunk answers when the job is done and one status request confirms it; a backlog window
+//!    is created `normal`, since its search may outlast a request timeout. With both, a
+//!    caught-up poll makes four requests (create, one status, results, delete), not seven.
 //! 3. Poll `GET …/search/jobs/<sid>` with backoff until DONE (FAILED fails the fetch).
 //! 4. When `resultCount` is far above one batch, the job is dropped and the window narrowed
 //!    (see the cursor module), so a backlog is read in batch-sized windows.
@@ -53,7 +61,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::auth::{Identity, SessionLogin, SplunkPolicy, StaticToken, http_error, search_slots};
+use super::auth::{
+    Identity, SessionLogin, SplunkPolicy, StaticToken, http_error, identity_key, search_slots,
+};
 use super::cursor::{State, select};
 use super::job::JobOutcome;
 pub(crate) use super::job::{job_status, results_page};
@@ -71,6 +81,9 @@ use crate::{Batch, Budget, Connector, ConnectorError, Cursor, Quarantined, Sourc
 pub const MAX_PAGE: usize = 50_000;
 /// Splunk's REST API has no published request quota; this keeps status polling polite.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 1200;
+/// A reused server clock must agree with the `Date` of the job's creation within this many
+/// seconds (the header has whole seconds; the estimate rounds down).
+pub const CLOCK_TOLERANCE_SECS: i64 = 2;
 
 /// Knobs with safe defaults; tests shorten the waits.
 #[derive(Debug, Clone)]
@@ -94,6 +107,9 @@ pub struct Tuning {
     /// and the window narrowed.
     pub narrow_factor: usize,
     pub min_rows_before_narrowing: usize,
+    /// How long a `server/info` reading serves later fetches of the same endpoint and
+    /// credential in this process; zero asks on every fetch.
+    pub reuse_server_info: Duration,
 }
 
 impl Default for Tuning {
@@ -108,6 +124,7 @@ impl Default for Tuning {
             max_count: 1_000_000,
             narrow_factor: 4,
             min_rows_before_narrowing: 10_000,
+            reuse_server_info: Duration::from_secs(300),
         }
     }
 }
@@ -123,6 +140,10 @@ pub struct Splunk {
     pub(super) tokens: TokenCache,
     pub(super) scheme: AuthScheme<'static>,
     pub(super) slots: Arc<Semaphore>,
+    /// Where this endpoint and credential's `server/info` is kept between fetches (a hash).
+    pub(super) info_key: String,
+    /// The rest of the last job after the batch cut from it (see [`Carry`]).
+    pub(super) carry: std::sync::Mutex<Option<Carry>>,
     pub(super) tuning: Tuning,
 }
 
@@ -144,6 +165,9 @@ pub struct ServerInfo {
     pub now: i64,
     /// `guid` of the instance answering, lowercased (GUIDs compare case-insensitively).
     pub guid: Option<String>,
+    /// Set when `now` is an earlier reading plus the time since: when that estimate was made,
+    /// so the job's creation can confirm it.
+    pub estimated_at: Option<std::time::Instant>,
 }
 
 impl Splunk {
@@ -170,27 +194,22 @@ impl Splunk {
         );
         let http = Http::new(Arc::new(SplunkPolicy), http, default_limit);
         let permits = tuning.max_concurrent_searches;
-        let (scheme, tokens, slots) = match settings.auth() {
+        let (scheme, tokens, slots, id_key) = match settings.auth() {
             AuthMode::Token => {
-                let slots = search_slots(
-                    &http,
-                    settings.endpoint(),
-                    Identity::Token(&secret),
-                    permits,
-                );
+                let identity = Identity::Token(&secret);
+                let slots = search_slots(&http, settings.endpoint(), identity, permits);
+                let id_key = identity_key(settings.endpoint(), identity);
                 (
                     AuthScheme::Bearer,
                     TokenCache::new(Box::new(StaticToken(secret)), REFRESH_BEFORE),
                     slots,
+                    id_key,
                 )
             }
             AuthMode::Session { username } => {
-                let slots = search_slots(
-                    &http,
-                    settings.endpoint(),
-                    Identity::User(&username),
-                    permits,
-                );
+                let identity = Identity::User(&username);
+                let slots = search_slots(&http, settings.endpoint(), identity, permits);
+                let id_key = identity_key(settings.endpoint(), identity);
                 let login_url = endpoint_url(settings.url(), &["services", "auth", "login"]);
                 let minter = SessionLogin {
                     login_url,
@@ -201,6 +220,7 @@ impl Splunk {
                     AuthScheme::Splunk,
                     TokenCache::new(Box::new(minter), REFRESH_BEFORE),
                     slots,
+                    id_key,
                 )
             }
         };
@@ -220,6 +240,8 @@ impl Splunk {
             tokens,
             scheme,
             slots,
+            info_key: format!("splunk server info {id_key}"),
+            carry: std::sync::Mutex::new(None),
             tuning,
         })
     }
@@ -267,19 +289,12 @@ impl Splunk {
         if !resp.is_success() {
             return Err(http_error(endpoint, &resp));
         }
-        let now = resp
-            .headers
-            .get(reqwest::header::DATE)
-            .and_then(|d| d.to_str().ok())
-            .and_then(|d| httpdate::parse_http_date(d).ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_secs() as i64)
-            .ok_or_else(|| {
-                malformed(
-                    endpoint,
-                    "no Date header: the server's clock is unknown".into(),
-                )
-            })?;
+        let now = super::job::date_secs(&resp).ok_or_else(|| {
+            malformed(
+                endpoint,
+                "no Date header: the server's clock is unknown".into(),
+            )
+        })?;
         let info: Value =
             serde_json::from_slice(&resp.body).map_err(|e| malformed(endpoint, e.to_string()))?;
         let content = info.pointer("/entry/0/content");
@@ -305,7 +320,35 @@ impl Splunk {
             v2,
             now,
             guid,
+            estimated_at: None,
         })
+    }
+
+    /// `server/info` for a fetch: a reading of this endpoint and credential from the last
+    /// [`Tuning::reuse_server_info`], its clock advanced by the time since, else a fresh one
+    /// (then kept for the next fetches).
+    async fn server_info_for_fetch(&self) -> Result<ServerInfo, ConnectorError> {
+        let reuse = self.tuning.reuse_server_info;
+        if !reuse.is_zero()
+            && let Some((mut info, age)) = self.http.memo::<ServerInfo>(&self.info_key, reuse)
+        {
+            // Rounded down: an estimate behind the server only ends the window earlier.
+            info.now = info
+                .now
+                .saturating_add(i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
+            info.estimated_at = Some(std::time::Instant::now());
+            return Ok(info);
+        }
+        self.fresh_server_info().await
+    }
+
+    async fn fresh_server_info(&self) -> Result<ServerInfo, ConnectorError> {
+        self.http.forget(&self.info_key);
+        let info = self.server_info().await?;
+        if !self.tuning.reuse_server_info.is_zero() {
+            self.http.remember(&self.info_key, info.clone());
+        }
+        Ok(info)
     }
 
     /// Maps every row in scope; a row that cannot be mapped is quarantined under a key derived
@@ -355,7 +398,30 @@ impl Connector for Splunk {
         cursor: Option<&Cursor>,
         budget: Budget,
     ) -> Result<Batch, ConnectorError> {
-        let info = self.server_info().await?;
+        let batch = self.fetch_windows(cursor, budget).await;
+        if batch.is_err() {
+            // A failure may come from a changed server (an upgrade that disabled v1 results):
+            // the next fetch reads `server/info` again.
+            self.http.forget(&self.info_key);
+        }
+        batch
+    }
+
+    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
+        Ok(self.server_info().await?.guid)
+    }
+
+    fn http_stats(&self) -> HttpStats {
+        self.http.stats()
+    }
+}
+
+impl Splunk {
+    async fn fetch_windows(
+        &self,
+        cursor: Option<&Cursor>,
+        budget: Budget,
+    ) -> Result<Batch, ConnectorError> {
         let mut state = match cursor {
             Some(c) => State::decode(c, |id, version| {
                 crate::alert::event_id(&self.source_name, id, version)
@@ -364,7 +430,28 @@ impl Connector for Splunk {
         };
         let max_alerts = budget.max_alerts.max(1);
         let look_back = i64::try_from(self.settings.look_back().as_secs()).unwrap_or(i64::MAX);
-        let horizon = info.now - self.tuning.index_delay.as_secs() as i64;
+        // Whatever this fetch does, a carry left by an earlier one is used now or never.
+        let carried = lock(&self.carry).take().filter(|c| {
+            c.after == state && c.rest.len() > max_alerts && c.made.elapsed() <= CARRY_FOR
+        });
+        if let Some(carry) = carried {
+            return self.select_batch(
+                Window {
+                    end: carry.end,
+                    horizon: carry.horizon,
+                    job_rows: carry.job_rows,
+                    target: carry.target,
+                },
+                carry.rest,
+                Vec::new(),
+                &state,
+                max_alerts,
+                0,
+            );
+        }
+        let mut info = self.server_info_for_fetch().await?;
+        let delay = self.tuning.index_delay.as_secs() as i64;
+        let mut horizon = info.now - delay;
         let mut pages = 1u32;
         // Nothing new and no look-behind to re-read (a first run already at the horizon).
         if state.hw >= horizon && state.search_start(look_back) >= state.hw {
@@ -379,8 +466,11 @@ impl Connector for Splunk {
         let max_rows = max_alerts
             .saturating_mul(self.tuning.narrow_factor.max(1))
             .max(self.tuning.min_rows_before_narrowing);
-        // Each narrowing divides the window by at least `narrow_factor`: this bound is never
-        // reached before the window is one second wide.
+        // A narrowed window aims at half of what a job may hold: a few batches from one job,
+        // with room for uneven density.
+        let target = (max_rows / 2).max(max_alerts);
+        // Each narrowing divides the window by `count / target` (more than two by default):
+        // this bound is not reached before the window is one second wide.
         for _ in 0..64 {
             let start = state.search_start(look_back);
             let end = state.window_end(horizon);
@@ -388,10 +478,19 @@ impl Connector for Splunk {
                 .run_window(start, state.hw, end, &info, max_rows)
                 .await?
             {
+                JobOutcome::StaleClock => {
+                    // The reused clock was off: this window again, from a fresh reading.
+                    tracing::debug!(
+                        vendor = VENDOR,
+                        "the server's clock moved from the reused reading; reading it again"
+                    );
+                    info = self.fresh_server_info().await?;
+                    horizon = info.now - delay;
+                }
                 JobOutcome::TooMany { count } => {
                     pages += 2;
                     let width = (end - state.hw) as u128;
-                    let narrowed = (width * max_alerts as u128 / count.max(1) as u128).max(1);
+                    let narrowed = (width * target as u128 / count.max(1) as u128).max(1);
                     state.span = Some(narrowed.min(width.saturating_sub(1).max(1)) as i64);
                     tracing::debug!(
                         vendor = VENDOR,
@@ -402,32 +501,21 @@ impl Connector for Splunk {
                 }
                 JobOutcome::Rows { rows, pages: p } => {
                     pages += p + 2;
+                    let job_rows = rows.len();
                     let (mapped, bad) = self.map_rows(rows);
-                    let sel = select(mapped, bad, &state, look_back, end, max_alerts);
-                    if sel.capped {
-                        tracing::warn!(
-                            vendor = VENDOR,
-                            kept = sel.next.recent.len(),
-                            floor = sel.next.floor,
-                            "the look-behind's dedup set reached its cap; events that become \
-                             searchable late below the new floor will be missed"
-                        );
-                    }
-                    if !sel.quarantined.is_empty() {
-                        tracing::warn!(
-                            vendor = VENDOR,
-                            quarantined = sel.quarantined.len(),
-                            "result rows that could not be mapped were quarantined"
-                        );
-                    }
-                    let caught_up = sel.window_done && end >= horizon;
-                    return Ok(Batch {
-                        alerts: sel.alerts,
-                        cursor: sel.next.encode()?,
-                        caught_up,
+                    return self.select_batch(
+                        Window {
+                            end,
+                            horizon,
+                            job_rows,
+                            target,
+                        },
+                        mapped,
+                        bad,
+                        &state,
+                        max_alerts,
                         pages,
-                        quarantined: sel.quarantined,
-                    });
+                    );
                 }
             }
         }
@@ -439,13 +527,101 @@ impl Connector for Splunk {
         })
     }
 
-    async fn endpoint_identity(&self) -> Result<Option<String>, ConnectorError> {
-        Ok(self.server_info().await?.guid)
+    /// The batch from one window's rows (a job's, or the carry of the previous batch), leaving
+    /// the rest as the carry for a fetch from the batch's cursor.
+    fn select_batch(
+        &self,
+        window: Window,
+        rows: Vec<MappedRow>,
+        bad: Vec<(String, Quarantined)>,
+        state: &State,
+        max_alerts: usize,
+        pages: u32,
+    ) -> Result<Batch, ConnectorError> {
+        let look_back = i64::try_from(self.settings.look_back().as_secs()).unwrap_or(i64::MAX);
+        let mut sel = select(rows, bad, state, look_back, window.end, max_alerts);
+        if sel.window_done && window.job_rows < window.target / 2 {
+            // A thin window: widen it; `None` once it would reach the horizon anyway.
+            sel.next.span = sel.next.span.map(|s| s.saturating_mul(2));
+        }
+        if sel.capped {
+            tracing::warn!(
+                vendor = VENDOR,
+                kept = sel.next.recent.len(),
+                floor = sel.next.floor,
+                "the look-behind's dedup set reached its cap; events that become \
+                 searchable late below the new floor will be missed"
+            );
+        }
+        if !sel.quarantined.is_empty() {
+            tracing::warn!(
+                vendor = VENDOR,
+                quarantined = sel.quarantined.len(),
+                "result rows that could not be mapped were quarantined"
+            );
+        }
+        let caught_up = sel.window_done && window.end >= window.horizon;
+        let cursor = sel.next.encode()?;
+        if !sel.window_done {
+            *lock(&self.carry) = Some(Carry {
+                made: std::time::Instant::now(),
+                after: sel.next,
+                end: window.end,
+                horizon: window.horizon,
+                job_rows: window.job_rows,
+                target: window.target,
+                rest: sel.rest,
+            });
+        }
+        Ok(Batch {
+            alerts: sel.alerts,
+            cursor,
+            caught_up,
+            pages,
+            quarantined: sel.quarantined,
+        })
     }
+}
 
-    fn http_stats(&self) -> HttpStats {
-        self.http.stats()
-    }
+/// One job's window, as the batches cut from it see it.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    end: i64,
+    /// The server's clock minus the index delay when the job ran.
+    horizon: i64,
+    /// Rows the job returned.
+    job_rows: usize,
+    /// Rows a window should hold (below half of it, the next one is wider).
+    target: usize,
+}
+
+/// The rows of a job left after a batch cut from it, kept by the connector so that the next
+/// fetch, if it continues from exactly that batch's cursor, reads them from memory instead of
+/// searching the window again (the job is deleted as soon as it is read).
+///
+/// Used only while more than a batch is left: the batch is then the one a search from that
+/// cursor would return (the search's window holds the rest and ends no earlier, and the rows
+/// beyond sort after the rest), so a refetch after a crash gives the same batch. The last part
+/// of a window is searched again instead, since that search would also reach past the carried
+/// window's end. Any other cursor (a retry after a failed commit, another process) drops the
+/// carry and searches, and so does a fetch more than [`CARRY_FOR`] later; a row that became
+/// searchable meanwhile is found by a later window's look-behind, as for any late row.
+pub(super) struct Carry {
+    made: std::time::Instant,
+    after: State,
+    end: i64,
+    horizon: i64,
+    job_rows: usize,
+    target: usize,
+    rest: Vec<MappedRow>,
+}
+
+/// How long a carry stays usable: the batches of one pull follow each other within
+/// milliseconds, as for CrowdStrike's and Sentinel's resume.
+const CARRY_FOR: Duration = Duration::from_secs(10);
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn endpoint_url(base: &Url, segments: &[&str]) -> Url {

@@ -11,16 +11,19 @@
 //!
 //! A window may hold more rows than one batch may return: rows are ordered by (`_indextime`, id),
 //! the batch takes a prefix, `hw` moves to the `_indextime` of its last row (never backwards) and
-//! the rest is found again by the next fetch. Fetching again from an old cursor (after a crash)
-//! returns the same rows again.
+//! the rest ([`Selection::rest`]) is what the next fetch returns: from memory when it continues
+//! from this very cursor in the same process (see the client's carry), else found again by a
+//! search of the same window. Fetching again from an old cursor (after a crash) returns the same
+//! rows again.
 //!
 //! **Bound.** `recent` keeps at most [`MAX_RECENT`] keys. Beyond that, the oldest whole seconds
 //! are dropped and `floor` rises past them: the look-behind shrinks for this cursor, and an event
 //! that becomes searchable late in the dropped part is missed (a warning says so). Keys at or
 //! above `hw` are never dropped, since they guard the second a cut batch stopped in.
 //!
-//! `span` remembers a window length that produced about one batch, so a large backlog is read in
-//! windows of roughly batch size instead of re-reading the whole backlog for every batch.
+//! `span` remembers a window length whose job was readable (the caller narrows it when a job
+//! finds too many rows and widens it when one finds few), so a large backlog is read in windows
+//! of a few batches each instead of re-reading the whole backlog for every batch.
 
 use std::collections::HashSet;
 
@@ -39,7 +42,7 @@ pub const MAX_RECENT: usize = 20_000;
 pub struct State {
     /// Every row with `floor ≤ _indextime < hw` that was searchable has been emitted.
     pub hw: i64,
-    /// Seconds of index time that last gave about one batch; `None` = search up to the horizon.
+    /// Seconds of index time whose job was last readable; `None` = search up to the horizon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub span: Option<i64>,
     /// The lowest `_indextime` a search re-reads; `recent` covers everything emitted from here.
@@ -130,6 +133,9 @@ pub struct Selection {
     pub window_done: bool,
     /// Keys were dropped at [`MAX_RECENT`]; the look-behind of this cursor shrank.
     pub capped: bool,
+    /// The window's rows after the batch, in order (empty when the window is done): what a
+    /// fetch from `next` returns first, if nothing new became searchable meanwhile.
+    pub rest: Vec<MappedRow>,
 }
 
 /// Picks the batch from every row the search returned for `[search_start, end)`.
@@ -157,24 +163,19 @@ pub fn select(
 
     let max_alerts = max_alerts.max(1);
     let window_done = rows.len() <= max_alerts;
-    rows.truncate(max_alerts);
+    let rest = if window_done {
+        Vec::new()
+    } else {
+        rows.split_off(max_alerts)
+    };
 
-    let window = end - state.hw;
-    let (hw, span) = if window_done {
-        let span = match state.span {
-            // A thin window: widen it; `None` once it would reach the horizon anyway.
-            Some(s) if rows.len() < max_alerts / 2 => Some(s.saturating_mul(2)),
-            other => other,
-        };
-        (end, span)
+    let hw = if window_done {
+        end
     } else {
         match rows.last() {
             // The cut fell among re-read (late-searchable) rows: `hw` stays; the rest come next.
-            Some(last) if last.indextime > state.hw => (
-                last.indextime,
-                Some((last.indextime - state.hw).clamp(1, window.max(1))),
-            ),
-            _ => (state.hw, state.span),
+            Some(last) if last.indextime > state.hw => last.indextime,
+            _ => state.hw,
         }
     };
 
@@ -210,12 +211,13 @@ pub fn select(
         quarantined,
         next: State {
             hw,
-            span,
+            span: state.span,
             floor,
             recent,
         },
         window_done,
         capped,
+        rest,
     }
 }
 
@@ -287,6 +289,32 @@ mod tests {
         assert_eq!(got.len(), want.len(), "no repeats");
         assert_eq!(got.into_iter().collect::<HashSet<_>>(), want);
         assert_eq!(state.hw, 200);
+    }
+
+    #[test]
+    fn the_rest_of_a_cut_window_gives_what_searching_it_again_gives() {
+        let all = || {
+            (0..25)
+                .map(|i| row(i, 100 + i64::from(i / 4)))
+                .collect::<Vec<_>>()
+        };
+        let first = select(all(), vec![], &State::start(100), LB, 200, 10);
+        assert_eq!((first.alerts.len(), first.rest.len()), (10, 15));
+        assert_eq!(first.next.span, None, "span is the caller's");
+        let (mut carried, mut searched) = (first.next.clone(), first.next);
+        let mut rest = first.rest;
+        loop {
+            let from_rest = select(rest, vec![], &carried, LB, 200, 10);
+            let again = select(all(), vec![], &searched, LB, 200, 10);
+            assert_eq!(ids(&from_rest.alerts), ids(&again.alerts));
+            assert_eq!(from_rest.next, again.next);
+            assert_eq!(from_rest.window_done, again.window_done);
+            (carried, searched, rest) = (from_rest.next, again.next, from_rest.rest);
+            if again.window_done {
+                break;
+            }
+        }
+        assert_eq!(carried.hw, 200);
     }
 
     #[test]

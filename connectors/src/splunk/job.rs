@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::auth::{envelope_text, http_error, messages_line};
-use super::client::{MAX_PAGE, ServerInfo, Splunk, malformed, vendor_error};
+use super::client::{CLOCK_TOLERANCE_SECS, MAX_PAGE, ServerInfo, Splunk, malformed, vendor_error};
 use super::mapping::{KIND, VENDOR};
 use super::time::earliest_time;
 use crate::ConnectorError;
@@ -22,6 +22,26 @@ pub(super) enum JobOutcome {
     TooMany {
         count: u64,
     },
+    /// The window came from a reused server clock that the job's creation did not confirm;
+    /// the job was deleted unread.
+    StaleClock,
+}
+
+/// A window with at most this much index time past the high-water mark (a caught-up poll) is
+/// searched `exec_mode=blocking`: it is small, so Splunk answers within the request timeout.
+const BLOCKING_MAX_NEW_SECS: i64 = 600;
+/// … and only when the whole search, look-behind included, spans at most this much index time.
+const BLOCKING_MAX_SEARCH_SECS: i64 = 3600;
+
+/// True when the server's `date` (from a response to a request sent when the clock was
+/// estimated at `estimated`, answered `waited` later) agrees with that estimate.
+pub(super) fn clock_confirms(estimated: i64, waited: std::time::Duration, date: i64) -> bool {
+    let waited = i64::try_from(waited.as_secs()).unwrap_or(i64::MAX);
+    date >= estimated.saturating_sub(CLOCK_TOLERANCE_SECS)
+        && date
+            <= estimated
+                .saturating_add(waited)
+                .saturating_add(CLOCK_TOLERANCE_SECS)
 }
 
 impl Splunk {
@@ -43,12 +63,15 @@ impl Splunk {
         format!("seliq_{}", hex::encode(&h.finalize()[..16]))
     }
 
+    /// The job's sid, and the server's clock from the `Date` of the creation's answer (`None`
+    /// when it had none or the job was found after a failed create).
     pub(super) async fn create_job(
         &self,
         start: i64,
         end: i64,
         server_now: i64,
-    ) -> Result<String, ConnectorError> {
+        blocking: bool,
+    ) -> Result<(String, Option<i64>), ConnectorError> {
         let endpoint = "search/jobs";
         let url = self.ns_url(&["search", "jobs"]);
         let earliest = earliest_time(self.settings.earliest(), start);
@@ -56,7 +79,10 @@ impl Splunk {
         let form: Vec<(&str, String)> = vec![
             ("search", self.search.clone()),
             ("id", sid.clone()),
-            ("exec_mode", "normal".into()),
+            (
+                "exec_mode",
+                if blocking { "blocking" } else { "normal" }.into(),
+            ),
             ("output_mode", "json".into()),
             ("earliest_time", earliest),
             // Events stamped in the future by a skewed source still belong to their window.
@@ -77,7 +103,9 @@ impl Splunk {
             })
             .await;
         let failure = match created {
-            Ok(resp) if resp.is_success() => return created_sid(endpoint, &resp.body),
+            Ok(resp) if resp.is_success() => {
+                return created_sid(endpoint, &resp.body).map(|sid| (sid, date_secs(&resp)));
+            }
             Ok(resp) => http_error(endpoint, &resp),
             Err(e) => quota_hint(e),
         };
@@ -85,7 +113,7 @@ impl Splunk {
         // made, or the retries ran out after that job was made: use it if it is there.
         if !failure.is_credential_rejected() && self.job_exists(&sid).await {
             tracing::debug!(vendor = VENDOR, sid, error = %failure, "job creation failed but the job exists; using it");
-            return Ok(sid);
+            return Ok((sid, None));
         }
         Err(failure)
     }
@@ -262,7 +290,20 @@ impl Splunk {
                 endpoint: "search/jobs".into(),
                 reason: "the search slot semaphore was closed".into(),
             })?;
-        let sid = self.create_job(start, end, info.now).await?;
+        let blocking = end - hw <= BLOCKING_MAX_NEW_SECS && end - start <= BLOCKING_MAX_SEARCH_SECS;
+        let (sid, date) = self.create_job(start, end, info.now, blocking).await?;
+        if let Some(at) = info.estimated_at {
+            match date {
+                Some(d) if !clock_confirms(info.now, at.elapsed(), d) => {
+                    self.delete_job(&sid).await;
+                    return Ok(JobOutcome::StaleClock);
+                }
+                Some(_) => {}
+                // Nothing to confirm with: this window stands (the look-behind covers a clock
+                // that moved), the next fetch reads the clock again.
+                None => self.http.forget(&self.info_key),
+            }
+        }
         let outcome = async {
             let count = self.wait_done(&sid).await?;
             if let Some(c) = count
@@ -460,6 +501,16 @@ fn quota_hint(e: ConnectorError) -> ConnectorError {
     }
 }
 
+/// The server's clock (epoch seconds) from a response's `Date` header.
+pub(super) fn date_secs(resp: &crate::http::Response) -> Option<i64> {
+    resp.headers
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+}
+
 fn created_sid(endpoint: &str, body: &[u8]) -> Result<String, ConnectorError> {
     #[derive(Deserialize)]
     struct Created {
@@ -557,6 +608,27 @@ mod tests {
         assert_ne!(a, c.job_id(101, 200, "0"));
         assert!(a.starts_with("seliq_") && a.len() == 38);
         assert!(a.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+    }
+
+    #[test]
+    fn a_reused_clock_is_confirmed_within_the_tolerance_and_the_request_time() {
+        let s = std::time::Duration::from_secs;
+        assert!(clock_confirms(1000, s(0), 1000));
+        assert!(clock_confirms(1000, s(0), 998), "the estimate rounds down");
+        assert!(
+            clock_confirms(1000, s(5), 1007),
+            "a blocking create answers later"
+        );
+        assert!(!clock_confirms(1000, s(5), 1008));
+        assert!(
+            !clock_confirms(1000, s(0), 997),
+            "the server's clock went back"
+        );
+        assert!(
+            !clock_confirms(1000, s(0), 1030),
+            "the server's clock jumped ahead"
+        );
+        assert!(!clock_confirms(i64::MAX, s(u64::MAX), 0));
     }
 
     #[test]

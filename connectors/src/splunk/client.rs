@@ -324,6 +324,11 @@ impl Splunk {
         })
     }
 
+    /// The look-behind in whole seconds, as the cursor counts index time.
+    fn look_back_secs(&self) -> i64 {
+        i64::try_from(self.settings.look_back().as_secs()).unwrap_or(i64::MAX)
+    }
+
     /// `server/info` for a fetch: a reading of this endpoint and credential from the last
     /// [`Tuning::reuse_server_info`], its clock advanced by the time since, else a fresh one
     /// (then kept for the next fetches).
@@ -429,7 +434,7 @@ impl Splunk {
             None => State::start(budget.since.timestamp()),
         };
         let max_alerts = budget.max_alerts.max(1);
-        let look_back = i64::try_from(self.settings.look_back().as_secs()).unwrap_or(i64::MAX);
+        let look_back = self.look_back_secs();
         // Whatever this fetch does, a carry left by an earlier one is used now or never.
         let carried = lock(&self.carry).take().filter(|c| {
             c.after == state && c.rest.len() > max_alerts && c.made.elapsed() <= CARRY_FOR
@@ -538,7 +543,7 @@ impl Splunk {
         max_alerts: usize,
         pages: u32,
     ) -> Result<Batch, ConnectorError> {
-        let look_back = i64::try_from(self.settings.look_back().as_secs()).unwrap_or(i64::MAX);
+        let look_back = self.look_back_secs();
         let mut sel = select(rows, bad, state, look_back, window.end, max_alerts);
         if sel.window_done && window.job_rows < window.target / 2 {
             // A thin window: widen it; `None` once it would reach the horizon anyway.

@@ -1098,7 +1098,11 @@ async fn status_can_come_from_the_schedulers_live_view_and_stays_confined() {
         replica: None,
     };
     let api = Api::start_with(|s| {
-        s.with_live_status(Arc::new(move || vec![live("acme-corp"), live("globex")]))
+        // A scheduler that ignores the workspace asked for: the API still confines the answer.
+        s.with_live_status(Arc::new(move |_only: Option<String>| {
+            Box::pin(async move { Some(vec![live("acme-corp"), live("globex")]) })
+                as seliq_gateway::api::LiveStatusAnswer
+        }))
     })
     .await;
     let (_, acme) = api.token(&["--workspace", "acme-corp", "--scope", "read"]);

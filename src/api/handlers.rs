@@ -651,7 +651,7 @@ pub async fn rollback_credential(
 pub async fn status_all(p: Principal) -> ApiResult<Json<Value>> {
     p.require(TokenScope::Read)?;
     let only = p.workspace.as_ref().map(|w| w.slug.clone());
-    if let Some(list) = p.state.live_status(only.as_ref()) {
+    if let Some(list) = p.state.live_status(only.as_ref()).await {
         return Ok(Json(json!({ "integrations": list })));
     }
     let list = blocking(move || {
@@ -675,7 +675,7 @@ pub async fn status_all(p: Principal) -> ApiResult<Json<Value>> {
 pub async fn status_workspace(s: WorkspaceScope) -> ApiResult<Json<Value>> {
     s.principal.require(TokenScope::Read)?;
     let slug = s.slug().clone();
-    if let Some(list) = s.principal.state.live_status(Some(&slug)) {
+    if let Some(list) = s.principal.state.live_status(Some(&slug)).await {
         return Ok(Json(json!({ "integrations": list })));
     }
     let list = blocking(move || {

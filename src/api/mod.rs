@@ -56,9 +56,15 @@ pub struct ApiState {
     inner: Arc<Inner>,
 }
 
-/// Where the status endpoints read from when `serve` mounts the API: the view its scheduler
-/// publishes (live state, lag included). Without one they read the store like `status --json`.
-pub type LiveStatus = Arc<dyn Fn() -> Vec<IntegrationStatus> + Send + Sync>;
+/// Where the status endpoints read from when `serve` mounts the API: its scheduler, asked for the
+/// live view of every integration or of one workspace (`Some(slug)`), lag computed at the
+/// question. `None` back (the scheduler stopped, or did not answer in time): they read the store
+/// like `status --json`, as they do without a scheduler.
+pub type LiveStatus = Arc<dyn Fn(Option<String>) -> LiveStatusAnswer + Send + Sync>;
+
+/// The scheduler's answer to one [`LiveStatus`] question.
+pub type LiveStatusAnswer =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<IntegrationStatus>>> + Send>>;
 
 #[derive(Clone)]
 struct Inner {
@@ -114,17 +120,21 @@ impl ApiState {
         }
     }
 
-    /// Every integration's status, of one workspace or all.
-    pub(crate) fn live_status(
+    /// Every integration's status, of one workspace or all, from the scheduler when there is one.
+    pub(crate) async fn live_status(
         &self,
         only: Option<&crate::slug::Slug>,
     ) -> Option<Vec<IntegrationStatus>> {
         let live = self.inner.live_status.as_ref()?;
-        let mut list = live();
-        if let Some(slug) = only {
-            list.retain(|s| s.workspace == slug.as_str());
-        }
-        Some(list)
+        let list = live(only.map(|s| s.as_str().to_owned())).await?;
+        // The scheduler filtered already; kept as the rule this function promises.
+        Some(match only {
+            Some(slug) => list
+                .into_iter()
+                .filter(|s| s.workspace == slug.as_str())
+                .collect(),
+            None => list,
+        })
     }
 
     pub(crate) fn vault(&self) -> &Vault {

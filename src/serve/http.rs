@@ -1,7 +1,7 @@
 //! The unauthenticated HTTP side of `serve`: liveness, readiness and Prometheus metrics. It reads
 //! only what the scheduler publishes in [`Shared`]; it never touches the store. The status view
-//! and everything else under `/v1` is the token-authenticated API (`crate::api`), which reads the
-//! scheduler's live status through [`Shared::status`].
+//! and everything else under `/v1` is the token-authenticated API (`crate::api`), which asks the
+//! scheduler for its live status.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::metrics::Metrics;
-use super::status::IntegrationStatus;
 
 /// What the scheduler publishes for the HTTP handlers.
 pub struct Shared {
@@ -26,8 +25,6 @@ pub struct Shared {
     pub last_tick: Mutex<(Instant, bool)>,
     /// Readiness requires a tick within this long.
     pub tick_deadline: Duration,
-    /// Republished by the scheduler every tick (lag included), so a read is at most a second old.
-    pub status: Mutex<Vec<IntegrationStatus>>,
 }
 
 pub fn router(shared: Arc<Shared>) -> Router {

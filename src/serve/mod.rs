@@ -52,10 +52,8 @@ pub use config::ServeOptions;
 const RELOAD_EVERY: Duration = Duration::from_secs(5);
 /// The longest a reload is skipped for, whatever the database says.
 const RELOAD_AT_LEAST_EVERY: Duration = Duration::from_secs(60);
-/// Status and gauges are rebuilt every tick up to this many integrations; beyond, every
-/// `integrations / PUBLISH_PER_TICK` ticks (10 s at 10,000), so a rebuild of every entry costs
-/// about the same per second at any size.
-const PUBLISH_PER_TICK: usize = 1_000;
+/// How long `/v1/status` waits for the scheduler to answer before it reads the store instead.
+const STATUS_WAIT: Duration = Duration::from_secs(5);
 /// The longest an idle integration's cursor moves only in memory: an empty batch that moves
 /// the cursor (every idle Splunk poll, whose window end follows the clock) is committed at most
 /// this often. A restart replays at most this much of windows that emitted nothing.
@@ -87,6 +85,8 @@ struct Entry {
     cursor_committed: Instant,
     /// Its slot in every interval, as a fraction (see [`schedule::after_success`]).
     phase: f64,
+    /// The times its lag and since-success gauges are computed from at scrape.
+    clock: Arc<metrics::IntegrationClock>,
 }
 
 /// What a poll start reads besides the credential: the binding check passed, the SLA policy and
@@ -111,6 +111,12 @@ impl Entry {
             integration: self.integ.name.to_string(),
             vendor: self.integ.kind.as_str().to_owned(),
         }
+    }
+
+    /// Tell the gauges the times `stored` now holds.
+    fn sync_clock(&self) {
+        self.clock
+            .set(self.stored.newest_updated_at, self.stored.last_success);
     }
 
     fn interval(&self) -> Duration {
@@ -171,14 +177,21 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
         ready: AtomicBool::new(false),
         last_tick: Mutex::new((Instant::now(), false)),
         tick_deadline: RELOAD_EVERY * 2,
-        status: Mutex::new(Vec::new()),
     });
-    // The API reads the scheduler's live view for `/v1/status`; everything else it does through
-    // its own store connections, so it never waits on the scheduler.
-    let api = crate::api::ApiState::new(&app, http.clone()).with_live_status(Arc::new({
-        let s = shared.clone();
-        move || s.status.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }));
+    // `/v1/status` asks the scheduler, which builds the list from its live view when asked (no
+    // rebuild of every integration's status while nobody reads it); everything else the API
+    // does through its own store connections, so it never waits on the scheduler.
+    let (status_tx, mut status_rx) = mpsc::channel::<StatusRequest>(16);
+    let api = crate::api::ApiState::new(&app, http.clone()).with_live_status(Arc::new(
+        move |only: Option<String>| {
+            let tx = status_tx.clone();
+            Box::pin(async move {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                tx.send(StatusRequest { only, reply }).await.ok()?;
+                tokio::time::timeout(STATUS_WAIT, answer).await.ok()?.ok()
+            }) as crate::api::LiveStatusAnswer
+        },
+    ));
     let routes = http::router(shared.clone()).merge(crate::api::router(api));
     let (http_stop_tx, mut http_stop_rx) = watch::channel(false);
     let server = axum::serve(
@@ -209,6 +222,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
             .then(|| leases::Leasing::new(&opts.replica_id, opts.lease_ttl)),
     };
     if let Some(l) = &sched.leasing {
+        shared.metrics.clocks.set_replica(l.replica());
         tracing::info!(
             replica = l.replica(),
             lease_ttl_secs = opts.lease_ttl.as_secs_f64(),
@@ -231,7 +245,6 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reload = Instant::now();
-    let mut ticks = 0usize;
     let mut buf = Vec::with_capacity(1 << 20);
     let mut batch_no = 0u64;
 
@@ -248,8 +261,10 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
                 sched.commit(&mut app, &mut sinks, ready, batch_no, &mut buf);
             }
             Some(f) = done_rx.recv() => sched.finish(&mut app, f),
+            Some(q) = status_rx.recv() => {
+                let _ = q.reply.send(sched.status(q.only.as_deref()));
+            }
             _ = tick.tick() => {
-                ticks = ticks.wrapping_add(1);
                 sched.save_states(&mut app);
                 if last_reload.elapsed() >= RELOAD_EVERY {
                     if gate.due(app.store()) {
@@ -265,9 +280,7 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
                 }
                 sched.lease_round(&mut app);
                 sched.start_due(&mut app, &tx, &done_tx, &stop_rx);
-                if ticks.is_multiple_of(sched.entries.len().div_ceil(PUBLISH_PER_TICK).max(1)) {
-                    sched.publish();
-                }
+                sched.publish();
             }
         }
     }
@@ -299,6 +312,9 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
                 sched.commit(&mut app, &mut sinks, ready, batch_no, &mut buf);
             }
             Some(f) = done_rx.recv() => sched.finish(&mut app, f),
+            Some(q) = status_rx.recv() => {
+                let _ = q.reply.send(sched.status(q.only.as_deref()));
+            }
             () = tokio::time::sleep_until(deadline) => {
                 tracing::warn!(polls_in_flight = sched.running, "grace period over; exiting with polls unfinished (nothing uncommitted is kept)");
                 break;
@@ -313,6 +329,12 @@ pub async fn run(mut app: App, http: HttpOptions, opts: ServeOptions) -> Result<
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     tracing::info!("serve stopped");
     Ok(0)
+}
+
+/// `/v1/status` asking the scheduler for every integration's status, or one workspace's.
+struct StatusRequest {
+    only: Option<String>,
+    reply: tokio::sync::oneshot::Sender<Vec<status::IntegrationStatus>>,
 }
 
 enum Sinks {
@@ -452,8 +474,22 @@ impl Scheduler {
                         e.stored = stored;
                         e.due = now;
                     }
+                    e.sync_clock();
                 }
                 None => {
+                    let clock = self.shared.metrics.clocks.add(
+                        integ.id,
+                        IntegrationLabels {
+                            workspace: if self.opts.hide_workspace_labels {
+                                String::new()
+                            } else {
+                                workspace.clone()
+                            },
+                            integration: integ.name.to_string(),
+                            vendor: integ.kind.as_str().to_owned(),
+                        },
+                    );
+                    clock.set(stored.newest_updated_at, stored.last_success);
                     let interval = Duration::from_secs(integ.poll_interval_secs);
                     let state = if stored.suspended_at.is_some() {
                         State::Suspended
@@ -477,6 +513,7 @@ impl Scheduler {
                             held: None,
                             cursor_committed: now,
                             phase: unit(),
+                            clock,
                             integ,
                         },
                     );
@@ -487,10 +524,12 @@ impl Scheduler {
             self.entries.values().map(|e| e.workspace.clone()).collect();
         // Removed integrations and deleted workspaces: no new polls. A poll in flight finds its
         // checkpoint refused (the row is gone), takes its bytes back out of the spool and ends.
+        let clocks = &self.shared.metrics.clocks;
         self.entries.retain(|id, e| {
             let keep = seen.contains(id) || e.state == State::Polling;
-            if !seen.contains(id) && e.state != State::Polling {
+            if !keep {
                 tracing::info!(workspace = %e.workspace, integration = %e.integ.name, "integration gone; no longer polled");
+                clocks.remove(*id);
             }
             keep
         });
@@ -809,6 +848,7 @@ impl Scheduler {
                 e.poll_pages += u64::from(d.batch.pages);
                 if let Some(newest) = d.batch.alerts.iter().map(|a| a.updated_at).max() {
                     e.stored.newest_updated_at = e.stored.newest_updated_at.max(Some(newest));
+                    e.sync_clock();
                 }
                 let labels = e.labels(self.opts.hide_workspace_labels);
                 self.shared.metrics.alerts.get_or_create(&labels).inc_by(n);
@@ -864,6 +904,7 @@ impl Scheduler {
                 e.stored.last_error = None;
                 if !f.outcome.stopped {
                     e.stored.last_success = Some(now);
+                    e.sync_clock();
                 }
                 e.state = State::Ok;
                 e.due = started
@@ -999,12 +1040,13 @@ impl Scheduler {
         }
     }
 
-    /// Publish status and the state and lag gauges for the HTTP side.
-    fn publish(&self) {
+    /// Every integration's status (or one workspace's) as of now, sorted, for `/v1/status`.
+    fn status(&self, only: Option<&str>) -> Vec<status::IntegrationStatus> {
         let now = Utc::now();
         let mut list: Vec<_> = self
             .entries
             .values()
+            .filter(|e| only.is_none_or(|w| e.workspace == w))
             .map(|e| {
                 let mut s = status::build(&e.workspace, &e.integ, e.state, &e.stored, now);
                 s.replica = self
@@ -1019,39 +1061,30 @@ impl Scheduler {
             })
             .collect();
         list.sort_by(|a, b| (&a.workspace, &a.integration).cmp(&(&b.workspace, &b.integration)));
+        list
+    }
+
+    /// Publish the gauges that are not computed at scrape: integrations per state and, on
+    /// PostgreSQL, which leases this replica holds. One pass over the entries that allocates
+    /// nothing per integration.
+    fn publish(&self) {
+        let mut counts = [0i64; State::ALL.len()];
+        for e in self.entries.values() {
+            if let Some(i) = State::ALL.iter().position(|s| *s == e.state) {
+                counts[i] += 1;
+            }
+            if let Some(l) = &self.leasing {
+                e.clock.set_lease_held(l.fence(e.integ.id).is_some());
+            }
+        }
         let m = &self.shared.metrics;
-        for s in State::ALL {
-            let n = self.entries.values().filter(|e| e.state == s).count();
+        for (s, n) in State::ALL.iter().zip(counts) {
             m.integrations
                 .get_or_create(&StateLabels {
                     state: s.as_str().to_owned(),
                 })
-                .set(n as i64);
+                .set(n);
         }
-        for e in self.entries.values() {
-            let labels = e.labels(self.opts.hide_workspace_labels);
-            if let Some(l) = &self.leasing {
-                m.lease_held
-                    .get_or_create(&metrics::LeaseLabels {
-                        workspace: labels.workspace.clone(),
-                        integration: labels.integration.clone(),
-                        vendor: labels.vendor.clone(),
-                        replica: l.replica().to_owned(),
-                    })
-                    .set(i64::from(l.fence(e.integ.id).is_some()));
-            }
-            if let Some(t) = e.stored.newest_updated_at {
-                m.lag_seconds
-                    .get_or_create(&labels)
-                    .set((now - t).num_milliseconds().max(0) as f64 / 1000.0);
-            }
-            if let Some(t) = e.stored.last_success {
-                m.since_success_seconds
-                    .get_or_create(&labels)
-                    .set((now - t).num_milliseconds().max(0) as f64 / 1000.0);
-            }
-        }
-        *self.shared.status.lock().unwrap_or_else(|p| p.into_inner()) = list;
     }
 }
 

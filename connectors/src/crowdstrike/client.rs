@@ -431,7 +431,9 @@ impl Connector for CrowdStrike {
         let (mut state, mut walk) = self.start(cursor, budget.since)?;
         let max = budget.max_alerts;
         let lower = state.window_start();
-        let mut alerts = Vec::with_capacity(max.min(PAGE_MAX));
+        // Sized by the first page that has records: an idle poll (most `serve` polls) allocates
+        // nothing here, where a page-sized reservation cost a large allocation per poll.
+        let mut alerts: Vec<Alert> = Vec::new();
         let mut quarantined = Vec::new();
         // Hashes of records quarantined in this walk whose place in the order is not known yet:
         // the next readable timestamp bounds it (the sort is ascending).
@@ -460,6 +462,7 @@ impl Connector for CrowdStrike {
                     }
                 }
             };
+            alerts.reserve(page.rest.len().min(max.saturating_sub(alerts.len())));
             while let Some(raw) = page.rest.pop_front() {
                 let parsed = match Parsed::read(&raw) {
                     Ok(p) => p,

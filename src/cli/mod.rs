@@ -109,15 +109,8 @@ fn config(cli: &Cli) -> Config {
     }
 }
 
-/// Threads for blocking work (SLA stamping, the API's store transactions). Tokio's default of
-/// 512 let `serve`'s first polls of 10,000 integrations start about a hundred, each keeping its
-/// own allocator heap, while their work mostly waits on one lock (the SLA ledger's connection)
-/// or on the database; a handful serve two cores as well.
-const BLOCKING_THREADS: usize = 16;
-
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(BLOCKING_THREADS)
         .enable_all()
         .build()
         .map_err(|e| Error::Runtime(format!("cannot start the async runtime: {e}")))

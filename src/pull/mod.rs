@@ -505,29 +505,23 @@ pub(crate) async fn pull_one(
             );
         }
         remaining.fetch_add(want - got, Ordering::SeqCst);
-        // Stamping reads the ledger (SQLite, blocking): on the blocking pool, so the async
+        // Stamping reads the ledger (SQLite, blocking): on the ledger's own thread, so the async
         // workers keep fetching for other integrations meanwhile. An empty batch (most `serve`
         // polls) has nothing to stamp: no thread hop, no ledger transaction.
         let stamped = if batch.alerts.is_empty() {
             Ok((Ok(sla.nothing(Utc::now())), batch))
         } else {
             let stamper = sla.clone();
-            tokio::task::spawn_blocking(move || {
-                let stamped = stamper.stamp(&batch.alerts, Utc::now());
-                (stamped, batch)
-            })
-            .await
+            sla.ledger
+                .run(move || {
+                    let stamped = stamper.stamp(&batch.alerts, Utc::now());
+                    (stamped, batch)
+                })
+                .await
         };
         let (stamped, batch) = match stamped {
             Ok((Ok(s), batch)) => (s, batch),
-            Ok((Err(e), _)) => return fail(e.to_string(), false, connector.as_ref()),
-            Err(e) => {
-                return fail(
-                    format!("stamping the batch failed: {e}"),
-                    false,
-                    connector.as_ref(),
-                );
-            }
+            Ok((Err(e), _)) | Err(e) => return fail(e.to_string(), false, connector.as_ref()),
         };
         // Every external sink acknowledges the batch before the committer sees it; a stop while
         // a sink is down abandons it (nothing of it is committed, so nothing is lost).

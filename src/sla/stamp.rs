@@ -24,17 +24,51 @@ use crate::error::{Error, Result};
 use crate::ids::WorkspaceId;
 use crate::store::{AlertSlaRow, LedgerKey, Store, StoredClock};
 
-/// A read connection to the alert ledger, shared by every integration of one process.
+/// A read connection to the alert ledger, shared by every integration of one process, and the
+/// one thread that stamps with it.
 pub struct Ledger {
     store: Mutex<Store>,
+    /// Work for the ledger's thread. Its connection serves one stamp at a time anyway, so one
+    /// thread does all of it: the blocking pool would start a thread per waiting batch (about a
+    /// hundred in the first round of 10,000 polls), each keeping its own allocator heap.
+    jobs: std::sync::mpsc::Sender<LedgerJob>,
 }
 
+type LedgerJob = Box<dyn FnOnce() + Send>;
+
 impl Ledger {
-    /// A second connection to `store`'s database.
+    /// A second connection to `store`'s database, and its thread (which ends with the ledger).
     pub fn open(store: &Store) -> Result<Arc<Ledger>> {
+        let (jobs, queue) = std::sync::mpsc::channel::<LedgerJob>();
+        std::thread::Builder::new()
+            .name("sla-ledger".to_owned())
+            .spawn(move || {
+                for job in queue {
+                    // A panicking job fails its own batch (its answer is dropped), not the thread.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .map_err(|e| Error::Runtime(format!("cannot start the SLA ledger thread: {e}")))?;
         Ok(Arc::new(Ledger {
             store: Mutex::new(store.reopen()?),
+            jobs,
         }))
+    }
+
+    /// Run `f` on the ledger's thread, so async workers keep fetching meanwhile.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = answer.send(f());
+            }))
+            .map_err(|_| Error::Runtime("the SLA ledger thread has stopped".to_owned()))?;
+        answered.await.map_err(|_| {
+            Error::Runtime("stamping the batch failed on the SLA ledger thread".to_owned())
+        })
     }
 }
 
@@ -329,5 +363,23 @@ mod tests {
             (a1.first_seen_at, a1.acknowledged_at, a1.resolved_at),
             (t(8, 5), Some(t(8, 3)), Some(t(9, 1)))
         );
+    }
+
+    #[tokio::test]
+    async fn the_ledger_thread_runs_jobs_in_order_and_survives_a_panicking_one() {
+        let (_dir, store) = test_store();
+        let ledger = Ledger::open(&store).unwrap();
+        let thread = ledger
+            .run(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap();
+        assert_eq!(thread.as_deref(), Some("sla-ledger"), "not the blocking pool");
+        let failed = ledger.run(|| -> u8 { panic!("a bug in one stamp") }).await;
+        assert!(
+            failed.unwrap_err().to_string().contains("SLA ledger thread"),
+            "the panicking job's caller gets an error"
+        );
+        // The thread is still there for the next batch.
+        assert_eq!(ledger.run(|| 7).await.unwrap(), 7);
     }
 }

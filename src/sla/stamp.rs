@@ -373,10 +373,17 @@ mod tests {
             .run(|| std::thread::current().name().map(str::to_owned))
             .await
             .unwrap();
-        assert_eq!(thread.as_deref(), Some("sla-ledger"), "not the blocking pool");
+        assert_eq!(
+            thread.as_deref(),
+            Some("sla-ledger"),
+            "not the blocking pool"
+        );
         let failed = ledger.run(|| -> u8 { panic!("a bug in one stamp") }).await;
         assert!(
-            failed.unwrap_err().to_string().contains("SLA ledger thread"),
+            failed
+                .unwrap_err()
+                .to_string()
+                .contains("SLA ledger thread"),
             "the panicking job's caller gets an error"
         );
         // The thread is still there for the next batch.

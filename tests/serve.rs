@@ -17,25 +17,25 @@ use seliq_mocks::crowdstrike::{
 };
 
 /// Every line of every spool file of a workspace.
-fn spool_lines(env: &Env, ws: &str) -> Vec<serde_json::Value> {
-    let dir = env.data_dir().join("spool").join(ws);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.sort();
-    common::ndjson_lines(&files)
-}
-
-/// The spool's complete lines while `serve` may be appending to it: a read can catch a write
-/// half done, so each file is cut after its last newline. For wait conditions only; the
-/// assertions after a stop read every byte with [`spool_lines`], where a torn line fails.
-fn spool_lines_so_far(env: &Env, ws: &str) -> Vec<serde_json::Value> {
+/// The workspace's spool files, oldest first.
+fn spool_files(env: &Env, ws: &str) -> Vec<PathBuf> {
     let dir = env.data_dir().join("spool").join(ws);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     files.sort();
     files
+}
+
+fn spool_lines(env: &Env, ws: &str) -> Vec<serde_json::Value> {
+    common::ndjson_lines(&spool_files(env, ws))
+}
+
+/// The spool's complete lines while `serve` may be appending to it: a read can catch a write
+/// half done, so each file is cut after its last newline. For wait conditions only; the
+/// assertions after a stop read every byte with [`spool_lines`], where a torn line fails.
+fn spool_lines_so_far(env: &Env, ws: &str) -> Vec<serde_json::Value> {
+    spool_files(env, ws)
         .iter()
         .flat_map(|f| {
             let text = std::fs::read_to_string(f).unwrap_or_default();

@@ -8,6 +8,8 @@
 # the wall time with that in mind; the CPU figures are not affected. CPU and peak RSS come from
 # /usr/bin/time (user + system of the whole process: the gateway's `pull` includes opening the
 # vault and the SQLite checkpoint and SLA ledger writes; FalconPy's includes its interpreter).
+# Each run prints one JSON line per tool; at the end, the medians (mocks/examples/medians.py) and
+# two ratios: gateway alerts/s ÷ FalconPy alerts/s, and FalconPy CPU per alert ÷ the gateway's.
 #
 #   bash mocks/examples/compare-falconpy.sh            # 200,000 alerts, 3 runs each
 #   ALERTS=50000 RUNS=1 bash mocks/examples/compare-falconpy.sh
@@ -43,6 +45,14 @@ start_mock() {
 stop_mock() { kill "$mock_pid"; wait "$mock_pid" 2>/dev/null || true; mock_pid=; }
 field() { "$python" -c 'import json,sys; v=json.loads(open(sys.argv[1]).readline())[sys.argv[2]]; print(v[0] if isinstance(v, list) else v)' "$work/mock.json" "$1"; }
 lines() { wc -l < "$1" | tr -d ' '; }
+# One JSON line per tool and run, kept for the medians at the end.
+report() {
+  local e u s m
+  read -r e u s m < "$3"
+  awk -v tool="$1" -v run="$2" -v n="$alerts" -v e="$e" -v u="$u" -v s="$s" -v m="$m" 'BEGIN {
+    printf "{\"tool\":\"%s\",\"vendor\":\"crowdstrike\",\"run\":%d,\"alerts\":%d,\"wall_s\":%.2f,\"cpu_s\":%.2f,\"peak_rss_mib\":%.1f,\"alerts_per_s\":%d}\n",
+      tool, run, n, e, u + s, m / 1024, (e > 0 ? n / e : 0) }' | tee -a "$work/results.ndjson"
+}
 
 for run in $(seq 1 "$runs"); do
   # The gateway: a fresh data dir, one workspace, one integration, one pull into a file.
@@ -59,9 +69,7 @@ for run in $(seq 1 "$runs"); do
     2> "$work/gw.err" || { cat "$work/gw.err" >&2; exit 1; }
   stop_mock
   [ "$(lines "$work/gw.ndjson")" = "$alerts" ] || { echo "compare-falconpy: the gateway wrote $(lines "$work/gw.ndjson") lines, expected $alerts" >&2; exit 1; }
-  read -r e u s m < "$work/gw.time"
-  printf '{"tool":"seliq-gateway","run":%d,"alerts":%d,"wall_s":%s,"cpu_s":%.2f,"peak_rss_mib":%.1f}\n' \
-    "$run" "$alerts" "$e" "$(echo "$u + $s" | bc)" "$(echo "$m / 1024" | bc -l)"
+  report seliq-gateway "$run" "$work/gw.time"
 
   # FalconPy against a fresh mock with the same data.
   start_mock
@@ -69,8 +77,9 @@ for run in $(seq 1 "$runs"); do
     "$python" mocks/examples/falconpy_to_file.py "$work/mock.json" "$work/py.ndjson" > /dev/null
   stop_mock
   [ "$(lines "$work/py.ndjson")" = "$alerts" ] || { echo "compare-falconpy: FalconPy wrote $(lines "$work/py.ndjson") lines, expected $alerts" >&2; exit 1; }
-  read -r e u s m < "$work/py.time"
-  printf '{"tool":"falconpy","run":%d,"alerts":%d,"wall_s":%s,"cpu_s":%.2f,"peak_rss_mib":%.1f}\n' \
-    "$run" "$alerts" "$e" "$(echo "$u + $s" | bc)" "$(echo "$m / 1024" | bc -l)"
+  report falconpy "$run" "$work/py.time"
   rm -rf "$work/gw.ndjson" "$work/py.ndjson" "$SELIQ_DATA_DIR"
 done
+
+# Medians per tool, and the two ratios (from the medians).
+"$python" mocks/examples/medians.py "$work/results.ndjson"

@@ -88,8 +88,11 @@ pub const CLOCK_TOLERANCE_SECS: i64 = 2;
 /// Knobs with safe defaults; tests shorten the waits.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// The window ends this long before the server's clock, so events indexed in the last
-    /// moments are searchable before their second is passed.
+    /// The window ends this long before the server's clock: the second being indexed now is
+    /// never cut in two. It is short on purpose, since every new Splunk alert waits this long on
+    /// top of the poll interval; an event that becomes searchable later than this (a slow peer,
+    /// an indexer clock behind the search head) is found by the next pull's look-behind, which
+    /// re-reads the last minutes of index time and drops what it already emitted.
     pub index_delay: Duration,
     /// First wait between job status polls; doubles up to `poll_max`.
     pub poll_initial: Duration,
@@ -115,7 +118,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            index_delay: Duration::from_secs(15),
+            index_delay: Duration::from_secs(1),
             poll_initial: Duration::from_millis(200),
             poll_max: Duration::from_secs(2),
             job_timeout: Duration::from_secs(15 * 60),

@@ -422,9 +422,10 @@ async fn a_caught_up_fetch_makes_four_requests_and_a_clock_that_moved_is_read_ag
 }
 
 #[tokio::test]
-async fn events_indexed_within_the_delay_wait_for_the_next_pull() {
-    // The server's clock does not move after indexing: the events' second is still inside the
-    // 1 s delay.
+async fn events_of_the_second_in_progress_wait_for_the_next_pull_and_come_once() {
+    // The server's clock does not move after indexing: the events' second is the one in
+    // progress, which `index_latest` (exclusive) leaves out although the window ends at the
+    // server's clock itself (no delay).
     let mut cfg = config(&[("acme_prod", 10)], &[]);
     cfg.settle_secs = 0;
     let mock = SplunkMock::start(cfg).await;
@@ -434,12 +435,14 @@ async fn events_indexed_within_the_delay_wait_for_the_next_pull() {
     let (_, cursor) = pull(&conn, None, 1000, since).await;
     let added = mock.add_events("acme_prod", 5);
     let (early, cursor) = pull(&conn, cursor, 1000, since).await;
-    assert!(early.is_empty(), "not yet settled");
-    // Five seconds later (past the delay, and past the 2 s a reused clock reading may be off
-    // by, since this mock's clock jumps while ours does not) they come with the next pull.
-    mock.advance_clock(5);
-    let (got, _) = pull(&conn, cursor, 1000, since).await;
+    assert!(early.is_empty(), "their second is still in progress");
+    // Three seconds later (past the 2 s a reused clock reading may be off by, since this mock's
+    // clock jumps while ours does not) they come with the next pull, and only once.
+    mock.advance_clock(3);
+    let (got, cursor) = pull(&conn, cursor, 1000, since).await;
     assert_exactly_once(&got, &truth(&added));
+    let (again, _) = pull(&conn, cursor, 1000, since).await;
+    assert!(again.is_empty(), "nothing twice: {}", again.len());
 }
 
 #[tokio::test]

@@ -88,11 +88,14 @@ pub const CLOCK_TOLERANCE_SECS: i64 = 2;
 /// Knobs with safe defaults; tests shorten the waits.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// The window ends this long before the server's clock: the second being indexed now is
-    /// never cut in two. It is short on purpose, since every new Splunk alert waits this long on
-    /// top of the poll interval; an event that becomes searchable later than this (a slow peer,
-    /// an indexer clock behind the search head) is found by the next pull's look-behind, which
-    /// re-reads the last minutes of index time and drops what it already emitted.
+    /// The window ends this long before the server's clock. Zero by default: every second of
+    /// delay is a second every new Splunk alert waits on top of the poll interval, and nothing
+    /// needs it. If the server includes the second in progress in `index_latest`, the rest
+    /// of that second is found by the next pull (its window starts at that second, and the
+    /// cursor's `recent` drops what was already emitted); and an event that becomes
+    /// searchable after its second has passed (a slow peer, an indexer clock behind the search
+    /// head) is found by the next pull's look-behind, which re-reads the last minutes of index
+    /// time.
     pub index_delay: Duration,
     /// First wait between job status polls; doubles up to `poll_max`.
     pub poll_initial: Duration,
@@ -118,7 +121,7 @@ pub struct Tuning {
 impl Default for Tuning {
     fn default() -> Self {
         Tuning {
-            index_delay: Duration::from_secs(1),
+            index_delay: Duration::ZERO,
             poll_initial: Duration::from_millis(200),
             poll_max: Duration::from_secs(2),
             job_timeout: Duration::from_secs(15 * 60),
@@ -340,10 +343,14 @@ impl Splunk {
         if !reuse.is_zero()
             && let Some((mut info, age)) = self.http.memo::<ServerInfo>(&self.info_key, reuse)
         {
-            // Rounded down: an estimate behind the server only ends the window earlier.
+            // Rounded to the nearest second: an estimate up to half a second ahead of the
+            // server is as safe as one behind it (what a window ending too late misses, the
+            // next pull's look-behind re-reads), and rounding down would hold every new alert
+            // back up to a second more. The job's `Date` still checks the estimate.
+            let age = age.as_millis().saturating_add(500) / 1000;
             info.now = info
                 .now
-                .saturating_add(i64::try_from(age.as_secs()).unwrap_or(i64::MAX));
+                .saturating_add(i64::try_from(age).unwrap_or(i64::MAX));
             info.estimated_at = Some(std::time::Instant::now());
             return Ok(info);
         }

@@ -176,6 +176,15 @@ pub struct ServerInfo {
     pub estimated_at: Option<std::time::Instant>,
 }
 
+/// A server clock reading `now` (whole seconds) advanced by `age`, rounded to the nearest second:
+/// an estimate up to half a second ahead of the server is as safe as one behind it (what a
+/// window ending too late misses, the next pull's look-behind re-reads), and rounding down
+/// would hold every new alert back up to a second more. The job's `Date` still checks it.
+fn advanced(now: i64, age: Duration) -> i64 {
+    let secs = age.as_millis().saturating_add(500) / 1000;
+    now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
 impl Splunk {
     pub fn new(
         settings: Settings,
@@ -343,14 +352,7 @@ impl Splunk {
         if !reuse.is_zero()
             && let Some((mut info, age)) = self.http.memo::<ServerInfo>(&self.info_key, reuse)
         {
-            // Rounded to the nearest second: an estimate up to half a second ahead of the
-            // server is as safe as one behind it (what a window ending too late misses, the
-            // next pull's look-behind re-reads), and rounding down would hold every new alert
-            // back up to a second more. The job's `Date` still checks the estimate.
-            let age = age.as_millis().saturating_add(500) / 1000;
-            info.now = info
-                .now
-                .saturating_add(i64::try_from(age).unwrap_or(i64::MAX));
+            info.now = advanced(info.now, age);
             info.estimated_at = Some(std::time::Instant::now());
             return Ok(info);
         }
@@ -693,6 +695,21 @@ mod tests {
         assert_eq!(
             u.as_str(),
             "https://h.example:8089/servicesNS/svc%20user/my%20app/search/jobs"
+        );
+    }
+
+    #[test]
+    fn a_reused_clock_reading_advances_by_its_age_to_the_nearest_second() {
+        let ms = Duration::from_millis;
+        assert_eq!(advanced(1_000, ms(0)), 1_000);
+        assert_eq!(advanced(1_000, ms(499)), 1_000);
+        assert_eq!(advanced(1_000, ms(500)), 1_001, "not rounded down");
+        assert_eq!(advanced(1_000, ms(1_499)), 1_001);
+        assert_eq!(advanced(1_000, ms(299_700)), 1_300);
+        assert_eq!(
+            advanced(i64::MAX - 1, Duration::MAX),
+            i64::MAX,
+            "no overflow"
         );
     }
 }

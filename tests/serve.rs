@@ -16,7 +16,6 @@ use seliq_mocks::crowdstrike::{
     PARENT_CID, PARENT_CLIENT_ID, PARENT_SECRET,
 };
 
-/// Every line of every spool file of a workspace.
 /// The workspace's spool files, oldest first.
 fn spool_files(env: &Env, ws: &str) -> Vec<PathBuf> {
     let dir = env.data_dir().join("spool").join(ws);
@@ -27,6 +26,7 @@ fn spool_files(env: &Env, ws: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Every line of every spool file of a workspace.
 fn spool_lines(env: &Env, ws: &str) -> Vec<serde_json::Value> {
     common::ndjson_lines(&spool_files(env, ws))
 }

@@ -28,9 +28,8 @@ const STEADY_TAIL: Duration = Duration::from_secs(120);
 /// With `--serve-trickle-seconds`: each source gains one alert per this many seconds (the
 /// integrations' interval), spread over it.
 const TRICKLE_EVERY_S: u64 = 60;
-/// From the last arrival to the quiet tail: an interval, its jitter, a poll and room to spare
-/// (once Splunk's 15 s index delay too), so every arrival is delivered before the tail measures
-/// an idle gateway.
+/// From the last arrival to the quiet tail: an interval, its jitter, a poll and room to spare,
+/// so every arrival is delivered before the tail measures an idle gateway.
 const TRICKLE_GAP: Duration = Duration::from_secs(90);
 
 /// When new alerts arrive, counted from the mocks' start (`--trickle-after`, `--trickle-for`).
